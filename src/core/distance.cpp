@@ -1,0 +1,301 @@
+/*
+ * distance.cpp — exact and SIMD distance kernels with run-time dispatch (see distance.h).
+ *
+ * The SIMD kernels keep several independent accumulators so the loop is bound by loads, not by
+ * the latency of one dependent add chain, and finish the tail with a scalar loop.
+ */
+#include "core/distance.h"
+
+#include <cmath>
+#include <immintrin.h>
+
+namespace vector_vault
+{
+
+/* Euclidean distance in double precision. */
+double
+ExactL2(const float *a, const float *b, size_t n)
+{
+	double s = 0.0;
+	for (size_t i = 0; i < n; i++)
+	{
+		double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
+		s += d * d;
+	}
+	return std::sqrt(s);
+}
+
+/* Inner product in double precision. */
+double
+ExactInnerProduct(const float *a, const float *b, size_t n)
+{
+	double s = 0.0;
+	for (size_t i = 0; i < n; i++)
+		s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+	return s;
+}
+
+/* Cosine distance in double precision, clamped to [0, 2]. */
+double
+ExactCosineDistance(const float *a, const float *b, size_t n)
+{
+	double dot = 0.0, na = 0.0, nb = 0.0;
+	for (size_t i = 0; i < n; i++)
+	{
+		dot += static_cast<double>(a[i]) * b[i];
+		na += static_cast<double>(a[i]) * a[i];
+		nb += static_cast<double>(b[i]) * b[i];
+	}
+	double sim = dot / std::sqrt(na * nb);
+	if (std::isnan(sim))
+		return NAN;
+	if (sim > 1.0)
+		sim = 1.0;
+	else if (sim < -1.0)
+		sim = -1.0;
+	return 1.0 - sim;
+}
+
+/* Taxicab distance in double precision. */
+double
+ExactL1(const float *a, const float *b, size_t n)
+{
+	double s = 0.0;
+	for (size_t i = 0; i < n; i++)
+		s += std::fabs(static_cast<double>(a[i]) - static_cast<double>(b[i]));
+	return s;
+}
+
+/* Euclidean norm in double precision. */
+double
+ExactNorm(const float *a, size_t n)
+{
+	double s = 0.0;
+	for (size_t i = 0; i < n; i++)
+		s += static_cast<double>(a[i]) * a[i];
+	return std::sqrt(s);
+}
+
+namespace
+{
+
+/* Portable squared L2 with four accumulators. */
+float
+L2SquaredScalar(const float *a, const float *b, size_t n)
+{
+	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+	size_t i = 0;
+	for (; i + 4 <= n; i += 4)
+	{
+		float d0 = a[i] - b[i], d1 = a[i + 1] - b[i + 1];
+		float d2 = a[i + 2] - b[i + 2], d3 = a[i + 3] - b[i + 3];
+		s0 += d0 * d0;
+		s1 += d1 * d1;
+		s2 += d2 * d2;
+		s3 += d3 * d3;
+	}
+	for (; i < n; i++)
+	{
+		float d = a[i] - b[i];
+		s0 += d * d;
+	}
+	return (s0 + s1) + (s2 + s3);
+}
+
+/* Portable negative inner product with four accumulators. */
+float
+NegInnerProductScalar(const float *a, const float *b, size_t n)
+{
+	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+	size_t i = 0;
+	for (; i + 4 <= n; i += 4)
+	{
+		s0 += a[i] * b[i];
+		s1 += a[i + 1] * b[i + 1];
+		s2 += a[i + 2] * b[i + 2];
+		s3 += a[i + 3] * b[i + 3];
+	}
+	for (; i < n; i++)
+		s0 += a[i] * b[i];
+	return -((s0 + s1) + (s2 + s3));
+}
+
+/* Horizontal sum of an AVX register. */
+__attribute__((target("avx2,fma"))) inline float
+HorizontalSum256(__m256 v)
+{
+	__m128 lo = _mm256_castps256_ps128(v);
+	__m128 hi = _mm256_extractf128_ps(v, 1);
+	lo = _mm_add_ps(lo, hi);
+	lo = _mm_hadd_ps(lo, lo);
+	lo = _mm_hadd_ps(lo, lo);
+	return _mm_cvtss_f32(lo);
+}
+
+/* AVX2+FMA squared L2: two 8-wide accumulators. */
+__attribute__((target("avx2,fma"))) float
+L2SquaredAvx2(const float *a, const float *b, size_t n)
+{
+	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16)
+	{
+		__m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+		__m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
+		acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+		acc1 = _mm256_fmadd_ps(d1, d1, acc1);
+	}
+	for (; i + 8 <= n; i += 8)
+	{
+		__m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+		acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+	}
+	float s = HorizontalSum256(_mm256_add_ps(acc0, acc1));
+	for (; i < n; i++)
+	{
+		float d = a[i] - b[i];
+		s += d * d;
+	}
+	return s;
+}
+
+/* AVX2+FMA negative inner product. */
+__attribute__((target("avx2,fma"))) float
+NegInnerProductAvx2(const float *a, const float *b, size_t n)
+{
+	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16)
+	{
+		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+		acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+	}
+	for (; i + 8 <= n; i += 8)
+		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+	float s = HorizontalSum256(_mm256_add_ps(acc0, acc1));
+	for (; i < n; i++)
+		s += a[i] * b[i];
+	return -s;
+}
+
+/* Sums the 16 lanes (a store, not _mm512_reduce_add_ps, which trips GCC 12's -Wuninitialized). */
+__attribute__((target("avx512f"))) inline float
+HorizontalSum512(__m512 v)
+{
+	alignas(64) float lanes[16];
+	_mm512_store_ps(lanes, v);
+	float s = 0;
+	for (float x : lanes)
+		s += x;
+	return s;
+}
+
+/* AVX-512F squared L2: two 16-wide accumulators. */
+__attribute__((target("avx512f"))) float
+L2SquaredAvx512(const float *a, const float *b, size_t n)
+{
+	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32)
+	{
+		__m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+		__m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+		acc0 = _mm512_fmadd_ps(d0, d0, acc0);
+		acc1 = _mm512_fmadd_ps(d1, d1, acc1);
+	}
+	for (; i + 16 <= n; i += 16)
+	{
+		__m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+		acc0 = _mm512_fmadd_ps(d0, d0, acc0);
+	}
+	if (i < n)
+	{
+		__mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+		__m512 d0 = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i));
+		acc1 = _mm512_fmadd_ps(d0, d0, acc1);
+	}
+	return HorizontalSum512(_mm512_add_ps(acc0, acc1));
+}
+
+/* AVX-512F negative inner product. */
+__attribute__((target("avx512f"))) float
+NegInnerProductAvx512(const float *a, const float *b, size_t n)
+{
+	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32)
+	{
+		acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+		acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
+	}
+	for (; i + 16 <= n; i += 16)
+		acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+	if (i < n)
+	{
+		__mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+		acc1 =
+			_mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc1);
+	}
+	return -HorizontalSum512(_mm512_add_ps(acc0, acc1));
+}
+
+/* The kernels chosen for this CPU. */
+struct Kernels
+{
+	DistanceKernel l2;
+	DistanceKernel ip;
+	const char *name;
+};
+
+/* Picks kernels once, from CPUID. */
+const Kernels &
+Chosen()
+{
+	static const Kernels k = []
+	{
+		__builtin_cpu_init();
+		if (__builtin_cpu_supports("avx512f"))
+			return Kernels{L2SquaredAvx512, NegInnerProductAvx512, "avx512f"};
+		if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+			return Kernels{L2SquaredAvx2, NegInnerProductAvx2, "avx2"};
+		return Kernels{L2SquaredScalar, NegInnerProductScalar, "scalar"};
+	}();
+	return k;
+}
+
+} // namespace
+
+/* Squared L2 with the best kernel. */
+float
+FastL2Squared(const float *a, const float *b, size_t n)
+{
+	return Chosen().l2(a, b, n);
+}
+
+/* Negative inner product with the best kernel. */
+float
+FastNegInnerProduct(const float *a, const float *b, size_t n)
+{
+	return Chosen().ip(a, b, n);
+}
+
+/* Name of the chosen kernel family. */
+const char *
+FastKernelName()
+{
+	return Chosen().name;
+}
+
+/* Scales v to unit length. */
+bool
+NormalizeVector(float *v, size_t n)
+{
+	double norm = ExactNorm(v, n);
+	if (norm == 0.0 || !std::isfinite(norm))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		v[i] = static_cast<float>(v[i] / norm);
+	return true;
+}
+
+} // namespace vector_vault
