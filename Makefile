@@ -1,0 +1,50 @@
+# vector_vault — PGXS build (the canonical build of the extension).
+#   make && sudo make install      build and install into the server found by pg_config
+#   make installcheck               pg_regress against a running server (see scripts/test.sh)
+# The pure C++ core, its unit tests, fuzzers and sanitizer builds use CMakeLists.txt.
+
+EXTENSION = vector_vault
+EXTVERSION = 0.1.0
+MODULE_big = vector_vault
+
+SRC_DIRS = src/core src/pg src/keys src/vault src/type src/index src/auth
+SRCS = $(sort $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.cpp)))
+OBJS = $(SRCS:.cpp=.o)
+
+SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
+DATA_built = build/$(EXTENSION)--$(EXTVERSION).sql
+
+REGRESS = $(shell sed -n 's/^test: *//p' test/regress_schedule)
+REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+
+PG_CONFIG ?= pg_config
+PG_INCLUDE_SERVER := $(shell $(PG_CONFIG) --includedir-server)
+
+# Postgres headers as system headers: our own code stays -Wall -Wextra -Werror clean while the
+# server headers' C-isms (register, unused parameters in inline functions) are not ours to fix.
+PG_CPPFLAGS = -I$(CURDIR)/src -isystem $(PG_INCLUDE_SERVER) -isystem /usr/include/hnswlib
+PG_CXXFLAGS = -std=c++17 -O2 -Wall -Wextra -Werror -fvisibility=hidden \
+	-fvisibility-inlines-hidden -fno-strict-aliasing
+SHLIB_LINK = -lstdc++ -lcrypto -lpthread
+
+# No LLVM bitcode: PGXS would compile every .cpp again with clang and without PG_CXXFLAGS, and
+# nothing here benefits from JIT inlining.
+override with_llvm = no
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# g++ warns that some of the server's C-only flags do not apply to C++; drop them for C++.
+override CXXFLAGS := $(filter-out -Wmissing-prototypes -Wdeclaration-after-statement,$(CXXFLAGS))
+
+$(DATA_built): $(SQL_SOURCES)
+	@mkdir -p build
+	cat $(SQL_SOURCES) > $@
+
+all: $(DATA_built)
+
+.PHONY: format format-check
+format:
+	clang-format -i $(SRCS) $(wildcard src/*/*.h test/unit/*.cpp test/unit/*.h test/fuzz/*.cpp)
+format-check:
+	clang-format --dry-run --Werror $(SRCS) $(wildcard src/*/*.h test/unit/*.cpp test/unit/*.h test/fuzz/*.cpp)

@@ -1,0 +1,416 @@
+/*
+ * keyring.cpp — vault data keys in the keyring directory, and their life cycle.
+ *
+ * Creation: a data key is generated, wrapped under the master key and written durably (write,
+ * fsync, rename, fsync directory) before the vault row that refers to it is inserted, so no
+ * value can ever be sealed under a key that is not on disk. If the creating (sub)transaction
+ * aborts, the entry is removed again.
+ *
+ * Shredding (crypto-erase): vault.drop_vault() only schedules. At pre-commit we durably write an
+ * intent file naming the vault and the transaction; right after commit we delete every key
+ * version of the vault and then the intent. A crash between commit and deletion leaves the
+ * intent: the next backend that touches the keyring (or vault.reconcile_keyring()) asks the
+ * commit log whether that transaction committed and finishes or discards the shred. After the
+ * deletion no copy of the vault's ciphertext anywhere (heap, index, WAL, archives, old base
+ * backups, replicas, dumps) can be decrypted with this keyring.
+ */
+#include "keys/keys.h"
+
+#include "core/durable_file.h"
+#include "core/envelope.h"
+#include "core/keyring_format.h"
+#include "core/secure.h"
+
+#include <cinttypes>
+#include <cstring>
+#include <ctime>
+#include <dirent.h>
+
+#include "pg/guard.h"
+#include "pg/shmem.h"
+
+extern "C"
+{
+#include "access/transam.h"
+#include "access/xact.h"
+#include "storage/lwlock.h"
+#include "storage/procarray.h"
+}
+
+namespace vector_vault::keys
+{
+
+namespace
+{
+
+/* A key entry written by the current transaction, to remove if it aborts. */
+struct PendingCreate
+{
+	uint64_t vault_id;
+	uint32_t key_version;
+	int nest_level;
+};
+
+/* A vault whose keys are to be shredded when the current transaction commits. */
+struct PendingShred
+{
+	uint64_t vault_id;
+	int nest_level;
+	bool intent_written;
+};
+
+constexpr int kMaxPending = 256;
+PendingCreate g_creates[kMaxPending];
+int g_ncreates = 0;
+PendingShred g_shreds[kMaxPending];
+int g_nshreds = 0;
+bool g_reconciled = false;
+
+constexpr size_t kIntentBytes = 20;
+const uint8_t kIntentMagic[4] = {'V', 'V', 'S', 'I'};
+
+/* Removes every key version of a vault; returns false if any removal failed. */
+bool
+ShredVaultFiles(const char *dir, uint64_t vault_id)
+{
+	bool ok = true;
+	DIR *d = opendir(dir);
+	if (d == nullptr)
+		return false;
+	struct dirent *de;
+	while ((de = readdir(d)) != nullptr)
+	{
+		uint64_t v;
+		uint32_t ver;
+		if (ParseDataKeyFileName(de->d_name, &v, &ver) && v == vault_id)
+		{
+			Status s = RemoveFileDurably(dir, de->d_name);
+			if (!s.ok())
+			{
+				ereport(WARNING, (errmsg("vector_vault: could not shred key file: %s", s.message())));
+				ok = false;
+			}
+		}
+	}
+	closedir(d);
+	return ok;
+}
+
+/* Writes the durable intent to shred vault_id if transaction fxid commits. */
+void
+WriteIntent(const char *dir, uint64_t vault_id, FullTransactionId fxid)
+{
+	uint8_t buf[kIntentBytes];
+	memcpy(buf, kIntentMagic, 4);
+	PutU64(buf + 4, vault_id);
+	PutU64(buf + 12, U64FromFullTransactionId(fxid));
+	char name[kKeyringFileNameMax];
+	ShredIntentFileName(vault_id, name);
+	Status s = WriteFileDurably(dir, name, buf, sizeof(buf));
+	if (!s.ok())
+		pg::ThrowStatus(s, "could not record the pending vault key shred", nullptr);
+}
+
+/* Removes an intent file, warning on failure (runs where ERROR is not allowed). */
+void
+RemoveIntent(const char *dir, uint64_t vault_id)
+{
+	char name[kKeyringFileNameMax];
+	ShredIntentFileName(vault_id, name);
+	Status s = RemoveFileDurably(dir, name);
+	if (!s.ok())
+		ereport(WARNING, (errmsg("vector_vault: %s", s.message())));
+}
+
+/* Carries out or discards pending work at the end of the top-level transaction. */
+void
+XactCallback(XactEvent event, void *)
+{
+	if (g_ncreates == 0 && g_nshreds == 0)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+		{
+			const char *dir = KeyringDir();
+			FullTransactionId fxid = GetTopFullTransactionId();
+			for (int i = 0; i < g_nshreds; i++)
+			{
+				WriteIntent(dir, g_shreds[i].vault_id, fxid);
+				g_shreds[i].intent_written = true;
+			}
+			break;
+		}
+		case XACT_EVENT_PRE_PREPARE:
+			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							errmsg("cannot PREPARE a transaction that created or dropped a vault")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		{
+			const char *dir = KeyringDir();
+			LWLockAcquire(pg::Shared()->keyring_lock, LW_EXCLUSIVE);
+			for (int i = 0; i < g_nshreds; i++)
+			{
+				if (ShredVaultFiles(dir, g_shreds[i].vault_id))
+					RemoveIntent(dir, g_shreds[i].vault_id);
+			}
+			LWLockRelease(pg::Shared()->keyring_lock);
+			if (g_nshreds > 0)
+			{
+				InvalidateDataKeyCache();
+				pg::BumpAccessEpoch();
+			}
+			g_ncreates = g_nshreds = 0;
+			break;
+		}
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		{
+			const char *dir = detail::KeyringDirNoError();
+			for (int i = 0; i < g_ncreates; i++)
+			{
+				char name[kKeyringFileNameMax];
+				DataKeyFileName(g_creates[i].vault_id, g_creates[i].key_version, name);
+				Status s = RemoveFileDurably(dir, name);
+				if (!s.ok())
+					ereport(WARNING, (errmsg("vector_vault: %s", s.message())));
+			}
+			for (int i = 0; i < g_nshreds; i++)
+				if (g_shreds[i].intent_written)
+					RemoveIntent(dir, g_shreds[i].vault_id);
+			InvalidateDataKeyCache();
+			g_ncreates = g_nshreds = 0;
+			break;
+		}
+		default:
+			break;
+	}
+}
+
+/* Undoes or hands up pending work when a subtransaction ends. */
+void
+SubXactCallback(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
+{
+	int level = GetCurrentTransactionNestLevel();
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		int keep = 0;
+		for (int i = 0; i < g_ncreates; i++)
+		{
+			if (g_creates[i].nest_level >= level)
+			{
+				char name[kKeyringFileNameMax];
+				DataKeyFileName(g_creates[i].vault_id, g_creates[i].key_version, name);
+				Status s = RemoveFileDurably(detail::KeyringDirNoError(), name);
+				if (!s.ok())
+					ereport(WARNING, (errmsg("vector_vault: %s", s.message())));
+			}
+			else
+				g_creates[keep++] = g_creates[i];
+		}
+		g_ncreates = keep;
+		keep = 0;
+		for (int i = 0; i < g_nshreds; i++)
+			if (g_shreds[i].nest_level < level)
+				g_shreds[keep++] = g_shreds[i];
+		g_nshreds = keep;
+		InvalidateDataKeyCache();
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (int i = 0; i < g_ncreates; i++)
+			if (g_creates[i].nest_level >= level)
+				g_creates[i].nest_level = level - 1;
+		for (int i = 0; i < g_nshreds; i++)
+			if (g_shreds[i].nest_level >= level)
+				g_shreds[i].nest_level = level - 1;
+	}
+}
+
+/* Reads and validates an intent file; false when it is not a valid intent. */
+bool
+ReadIntent(const char *dir, const char *name, uint64_t *vault_id, FullTransactionId *fxid)
+{
+	uint8_t buf[kIntentBytes];
+	size_t len = 0;
+	if (!ReadSmallFile(dir, name, buf, sizeof(buf), &len).ok() || len != kIntentBytes ||
+		memcmp(buf, kIntentMagic, 4) != 0)
+		return false;
+	*vault_id = GetU64(buf + 4);
+	*fxid = FullTransactionIdFromU64(GetU64(buf + 12));
+	return true;
+}
+
+} // namespace
+
+/* Installs the transaction callbacks. */
+void
+RegisterXactCallbacks()
+{
+	RegisterXactCallback(XactCallback, nullptr);
+	RegisterSubXactCallback(SubXactCallback, nullptr);
+}
+
+/* Finishes or discards shred intents left by a crash. */
+void
+ReconcileKeyring()
+{
+	const char *dir = KeyringDir();
+	LWLockAcquire(pg::Shared()->keyring_lock, LW_EXCLUSIVE);
+	DIR *d = opendir(dir);
+	if (d == nullptr)
+	{
+		LWLockRelease(pg::Shared()->keyring_lock);
+		ereport(ERROR, (errcode_for_file_access(),
+						errmsg("could not open keyring directory \"%s\": %m", dir)));
+	}
+	/* Collect names first: shredding while iterating would change the directory. */
+	char names[64][kKeyringFileNameMax];
+	int n = 0;
+	struct dirent *de;
+	uint64_t vault_id;
+	while ((de = readdir(d)) != nullptr && n < 64)
+		if (ParseShredIntentFileName(de->d_name, &vault_id))
+			strlcpy(names[n++], de->d_name, kKeyringFileNameMax);
+	closedir(d);
+	for (int i = 0; i < n; i++)
+	{
+		FullTransactionId fxid;
+		if (!ReadIntent(dir, names[i], &vault_id, &fxid))
+		{
+			ereport(WARNING, (errmsg("vector_vault: ignoring malformed shred intent \"%s\"", names[i])));
+			continue;
+		}
+		TransactionId xid = XidFromFullTransactionId(fxid);
+		FullTransactionId next = ReadNextFullTransactionId();
+		if (FullTransactionIdFollowsOrEquals(fxid, next))
+			continue; /* from another cluster's future; leave it for an operator */
+		if (TransactionIdIsCurrentTransactionId(xid) || TransactionIdIsInProgress(xid))
+			continue;
+		if (TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid))
+		{
+			ereport(WARNING, (errmsg("vector_vault: the outcome of shred intent \"%s\" is no longer "
+									 "known",
+									 names[i]),
+							  errhint("If vault.vaults no longer lists the vault, delete its key "
+									  "files and the intent by hand.")));
+			continue;
+		}
+		if (TransactionIdDidCommit(xid))
+		{
+			if (ShredVaultFiles(dir, vault_id))
+				RemoveIntent(dir, vault_id);
+			ereport(LOG, (errmsg("vector_vault: finished shredding the keys of vault %016" PRIx64
+								 " after a crash",
+								 vault_id)));
+		}
+		else
+			RemoveIntent(dir, vault_id);
+	}
+	LWLockRelease(pg::Shared()->keyring_lock);
+	g_reconciled = true;
+}
+
+/* Generates, wraps and durably writes a data key version. */
+void
+CreateDataKey(uint64_t vault_id, uint32_t key_version)
+{
+	const char *dir = KeyringDir();
+	if (g_ncreates == kMaxPending)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						errmsg("too many vault keys created in one transaction")));
+	char name[kKeyringFileNameMax];
+	DataKeyFileName(vault_id, key_version, name);
+	if (FileExists(dir, name))
+		ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
+						errmsg("keyring entry \"%s\" already exists", name)));
+	uint8_t key[kKeyBytes];
+	uint8_t entry[kKeyringEntryBytes];
+	KeyringEntryInfo info;
+	info.kind = KeyringEntryKind::kDataKey;
+	info.vault_id = vault_id;
+	info.key_version = key_version;
+	info.created_at = static_cast<uint64_t>(time(nullptr));
+	Status s = RandomBytes(key, sizeof(key));
+	if (s.ok())
+		s = SealKeyringEntry(detail::MasterKeyBytes(), info, key, entry);
+	SecureZero(key, sizeof(key));
+	if (!s.ok())
+		pg::ThrowStatus(s, "could not create a vault key", nullptr);
+	/* Register before writing: an error after the write must still remove the file. */
+	g_creates[g_ncreates++] = {vault_id, key_version, GetCurrentTransactionNestLevel()};
+	LWLockAcquire(pg::Shared()->keyring_lock, LW_EXCLUSIVE);
+	s = WriteFileDurably(dir, name, entry, sizeof(entry));
+	LWLockRelease(pg::Shared()->keyring_lock);
+	if (!s.ok())
+		pg::ThrowStatus(s, "could not write the vault key to the keyring",
+						"Check that vector_vault.keyring_dir is writable by the server.");
+}
+
+/* True when the keyring holds the vault version. */
+bool
+DataKeyExists(uint64_t vault_id, uint32_t key_version)
+{
+	char name[kKeyringFileNameMax];
+	DataKeyFileName(vault_id, key_version, name);
+	return FileExists(KeyringDir(), name);
+}
+
+/* The unwrapped data key for a vault version. */
+const uint8_t *
+DataKey(uint64_t vault_id, uint32_t key_version)
+{
+	const uint8_t *cached = detail::CacheLookup(vault_id, key_version);
+	if (cached != nullptr)
+		return cached;
+	const char *dir = KeyringDir();
+	if (!g_reconciled)
+		ReconcileKeyring();
+	char name[kKeyringFileNameMax];
+	DataKeyFileName(vault_id, key_version, name);
+	uint8_t entry[kKeyringEntryBytes];
+	size_t len = 0;
+	Status s = ReadSmallFile(dir, name, entry, sizeof(entry), &len);
+	if (s.code() == Code::kNotFound)
+		ereport(ERROR,
+				(errcode(pg::kSqlStateKeyUnavailable),
+				 errmsg("key version %u of vault %016" PRIx64 " is not in the keyring", key_version,
+						vault_id),
+				 errdetail("Keyring entry \"%s\" does not exist in \"%s\".", name, dir),
+				 errhint("The vault was dropped and its keys shredded, or this server uses a "
+						 "different keyring than the one the data was written with.")));
+	if (!s.ok())
+		pg::ThrowStatus(s, "could not read the vault key", nullptr);
+	uint8_t key[kKeyBytes];
+	KeyringEntryInfo expected;
+	expected.kind = KeyringEntryKind::kDataKey;
+	expected.vault_id = vault_id;
+	expected.key_version = key_version;
+	s = OpenKeyringEntry(detail::MasterKeyBytes(), entry, len, expected, key);
+	if (!s.ok())
+	{
+		SecureZero(key, sizeof(key));
+		ereport(ERROR, (errcode(pg::kSqlStateCorrupt),
+						errmsg("keyring entry \"%s\" is unusable: %s", name, s.message()),
+						errhint("Restore the keyring entry from a keyring backup taken with the "
+								"current master key.")));
+	}
+	const uint8_t *result = detail::CacheInsert(vault_id, key_version, key);
+	SecureZero(key, sizeof(key));
+	return result;
+}
+
+/* Schedules a shred of every key version of the vault at commit. */
+void
+ScheduleShred(uint64_t vault_id)
+{
+	(void) KeyringDir();
+	if (g_nshreds == kMaxPending)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						errmsg("too many vaults dropped in one transaction")));
+	g_shreds[g_nshreds++] = {vault_id, GetCurrentTransactionNestLevel(), false};
+}
+
+} // namespace vector_vault::keys

@@ -1,0 +1,71 @@
+/*
+ * keys.h — where every key comes from (DESIGN.md §4).
+ *
+ *   master key   read once at postmaster start (master_key.cpp) from
+ *                vector_vault.master_key_file or vector_vault.master_key_command, kept in a
+ *                locked, non-dumpable page, never visible to SQL or logs.
+ *   keyring      vector_vault.keyring_dir, outside PGDATA (so in no WAL and no base backup):
+ *                one file per vault data-key version, wrapped under the master key
+ *                (keyring.cpp, format in core/keyring_format.h).
+ *   data keys    unwrapped on demand into a small per-backend cache in locked memory
+ *                (key_cache.cpp); the cache is dropped whenever the shared access epoch moves.
+ *   shredding    vault.drop_vault() schedules its keys for deletion; they are deleted right
+ *                after commit, with a durable intent file bridging a crash between the two.
+ */
+#pragma once
+
+#include <cstdint>
+
+namespace vector_vault::keys
+{
+
+/* Defines the master-key and keyring GUCs. */
+void DefineGucs();
+
+/* Loads and checks the master key and keyring; runs in the postmaster while preloading. */
+void LoadAtPostmasterStart();
+
+/* Raises ERROR (22V03) unless the master key and keyring are usable. */
+void RequireMasterKey();
+
+/* The configured keyring directory; raises ERROR when unusable. */
+const char *KeyringDir();
+
+/*
+ * The 32-byte data key of a vault version, unwrapped from the keyring on first use. The pointer
+ * stays valid until the next DataKey() call. Raises 22V02 when the entry is missing.
+ */
+const uint8_t *DataKey(uint64_t vault_id, uint32_t key_version);
+
+/* Generates a data key version and writes its keyring entry durably; undone on abort. */
+void CreateDataKey(uint64_t vault_id, uint32_t key_version);
+
+/* True when a keyring entry exists for the vault version. */
+bool DataKeyExists(uint64_t vault_id, uint32_t key_version);
+
+/* Arranges for every key version of the vault to be shredded when this transaction commits. */
+void ScheduleShred(uint64_t vault_id);
+
+/* Finishes shreds whose transaction committed before a crash; drops aborted intents. */
+void ReconcileKeyring();
+
+/* Registers the transaction callbacks that carry out creations and shreds. */
+void RegisterXactCallbacks();
+
+/* Forgets every cached data key in this backend. */
+void InvalidateDataKeyCache();
+
+/* Cache internals shared by keyring.cpp and key_cache.cpp. */
+namespace detail
+{
+/* The cached key for (vault, version) or nullptr; refreshes the epoch first. */
+const uint8_t *CacheLookup(uint64_t vault_id, uint32_t key_version);
+/* Copies a key into the cache and returns the cached copy. */
+const uint8_t *CacheInsert(uint64_t vault_id, uint32_t key_version, const uint8_t *key);
+/* The keyring directory as configured, without checks (for abort paths, which may not raise). */
+const char *KeyringDirNoError();
+/* The master key bytes (only after RequireMasterKey()). */
+const uint8_t *MasterKeyBytes();
+} // namespace detail
+
+} // namespace vector_vault::keys

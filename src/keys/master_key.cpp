@@ -1,0 +1,243 @@
+/*
+ * master_key.cpp — the master key and keyring directory at postmaster start.
+ *
+ * _PG_init runs in the postmaster when vector_vault is in shared_preload_libraries. There we read
+ * the key (file or command), check the keyring directory is outside PGDATA, and check the key
+ * against the keyring's master.check entry (creating it on first start). The outcome is kept in
+ * process memory that every backend inherits through fork: either a ready key in a locked,
+ * MADV_DONTDUMP page, or an error message and hint (never containing key material) that every
+ * vault operation repeats. The server starts either way: a missing key must not keep the
+ * database down, only the encrypted data locked.
+ */
+#include "keys/keys.h"
+
+#include "core/durable_file.h"
+#include "core/keyring_format.h"
+#include "core/master_key.h"
+#include "core/secure.h"
+
+#include <cstring>
+#include <ctime>
+
+#include "pg/guard.h"
+
+extern "C"
+{
+#include "storage/ipc.h"
+#include "utils/guc.h"
+}
+
+namespace vector_vault::keys
+{
+
+namespace
+{
+
+char *g_key_command = nullptr;
+char *g_key_file = nullptr;
+char *g_keyring_dir = nullptr;
+
+/* What LoadAtPostmasterStart found; inherited by every backend. */
+struct MasterState
+{
+	bool attempted;
+	bool ready;
+	char error[256];
+	char hint[256];
+};
+MasterState g_state;
+
+/* Locked, non-dumpable page holding the master key (first 32 bytes). */
+uint8_t *g_key_page = nullptr;
+constexpr size_t kKeyPageBytes = 4096;
+
+/* Records a startup failure. */
+void
+Fail(const char *error, const char *hint)
+{
+	g_state.ready = false;
+	strlcpy(g_state.error, error, sizeof(g_state.error));
+	strlcpy(g_state.hint, hint, sizeof(g_state.hint));
+}
+
+/* Zeroes the key when the postmaster exits. */
+void
+ZeroKeyAtExit(int, Datum)
+{
+	if (g_key_page != nullptr)
+		SecureZero(g_key_page, kKeyPageBytes);
+}
+
+/* Verifies the key against master.check, creating the check entry on first start. */
+void
+CheckAgainstKeyring(const uint8_t *key)
+{
+	uint8_t entry[kKeyringEntryBytes];
+	size_t len = 0;
+	Status s = ReadSmallFile(g_keyring_dir, kMasterCheckFileName, entry, sizeof(entry), &len);
+	KeyringEntryInfo info;
+	info.kind = KeyringEntryKind::kMasterCheck;
+	if (s.code() == Code::kNotFound)
+	{
+		uint8_t random_key[kKeyBytes];
+		info.created_at = static_cast<uint64_t>(time(nullptr));
+		s = RandomBytes(random_key, sizeof(random_key));
+		if (s.ok())
+			s = SealKeyringEntry(key, info, random_key, entry);
+		SecureZero(random_key, sizeof(random_key));
+		if (s.ok())
+			s = WriteFileDurably(g_keyring_dir, kMasterCheckFileName, entry, sizeof(entry));
+		if (!s.ok())
+			Fail(s.message(), "Check that the keyring directory is writable by the server.");
+		else
+			g_state.ready = true;
+		return;
+	}
+	if (!s.ok())
+	{
+		Fail(s.message(), "Check the keyring directory and its master.check file.");
+		return;
+	}
+	uint8_t unwrapped[kKeyBytes];
+	s = OpenKeyringEntry(key, entry, len, info, unwrapped);
+	SecureZero(unwrapped, sizeof(unwrapped));
+	if (!s.ok())
+	{
+		char msg[256];
+		snprintf(msg, sizeof(msg), "the master key does not match the keyring in \"%s\"",
+				 g_keyring_dir);
+		Fail(msg, "The keyring was created with a different master key: configure that key, or "
+				  "point vector_vault.keyring_dir at the keyring that belongs to this key.");
+		return;
+	}
+	g_state.ready = true;
+}
+
+} // namespace
+
+/* Defines the key GUCs. */
+void
+DefineGucs()
+{
+	DefineCustomStringVariable(
+		"vector_vault.master_key_command",
+		"Shell command that prints the 256-bit master key as 64 hexadecimal characters.", nullptr,
+		&g_key_command, "", PGC_POSTMASTER, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
+	DefineCustomStringVariable("vector_vault.master_key_file",
+							   "File holding the 256-bit master key as 64 hexadecimal characters "
+							   "(mode 0600).",
+							   nullptr, &g_key_file, "", PGC_POSTMASTER, GUC_SUPERUSER_ONLY, nullptr,
+							   nullptr, nullptr);
+	DefineCustomStringVariable("vector_vault.keyring_dir",
+							   "Directory, outside the data directory, holding the wrapped vault "
+							   "keys.",
+							   nullptr, &g_keyring_dir, "", PGC_POSTMASTER, GUC_SUPERUSER_ONLY,
+							   nullptr, nullptr, nullptr);
+}
+
+/* Loads the master key and checks the keyring (postmaster only). */
+void
+LoadAtPostmasterStart()
+{
+	g_state.attempted = true;
+	bool has_cmd = g_key_command != nullptr && g_key_command[0] != '\0';
+	bool has_file = g_key_file != nullptr && g_key_file[0] != '\0';
+	if (has_cmd && has_file)
+		Fail("both vector_vault.master_key_command and vector_vault.master_key_file are set",
+			 "Set exactly one of them in postgresql.conf.");
+	else if (!has_cmd && !has_file)
+		Fail("no master key is configured",
+			 "Set vector_vault.master_key_file or vector_vault.master_key_command in "
+			 "postgresql.conf and restart the server.");
+	else if (g_keyring_dir == nullptr || g_keyring_dir[0] != '/')
+		Fail("vector_vault.keyring_dir is not set to an absolute path",
+			 "Set vector_vault.keyring_dir to a directory outside the data directory and restart.");
+	else
+	{
+		Status s = EnsurePrivateDirectory(g_keyring_dir);
+		if (!s.ok())
+			Fail(s.message(), "Create the keyring directory, owned by the server's OS user, mode "
+							  "0700.");
+		else if (PathIsInside(g_keyring_dir, DataDir))
+			Fail("vector_vault.keyring_dir must be outside the data directory",
+				 "A keyring inside PGDATA would be copied into every base backup next to the data "
+				 "it protects. Move it, e.g. to /var/lib/vector_vault/keyring.");
+		else
+		{
+			bool locked = false;
+			g_key_page = static_cast<uint8_t *>(AllocateLockedPages(kKeyPageBytes, &locked));
+			if (g_key_page == nullptr)
+				Fail("could not allocate memory for the master key", "");
+			else
+			{
+				s = has_cmd ? RunMasterKeyCommand(g_key_command, g_key_page)
+							: ReadMasterKeyFile(g_key_file, g_key_page);
+				if (!s.ok())
+					Fail(s.message(), has_cmd ? "Check vector_vault.master_key_command: it must "
+												"exit 0 and print 64 hexadecimal characters."
+											  : "Check vector_vault.master_key_file: it must hold "
+												"64 hexadecimal characters and have mode 0600.");
+				else
+					CheckAgainstKeyring(g_key_page);
+				if (!locked)
+					ereport(LOG, (errmsg("vector_vault: could not lock the master key page in "
+										 "memory; it may be swapped out"),
+								  errhint("Raise the server's RLIMIT_MEMLOCK.")));
+				on_proc_exit(ZeroKeyAtExit, 0);
+			}
+		}
+	}
+	if (!g_state.ready)
+	{
+		if (g_key_page != nullptr)
+			SecureZero(g_key_page, kKeyPageBytes);
+		ereport(WARNING, (errmsg("vector_vault: %s; vault operations will fail until this is fixed",
+								 g_state.error),
+						  errhint("%s", g_state.hint)));
+	}
+	else
+		ereport(LOG, (errmsg("vector_vault: master key loaded, keyring at \"%s\"", g_keyring_dir)));
+}
+
+/* Errors unless the key is ready. */
+void
+RequireMasterKey()
+{
+	if (!g_state.attempted)
+		ereport(ERROR, (errcode(pg::kSqlStateMasterKey),
+						errmsg("vector_vault is not loaded through shared_preload_libraries"),
+						errhint("Add vector_vault to shared_preload_libraries in postgresql.conf "
+								"and restart the server.")));
+	if (!g_state.ready)
+		ereport(ERROR, (errcode(pg::kSqlStateMasterKey),
+						errmsg("vector_vault master key is not available: %s", g_state.error),
+						g_state.hint[0] ? errhint("%s", g_state.hint) : 0));
+}
+
+/* The keyring directory. */
+const char *
+KeyringDir()
+{
+	RequireMasterKey();
+	return g_keyring_dir;
+}
+
+namespace detail
+{
+/* The keyring directory without checks. */
+const char *
+KeyringDirNoError()
+{
+	return g_keyring_dir;
+}
+
+/* The master key bytes. */
+const uint8_t *
+MasterKeyBytes()
+{
+	RequireMasterKey();
+	return g_key_page;
+}
+} // namespace detail
+
+} // namespace vector_vault::keys

@@ -1,0 +1,57 @@
+/* privileged.cpp — SPI as the extension owner with a pinned search_path (see privileged.h). */
+#include "pg/privileged.h"
+
+extern "C"
+{
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "executor/spi.h"
+#include "utils/guc.h"
+#include "utils/syscache.h"
+}
+
+namespace vector_vault::pg
+{
+
+/* Owner of schema "vault". */
+Oid
+ExtensionOwner()
+{
+	Oid nsp = get_namespace_oid("vault", true);
+	if (!OidIsValid(nsp))
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_SCHEMA),
+						errmsg("schema \"vault\" does not exist"),
+						errhint("Run CREATE EXTENSION vector_vault in this database.")));
+	HeapTuple tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nsp);
+	Oid owner = reinterpret_cast<Form_pg_namespace>(GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* Switches identity, pins search_path, connects SPI. */
+void
+EnterPrivileged(PrivilegedScope *scope)
+{
+	Oid owner = ExtensionOwner();
+	GetUserIdAndSecContext(&scope->saved_user, &scope->saved_sec_context);
+	SetUserIdAndSecContext(owner, scope->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+									  SECURITY_RESTRICTED_OPERATION);
+	scope->guc_nest_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+/* Undoes EnterPrivileged. */
+void
+LeavePrivileged(PrivilegedScope *scope)
+{
+	SPI_finish();
+	AtEOXact_GUC(true, scope->guc_nest_level);
+	SetUserIdAndSecContext(scope->saved_user, scope->saved_sec_context);
+}
+
+} // namespace vector_vault::pg

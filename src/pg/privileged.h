@@ -1,0 +1,35 @@
+/*
+ * privileged.h — running catalog queries as the extension's owner.
+ *
+ * vector_vault's own tables (vault._vaults, vault._grants, ...) are not readable or writable by
+ * ordinary roles. Our C functions run as the caller, capture the caller's identity, and then
+ * switch to the owner of schema "vault" (whoever ran CREATE EXTENSION) for the SPI statements
+ * that read or change those tables. While switched, search_path is pinned to pg_catalog so no
+ * caller-created function or operator can be picked up, and the security context is
+ * restricted. Transaction and subtransaction abort restore both automatically.
+ */
+#pragma once
+
+#include "pg/pg.h"
+
+namespace vector_vault::pg
+{
+
+/* Saved identity and GUC nest level; plain data so it may live across Postgres calls. */
+struct PrivilegedScope
+{
+	Oid saved_user;
+	int saved_sec_context;
+	int guc_nest_level;
+};
+
+/* Switches to the extension owner, pins search_path and connects SPI. */
+void EnterPrivileged(PrivilegedScope *scope);
+
+/* Disconnects SPI, restores search_path and the caller's identity. */
+void LeavePrivileged(PrivilegedScope *scope);
+
+/* Oid of the owner of schema "vault" (errors when the extension is not installed). */
+Oid ExtensionOwner();
+
+} // namespace vector_vault::pg

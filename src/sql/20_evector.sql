@@ -1,0 +1,63 @@
+-- evector: an encrypted float4 vector with pgvector's text and binary forms.
+-- Functions that seal (input, receive, casts into an encrypted type) are VOLATILE: every call
+-- draws a fresh random nonce. Functions that open values are IMMUTABLE in result; they may raise
+-- a permission error, never return a different value.
+
+CREATE TYPE evector;
+
+CREATE FUNCTION evector_in(cstring, oid, integer) RETURNS evector
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+CREATE FUNCTION evector_out(evector) RETURNS cstring
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION evector_typmod_in(cstring[]) RETURNS integer
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION evector_typmod_out(integer) RETURNS cstring
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION evector_recv(internal, oid, integer) RETURNS evector
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+CREATE FUNCTION evector_send(evector) RETURNS bytea
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- STORAGE external: ciphertext does not compress, so do not try; move large values out of line.
+CREATE TYPE evector (
+    INPUT     = evector_in,
+    OUTPUT    = evector_out,
+    TYPMOD_IN = evector_typmod_in,
+    TYPMOD_OUT = evector_typmod_out,
+    RECEIVE   = evector_recv,
+    SEND      = evector_send,
+    STORAGE   = external
+);
+COMMENT ON TYPE evector IS 'AES-256-GCM encrypted float4 vector; text form [1,2,3] as pgvector';
+
+CREATE FUNCTION evector(evector, integer, boolean) RETURNS evector
+    AS 'MODULE_PATHNAME', 'evector_coerce' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE CAST (evector AS evector) WITH FUNCTION evector(evector, integer, boolean) AS IMPLICIT;
+
+CREATE FUNCTION evector(real[], integer, boolean) RETURNS evector
+    AS 'MODULE_PATHNAME', 'evector_from_real_array' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+CREATE CAST (real[] AS evector) WITH FUNCTION evector(real[], integer, boolean) AS ASSIGNMENT;
+
+CREATE FUNCTION evector_to_real_array(evector) RETURNS real[]
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE CAST (evector AS real[]) WITH FUNCTION evector_to_real_array(evector) AS ASSIGNMENT;
+
+CREATE FUNCTION l2_distance(evector, evector) RETURNS float8
+    AS 'MODULE_PATHNAME', 'evector_l2_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION inner_product(evector, evector) RETURNS float8
+    AS 'MODULE_PATHNAME', 'evector_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_negative_inner_product(evector, evector) RETURNS float8
+    AS 'MODULE_PATHNAME', 'evector_negative_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION cosine_distance(evector, evector) RETURNS float8
+    AS 'MODULE_PATHNAME', 'evector_cosine_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION l1_distance(evector, evector) RETURNS float8
+    AS 'MODULE_PATHNAME', 'evector_l1_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_dims(evector) RETURNS integer
+    AS 'MODULE_PATHNAME', 'evector_dims' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_norm(evector) RETURNS float8
+    AS 'MODULE_PATHNAME', 'evector_norm' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OPERATOR <-> (LEFTARG = evector, RIGHTARG = evector, FUNCTION = l2_distance, COMMUTATOR = '<->');
+CREATE OPERATOR <#> (LEFTARG = evector, RIGHTARG = evector, FUNCTION = vector_negative_inner_product, COMMUTATOR = '<#>');
+CREATE OPERATOR <=> (LEFTARG = evector, RIGHTARG = evector, FUNCTION = cosine_distance, COMMUTATOR = '<=>');
+CREATE OPERATOR <+> (LEFTARG = evector, RIGHTARG = evector, FUNCTION = l1_distance, COMMUTATOR = '<+>');

@@ -1,0 +1,109 @@
+/* codec.cpp — sealing and opening envelopes with access checks (see codec.h). */
+#include "type/codec.h"
+
+#include "core/secure.h"
+
+#include <cinttypes>
+#include <cstring>
+
+#include "keys/keys.h"
+#include "pg/guard.h"
+#include "vault/vault.h"
+
+namespace vector_vault::type
+{
+
+/* Name of an encrypted type. */
+const char *
+KindTypeName(ValueKind kind)
+{
+	switch (kind)
+	{
+		case ValueKind::kVector:
+			return "evector";
+		case ValueKind::kText:
+			return "etext";
+		case ValueKind::kJson:
+			return "ejsonb";
+	}
+	return "encrypted value";
+}
+
+/* Seals plaintext under the current vault. */
+struct varlena *
+SealValue(ValueKind kind, const void *pt, size_t len)
+{
+	const vault::VaultInfo *v = vault::CurrentVault();
+	vault::RequireLevel(v, vault::Level::kRead, "encrypt values");
+	if (len > kMaxEnvelopePayload)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						errmsg("%s value is too large (%zu bytes)", KindTypeName(kind), len)));
+	EnvelopeHeader h;
+	h.kind = kind;
+	h.vault_id = v->id;
+	h.key_version = v->key_version;
+	h.payload_len = static_cast<uint32_t>(len);
+	const uint8_t *key = keys::DataKey(v->id, v->key_version);
+	size_t total = VARHDRSZ + EnvelopeSize(len);
+	struct varlena *out = static_cast<struct varlena *>(palloc(total));
+	SET_VARSIZE(out, total);
+	Status s = SealEnvelope(h, key, static_cast<const uint8_t *>(pt),
+							reinterpret_cast<uint8_t *>(VARDATA(out)));
+	if (!s.ok())
+		pg::ThrowStatus(s, "could not encrypt value", nullptr);
+	return out;
+}
+
+/* Detoasts and validates an envelope. */
+void
+ReadEnvelope(Datum d, ValueKind kind, EnvelopeRef *out)
+{
+	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+	out->data = reinterpret_cast<const uint8_t *>(VARDATA_ANY(v));
+	out->size = VARSIZE_ANY_EXHDR(v);
+	Status s = DecodeEnvelopeHeader(out->data, out->size, &out->header);
+	if (!s.ok())
+		pg::ThrowStatus(s, "invalid encrypted value",
+						"The stored value is damaged or was not written by vector_vault.");
+	if (out->header.kind != kind)
+		ereport(ERROR, (errcode(pg::kSqlStateCorrupt),
+						errmsg("encrypted value is of type %s, not %s",
+							   KindTypeName(out->header.kind), KindTypeName(kind))));
+}
+
+/* Access check, then decryption. */
+void
+OpenValue(const EnvelopeRef &ref, uint8_t *pt)
+{
+	const vault::VaultInfo *v = vault::LookupVault(ref.header.vault_id);
+	if (v == nullptr)
+		ereport(ERROR, (errcode(pg::kSqlStateKeyUnavailable),
+						errmsg("value belongs to vault %016" PRIx64
+							   ", which does not exist in this database",
+							   ref.header.vault_id),
+						errhint("The value was copied from another database or its vault's "
+								"catalog row was removed.")));
+	if (v->dropped)
+		ereport(ERROR, (errcode(pg::kSqlStateKeyUnavailable),
+						errmsg("vault \"%s\" has been dropped; its values can no longer be decrypted",
+							   NameStr(v->name)),
+						errhint("Delete the rows that still hold its ciphertext.")));
+	vault::RequireLevel(v, vault::Level::kRead, "decrypt values");
+	const uint8_t *key = keys::DataKey(v->id, ref.header.key_version);
+	Status s = OpenEnvelope(ref.data, ref.size, key, pt);
+	if (!s.ok())
+		pg::ThrowStatus(s, nullptr,
+						"The stored value was modified or damaged; restore it from a backup.");
+}
+
+/* Zeroes and frees plaintext. */
+void
+FreePlaintext(void *p, size_t len)
+{
+	if (p == nullptr)
+		return;
+	SecureZero(p, len);
+	pfree(p);
+}
+
+} // namespace vector_vault::type

@@ -1,0 +1,44 @@
+/*
+ * codec.h — where a value is encrypted and decrypted.
+ *
+ * Every encrypted SQL type (evector, etext, ejsonb) goes through these two doors:
+ *   SealValue()  — input, receive and casts into the type: plaintext bytes are sealed under the
+ *                  current vault's current data key before any tuple holding them exists.
+ *   OpenValue()  — output, send, casts out of the type and distance functions: the envelope is
+ *                  validated, the principal's read right on the value's own vault is checked,
+ *                  and only then is it decrypted.
+ * The envelope format is core/envelope.h; the key comes from keys/keys.h.
+ */
+#pragma once
+
+#include "core/envelope.h"
+
+#include "pg/pg.h"
+
+namespace vector_vault::type
+{
+
+/* A detoasted, header-validated envelope datum. */
+struct EnvelopeRef
+{
+	const uint8_t *data; /* envelope bytes (after the varlena header) */
+	size_t size;
+	EnvelopeHeader header;
+};
+
+/* Seals pt (len bytes) under the current vault as a palloc'd varlena envelope. */
+struct varlena *SealValue(ValueKind kind, const void *pt, size_t len);
+
+/* Detoasts and validates an envelope of the expected kind (no decryption, no access check). */
+void ReadEnvelope(Datum d, ValueKind kind, EnvelopeRef *out);
+
+/* Checks read access to the value's vault and decrypts into pt (header.payload_len bytes). */
+void OpenValue(const EnvelopeRef &ref, uint8_t *pt);
+
+/* Name of an encrypted type, for messages. */
+const char *KindTypeName(ValueKind kind);
+
+/* Zeroes and frees a palloc'd plaintext buffer. */
+void FreePlaintext(void *p, size_t len);
+
+} // namespace vector_vault::type

@@ -1,0 +1,141 @@
+/*
+ * ejsonb.cpp — encrypted jsonb. Input is parsed and validated by jsonb_in, and the payload is
+ * jsonb's binary body, so output, casts and the -> / ->> / @> operators rebuild a jsonb datum
+ * after decryption and hand it to Postgres' own jsonb functions.
+ */
+#include "core/envelope.h"
+
+#include "pg/guard.h"
+#include "type/codec.h"
+
+extern "C"
+{
+#include "libpq/pqformat.h"
+#include "utils/jsonb.h"
+}
+
+using namespace vector_vault;
+using type::EnvelopeRef;
+
+namespace
+{
+
+/* Seals a jsonb datum's binary body. */
+Datum
+SealJsonb(Datum jsonb)
+{
+	struct varlena *j = PG_DETOAST_DATUM(jsonb);
+	return PointerGetDatum(type::SealValue(ValueKind::kJson, VARDATA(j), VARSIZE(j) - VARHDRSZ));
+}
+
+/* Decrypts an ejsonb datum back into a palloc'd jsonb. */
+Jsonb *
+OpenJsonb(Datum d)
+{
+	EnvelopeRef ref;
+	type::ReadEnvelope(d, ValueKind::kJson, &ref);
+	Jsonb *j = static_cast<Jsonb *>(palloc(VARHDRSZ + ref.header.payload_len));
+	SET_VARSIZE(j, VARHDRSZ + ref.header.payload_len);
+	type::OpenValue(ref, reinterpret_cast<uint8_t *>(VARDATA(j)));
+	return j;
+}
+
+/* Zeroes and frees a decrypted jsonb. */
+void
+FreeJsonb(Jsonb *j)
+{
+	type::FreePlaintext(j, VARSIZE(j));
+}
+
+} // namespace
+
+/* ejsonb_in(cstring): parses JSON as jsonb does and seals it. */
+VV_FUNCTION(ejsonb_in)
+{
+	Datum j = DirectFunctionCall1(jsonb_in, PG_GETARG_DATUM(0));
+	PG_RETURN_DATUM(SealJsonb(j));
+}
+
+/* ejsonb_out(ejsonb): decrypts (read access required) and prints as jsonb does. */
+VV_FUNCTION(ejsonb_out)
+{
+	Jsonb *j = OpenJsonb(PG_GETARG_DATUM(0));
+	Datum out = DirectFunctionCall1(jsonb_out, PointerGetDatum(j));
+	FreeJsonb(j);
+	PG_RETURN_DATUM(out);
+}
+
+/* ejsonb_recv(internal): jsonb's binary input, sealed. */
+VV_FUNCTION(ejsonb_recv)
+{
+	Datum j = DirectFunctionCall1(jsonb_recv, PG_GETARG_DATUM(0));
+	PG_RETURN_DATUM(SealJsonb(j));
+}
+
+/* ejsonb_send(ejsonb): decrypts and sends jsonb's binary form. */
+VV_FUNCTION(ejsonb_send)
+{
+	Jsonb *j = OpenJsonb(PG_GETARG_DATUM(0));
+	Datum out = DirectFunctionCall1(jsonb_send, PointerGetDatum(j));
+	FreeJsonb(j);
+	PG_RETURN_DATUM(out);
+}
+
+/* ejsonb(jsonb): the cast from jsonb. */
+VV_FUNCTION(ejsonb_from_jsonb)
+{
+	PG_RETURN_DATUM(SealJsonb(PG_GETARG_DATUM(0)));
+}
+
+/* jsonb(ejsonb): the cast to jsonb. */
+VV_FUNCTION(ejsonb_to_jsonb)
+{
+	PG_RETURN_POINTER(OpenJsonb(PG_GETARG_DATUM(0)));
+}
+
+/* ejsonb -> text: the field as jsonb (NULL when absent). */
+VV_FUNCTION(ejsonb_object_field)
+{
+	Jsonb *j = OpenJsonb(PG_GETARG_DATUM(0));
+	LOCAL_FCINFO(inner, 2);
+	InitFunctionCallInfoData(*inner, nullptr, 2, PG_GET_COLLATION(), nullptr, nullptr);
+	inner->args[0].value = PointerGetDatum(j);
+	inner->args[0].isnull = false;
+	inner->args[1].value = PG_GETARG_DATUM(1);
+	inner->args[1].isnull = false;
+	Datum r = jsonb_object_field(inner);
+	bool isnull = inner->isnull;
+	/* The result is a fresh jsonb, so the decrypted document can go now. */
+	FreeJsonb(j);
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(r);
+}
+
+/* ejsonb ->> text: the field as text (NULL when absent). */
+VV_FUNCTION(ejsonb_object_field_text)
+{
+	Jsonb *j = OpenJsonb(PG_GETARG_DATUM(0));
+	LOCAL_FCINFO(inner, 2);
+	InitFunctionCallInfoData(*inner, nullptr, 2, PG_GET_COLLATION(), nullptr, nullptr);
+	inner->args[0].value = PointerGetDatum(j);
+	inner->args[0].isnull = false;
+	inner->args[1].value = PG_GETARG_DATUM(1);
+	inner->args[1].isnull = false;
+	Datum r = jsonb_object_field_text(inner);
+	bool isnull = inner->isnull;
+	FreeJsonb(j);
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(r);
+}
+
+/* ejsonb @> jsonb: containment on the decrypted document. */
+VV_FUNCTION(ejsonb_contains)
+{
+	Jsonb *j = OpenJsonb(PG_GETARG_DATUM(0));
+	bool r = DatumGetBool(
+		DirectFunctionCall2(jsonb_contains, PointerGetDatum(j), PG_GETARG_DATUM(1)));
+	FreeJsonb(j);
+	PG_RETURN_BOOL(r);
+}

@@ -1,0 +1,92 @@
+/*
+ * etext.cpp — encrypted text. The payload is the text's bytes in the server encoding; input,
+ * receive and the cast from text seal them, output, send and the cast to text open them.
+ */
+#include "core/envelope.h"
+
+#include <cstring>
+
+#include "pg/guard.h"
+#include "type/codec.h"
+
+extern "C"
+{
+#include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
+}
+
+using namespace vector_vault;
+using type::EnvelopeRef;
+
+namespace
+{
+
+/* Decrypts an etext datum into a palloc'd buffer with a trailing NUL; *len excludes the NUL. */
+char *
+OpenText(Datum d, size_t *len)
+{
+	EnvelopeRef ref;
+	type::ReadEnvelope(d, ValueKind::kText, &ref);
+	char *buf = static_cast<char *>(palloc(ref.header.payload_len + 1));
+	type::OpenValue(ref, reinterpret_cast<uint8_t *>(buf));
+	buf[ref.header.payload_len] = '\0';
+	*len = ref.header.payload_len;
+	return buf;
+}
+
+} // namespace
+
+/* etext_in(cstring): seals the text. */
+VV_FUNCTION(etext_in)
+{
+	char *s = PG_GETARG_CSTRING(0);
+	PG_RETURN_POINTER(type::SealValue(ValueKind::kText, s, strlen(s)));
+}
+
+/* etext_out(etext): decrypts (read access required). */
+VV_FUNCTION(etext_out)
+{
+	size_t len;
+	PG_RETURN_CSTRING(OpenText(PG_GETARG_DATUM(0), &len));
+}
+
+/* etext_recv(internal): reads text in the client encoding and seals it. */
+VV_FUNCTION(etext_recv)
+{
+	StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
+	int nbytes;
+	char *s = pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes);
+	struct varlena *out = type::SealValue(ValueKind::kText, s, static_cast<size_t>(nbytes));
+	type::FreePlaintext(s, static_cast<size_t>(nbytes));
+	PG_RETURN_POINTER(out);
+}
+
+/* etext_send(etext): decrypts and sends as text. */
+VV_FUNCTION(etext_send)
+{
+	size_t len;
+	char *s = OpenText(PG_GETARG_DATUM(0), &len);
+	StringInfoData buf;
+	pq_begintypsend(&buf);
+	pq_sendtext(&buf, s, static_cast<int>(len));
+	type::FreePlaintext(s, len);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/* etext(text): the cast from text. */
+VV_FUNCTION(etext_from_text)
+{
+	text *t = PG_GETARG_TEXT_PP(0);
+	PG_RETURN_POINTER(
+		type::SealValue(ValueKind::kText, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
+}
+
+/* text(etext): the cast to text. */
+VV_FUNCTION(etext_to_text)
+{
+	size_t len;
+	char *s = OpenText(PG_GETARG_DATUM(0), &len);
+	text *t = cstring_to_text_with_len(s, static_cast<int>(len));
+	type::FreePlaintext(s, len);
+	PG_RETURN_TEXT_P(t);
+}

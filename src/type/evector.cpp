@@ -1,0 +1,421 @@
+/*
+ * evector.cpp — the encrypted float4 vector type.
+ *
+ * Text and binary forms are pgvector's, so pgvector client libraries work unchanged. The stored
+ * form is an envelope (core/envelope.h) whose plaintext is dims float4s in host order. The
+ * dimension count is in the authenticated header, so typmod checks and vector_dims() need no
+ * decryption; everything that needs the numbers goes through type/codec.h and its access check.
+ *
+ * Distance functions are called once per row with one side usually constant (the query vector,
+ * itself an evector sealed under the current vault). The decrypted constant is cached in
+ * fn_extra, keyed by the complete envelope bytes (a forged value with a reused nonce cannot hit
+ * the cache), and zeroed when the query's memory context goes away.
+ */
+#include "core/distance.h"
+#include "core/envelope.h"
+#include "core/secure.h"
+#include "core/vector_format.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "pg/guard.h"
+#include "type/codec.h"
+
+extern "C"
+{
+#include "catalog/pg_type.h"
+#include "libpq/pqformat.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
+}
+
+using namespace vector_vault;
+using type::EnvelopeRef;
+
+namespace
+{
+
+/* Raises the Postgres error for a failed vector parse. */
+void
+ThrowParseError(const Status &s)
+{
+	int code = s.code() == Code::kOutOfRange ? ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE
+											 : ERRCODE_INVALID_TEXT_REPRESENTATION;
+	if (s.code() == Code::kOutOfRange && strstr(s.message(), "dimensions") != nullptr)
+		code = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+	ereport(ERROR, (errcode(code), errmsg("invalid input for type evector"),
+					errdetail("%s.", s.message()),
+					errhint("Write vectors as '[1,2,3]': finite numbers, 1 to %u dimensions.",
+							kMaxVectorDims)));
+}
+
+/* Raises an error unless dims matches a column's declared dimensions. */
+void
+CheckTypmod(int dims, int32 typmod)
+{
+	if (typmod != -1 && dims != typmod)
+		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+						errmsg("expected %d dimensions, not %d", typmod, dims)));
+}
+
+/* Seals dims floats as an evector datum. */
+Datum
+SealVector(const float *v, size_t dims)
+{
+	return PointerGetDatum(type::SealValue(ValueKind::kVector, v, dims * sizeof(float)));
+}
+
+/* A decrypted vector in palloc'd memory. */
+struct Plain
+{
+	float *v;
+	uint32 dims;
+};
+
+/* Validates, checks access and decrypts an evector datum. */
+Plain
+OpenVector(Datum d)
+{
+	EnvelopeRef ref;
+	type::ReadEnvelope(d, ValueKind::kVector, &ref);
+	Plain p;
+	p.dims = ref.header.payload_len / sizeof(float);
+	p.v = static_cast<float *>(palloc(ref.header.payload_len));
+	type::OpenValue(ref, reinterpret_cast<uint8_t *>(p.v));
+	return p;
+}
+
+/* Zeroes and frees a decrypted vector. */
+void
+FreeVector(Plain p)
+{
+	type::FreePlaintext(p.v, p.dims * sizeof(float));
+}
+
+/* The decrypted query vector kept across calls of one distance function. */
+struct QueryCache
+{
+	uint8_t *envelope;
+	size_t envelope_size;
+	float *v;
+	uint32 dims;
+	MemoryContextCallback zero_on_reset;
+};
+
+/* Zeroes the cached plaintext when its memory context is reset or deleted. */
+void
+ZeroQueryCache(void *arg)
+{
+	QueryCache *c = static_cast<QueryCache *>(arg);
+	if (c->v != nullptr)
+		SecureZero(c->v, c->dims * sizeof(float));
+}
+
+/* Returns the cached plaintext if d is the cached envelope, else nullptr. */
+const float *
+CachedQuery(FunctionCallInfo fcinfo, Datum d, uint32 *dims)
+{
+	QueryCache *c = static_cast<QueryCache *>(fcinfo->flinfo->fn_extra);
+	if (c == nullptr || c->v == nullptr)
+		return nullptr;
+	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+	if (VARSIZE_ANY_EXHDR(v) != c->envelope_size ||
+		memcmp(VARDATA_ANY(v), c->envelope, c->envelope_size) != 0)
+		return nullptr;
+	*dims = c->dims;
+	return c->v;
+}
+
+/* Decrypts d and remembers it as this call site's query vector. */
+const float *
+CacheQuery(FunctionCallInfo fcinfo, Datum d, uint32 *dims)
+{
+	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+	QueryCache *c = static_cast<QueryCache *>(fcinfo->flinfo->fn_extra);
+	if (c == nullptr)
+	{
+		c = static_cast<QueryCache *>(MemoryContextAllocZero(mcxt, sizeof(QueryCache)));
+		c->zero_on_reset.func = ZeroQueryCache;
+		c->zero_on_reset.arg = c;
+		MemoryContextRegisterResetCallback(mcxt, &c->zero_on_reset);
+		fcinfo->flinfo->fn_extra = c;
+	}
+	else if (c->v != nullptr)
+	{
+		type::FreePlaintext(c->v, c->dims * sizeof(float));
+		pfree(c->envelope);
+		c->v = nullptr;
+	}
+	EnvelopeRef ref;
+	type::ReadEnvelope(d, ValueKind::kVector, &ref);
+	uint32 n = ref.header.payload_len / sizeof(float);
+	float *v = static_cast<float *>(MemoryContextAlloc(mcxt, ref.header.payload_len));
+	type::OpenValue(ref, reinterpret_cast<uint8_t *>(v));
+	c->envelope = static_cast<uint8_t *>(MemoryContextAlloc(mcxt, ref.size));
+	memcpy(c->envelope, ref.data, ref.size);
+	c->envelope_size = ref.size;
+	c->dims = n;
+	c->v = v;
+	*dims = n;
+	return v;
+}
+
+/* Which distance a function computes. */
+enum class Metric
+{
+	kL2,
+	kInnerProduct,
+	kNegInnerProduct,
+	kCosine,
+	kL1
+};
+
+/* Decrypts both arguments (the constant side from cache) and computes the metric. */
+Datum
+Distance(FunctionCallInfo fcinfo, Metric metric)
+{
+	Datum a = PG_GETARG_DATUM(0);
+	Datum b = PG_GETARG_DATUM(1);
+	uint32 da = 0, db = 0;
+	/* The query is usually the second argument; the cache also serves "$1 <-> col". */
+	const float *va = CachedQuery(fcinfo, a, &da);
+	const float *vb = nullptr;
+	Plain row = {nullptr, 0};
+	if (va != nullptr)
+	{
+		row = OpenVector(b);
+		vb = row.v;
+		db = row.dims;
+	}
+	else
+	{
+		vb = CachedQuery(fcinfo, b, &db);
+		if (vb == nullptr)
+			vb = CacheQuery(fcinfo, b, &db);
+		row = OpenVector(a);
+		va = row.v;
+		da = row.dims;
+	}
+	if (da != db)
+	{
+		FreeVector(row);
+		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+						errmsg("different evector dimensions %u and %u", da, db)));
+	}
+	double r = 0;
+	switch (metric)
+	{
+		case Metric::kL2:
+			r = ExactL2(va, vb, da);
+			break;
+		case Metric::kInnerProduct:
+			r = ExactInnerProduct(va, vb, da);
+			break;
+		case Metric::kNegInnerProduct:
+			r = -ExactInnerProduct(va, vb, da);
+			break;
+		case Metric::kCosine:
+			r = ExactCosineDistance(va, vb, da);
+			break;
+		case Metric::kL1:
+			r = ExactL1(va, vb, da);
+			break;
+	}
+	FreeVector(row);
+	PG_RETURN_FLOAT8(r);
+}
+
+} // namespace
+
+/* evector_in(cstring, oid, integer): parses pgvector text and seals it. */
+VV_FUNCTION(evector_in)
+{
+	char *text = PG_GETARG_CSTRING(0);
+	int32 typmod = PG_GETARG_INT32(2);
+	float *buf = static_cast<float *>(palloc(kMaxVectorDims * sizeof(float)));
+	size_t dims = 0;
+	Status s = ParseVectorText(text, buf, kMaxVectorDims, &dims);
+	if (!s.ok())
+	{
+		type::FreePlaintext(buf, kMaxVectorDims * sizeof(float));
+		ThrowParseError(s);
+	}
+	CheckTypmod(static_cast<int>(dims), typmod);
+	Datum d = SealVector(buf, dims);
+	type::FreePlaintext(buf, kMaxVectorDims * sizeof(float));
+	PG_RETURN_DATUM(d);
+}
+
+/* evector_out(evector): decrypts (read access required) and prints pgvector text. */
+VV_FUNCTION(evector_out)
+{
+	Plain p = OpenVector(PG_GETARG_DATUM(0));
+	size_t cap = VectorTextCapacity(p.dims);
+	char *out = static_cast<char *>(palloc(cap));
+	if (FormatVectorTextBuf(p.v, p.dims, out, cap) == 0)
+		elog(ERROR, "could not format evector");
+	FreeVector(p);
+	PG_RETURN_CSTRING(out);
+}
+
+/* evector_typmod_in(cstring[]): validates evector(n). */
+VV_FUNCTION(evector_typmod_in)
+{
+	ArrayType *ta = PG_GETARG_ARRAYTYPE_P(0);
+	int n;
+	int32 *tl = ArrayGetIntegerTypmods(ta, &n);
+	if (n != 1)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("invalid type modifier"),
+						errhint("Declare evector(n) with one dimension count.")));
+	if (tl[0] < 1)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("dimensions for type evector must be at least 1")));
+	if (tl[0] > static_cast<int32>(kMaxVectorDims))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("dimensions for type evector cannot exceed %u", kMaxVectorDims)));
+	PG_RETURN_INT32(tl[0]);
+}
+
+/* evector_typmod_out(integer): prints "(n)". */
+VV_FUNCTION(evector_typmod_out)
+{
+	int32 typmod = PG_GETARG_INT32(0);
+	PG_RETURN_CSTRING(typmod < 0 ? pstrdup("") : psprintf("(%d)", typmod));
+}
+
+/* evector_recv(internal, oid, integer): reads pgvector's binary form and seals it. */
+VV_FUNCTION(evector_recv)
+{
+	StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
+	int32 typmod = PG_GETARG_INT32(2);
+	size_t len = static_cast<size_t>(buf->len - buf->cursor);
+	const uint8_t *data = reinterpret_cast<const uint8_t *>(buf->data + buf->cursor);
+	float *v = static_cast<float *>(palloc(kMaxVectorDims * sizeof(float)));
+	size_t dims = 0;
+	Status s = ParseVectorBinary(data, len, v, kMaxVectorDims, &dims);
+	if (!s.ok())
+	{
+		type::FreePlaintext(v, kMaxVectorDims * sizeof(float));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+						errmsg("invalid binary input for type evector"), errdetail("%s.", s.message())));
+	}
+	buf->cursor = buf->len;
+	CheckTypmod(static_cast<int>(dims), typmod);
+	Datum d = SealVector(v, dims);
+	type::FreePlaintext(v, kMaxVectorDims * sizeof(float));
+	PG_RETURN_DATUM(d);
+}
+
+/* evector_send(evector): decrypts and writes pgvector's binary form. */
+VV_FUNCTION(evector_send)
+{
+	Plain p = OpenVector(PG_GETARG_DATUM(0));
+	size_t n = VectorBinarySize(p.dims);
+	bytea *out = static_cast<bytea *>(palloc(VARHDRSZ + n));
+	SET_VARSIZE(out, VARHDRSZ + n);
+	FormatVectorBinary(p.v, p.dims, reinterpret_cast<uint8_t *>(VARDATA(out)));
+	FreeVector(p);
+	PG_RETURN_BYTEA_P(out);
+}
+
+/* evector(evector, integer, boolean): enforces a column's dimensions without decrypting. */
+VV_FUNCTION(evector_coerce)
+{
+	Datum d = PG_GETARG_DATUM(0);
+	int32 typmod = PG_GETARG_INT32(1);
+	EnvelopeRef ref;
+	type::ReadEnvelope(d, ValueKind::kVector, &ref);
+	CheckTypmod(static_cast<int>(ref.header.payload_len / sizeof(float)), typmod);
+	PG_RETURN_DATUM(d);
+}
+
+/* l2_distance(evector, evector) and <->. */
+VV_FUNCTION(evector_l2_distance)
+{
+	return Distance(fcinfo, Metric::kL2);
+}
+
+/* inner_product(evector, evector). */
+VV_FUNCTION(evector_inner_product)
+{
+	return Distance(fcinfo, Metric::kInnerProduct);
+}
+
+/* <#>: the negative inner product, so smaller is closer. */
+VV_FUNCTION(evector_negative_inner_product)
+{
+	return Distance(fcinfo, Metric::kNegInnerProduct);
+}
+
+/* cosine_distance(evector, evector) and <=>. */
+VV_FUNCTION(evector_cosine_distance)
+{
+	return Distance(fcinfo, Metric::kCosine);
+}
+
+/* l1_distance(evector, evector) and <+>. */
+VV_FUNCTION(evector_l1_distance)
+{
+	return Distance(fcinfo, Metric::kL1);
+}
+
+/* vector_dims(evector): from the authenticated header, no decryption. */
+VV_FUNCTION(evector_dims)
+{
+	EnvelopeRef ref;
+	type::ReadEnvelope(PG_GETARG_DATUM(0), ValueKind::kVector, &ref);
+	PG_RETURN_INT32(static_cast<int32>(ref.header.payload_len / sizeof(float)));
+}
+
+/* vector_norm(evector): Euclidean norm (decrypts). */
+VV_FUNCTION(evector_norm)
+{
+	Plain p = OpenVector(PG_GETARG_DATUM(0));
+	double n = ExactNorm(p.v, p.dims);
+	FreeVector(p);
+	PG_RETURN_FLOAT8(n);
+}
+
+/* evector(real[], integer, boolean): seals a float4 array. */
+VV_FUNCTION(evector_from_real_array)
+{
+	ArrayType *a = PG_GETARG_ARRAYTYPE_P(0);
+	int32 typmod = PG_GETARG_INT32(1);
+	if (ARR_NDIM(a) != 1)
+		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION), errmsg("array must be 1-D")));
+	if (ARR_HASNULL(a) && array_contains_nulls(a))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("array must not contain nulls")));
+	if (ARR_ELEMTYPE(a) != FLOAT4OID)
+		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("array must be of type real[]")));
+	int dims = ARR_DIMS(a)[0];
+	if (dims < 1)
+		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+						errmsg("evector must have at least 1 dimension")));
+	if (dims > static_cast<int>(kMaxVectorDims))
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						errmsg("evector cannot have more than %u dimensions", kMaxVectorDims)));
+	CheckTypmod(dims, typmod);
+	const float *v = reinterpret_cast<const float *>(ARR_DATA_PTR(a));
+	Status s = CheckVectorFinite(v, static_cast<size_t>(dims));
+	if (!s.ok())
+		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION), errmsg("%s", s.message())));
+	PG_RETURN_DATUM(SealVector(v, static_cast<size_t>(dims)));
+}
+
+/* real[](evector): decrypts into a float4 array. */
+VV_FUNCTION(evector_to_real_array)
+{
+	Plain p = OpenVector(PG_GETARG_DATUM(0));
+	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * p.dims));
+	for (uint32 i = 0; i < p.dims; i++)
+		elems[i] = Float4GetDatum(p.v[i]);
+	ArrayType *result = construct_array(elems, static_cast<int>(p.dims), FLOAT4OID, sizeof(float4),
+										true, TYPALIGN_INT);
+	SecureZero(elems, sizeof(Datum) * p.dims);
+	pfree(elems);
+	FreeVector(p);
+	PG_RETURN_POINTER(result);
+}

@@ -1,0 +1,341 @@
+/*
+ * catalog.cpp — the per-backend cache of vaults and of the principal's levels (see vault.h).
+ *
+ * The cache is loaded with two SPI queries (all vaults, all grants) run as the extension owner;
+ * the queries use no operators or functions, so they are immune to the caller's search_path and
+ * safe in parallel workers. Levels are computed once per load for the current role. Lookups are a
+ * hash probe plus one atomic read of the shared epoch, cheap enough to run for every value a
+ * type output or distance function decrypts.
+ */
+#include "vault/vault.h"
+
+#include <cstring>
+
+#include "pg/guard.h"
+#include "pg/privileged.h"
+#include "pg/shmem.h"
+
+extern "C"
+{
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "utils/acl.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/syscache.h"
+}
+
+namespace vector_vault::vault
+{
+
+namespace
+{
+
+char *g_current_vault_name = nullptr;
+
+/* The loaded cache. */
+struct Cache
+{
+	bool valid;
+	uint64 epoch;
+	Oid role;
+	int count;
+	VaultInfo *vaults; /* in CacheContext */
+	int *slots;		   /* open addressing over vaults by id, -1 empty */
+	int nslots;
+};
+Cache g_cache;
+MemoryContext g_context = nullptr;
+bool g_bump_at_commit = false;
+
+/* Hash slot of an id. */
+int
+SlotOf(uint64_t id, int nslots)
+{
+	return static_cast<int>(((id * 0x9E3779B97F4A7C15ull) >> 33) % static_cast<uint64_t>(nslots));
+}
+
+/* True when member has the privileges of role; superusers get no shortcut. */
+bool
+HasRightsOf(Oid member, Oid role)
+{
+	if (member == role)
+		return true;
+	if (superuser_arg(member))
+		return is_member_of_role_nosuper(member, role);
+	return has_privs_of_role(member, role);
+}
+
+/* Parses a level stored in vault._grants. */
+Level
+LevelFromText(const char *s)
+{
+	if (strcmp(s, "read") == 0)
+		return Level::kRead;
+	if (strcmp(s, "write") == 0)
+		return Level::kWrite;
+	if (strcmp(s, "admin") == 0)
+		return Level::kAdmin;
+	return Level::kNone;
+}
+
+/* Finds a vault by id in the loaded cache. */
+VaultInfo *
+Find(uint64_t id)
+{
+	if (g_cache.nslots == 0)
+		return nullptr;
+	int start = SlotOf(id, g_cache.nslots);
+	for (int i = 0; i < g_cache.nslots; i++)
+	{
+		int s = g_cache.slots[(start + i) % g_cache.nslots];
+		if (s < 0)
+			return nullptr;
+		if (g_cache.vaults[s].id == id)
+			return &g_cache.vaults[s];
+	}
+	return nullptr;
+}
+
+/* Loads all vaults and grants and computes the current role's levels. */
+void
+Load()
+{
+	if (g_context == nullptr)
+		g_context = AllocSetContextCreate(TopMemoryContext, "vector_vault vault cache",
+										  ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(g_context);
+	g_cache = Cache();
+	Oid role = GetUserId();
+	Oid saved_user;
+	int saved_sec;
+	/* Identity switch only: these queries name no operator or function (see file comment). */
+	GetUserIdAndSecContext(&saved_user, &saved_sec);
+	SetUserIdAndSecContext(pg::ExtensionOwner(), saved_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT vault_id, name, owner::oid, state, key_version FROM vault._vaults",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read vault._vaults");
+	int n = static_cast<int>(SPI_processed);
+	int nslots = 16;
+	while (nslots < 2 * n + 1)
+		nslots *= 2;
+	VaultInfo *vaults =
+		static_cast<VaultInfo *>(MemoryContextAllocZero(g_context, sizeof(VaultInfo) * (n + 1)));
+	int *slots = static_cast<int *>(MemoryContextAlloc(g_context, sizeof(int) * nslots));
+	memset(slots, -1, sizeof(int) * nslots);
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple tup = SPI_tuptable->vals[i];
+		TupleDesc desc = SPI_tuptable->tupdesc;
+		bool isnull;
+		VaultInfo *v = &vaults[i];
+		v->id = static_cast<uint64_t>(DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)));
+		char *name = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
+		namestrcpy(&v->name, name);
+		v->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+		char *state = TextDatumGetCString(SPI_getbinval(tup, desc, 4, &isnull));
+		v->dropped = strcmp(state, "active") != 0;
+		v->key_version = static_cast<uint32_t>(DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull)));
+		v->level = (!v->dropped && HasRightsOf(role, v->owner)) ? Level::kOwner : Level::kNone;
+		int s = SlotOf(v->id, nslots);
+		while (slots[s] >= 0)
+			s = (s + 1) % nslots;
+		slots[s] = i;
+	}
+	g_cache.vaults = vaults;
+	g_cache.slots = slots;
+	g_cache.nslots = nslots;
+	g_cache.count = n;
+	if (SPI_execute("SELECT vault_id, grantee::oid, level FROM vault._grants", true, 0) !=
+		SPI_OK_SELECT)
+		elog(ERROR, "could not read vault._grants");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple tup = SPI_tuptable->vals[i];
+		TupleDesc desc = SPI_tuptable->tupdesc;
+		bool isnull;
+		uint64_t id = static_cast<uint64_t>(DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)));
+		Oid grantee = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+		char *level_text = TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull));
+		VaultInfo *v = Find(id);
+		if (v == nullptr || v->dropped)
+			continue;
+		Level level = LevelFromText(level_text);
+		if (level > v->level && HasRightsOf(role, grantee))
+			v->level = level;
+	}
+	SPI_finish();
+	SetUserIdAndSecContext(saved_user, saved_sec);
+	g_cache.role = role;
+	g_cache.epoch = pg::AccessEpoch();
+	g_cache.valid = true;
+}
+
+/* Makes sure the cache reflects the current epoch and role. */
+void
+EnsureLoaded()
+{
+	if (!g_cache.valid || g_cache.epoch != pg::AccessEpoch() || g_cache.role != GetUserId())
+		Load();
+}
+
+/* Syscache callback: role or membership changed. */
+void
+RoleChanged(Datum, int, uint32)
+{
+	g_cache.valid = false;
+}
+
+/* Bumps the shared epoch after a commit that changed vaults or grants. */
+void
+XactCallback(XactEvent event, void *)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
+	{
+		if (g_bump_at_commit)
+			pg::BumpAccessEpoch();
+		g_bump_at_commit = false;
+	}
+	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		g_bump_at_commit = false;
+		g_cache.valid = false;
+	}
+}
+
+/* A subtransaction abort may undo catalog changes the cache has seen. */
+void
+SubXactCallback(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		g_cache.valid = false;
+}
+
+} // namespace
+
+/* Defines vector_vault.vault. */
+void
+DefineGucs()
+{
+	DefineCustomStringVariable("vector_vault.vault",
+							   "Vault that new encrypted values are sealed under.",
+							   "Values typed into evector, etext and ejsonb columns are encrypted "
+							   "with this vault's current data key.",
+							   &g_current_vault_name, "", PGC_USERSET, 0, nullptr, nullptr,
+							   nullptr);
+}
+
+/* Installs invalidation callbacks. */
+void
+RegisterCallbacks()
+{
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, RoleChanged, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, RoleChanged, (Datum) 0);
+	RegisterXactCallback(XactCallback, nullptr);
+	RegisterSubXactCallback(SubXactCallback, nullptr);
+}
+
+/* The vault with this id. */
+const VaultInfo *
+LookupVault(uint64_t id)
+{
+	EnsureLoaded();
+	return Find(id);
+}
+
+/* The active vault with this name. */
+const VaultInfo *
+LookupVaultByName(const char *name)
+{
+	EnsureLoaded();
+	for (int i = 0; i < g_cache.count; i++)
+		if (!g_cache.vaults[i].dropped && strcmp(NameStr(g_cache.vaults[i].name), name) == 0)
+			return &g_cache.vaults[i];
+	return nullptr;
+}
+
+/* The vault selected by vector_vault.vault. */
+const VaultInfo *
+CurrentVault()
+{
+	if (g_current_vault_name == nullptr || g_current_vault_name[0] == '\0')
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						errmsg("no vault is selected"),
+						errdetail("Encrypted values are sealed under the vault named by "
+								  "vector_vault.vault."),
+						errhint("Run SET vector_vault.vault = '<name>' first; "
+								"SELECT name FROM vault.vaults lists the vaults you can use.")));
+	const VaultInfo *v = LookupVaultByName(g_current_vault_name);
+	if (v == nullptr)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("vault \"%s\" does not exist", g_current_vault_name),
+						errhint("SELECT name FROM vault.vaults lists the vaults you can use; "
+								"vault.create_vault(name) creates one.")));
+	return v;
+}
+
+/* Raises 42501 unless the principal holds `needed`. */
+void
+RequireLevel(const VaultInfo *v, Level needed, const char *action)
+{
+	if (v->level >= needed)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to %s in vault \"%s\"", action, NameStr(v->name)),
+			 errdetail("This needs %s access; the current role has %s.", LevelName(needed),
+					   v->level == Level::kNone ? "none" : LevelName(v->level)),
+			 errhint("The vault's owner or an admin can run vault.grant('%s', role, level).",
+					 NameStr(v->name))));
+}
+
+/* Name of a level. */
+const char *
+LevelName(Level level)
+{
+	switch (level)
+	{
+		case Level::kRead:
+			return "read";
+		case Level::kWrite:
+			return "write";
+		case Level::kAdmin:
+			return "admin";
+		case Level::kOwner:
+			return "owner";
+		case Level::kNone:
+			break;
+	}
+	return "none";
+}
+
+/* Parses a grantable level. */
+Level
+ParseGrantLevel(const char *text)
+{
+	Level l = LevelFromText(text);
+	if (l == Level::kNone)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("invalid access level \"%s\"", text),
+						errhint("Use 'read', 'write' or 'admin'; ownership cannot be granted.")));
+	return l;
+}
+
+/* Drops this backend's cache. */
+void
+InvalidateCache()
+{
+	g_cache.valid = false;
+}
+
+/* Requests an epoch bump at commit. */
+void
+BumpEpochAtCommit()
+{
+	g_bump_at_commit = true;
+	g_cache.valid = false;
+}
+
+} // namespace vector_vault::vault
