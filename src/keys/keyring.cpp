@@ -87,7 +87,8 @@ ShredVaultFiles(const char *dir, uint64_t vault_id)
 			Status s = RemoveFileDurably(dir, de->d_name);
 			if (!s.ok())
 			{
-				ereport(WARNING, (errmsg("vector_vault: could not shred key file: %s", s.message())));
+				ereport(WARNING,
+						(errmsg("vector_vault: could not shred key file: %s", s.message())));
 				ok = false;
 			}
 		}
@@ -143,8 +144,9 @@ XactCallback(XactEvent event, void *)
 			break;
 		}
 		case XACT_EVENT_PRE_PREPARE:
-			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-							errmsg("cannot PREPARE a transaction that created or dropped a vault")));
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot PREPARE a transaction that created or dropped a vault")));
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
@@ -280,7 +282,8 @@ ReconcileKeyring()
 		FullTransactionId fxid;
 		if (!ReadIntent(dir, names[i], &vault_id, &fxid))
 		{
-			ereport(WARNING, (errmsg("vector_vault: ignoring malformed shred intent \"%s\"", names[i])));
+			ereport(WARNING,
+					(errmsg("vector_vault: ignoring malformed shred intent \"%s\"", names[i])));
 			continue;
 		}
 		TransactionId xid = XidFromFullTransactionId(fxid);
@@ -291,11 +294,12 @@ ReconcileKeyring()
 			continue;
 		if (TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid))
 		{
-			ereport(WARNING, (errmsg("vector_vault: the outcome of shred intent \"%s\" is no longer "
-									 "known",
-									 names[i]),
-							  errhint("If vault.vaults no longer lists the vault, delete its key "
-									  "files and the intent by hand.")));
+			ereport(WARNING,
+					(errmsg("vector_vault: the outcome of shred intent \"%s\" is no longer "
+							"known",
+							names[i]),
+					 errhint("If vault.vaults no longer lists the vault, delete its key "
+							 "files and the intent by hand.")));
 			continue;
 		}
 		if (TransactionIdDidCommit(xid))

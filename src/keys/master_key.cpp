@@ -126,8 +126,8 @@ DefineGucs()
 	DefineCustomStringVariable("vector_vault.master_key_file",
 							   "File holding the 256-bit master key as 64 hexadecimal characters "
 							   "(mode 0600).",
-							   nullptr, &g_key_file, "", PGC_POSTMASTER, GUC_SUPERUSER_ONLY, nullptr,
-							   nullptr, nullptr);
+							   nullptr, &g_key_file, "", PGC_POSTMASTER, GUC_SUPERUSER_ONLY,
+							   nullptr, nullptr, nullptr);
 	DefineCustomStringVariable("vector_vault.keyring_dir",
 							   "Directory, outside the data directory, holding the wrapped vault "
 							   "keys.",

@@ -37,8 +37,8 @@ ThrowStatus(const Status &s, const char *context, const char *hint)
 	if (context != nullptr)
 		ereport(ERROR, (errcode(SqlStateFor(s.code())), errmsg("%s: %s", context, s.message()),
 						hint ? errhint("%s", hint) : 0));
-	ereport(ERROR,
-			(errcode(SqlStateFor(s.code())), errmsg("%s", s.message()), hint ? errhint("%s", hint) : 0));
+	ereport(ERROR, (errcode(SqlStateFor(s.code())), errmsg("%s", s.message()),
+					hint ? errhint("%s", hint) : 0));
 	pg_unreachable();
 }
 
@@ -46,7 +46,8 @@ ThrowStatus(const Status &s, const char *context, const char *hint)
 void
 ThrowCppException(const char *what)
 {
-	ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("vector_vault internal error: %s", what)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR), errmsg("vector_vault internal error: %s", what)));
 	pg_unreachable();
 }
 

@@ -47,10 +47,10 @@ int SqlStateFor(Code code);
 #define VV_FUNCTION(name)                                                                          \
 	extern "C"                                                                                     \
 	{                                                                                              \
-	PG_FUNCTION_INFO_V1(name);                                                                     \
+		PG_FUNCTION_INFO_V1(name);                                                                 \
 	}                                                                                              \
 	static Datum name##_body(PG_FUNCTION_ARGS);                                                    \
-	extern "C" PGDLLEXPORT Datum name(PG_FUNCTION_ARGS);                                            \
+	extern "C" PGDLLEXPORT Datum name(PG_FUNCTION_ARGS);                                           \
 	extern "C" Datum name(PG_FUNCTION_ARGS)                                                        \
 	{                                                                                              \
 		char vv_what[256];                                                                         \

@@ -16,9 +16,9 @@ extern "C"
 {
 #include "utils/guc.h"
 
-PG_MODULE_MAGIC;
+	PG_MODULE_MAGIC;
 
-PGDLLEXPORT void _PG_init(void);
+	PGDLLEXPORT void _PG_init(void);
 }
 
 /* Module entry point. */

@@ -19,9 +19,9 @@ ExtensionOwner()
 {
 	Oid nsp = get_namespace_oid("vault", true);
 	if (!OidIsValid(nsp))
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_SCHEMA),
-						errmsg("schema \"vault\" does not exist"),
-						errhint("Run CREATE EXTENSION vector_vault in this database.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_SCHEMA), errmsg("schema \"vault\" does not exist"),
+				 errhint("Run CREATE EXTENSION vector_vault in this database.")));
 	HeapTuple tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for namespace %u", nsp);

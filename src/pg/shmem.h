@@ -23,7 +23,7 @@ namespace vector_vault::pg
 struct SharedState
 {
 	pg_atomic_uint64 access_epoch; /* bumped after any committed access or key change */
-	LWLock *keyring_lock;		   /* serialises keyring writes and reconciliation */
+	LWLock *keyring_lock;          /* serialises keyring writes and reconciliation */
 };
 
 /* Installs shmem_request/shmem_startup hooks; call from _PG_init while preloading. */
@@ -38,7 +38,8 @@ uint64 AccessEpoch();
 /* Increments the access epoch so every session drops its caches. */
 void BumpAccessEpoch();
 
-/* Module hooks: space a module needs and its initialisation; registered before RegisterShmemHooks. */
+/* Module hooks: space a module needs and its initialisation; registered before RegisterShmemHooks.
+ */
 struct ShmemClient
 {
 	Size (*size)(void);

@@ -1,12 +1,13 @@
 -- evector: an encrypted float4 vector with pgvector's text and binary forms.
--- Functions that seal (input, receive, casts into an encrypted type) are VOLATILE: every call
--- draws a fresh random nonce. Functions that open values are IMMUTABLE in result; they may raise
+-- Functions that seal draw a fresh random nonce per call and depend on vector_vault.vault: the
+-- casts into encrypted types are VOLATILE; type input/receive functions are STABLE, the most
+-- Postgres allows for them. Functions that open values are IMMUTABLE in result: they may raise
 -- a permission error, never return a different value.
 
 CREATE TYPE evector;
 
 CREATE FUNCTION evector_in(cstring, oid, integer) RETURNS evector
-    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION evector_out(evector) RETURNS cstring
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION evector_typmod_in(cstring[]) RETURNS integer
@@ -14,7 +15,7 @@ CREATE FUNCTION evector_typmod_in(cstring[]) RETURNS integer
 CREATE FUNCTION evector_typmod_out(integer) RETURNS cstring
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION evector_recv(internal, oid, integer) RETURNS evector
-    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION evector_send(evector) RETURNS bytea
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 

@@ -84,10 +84,11 @@ OpenValue(const EnvelopeRef &ref, uint8_t *pt)
 						errhint("The value was copied from another database or its vault's "
 								"catalog row was removed.")));
 	if (v->dropped)
-		ereport(ERROR, (errcode(pg::kSqlStateKeyUnavailable),
-						errmsg("vault \"%s\" has been dropped; its values can no longer be decrypted",
-							   NameStr(v->name)),
-						errhint("Delete the rows that still hold its ciphertext.")));
+		ereport(ERROR,
+				(errcode(pg::kSqlStateKeyUnavailable),
+				 errmsg("vault \"%s\" has been dropped; its values can no longer be decrypted",
+						NameStr(v->name)),
+				 errhint("Delete the rows that still hold its ciphertext.")));
 	vault::RequireLevel(v, vault::Level::kRead, "decrypt values");
 	const uint8_t *key = keys::DataKey(v->id, ref.header.key_version);
 	Status s = OpenEnvelope(ref.data, ref.size, key, pt);

@@ -134,8 +134,8 @@ VV_FUNCTION(ejsonb_object_field_text)
 VV_FUNCTION(ejsonb_contains)
 {
 	Jsonb *j = OpenJsonb(PG_GETARG_DATUM(0));
-	bool r = DatumGetBool(
-		DirectFunctionCall2(jsonb_contains, PointerGetDatum(j), PG_GETARG_DATUM(1)));
+	bool r =
+		DatumGetBool(DirectFunctionCall2(jsonb_contains, PointerGetDatum(j), PG_GETARG_DATUM(1)));
 	FreeJsonb(j);
 	PG_RETURN_BOOL(r);
 }

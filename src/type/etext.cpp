@@ -77,8 +77,7 @@ VV_FUNCTION(etext_send)
 VV_FUNCTION(etext_from_text)
 {
 	text *t = PG_GETARG_TEXT_PP(0);
-	PG_RETURN_POINTER(
-		type::SealValue(ValueKind::kText, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
+	PG_RETURN_POINTER(type::SealValue(ValueKind::kText, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
 }
 
 /* text(etext): the cast to text. */

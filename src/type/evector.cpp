@@ -44,10 +44,10 @@ ThrowParseError(const Status &s)
 											 : ERRCODE_INVALID_TEXT_REPRESENTATION;
 	if (s.code() == Code::kOutOfRange && strstr(s.message(), "dimensions") != nullptr)
 		code = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
-	ereport(ERROR, (errcode(code), errmsg("invalid input for type evector"),
-					errdetail("%s.", s.message()),
-					errhint("Write vectors as '[1,2,3]': finite numbers, 1 to %u dimensions.",
-							kMaxVectorDims)));
+	ereport(ERROR,
+			(errcode(code), errmsg("invalid input for type evector"), errdetail("%s.", s.message()),
+			 errhint("Write vectors as '[1,2,3]': finite numbers, 1 to %u dimensions.",
+					 kMaxVectorDims)));
 }
 
 /* Raises an error unless dims matches a column's declared dimensions. */
@@ -266,8 +266,7 @@ VV_FUNCTION(evector_typmod_in)
 	int n;
 	int32 *tl = ArrayGetIntegerTypmods(ta, &n);
 	if (n != 1)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("invalid type modifier"),
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid type modifier"),
 						errhint("Declare evector(n) with one dimension count.")));
 	if (tl[0] < 1)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -298,8 +297,9 @@ VV_FUNCTION(evector_recv)
 	if (!s.ok())
 	{
 		type::FreePlaintext(v, kMaxVectorDims * sizeof(float));
-		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-						errmsg("invalid binary input for type evector"), errdetail("%s.", s.message())));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid binary input for type evector"), errdetail("%s.", s.message())));
 	}
 	buf->cursor = buf->len;
 	CheckTypmod(static_cast<int>(dims), typmod);
@@ -386,10 +386,11 @@ VV_FUNCTION(evector_from_real_array)
 	if (ARR_NDIM(a) != 1)
 		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION), errmsg("array must be 1-D")));
 	if (ARR_HASNULL(a) && array_contains_nulls(a))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("array must not contain nulls")));
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("array must not contain nulls")));
 	if (ARR_ELEMTYPE(a) != FLOAT4OID)
-		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("array must be of type real[]")));
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("array must be of type real[]")));
 	int dims = ARR_DIMS(a)[0];
 	if (dims < 1)
 		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),

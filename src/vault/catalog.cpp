@@ -41,7 +41,7 @@ struct Cache
 	Oid role;
 	int count;
 	VaultInfo *vaults; /* in CacheContext */
-	int *slots;		   /* open addressing over vaults by id, -1 empty */
+	int *slots;        /* open addressing over vaults by id, -1 empty */
 	int nslots;
 };
 Cache g_cache;
@@ -219,12 +219,11 @@ SubXactCallback(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
 void
 DefineGucs()
 {
-	DefineCustomStringVariable("vector_vault.vault",
-							   "Vault that new encrypted values are sealed under.",
-							   "Values typed into evector, etext and ejsonb columns are encrypted "
-							   "with this vault's current data key.",
-							   &g_current_vault_name, "", PGC_USERSET, 0, nullptr, nullptr,
-							   nullptr);
+	DefineCustomStringVariable(
+		"vector_vault.vault", "Vault that new encrypted values are sealed under.",
+		"Values typed into evector, etext and ejsonb columns are encrypted "
+		"with this vault's current data key.",
+		&g_current_vault_name, "", PGC_USERSET, 0, nullptr, nullptr, nullptr);
 }
 
 /* Installs invalidation callbacks. */
@@ -261,12 +260,12 @@ const VaultInfo *
 CurrentVault()
 {
 	if (g_current_vault_name == nullptr || g_current_vault_name[0] == '\0')
-		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						errmsg("no vault is selected"),
-						errdetail("Encrypted values are sealed under the vault named by "
-								  "vector_vault.vault."),
-						errhint("Run SET vector_vault.vault = '<name>' first; "
-								"SELECT name FROM vault.vaults lists the vaults you can use.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("no vault is selected"),
+				 errdetail("Encrypted values are sealed under the vault named by "
+						   "vector_vault.vault."),
+				 errhint("Run SET vector_vault.vault = '<name>' first; "
+						 "SELECT name FROM vault.vaults lists the vaults you can use.")));
 	const VaultInfo *v = LookupVaultByName(g_current_vault_name);
 	if (v == nullptr)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -282,13 +281,12 @@ RequireLevel(const VaultInfo *v, Level needed, const char *action)
 {
 	if (v->level >= needed)
 		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied to %s in vault \"%s\"", action, NameStr(v->name)),
-			 errdetail("This needs %s access; the current role has %s.", LevelName(needed),
-					   v->level == Level::kNone ? "none" : LevelName(v->level)),
-			 errhint("The vault's owner or an admin can run vault.grant('%s', role, level).",
-					 NameStr(v->name))));
+	ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					errmsg("permission denied to %s in vault \"%s\"", action, NameStr(v->name)),
+					errdetail("This needs %s access; the current role has %s.", LevelName(needed),
+							  v->level == Level::kNone ? "none" : LevelName(v->level)),
+					errhint("The vault's owner or an admin can run vault.grant('%s', role, level).",
+							NameStr(v->name))));
 }
 
 /* Name of a level. */

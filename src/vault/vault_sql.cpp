@@ -29,7 +29,8 @@ using vault::VaultInfo;
 namespace
 {
 
-/* Checks a vault name: 1-63 characters, letters, digits, '_', '.', '-', not starting with a digit. */
+/* Checks a vault name: 1-63 characters, letters, digits, '_', '.', '-', not starting with a digit.
+ */
 void
 ValidateVaultName(const char *name)
 {
@@ -55,8 +56,9 @@ RequireVault(const char *name)
 {
 	const VaultInfo *v = vault::LookupVaultByName(name);
 	if (v == nullptr)
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("vault \"%s\" does not exist", name),
-						errhint("SELECT name FROM vault.vaults lists the vaults you can use.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("vault \"%s\" does not exist", name),
+				 errhint("SELECT name FROM vault.vaults lists the vaults you can use.")));
 	return v;
 }
 
@@ -116,8 +118,9 @@ VV_FUNCTION(vault_create_vault)
 	ValidateVaultName(name);
 	keys::RequireMasterKey();
 	if (vault::LookupVaultByName(name) != nullptr)
-		ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT), errmsg("vault \"%s\" already exists", name),
-						errhint("Choose another name, or drop the existing vault first.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT), errmsg("vault \"%s\" already exists", name),
+				 errhint("Choose another name, or drop the existing vault first.")));
 	uint64_t id = 0;
 	for (int attempt = 0; id == 0; attempt++)
 	{
@@ -161,9 +164,9 @@ VV_FUNCTION(vault_drop_vault)
 							 "OPERATOR(pg_catalog.=) 'active'",
 							 1, types, values);
 	if (n != 1)
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-						errmsg("vault \"%s\" does not exist", name),
-						errdetail("It was dropped by a concurrent transaction.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("vault \"%s\" does not exist", name),
+				 errdetail("It was dropped by a concurrent transaction.")));
 	RunPrivileged("DELETE FROM vault._grants WHERE vault_id OPERATOR(pg_catalog.=) $1", 1, types,
 				  values);
 	keys::ScheduleShred(id);
@@ -182,10 +185,11 @@ VV_FUNCTION(vault_grant)
 	vault::RequireLevel(v, Level::kAdmin, "grant access");
 	Level level = vault::ParseGrantLevel(level_text);
 	if (level > v->level)
-		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						errmsg("cannot grant %s access to vault \"%s\"", vault::LevelName(level),
-							   NameStr(v->name)),
-						errdetail("The current role holds only %s access.", vault::LevelName(v->level))));
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot grant %s access to vault \"%s\"", vault::LevelName(level),
+						NameStr(v->name)),
+				 errdetail("The current role holds only %s access.", vault::LevelName(v->level))));
 	if (role == v->owner)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_GRANT_OPERATION),
 						errmsg("role \"%s\" owns vault \"%s\"", GetUserNameFromId(role, false),
@@ -216,9 +220,10 @@ VV_FUNCTION(vault_revoke)
 	const VaultInfo *v = RequireVault(name);
 	vault::RequireLevel(v, Level::kAdmin, "revoke access");
 	if (role == v->owner)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_GRANT_OPERATION),
-						errmsg("cannot revoke the owner's rights on vault \"%s\"", NameStr(v->name)),
-						errhint("Drop the vault, or have its owner grant access and drop it.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_GRANT_OPERATION),
+				 errmsg("cannot revoke the owner's rights on vault \"%s\"", NameStr(v->name)),
+				 errhint("Drop the vault, or have its owner grant access and drop it.")));
 	Level existing = GrantedLevel(v->id, role);
 	if (existing == Level::kAdmin && v->level < Level::kOwner)
 		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
