@@ -1,0 +1,219 @@
+/*
+ * hnsw_build.cpp — the only translation unit that includes hnswlib (see hnsw_build.h).
+ */
+#include "core/hnsw_build.h"
+
+#include "core/distance.h"
+
+#include <exception>
+#include <memory>
+#include <string>
+#include <thread>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-variable"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#include <hnswlib/hnswlib.h>
+#pragma GCC diagnostic pop
+
+namespace vector_vault::hnsw
+{
+
+namespace
+{
+
+/* An hnswlib space whose distance is our run-time-dispatched kernel. */
+class KernelSpace : public hnswlib::SpaceInterface<float>
+{
+  public:
+	KernelSpace(size_t dims, DistanceKernel kernel) : dims_(dims), kernel_(kernel) {}
+
+	size_t get_data_size() override
+	{
+		return dims_ * sizeof(float);
+	}
+
+	hnswlib::DISTFUNC<float> get_dist_func() override
+	{
+		return &KernelSpace::Distance;
+	}
+
+	void *get_dist_func_param() override
+	{
+		return this;
+	}
+
+  private:
+	/* hnswlib's distance callback. */
+	static float Distance(const void *a, const void *b, const void *param)
+	{
+		const KernelSpace *s = static_cast<const KernelSpace *>(param);
+		return s->kernel_(static_cast<const float *>(a), static_cast<const float *>(b), s->dims_);
+	}
+
+	size_t dims_;
+	DistanceKernel kernel_;
+};
+
+} // namespace
+
+/* Neighbour list of element i on a layer. */
+int
+BuiltGraph::Links(uint32_t i, int layer, const uint32_t **out) const
+{
+	const uint32_t *p;
+	if (layer == 0)
+		p = &links0[static_cast<size_t>(i) * (1 + 2 * m)];
+	else
+		p = &upper[upper_start[i] + static_cast<size_t>(layer - 1) * (1 + m)];
+	*out = p + 1;
+	return static_cast<int>(p[0]);
+}
+
+/* Bytes a build of n vectors needs. */
+size_t
+EstimateBuildBytes(uint64_t n, size_t dims, int m)
+{
+	size_t per = 2 * dims * sizeof(float)              /* our copy + hnswlib's */
+				 + 2 * (1 + 2 * m) * sizeof(uint32_t)  /* layer 0 links, twice */
+				 + 64                                  /* labels, levels, locks */
+				 + (1 + m) * sizeof(uint32_t) * 2 / m; /* expected upper layers */
+	return static_cast<size_t>(n) * per + (1u << 20);
+}
+
+/* Allocates an empty graph. */
+BuiltGraph *
+NewBuiltGraph()
+{
+	return new (std::nothrow) BuiltGraph();
+}
+
+/* Frees a graph. */
+void
+DeleteBuiltGraph(BuiltGraph *g)
+{
+	delete g;
+}
+
+/* Runs hnswlib on req.threads threads and copies the graph out in element order. */
+Status
+BuildGraph(const BuildRequest &req, BuiltGraph *out)
+{
+	try
+	{
+		out->n = req.n;
+		out->m = req.m;
+		out->levels.assign(req.levels, req.levels + req.n);
+		if (req.n == 0)
+			return Status::Ok();
+		KernelSpace space(req.dims, req.inner_product ? FastNegInnerProduct : FastL2Squared);
+		auto index = std::make_unique<hnswlib::HierarchicalNSW<float>>(
+			&space, req.n, static_cast<size_t>(req.m), static_cast<size_t>(req.ef_construction),
+			100);
+		/* Levels come from req.levels; hnswlib's shared generator must not matter. */
+		index->mult_ = 0.0;
+		std::atomic<uint32_t> next{0};
+		std::atomic<bool> failed{false};
+		std::string error;
+		std::mutex error_lock;
+		auto worker = [&]()
+		{
+			try
+			{
+				for (;;)
+				{
+					if (failed.load(std::memory_order_relaxed) ||
+						(req.cancel && req.cancel->load(std::memory_order_relaxed)))
+						return;
+					uint32_t i = next.fetch_add(1);
+					if (i >= req.n)
+						return;
+					index->addPoint(req.vectors + static_cast<size_t>(i) * req.dims, i,
+									static_cast<int>(req.levels[i]));
+					if (req.progress)
+						req.progress->fetch_add(1, std::memory_order_relaxed);
+				}
+			}
+			catch (const std::exception &e)
+			{
+				std::lock_guard<std::mutex> g(error_lock);
+				error = e.what();
+				failed = true;
+			}
+			catch (...)
+			{
+				std::lock_guard<std::mutex> g(error_lock);
+				error = "unknown exception";
+				failed = true;
+			}
+		};
+		/* The first element alone, so the others always find an entry point. */
+		index->addPoint(req.vectors, 0, static_cast<int>(req.levels[0]));
+		next = 1;
+		int nthreads = req.threads < 1 ? 1 : req.threads;
+		std::vector<std::thread> threads;
+		for (int t = 1; t < nthreads; t++)
+			threads.emplace_back(worker);
+		worker();
+		for (std::thread &t : threads)
+			t.join();
+		if (failed)
+			return Status::Error(Code::kInternal, "hnswlib failed: %s", error.c_str());
+		if (req.cancel && req.cancel->load())
+			return Status::Error(Code::kInvalidInput, "index build cancelled");
+
+		/* Copy out, translating hnswlib's internal ids into element ids (labels). */
+		std::vector<uint32_t> label_of(req.n);
+		std::vector<uint32_t> internal_of(req.n);
+		for (uint32_t in = 0; in < req.n; in++)
+		{
+			uint32_t label = static_cast<uint32_t>(index->getExternalLabel(in));
+			label_of[in] = label;
+			internal_of[label] = in;
+		}
+		const size_t stride0 = 1 + 2 * static_cast<size_t>(req.m);
+		const size_t strideU = 1 + static_cast<size_t>(req.m);
+		out->links0.assign(req.n * stride0, 0);
+		out->upper_start.assign(req.n, 0);
+		out->upper.clear();
+		for (uint32_t e = 0; e < req.n; e++)
+		{
+			uint32_t in = internal_of[e];
+			int level = index->element_levels_[in];
+			out->levels[e] = static_cast<uint8_t>(level);
+			unsigned int *ll = index->get_linklist0(in);
+			unsigned int cnt = index->getListCount(ll);
+			const unsigned int *ids = ll + 1;
+			uint32_t *dst = &out->links0[e * stride0];
+			dst[0] = cnt;
+			for (unsigned int k = 0; k < cnt; k++)
+				dst[1 + k] = label_of[ids[k]];
+			out->upper_start[e] = out->upper.size();
+			for (int l = 1; l <= level; l++)
+			{
+				unsigned int *ul = index->get_linklist(in, l);
+				unsigned int uc = index->getListCount(ul);
+				size_t base = out->upper.size();
+				out->upper.resize(base + strideU, 0);
+				out->upper[base] = uc;
+				for (unsigned int k = 0; k < uc; k++)
+					out->upper[base + 1 + k] = label_of[ul[1 + k]];
+			}
+		}
+		out->entry = label_of[index->enterpoint_node_];
+		out->entry_level = index->maxlevel_;
+		return Status::Ok();
+	}
+	catch (const std::bad_alloc &)
+	{
+		return Status::Error(Code::kInternal, "out of memory while building the graph");
+	}
+	catch (const std::exception &e)
+	{
+		return Status::Error(Code::kInternal, "hnswlib failed: %s", e.what());
+	}
+}
+
+} // namespace vector_vault::hnsw

@@ -1,0 +1,368 @@
+/*
+ * hnsw_graph.h — the HNSW algorithms vector_vault runs itself: search, neighbour selection,
+ * insert planning and repair after deletes. Pure C++, templated over a graph accessor, so the
+ * same code runs on the decrypted shared-memory cache (index scans, inserts, vacuum) and on
+ * plain arrays in unit tests.
+ *
+ * Vocabulary follows hnswlib (Malkov & Yashunin): M is the neighbour budget on upper layers, the
+ * bottom layer keeps up to 2M (maxM0); ef is the size of the dynamic candidate list;
+ * searchBaseLayer is the best-first search within one layer; the neighbour-selection heuristic
+ * keeps a candidate only if it is closer to the new element than to every neighbour already
+ * kept, which preserves long-range links and connectivity.
+ *
+ * A graph accessor G provides:
+ *   const float *Vector(ElementId) const;                      the (decrypted) vector
+ *   int Links(ElementId, int layer, ElementId *out) const;     copy of a neighbour list
+ *   int Level(ElementId) const;                                top layer of the element
+ *   bool Deleted(ElementId) const;                             never returned, still traversed
+ *   uint32_t Capacity() const;                                 ids are < Capacity()
+ * Distances come from a DistanceKernel (smaller is closer) over Dims() floats.
+ */
+#pragma once
+#include "core/pure.h"
+#include "core/distance.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <queue>
+#include <vector>
+
+namespace vector_vault::hnsw
+{
+
+using ElementId = uint32_t;
+constexpr ElementId kNoElement = 0xFFFFFFFFu;
+constexpr int kMaxLevel = 16;
+/* Largest supported M (neighbour budget); layer 0 keeps up to 2 * kMaxM. */
+constexpr int kMaxM = 100;
+
+/* A candidate: distance to the query and element. */
+struct Candidate
+{
+	float dist;
+	ElementId id;
+
+	bool operator<(const Candidate &o) const
+	{
+		return dist < o.dist || (dist == o.dist && id < o.id);
+	}
+
+	bool operator>(const Candidate &o) const
+	{
+		return o < *this;
+	}
+};
+
+/* Visited marks with generation tags, so a search resets in O(1). */
+class VisitedSet
+{
+  public:
+	/* Makes room for ids below capacity and starts a new generation. */
+	void Reset(uint32_t capacity)
+	{
+		if (tags_.size() < capacity)
+			tags_.resize(capacity + capacity / 4 + 64, 0);
+		if (++gen_ == 0)
+		{
+			std::fill(tags_.begin(), tags_.end(), 0);
+			gen_ = 1;
+		}
+	}
+
+	/* Marks id; returns true if it was not yet visited in this generation. */
+	bool Visit(ElementId id)
+	{
+		if (id >= tags_.size())
+			return false;
+		if (tags_[id] == gen_)
+			return false;
+		tags_[id] = gen_;
+		return true;
+	}
+
+  private:
+	std::vector<uint16_t> tags_;
+	uint16_t gen_ = 0;
+};
+
+/* Parameters of one graph. */
+struct GraphParams
+{
+	int m = 16;               /* neighbours per upper layer */
+	int ef_construction = 64; /* candidate list size while inserting */
+	size_t dims = 0;
+	DistanceKernel dist = nullptr;
+
+	/* Neighbour capacity of a layer. */
+	int MaxLinks(int layer) const
+	{
+		return layer == 0 ? 2 * m : m;
+	}
+};
+
+/* Distance from q to an element. */
+template <class G>
+inline float
+DistTo(const G &g, const GraphParams &p, const float *q, ElementId id)
+{
+	return p.dist(q, g.Vector(id), p.dims);
+}
+
+/* Greedy descent on one layer: moves to the closest neighbour until none is closer. */
+template <class G>
+Candidate
+GreedyClosest(const G &g, const GraphParams &p, const float *q, Candidate cur, int layer)
+{
+	ElementId links[2 * kMaxM];
+	bool changed = true;
+	while (changed)
+	{
+		changed = false;
+		int n = g.Links(cur.id, layer, links);
+		for (int i = 0; i < n; i++)
+		{
+			float d = DistTo(g, p, q, links[i]);
+			if (d < cur.dist)
+			{
+				cur = {d, links[i]};
+				changed = true;
+			}
+		}
+	}
+	return cur;
+}
+
+/*
+ * searchBaseLayer: best-first search of one layer from the entry candidates, keeping the ef
+ * closest. Returns them sorted by distance (deleted elements are traversed and included; callers
+ * filter). visited must be Reset() by the caller.
+ */
+template <class G>
+std::vector<Candidate>
+SearchLayer(const G &g, const GraphParams &p, const float *q, const std::vector<Candidate> &entry,
+			int ef, int layer, VisitedSet *visited)
+{
+	std::priority_queue<Candidate> top; /* max-heap: worst of the kept on top */
+	std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> frontier;
+	for (const Candidate &c : entry)
+	{
+		if (!visited->Visit(c.id))
+			continue;
+		top.push(c);
+		frontier.push(c);
+	}
+	while (static_cast<int>(top.size()) > ef)
+		top.pop();
+	ElementId links[2 * kMaxM];
+	while (!frontier.empty())
+	{
+		Candidate c = frontier.top();
+		if (static_cast<int>(top.size()) >= ef && c.dist > top.top().dist)
+			break;
+		frontier.pop();
+		int n = g.Links(c.id, layer, links);
+		for (int i = 0; i < n; i++)
+		{
+			ElementId e = links[i];
+			if (!visited->Visit(e))
+				continue;
+			float d = DistTo(g, p, q, e);
+			if (static_cast<int>(top.size()) < ef || d < top.top().dist)
+			{
+				top.push({d, e});
+				frontier.push({d, e});
+				if (static_cast<int>(top.size()) > ef)
+					top.pop();
+			}
+		}
+	}
+	std::vector<Candidate> out(top.size());
+	for (size_t i = out.size(); i-- > 0;)
+	{
+		out[i] = top.top();
+		top.pop();
+	}
+	return out;
+}
+
+/* Full search: greedy descent from the entry point to layer 0, then searchBaseLayer with ef. */
+template <class G>
+std::vector<Candidate>
+Search(const G &g, const GraphParams &p, const float *q, ElementId entry, int entry_level, int ef,
+	   VisitedSet *visited)
+{
+	if (entry == kNoElement)
+		return {};
+	Candidate cur{DistTo(g, p, q, entry), entry};
+	for (int layer = entry_level; layer > 0; layer--)
+		cur = GreedyClosest(g, p, q, cur, layer);
+	visited->Reset(g.Capacity());
+	return SearchLayer(g, p, q, {cur}, ef, 0, visited);
+}
+
+/*
+ * The neighbour-selection heuristic (hnswlib getNeighborsByHeuristic2): walks candidates from
+ * closest to farthest and keeps one only if it is closer to the base element than to every
+ * neighbour kept so far. candidates must be sorted ascending by distance to the base.
+ */
+template <class G>
+std::vector<ElementId>
+SelectNeighbors(const G &g, const GraphParams &p, const std::vector<Candidate> &candidates,
+				int max_links)
+{
+	std::vector<ElementId> kept;
+	if (static_cast<int>(candidates.size()) <= max_links)
+	{
+		for (const Candidate &c : candidates)
+			kept.push_back(c.id);
+		return kept;
+	}
+	for (const Candidate &c : candidates)
+	{
+		if (static_cast<int>(kept.size()) >= max_links)
+			break;
+		bool good = true;
+		for (ElementId k : kept)
+		{
+			if (p.dist(g.Vector(c.id), g.Vector(k), p.dims) < c.dist)
+			{
+				good = false;
+				break;
+			}
+		}
+		if (good)
+			kept.push_back(c.id);
+	}
+	return kept;
+}
+
+/* A neighbour list to write back: element, layer and the new list. */
+struct LinkUpdate
+{
+	ElementId id;
+	int layer;
+	std::vector<ElementId> links;
+};
+
+/* What inserting one element changes: its own lists, its neighbours' lists, the entry point. */
+struct InsertPlan
+{
+	std::vector<std::vector<ElementId>> own; /* own[layer] for layer 0..level */
+	std::vector<LinkUpdate> updates;         /* neighbours whose lists change */
+	bool new_entry = false;                  /* the element becomes the entry point */
+};
+
+/*
+ * Plans the insertion of element `id` (already readable through g, with its level) into the
+ * graph whose entry point is (entry, entry_level); entry == kNoElement for an empty graph.
+ * Nothing is modified: the caller applies the plan to the cache and to the pages.
+ */
+template <class G>
+InsertPlan
+PlanInsert(const G &g, const GraphParams &p, ElementId id, int level, ElementId entry,
+		   int entry_level, VisitedSet *visited)
+{
+	InsertPlan plan;
+	plan.own.resize(level + 1);
+	if (entry == kNoElement)
+	{
+		plan.new_entry = true;
+		return plan;
+	}
+	const float *q = g.Vector(id);
+	Candidate cur{DistTo(g, p, q, entry), entry};
+	for (int layer = entry_level; layer > level; layer--)
+		cur = GreedyClosest(g, p, q, cur, layer);
+	std::vector<Candidate> eps{cur};
+	ElementId links[2 * kMaxM];
+	for (int layer = std::min(level, entry_level); layer >= 0; layer--)
+	{
+		visited->Reset(g.Capacity());
+		visited->Visit(id);
+		std::vector<Candidate> found = SearchLayer(g, p, q, eps, p.ef_construction, layer, visited);
+		std::vector<Candidate> usable;
+		for (const Candidate &c : found)
+			if (!g.Deleted(c.id))
+				usable.push_back(c);
+		std::vector<ElementId> chosen = SelectNeighbors(g, p, usable, p.m);
+		plan.own[layer] = chosen;
+		int cap = p.MaxLinks(layer);
+		for (ElementId nb : chosen)
+		{
+			int n = g.Links(nb, layer, links);
+			LinkUpdate u{nb, layer, {}};
+			if (n < cap)
+			{
+				u.links.assign(links, links + n);
+				u.links.push_back(id);
+			}
+			else
+			{
+				std::vector<Candidate> cands;
+				const float *nv = g.Vector(nb);
+				cands.push_back({p.dist(nv, q, p.dims), id});
+				for (int i = 0; i < n; i++)
+					cands.push_back({p.dist(nv, g.Vector(links[i]), p.dims), links[i]});
+				std::sort(cands.begin(), cands.end());
+				u.links = SelectNeighbors(g, p, cands, cap);
+			}
+			plan.updates.push_back(std::move(u));
+		}
+		if (!found.empty())
+			eps = found;
+	}
+	plan.new_entry = level > entry_level;
+	return plan;
+}
+
+/*
+ * Recomputes the neighbour list of `id` on `layer` after some of its neighbours were deleted:
+ * candidates are its live neighbours plus the live neighbours of its deleted neighbours.
+ */
+template <class G>
+std::vector<ElementId>
+RepairLinks(const G &g, const GraphParams &p, ElementId id, int layer)
+{
+	ElementId links[2 * kMaxM];
+	ElementId second[2 * kMaxM];
+	int n = g.Links(id, layer, links);
+	std::vector<Candidate> cands;
+	const float *v = g.Vector(id);
+	auto add = [&](ElementId e)
+	{
+		if (e == id || g.Deleted(e) || g.Level(e) < layer)
+			return;
+		for (const Candidate &c : cands)
+			if (c.id == e)
+				return;
+		cands.push_back({p.dist(v, g.Vector(e), p.dims), e});
+	};
+	for (int i = 0; i < n; i++)
+	{
+		if (!g.Deleted(links[i]))
+			add(links[i]);
+		else
+		{
+			int n2 = g.Links(links[i], layer, second);
+			for (int j = 0; j < n2; j++)
+				add(second[j]);
+		}
+	}
+	std::sort(cands.begin(), cands.end());
+	return SelectNeighbors(g, p, cands, p.MaxLinks(layer));
+}
+
+/* Draws an HNSW level from u in (0,1]: floor(-ln(u) / ln(M)), capped at kMaxLevel. */
+inline int
+LevelFromUniform(double u, int m)
+{
+	if (u <= 0.0)
+		u = 1e-300;
+	double l = -std::log(u) / std::log(static_cast<double>(m));
+	int level = static_cast<int>(l);
+	return level > kMaxLevel ? kMaxLevel : (level < 0 ? 0 : level);
+}
+
+} // namespace vector_vault::hnsw

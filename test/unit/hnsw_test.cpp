@@ -1,0 +1,235 @@
+/* hnsw_test.cpp — graph build (hnswlib), our search, incremental insert planning and repair. */
+#include "core/hnsw_build.h"
+#include "core/hnsw_graph.h"
+
+#include <algorithm>
+#include <gtest/gtest.h>
+#include <random>
+#include <set>
+#include <vector>
+
+using namespace vector_vault;
+using namespace vector_vault::hnsw;
+
+namespace
+{
+
+/* A mutable in-memory graph accessor for the tests. */
+struct TestGraph
+{
+	size_t dims;
+	int m;
+	std::vector<float> vecs;
+	std::vector<int> levels;
+	std::vector<std::vector<std::vector<ElementId>>> links; /* [id][layer] */
+	std::vector<bool> deleted;
+
+	const float *Vector(ElementId id) const
+	{
+		return &vecs[id * dims];
+	}
+	int Links(ElementId id, int layer, ElementId *out) const
+	{
+		if (layer > levels[id])
+			return 0;
+		const auto &l = links[id][layer];
+		std::copy(l.begin(), l.end(), out);
+		return static_cast<int>(l.size());
+	}
+	int Level(ElementId id) const
+	{
+		return levels[id];
+	}
+	bool Deleted(ElementId id) const
+	{
+		return deleted[id];
+	}
+	uint32_t Capacity() const
+	{
+		return static_cast<uint32_t>(levels.size());
+	}
+};
+
+/* Random vectors in [0,1)^dims. */
+std::vector<float>
+RandomVectors(size_t n, size_t dims, uint32_t seed)
+{
+	std::mt19937 rng(seed);
+	std::uniform_real_distribution<float> u(0, 1);
+	std::vector<float> v(n * dims);
+	for (float &x : v)
+		x = u(rng);
+	return v;
+}
+
+/* Exact k nearest ids of q among live elements. */
+std::vector<ElementId>
+BruteForce(const TestGraph &g, const float *q, size_t k)
+{
+	std::vector<Candidate> all;
+	for (ElementId i = 0; i < g.Capacity(); i++)
+		if (!g.deleted[i])
+			all.push_back({FastL2Squared(q, g.Vector(i), g.dims), i});
+	std::sort(all.begin(), all.end());
+	std::vector<ElementId> out;
+	for (size_t i = 0; i < k && i < all.size(); i++)
+		out.push_back(all[i].id);
+	return out;
+}
+
+/* Mean recall@10 of Search over nq random queries. */
+double
+Recall(const TestGraph &g, const GraphParams &p, ElementId entry, int entry_level, int ef)
+{
+	auto queries = RandomVectors(50, g.dims, 99);
+	VisitedSet visited;
+	double hits = 0;
+	for (int qi = 0; qi < 50; qi++)
+	{
+		const float *q = &queries[qi * g.dims];
+		auto truth = BruteForce(g, q, 10);
+		auto found = Search(g, p, q, entry, entry_level, ef, &visited);
+		std::set<ElementId> got;
+		for (const Candidate &c : found)
+			if (!g.deleted[c.id] && got.size() < 10)
+				got.insert(c.id);
+		for (ElementId t : truth)
+			hits += got.count(t);
+	}
+	return hits / (50 * 10);
+}
+
+/* Levels drawn the way the index draws them. */
+std::vector<uint8_t>
+Levels(size_t n, int m)
+{
+	std::mt19937_64 rng(5);
+	std::uniform_real_distribution<double> u(0, 1);
+	std::vector<uint8_t> l(n);
+	for (auto &x : l)
+		x = static_cast<uint8_t>(LevelFromUniform(1.0 - u(rng), m));
+	return l;
+}
+
+} // namespace
+
+TEST(Hnsw, BuildWithHnswlibThenSearchWithOurCode)
+{
+	const size_t n = 3000, dims = 24;
+	const int m = 12;
+	auto vecs = RandomVectors(n, dims, 1);
+	auto levels = Levels(n, m);
+	BuildRequest req;
+	req.vectors = vecs.data();
+	req.n = n;
+	req.dims = dims;
+	req.m = m;
+	req.ef_construction = 64;
+	req.levels = levels.data();
+	req.threads = 2;
+	std::atomic<uint32_t> progress{0};
+	req.progress = &progress;
+	BuiltGraph built;
+	ASSERT_TRUE(BuildGraph(req, &built).ok());
+	EXPECT_EQ(progress.load(), n - 1);
+	ASSERT_NE(built.entry, kNoElement);
+	EXPECT_EQ(built.entry_level, *std::max_element(levels.begin(), levels.end()));
+
+	TestGraph g{dims, m, vecs, {}, {}, std::vector<bool>(n, false)};
+	g.levels.resize(n);
+	g.links.resize(n);
+	for (uint32_t i = 0; i < n; i++)
+	{
+		g.levels[i] = built.levels[i];
+		EXPECT_EQ(built.levels[i], levels[i]) << "levels are the ones we chose";
+		g.links[i].resize(g.levels[i] + 1);
+		for (int l = 0; l <= g.levels[i]; l++)
+		{
+			const uint32_t *ids;
+			int c = built.Links(i, l, &ids);
+			ASSERT_LE(c, l == 0 ? 2 * m : m);
+			g.links[i][l].assign(ids, ids + c);
+			for (int k = 0; k < c; k++)
+				ASSERT_LT(ids[k], n);
+		}
+	}
+	GraphParams p;
+	p.m = m;
+	p.dims = dims;
+	p.dist = FastL2Squared;
+	EXPECT_GE(Recall(g, p, built.entry, built.entry_level, 64), 0.95);
+}
+
+TEST(Hnsw, IncrementalInsertsAndRepair)
+{
+	const size_t n = 1500, dims = 16;
+	const int m = 8;
+	auto vecs = RandomVectors(n, dims, 2);
+	auto levels = Levels(n, m);
+	TestGraph g{dims, m, vecs, {}, {}, std::vector<bool>(n, false)};
+	GraphParams p;
+	p.m = m;
+	p.dims = dims;
+	p.dist = FastL2Squared;
+	p.ef_construction = 64;
+	ElementId entry = kNoElement;
+	int entry_level = -1;
+	VisitedSet visited;
+	for (ElementId id = 0; id < n; id++)
+	{
+		g.levels.push_back(levels[id]);
+		g.links.emplace_back(levels[id] + 1);
+		InsertPlan plan = PlanInsert(g, p, id, levels[id], entry, entry_level, &visited);
+		for (int l = 0; l <= levels[id]; l++)
+			g.links[id][l] = plan.own[l];
+		for (const LinkUpdate &u : plan.updates)
+		{
+			ASSERT_LE(static_cast<int>(u.links.size()), p.MaxLinks(u.layer));
+			g.links[u.id][u.layer] = u.links;
+		}
+		if (plan.new_entry)
+		{
+			entry = id;
+			entry_level = levels[id];
+		}
+	}
+	EXPECT_GE(Recall(g, p, entry, entry_level, 64), 0.95);
+
+	/* Delete 20% (never the entry point) and repair every list that pointed at them. */
+	std::mt19937 rng(3);
+	for (ElementId id = 0; id < n; id++)
+		if (id != entry && rng() % 5 == 0)
+			g.deleted[id] = true;
+	for (ElementId id = 0; id < n; id++)
+	{
+		if (g.deleted[id])
+			continue;
+		for (int l = 0; l <= g.levels[id]; l++)
+		{
+			bool touches = false;
+			for (ElementId nb : g.links[id][l])
+				touches |= g.deleted[nb];
+			if (touches)
+				g.links[id][l] = RepairLinks(g, p, id, l);
+		}
+	}
+	for (ElementId id = 0; id < n; id++)
+	{
+		if (g.deleted[id])
+			continue;
+		for (int l = 0; l <= g.levels[id]; l++)
+			for (ElementId nb : g.links[id][l])
+				ASSERT_FALSE(g.deleted[nb]) << "repaired lists hold no deleted element";
+	}
+	EXPECT_GE(Recall(g, p, entry, entry_level, 64), 0.93);
+}
+
+TEST(Hnsw, LevelsFollowTheExpectedDistribution)
+{
+	auto l = Levels(100000, 16);
+	size_t upper = std::count_if(l.begin(), l.end(), [](uint8_t x) { return x > 0; });
+	/* P(level >= 1) = 1/M */
+	EXPECT_NEAR(static_cast<double>(upper) / l.size(), 1.0 / 16, 0.005);
+	EXPECT_EQ(LevelFromUniform(1.0, 16), 0);
+	EXPECT_EQ(LevelFromUniform(0.0, 16), kMaxLevel);
+}
