@@ -8,6 +8,8 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <chrono>
+#include <mutex>
 #include <thread>
 
 #pragma GCC diagnostic push
@@ -154,11 +156,34 @@ BuildGraph(const BuildRequest &req, BuiltGraph *out)
 		next = 1;
 		int nthreads = req.threads < 1 ? 1 : req.threads;
 		std::vector<std::thread> threads;
-		for (int t = 1; t < nthreads; t++)
-			threads.emplace_back(worker);
-		worker();
+		std::atomic<int> running{0};
+		std::atomic<bool> polled_cancel{false};
+		auto tracked = [&]() {
+			worker();
+			running.fetch_sub(1);
+		};
+		int spawn = req.poll ? nthreads : nthreads - 1;
+		running = spawn;
+		for (int t = 0; t < spawn; t++)
+			threads.emplace_back(tracked);
+		if (req.poll)
+		{
+			while (running.load() > 0)
+			{
+				std::this_thread::sleep_for(std::chrono::milliseconds(20));
+				if (req.poll(req.poll_arg, next.load() > req.n ? req.n : next.load()))
+				{
+					polled_cancel = true;
+					failed = true;
+				}
+			}
+		}
+		else
+			worker();
 		for (std::thread &t : threads)
 			t.join();
+		if (polled_cancel)
+			return Status::Error(Code::kInvalidInput, "index build cancelled");
 		if (failed)
 			return Status::Error(Code::kInternal, "hnswlib failed: %s", error.c_str());
 		if (req.cancel && req.cancel->load())

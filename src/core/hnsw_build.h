@@ -38,6 +38,13 @@ struct BuildRequest
 	int threads = 2;
 	std::atomic<bool> *cancel = nullptr;       /* set by the caller to stop early */
 	std::atomic<uint32_t> *progress = nullptr; /* elements added so far */
+	/*
+	 * When set, the calling thread does not add points itself: every 20 ms it calls
+	 * poll(poll_arg, done) — the bridge reads Postgres' interrupt flag and reports progress
+	 * there — and cancels the build when poll returns true.
+	 */
+	bool (*poll)(void *arg, uint32_t done) = nullptr;
+	void *poll_arg = nullptr;
 };
 
 /* The built graph in element order (element i is vectors[i]). */

@@ -55,26 +55,36 @@ struct Candidate
 	}
 };
 
-/* Visited marks with generation tags, so a search resets in O(1). */
+/*
+ * Visited marks with generation tags, so a search resets in O(1). The tag array is the caller's
+ * (bridge code keeps it in palloc'd memory, so nothing here needs a destructor); Reset() must be
+ * given a capacity the array covers.
+ */
 class VisitedSet
 {
   public:
-	/* Makes room for ids below capacity and starts a new generation. */
-	void Reset(uint32_t capacity)
+	VisitedSet() = default;
+	VisitedSet(uint16_t *tags, size_t size) : tags_(tags), size_(size)
 	{
-		if (tags_.size() < capacity)
-			tags_.resize(capacity + capacity / 4 + 64, 0);
+	}
+
+	/* Starts a new generation for ids below capacity (<= the array size). */
+	void
+	Reset(uint32_t capacity)
+	{
+		limit_ = capacity < size_ ? capacity : size_;
 		if (++gen_ == 0)
 		{
-			std::fill(tags_.begin(), tags_.end(), 0);
+			std::fill(tags_, tags_ + size_, 0);
 			gen_ = 1;
 		}
 	}
 
 	/* Marks id; returns true if it was not yet visited in this generation. */
-	bool Visit(ElementId id)
+	bool
+	Visit(ElementId id)
 	{
-		if (id >= tags_.size())
+		if (id >= limit_)
 			return false;
 		if (tags_[id] == gen_)
 			return false;
@@ -83,8 +93,30 @@ class VisitedSet
 	}
 
   private:
-	std::vector<uint16_t> tags_;
+	uint16_t *tags_ = nullptr;
+	size_t size_ = 0;
+	size_t limit_ = 0;
 	uint16_t gen_ = 0;
+};
+
+/* A VisitedSet that owns its tags (core-only code and tests). */
+class OwnedVisitedSet
+{
+  public:
+	explicit OwnedVisitedSet(size_t size) : tags_(size, 0), set_(tags_.data(), size)
+	{
+	}
+
+	/* The set. */
+	VisitedSet *
+	get()
+	{
+		return &set_;
+	}
+
+  private:
+	std::vector<uint16_t> tags_;
+	VisitedSet set_;
 };
 
 /* Parameters of one graph. */

@@ -406,6 +406,25 @@ DataKey(uint64_t vault_id, uint32_t key_version)
 	return result;
 }
 
+/* True when some key version of the vault is in the keyring. */
+bool
+VaultHasKeys(uint64_t vault_id)
+{
+	DIR *d = opendir(KeyringDir());
+	if (d == nullptr)
+		return false;
+	bool found = false;
+	struct dirent *de;
+	while (!found && (de = readdir(d)) != nullptr)
+	{
+		uint64_t v;
+		uint32_t ver;
+		found = ParseDataKeyFileName(de->d_name, &v, &ver) && v == vault_id;
+	}
+	closedir(d);
+	return found;
+}
+
 /* Schedules a shred of every key version of the vault at commit. */
 void
 ScheduleShred(uint64_t vault_id)

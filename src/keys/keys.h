@@ -43,6 +43,9 @@ void CreateDataKey(uint64_t vault_id, uint32_t key_version);
 /* True when a keyring entry exists for the vault version. */
 bool DataKeyExists(uint64_t vault_id, uint32_t key_version);
 
+/* True when the keyring holds at least one key version of the vault (false once shredded). */
+bool VaultHasKeys(uint64_t vault_id);
+
 /* Arranges for every key version of the vault to be shredded when this transaction commits. */
 void ScheduleShred(uint64_t vault_id);
 

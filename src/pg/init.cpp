@@ -10,6 +10,7 @@
 #include "keys/keys.h"
 #include "pg/guard.h"
 #include "pg/shmem.h"
+#include "index/hnsw.h"
 #include "vault/vault.h"
 
 extern "C"
@@ -28,6 +29,7 @@ _PG_init(void)
 	using namespace vector_vault;
 	keys::DefineGucs();
 	vault::DefineGucs();
+	index::DefineGucs();
 	MarkGUCPrefixReserved("vector_vault");
 	keys::RegisterXactCallbacks();
 	vault::RegisterCallbacks();

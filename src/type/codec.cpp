@@ -97,6 +97,16 @@ OpenValue(const EnvelopeRef &ref, uint8_t *pt)
 						"The stored value was modified or damaged; restore it from a backup.");
 }
 
+/* Decryption for index maintenance: key lookup and authentication, no principal check. */
+void
+OpenValueForIndex(const EnvelopeRef &ref, uint8_t *pt)
+{
+	const uint8_t *key = keys::DataKey(ref.header.vault_id, ref.header.key_version);
+	Status s = OpenEnvelope(ref.data, ref.size, key, pt);
+	if (!s.ok())
+		pg::ThrowStatus(s, nullptr, "The stored value was modified or damaged; restore it from a backup.");
+}
+
 /* Zeroes and frees plaintext. */
 void
 FreePlaintext(void *p, size_t len)

@@ -35,6 +35,12 @@ void ReadEnvelope(Datum d, ValueKind kind, EnvelopeRef *out);
 /* Checks read access to the value's vault and decrypts into pt (header.payload_len bytes). */
 void OpenValue(const EnvelopeRef &ref, uint8_t *pt);
 
+/*
+ * Decrypts without a principal check. Only the index uses this, to build and maintain its
+ * ciphertext-only pages from heap values; nothing it decrypts is returned to the caller.
+ */
+void OpenValueForIndex(const EnvelopeRef &ref, uint8_t *pt);
+
 /* Name of an encrypted type, for messages. */
 const char *KindTypeName(ValueKind kind);
 

@@ -321,6 +321,20 @@ ParseGrantLevel(const char *text)
 	return l;
 }
 
+/* Ids of the readable active vaults. */
+uint64_t *
+ReadableVaults(int *n)
+{
+	EnsureLoaded();
+	uint64_t *out = static_cast<uint64_t *>(palloc(sizeof(uint64_t) * (g_cache.count + 1)));
+	int k = 0;
+	for (int i = 0; i < g_cache.count; i++)
+		if (!g_cache.vaults[i].dropped && g_cache.vaults[i].level >= Level::kRead)
+			out[k++] = g_cache.vaults[i].id;
+	*n = k;
+	return out;
+}
+
 /* Drops this backend's cache. */
 void
 InvalidateCache()

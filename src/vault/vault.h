@@ -65,6 +65,9 @@ const char *LevelName(Level level);
 /* Parses 'read' / 'write' / 'admin'; raises 22023 otherwise. */
 Level ParseGrantLevel(const char *text);
 
+/* Ids of the active vaults the current principal may read (palloc'd; *n receives the count). */
+uint64_t *ReadableVaults(int *n);
+
 /* Drops this backend's cache (after a local catalog change). */
 void InvalidateCache();
 

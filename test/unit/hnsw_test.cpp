@@ -82,7 +82,8 @@ double
 Recall(const TestGraph &g, const GraphParams &p, ElementId entry, int entry_level, int ef)
 {
 	auto queries = RandomVectors(50, g.dims, 99);
-	VisitedSet visited;
+	OwnedVisitedSet owned(g.Capacity());
+	VisitedSet &visited = *owned.get();
 	double hits = 0;
 	for (int qi = 0; qi < 50; qi++)
 	{
@@ -174,7 +175,8 @@ TEST(Hnsw, IncrementalInsertsAndRepair)
 	p.ef_construction = 64;
 	ElementId entry = kNoElement;
 	int entry_level = -1;
-	VisitedSet visited;
+	OwnedVisitedSet owned(n);
+	VisitedSet &visited = *owned.get();
 	for (ElementId id = 0; id < n; id++)
 	{
 		g.levels.push_back(levels[id]);

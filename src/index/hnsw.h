@@ -1,0 +1,393 @@
+/*
+ * hnsw.h — the vault_hnsw index access method: shared declarations.
+ *
+ * Files (one per concern, as pgvector and contrib/bloom split theirs):
+ *   hnsw_am.cpp      handler, options, GUCs, cost estimate, validation
+ *   hnsw_pages.cpp   on-disk format: metapage, vault directory, element records, vector stream;
+ *                    the only place index data is encrypted and decrypted
+ *   hnsw_cache.cpp   the decrypted graph cache in shared memory and its validation
+ *   hnsw_build.cpp   CREATE INDEX: collect, build with hnswlib on threads, write pages
+ *   hnsw_insert.cpp  INSERT: plan with the cache, write pages, apply to the cache
+ *   hnsw_scan.cpp    ORDER BY col <op> $1 LIMIT k: where a search starts
+ *   hnsw_vacuum.cpp  VACUUM: unlink deleted elements and repair their neighbours
+ *   hnsw_verify.cpp  vault.hnsw_verify(index)
+ *
+ * On disk (every page has a PageOpaque in its special space):
+ *   block 0           metapage: parameters, tails, change counter
+ *   directory pages   one entry per vault: vault id, entry point, its level, element count
+ *   graph pages       element records (items): element id, level, flags, heap TID, vault id,
+ *                     key version, vector locator — then the neighbour lists, AES-256-GCM
+ *                     sealed under the vault's data key with the header as associated data
+ *   vector pages      a byte stream of sealed vectors (nonce, ciphertext, tag); a record may
+ *                     continue on the next vector page, so 784-float vectors pack pages fully
+ * Each vault is its own HNSW sub-graph: links never cross vaults, and a search walks only the
+ * sub-graphs of the vaults the principal may read. Nothing in any page is plaintext except
+ * structure (ids, TIDs, levels, counts, vault ids), which the threat model leaves unprotected.
+ */
+#pragma once
+
+#include "core/hnsw_graph.h"
+
+#include "pg/pg.h"
+
+extern "C"
+{
+#include "access/amapi.h"
+#include "access/genam.h"
+#include "storage/bufmgr.h"
+#include "utils/relcache.h"
+}
+
+namespace vector_vault::index
+{
+
+using hnsw::ElementId;
+using hnsw::kNoElement;
+
+/* Reloption defaults and limits (DEFAULT/MIN/MAX triples). */
+constexpr int kDefaultM = 16;
+constexpr int kMinM = 2;
+constexpr int kMaxM = hnsw::kMaxM;
+constexpr int kDefaultEfConstruction = 64;
+constexpr int kMinEfConstruction = 4;
+constexpr int kMaxEfConstruction = 1000;
+constexpr int kDefaultEfSearch = 40;
+constexpr int kMinEfSearch = 1;
+constexpr int kMaxEfSearch = 1000;
+constexpr int kMaxIndexDims = 16000;
+
+/* Distance an opclass orders by. */
+enum class Metric : uint8
+{
+	kL2 = 1,
+	kInnerProduct = 2,
+	kCosine = 3
+};
+
+/* Page kinds, in PageOpaque.kind. */
+enum PageKind : uint16
+{
+	kMetaPage = 1,
+	kDirPage = 2,
+	kGraphPage = 3,
+	kVectorPage = 4
+};
+
+constexpr uint16 kPageMagic = 0x5648; /* "VH" */
+constexpr uint32 kMetaMagic = 0x56564858;
+constexpr uint32 kFormatVersion = 1;
+constexpr BlockNumber kMetaBlock = 0;
+
+/* Special space of every index page. */
+struct PageOpaque
+{
+	uint16 kind;
+	uint16 magic;
+	BlockNumber next; /* next directory / vector page, InvalidBlockNumber at the end */
+};
+
+/* The metapage contents. */
+struct MetaData
+{
+	uint32 magic;
+	uint32 version;
+	uint32 dims;
+	uint16 m;
+	uint16 ef_construction;
+	uint8 metric;
+	uint8 pad[7];
+	uint64 change_counter; /* bumped by every committed change; validates caches */
+	uint32 next_element_id;
+	uint32 element_count; /* records ever written (live + deleted) */
+	BlockNumber first_dir_block;
+	BlockNumber last_dir_block;
+	BlockNumber graph_tail;	 /* graph page receiving new elements */
+	BlockNumber vector_tail; /* vector page receiving new vectors */
+	uint32 vector_tail_offset;
+	uint32 pad2;
+};
+
+/* One vault's sub-graph in the directory. */
+struct DirEntry
+{
+	uint64 vault_id;
+	ElementId entry;
+	int16 entry_level;
+	uint16 pad;
+	uint32 count; /* live elements */
+	uint32 pad2;
+};
+
+/* Element flags. */
+constexpr uint8 kElementDeleted = 0x01;
+
+/* The authenticated header of an element record (graph page item). */
+struct ElementHeader
+{
+	ElementId element_id;
+	uint8 level;
+	uint8 flags;
+	uint16 reserved;
+	ItemPointerData heap_tid;
+	uint16 pad;
+	uint64 vault_id;
+	uint32 key_version;
+	BlockNumber vec_block;
+	uint32 vec_offset;
+	uint32 pad2;
+};
+
+/* Bytes of plaintext neighbour lists for an element of a level. */
+inline size_t
+LinksBytes(int m, int level)
+{
+	return sizeof(uint32) * ((1 + 2 * m) + static_cast<size_t>(level) * (1 + m));
+}
+
+/* Bytes of an element record on a page. */
+size_t ElementRecordBytes(int m, int level);
+
+/* Bytes of a sealed vector record in the stream. */
+inline size_t
+VectorRecordBytes(uint32 dims)
+{
+	return 12 + static_cast<size_t>(dims) * sizeof(float) + 16;
+}
+
+/* Usable bytes of a vector page. */
+size_t VectorPageCapacity();
+
+/* Index parameters read from the metapage (or reloptions while building). */
+struct IndexParams
+{
+	uint32 dims;
+	int m;
+	int ef_construction;
+	Metric metric;
+};
+
+/* Reloptions of vault_hnsw. */
+struct HnswOptions
+{
+	int32 vl_len_;
+	int m;
+	int ef_construction;
+};
+
+/* GUC values. */
+extern int g_ef_search;
+extern int g_cache_size_mb;
+extern int g_build_threads;
+
+/* Defines the index GUCs and registers the cache's shared memory (from _PG_init). */
+void DefineGucs();
+
+/* Reloption or default values for an index. */
+void GetOptions(Relation index, int *m, int *ef_construction);
+
+/* The metric of the index's opclass. */
+Metric GetMetric(Relation index);
+
+/* The declared dimensions of the indexed column (errors when undeclared or too large). */
+uint32 GetDims(Relation index);
+
+/* Distance kernel for a metric (squared L2, or negative inner product). */
+DistanceKernel KernelFor(Metric metric);
+
+/* --- hnsw_pages.cpp ------------------------------------------------------------------------ */
+
+/* Initialises a page of a kind. */
+void InitPage(Page page, PageKind kind);
+
+/* The opaque data of a page. */
+PageOpaque *GetOpaque(Page page);
+
+/* Reads the metapage (share lock, copy). */
+MetaData ReadMeta(Relation index);
+
+/* The metapage's data inside a locked page. */
+MetaData *MetaOf(Page page);
+
+/* Decrypted contents of an element record. */
+struct DecodedElement
+{
+	ElementHeader header;
+	uint32 *links; /* LinksBytes(m, level) / 4 words, palloc'd, caller frees */
+};
+
+/* Seals links into a record at dst (ElementRecordBytes bytes). */
+void SealElement(const ElementHeader &h, int m, const uint32 *links, char *dst);
+
+/* Validates and decrypts an element record; false when the vault's key is unavailable. */
+bool OpenElement(const char *src, size_t size, int m, DecodedElement *out, bool missing_key_ok);
+
+/* Seals a vector into a stream record (VectorRecordBytes(dims) bytes). */
+void SealVector(ElementId id, uint64 vault_id, uint32 key_version, const float *v, uint32 dims,
+				char *dst);
+
+/* Reads a vector record starting at (block, offset) and decrypts it into out. */
+void ReadVector(Relation index, BlockNumber block, uint32 offset, ElementId id, uint64 vault_id,
+				uint32 key_version, uint32 dims, float *out);
+
+/* Reads every directory entry (palloc'd array). */
+DirEntry *ReadDirectory(Relation index, const MetaData &meta, int *n);
+
+/* --- hnsw_cache.cpp ------------------------------------------------------------------------ */
+
+struct CacheEntry;
+
+/* A cached index pinned for use: accessor for the graph algorithms. */
+struct CacheRef
+{
+	CacheEntry *entry;
+	char *arena;
+	bool shared; /* in shared memory (LWLock held) or backend-private */
+	bool exclusive;
+};
+
+/* Registers the cache's shared memory (from _PG_init). */
+void RegisterCacheShmem();
+
+/*
+ * Returns the index's decrypted graph, loaded or revalidated against the metapage as needed,
+ * locked shared (or exclusive) until ReleaseCache. Falls back to a backend-private copy when
+ * the shared cache is disabled or too small (with a WARNING once per backend).
+ */
+CacheRef AcquireCache(Relation index, bool exclusive);
+
+/* Releases a reference from AcquireCache. */
+void ReleaseCache(CacheRef *ref);
+
+/* Marks the cached copy stale (after a failed write, or after VACUUM rewrote pages). */
+void InvalidateCache(Relation index);
+
+/* Per-element view of the cache used by the graph algorithms and by scans. */
+struct CacheGraph
+{
+	const CacheRef *ref;
+	hnsw::GraphParams params;
+
+	const float *Vector(ElementId id) const;
+	int Links(ElementId id, int layer, ElementId *out) const;
+	int Level(ElementId id) const;
+	bool Deleted(ElementId id) const;
+	uint32_t Capacity() const;
+};
+
+/* Fills params for a cache reference. */
+CacheGraph GraphOf(const CacheRef &ref);
+
+/* Facts about one cached element. */
+struct CachedElement
+{
+	ItemPointerData tid;
+	uint64 vault_id;
+	BlockNumber graph_block;
+	OffsetNumber graph_off;
+	uint8 level;
+	bool present;
+	bool deleted;
+};
+
+/* Reads an element's facts. */
+bool GetCachedElement(const CacheRef &ref, ElementId id, CachedElement *out);
+
+/* Cached vault directory entries (count, and array valid while the reference is held). */
+const DirEntry *CachedVaults(const CacheRef &ref, int *n);
+
+/* The cache's change counter and element count. */
+uint64 CachedCounter(const CacheRef &ref);
+uint32 CachedElements(const CacheRef &ref);
+
+/* --- mutation of the cache by the (single) writer holding the index insert lock ------------- */
+
+/* Reserves a slot for a new element id; false when the cache must grow first. */
+bool CacheHasRoom(const CacheRef &ref, ElementId id, int level);
+
+/* Stores a new element (vector, links, facts) and publishes it. */
+void CacheAddElement(const CacheRef &ref, ElementId id, const ElementHeader &h, const float *v,
+					 const uint32 *links, BlockNumber graph_block, OffsetNumber graph_off,
+					 int vault_index);
+
+/* Replaces one neighbour list. */
+void CacheSetLinks(const CacheRef &ref, ElementId id, int layer, const ElementId *links, int n);
+
+/* Sets or adds a vault's directory entry; returns its index. */
+int CacheSetVault(const CacheRef &ref, const DirEntry &e);
+
+/* Records a block's current LSN (and kind) after the writer changed it. */
+void CacheNoteBlock(const CacheRef &ref, BlockNumber block, XLogRecPtr lsn, PageKind kind);
+
+/* Sets the change counter the cache reflects. */
+void CacheSetCounter(const CacheRef &ref, uint64 counter);
+
+/* Writes a not yet published element's vector, so the planner can compute distances to it. */
+void CacheStageVector(const CacheRef &ref, ElementId id, const float *v);
+
+/* Copies all neighbour lists of an element in record order (LinksBytes(m, level) bytes). */
+void CacheGetAllLinks(const CacheRef &ref, ElementId id, uint32 *out);
+
+/* Marks the referenced entry stale (a write failed half-way). */
+void CacheMarkInvalid(const CacheRef &ref);
+
+/* A per-backend visited-tag array covering ids below capacity. */
+hnsw::VisitedSet *BackendVisitedSet(uint32 capacity);
+
+/* --- page writes shared by insert and vacuum (hnsw_insert.cpp) ------------------------------ */
+
+/* One element record to re-seal in place with new neighbour lists and flags. */
+struct ElementRewrite
+{
+	ElementId id;
+	BlockNumber block;
+	OffsetNumber off;
+	uint8 set_flags;
+	const uint32 *links; /* all layers, LinksBytes(m, level) bytes */
+	XLogRecPtr lsn;		 /* out: LSN of the WAL record that changed the page */
+};
+
+/* Re-seals element records in place, WAL-logged, up to four pages per record. */
+void RewriteElements(Relation index, int m, ElementRewrite *rw, int n);
+
+/* Updates the metapage (counter + 1 and the given fields) in one WAL record; returns the LSN. */
+XLogRecPtr BumpMeta(Relation index, Buffer meta_buf, const MetaData &updated);
+
+/* --- insert (hnsw_insert.cpp), used by the build's fallback too ---------------------------- */
+
+/* Inserts one decrypted vector of a vault into the index. */
+void InsertVector(Relation index, const float *v, uint64 vault_id, uint32 key_version,
+				  ItemPointer tid);
+
+/* The heavyweight lock serialising writers (inserts, vacuum) of one index. */
+void LockIndexForWrite(Relation index);
+void UnlockIndexForWrite(Relation index);
+
+/* Draws a random level for a new element. */
+int RandomLevel(int m);
+
+/* --- AM callbacks ------------------------------------------------------------------------- */
+
+IndexBuildResult *hnsw_build(Relation heap, Relation index, IndexInfo *info);
+void hnsw_buildempty(Relation index);
+bool hnsw_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+				 Relation heap, IndexUniqueCheck check_unique, bool index_unchanged,
+				 IndexInfo *info);
+IndexBulkDeleteResult *hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+									   IndexBulkDeleteCallback callback, void *callback_state);
+IndexBulkDeleteResult *hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats);
+IndexScanDesc hnsw_beginscan(Relation index, int nkeys, int norderbys);
+void hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys);
+bool hnsw_gettuple(IndexScanDesc scan, ScanDirection dir);
+void hnsw_endscan(IndexScanDesc scan);
+char *hnsw_buildphasename(int64 phase);
+
+/* Build progress phases. */
+constexpr int64 kPhaseLoad = 2;
+constexpr int64 kPhaseBuildGraph = 3;
+constexpr int64 kPhaseWrite = 4;
+
+/* Decrypts an evector datum for the index (system path: no principal check, see hnsw_build). */
+void OpenVectorForIndex(Datum d, uint32 dims, Metric metric, float *out, uint64 *vault_id,
+						uint32 *key_version);
+
+} // namespace vector_vault::index

@@ -1,0 +1,290 @@
+/*
+ * hnsw_scan.cpp — where a search starts: ORDER BY col <op> $1 LIMIT k on a vault_hnsw index.
+ *
+ * On the first amgettuple the query value (itself an evector) is decrypted — which checks that
+ * the principal may read the query's vault — and the set of vaults the principal may read is
+ * taken from the vault catalog. Then, holding the decrypted cache shared, each readable vault's
+ * sub-graph is searched from its own entry point with ef = vector_vault.ef_search, and the
+ * results are merged by distance. Other vaults' sub-graphs are never touched, so their data
+ * cannot appear in results and their size does not change this query's latency or row count.
+ *
+ * When the executor wants more rows than the first round produced (a WHERE clause filtering
+ * the index's output, or a large LIMIT), the search is repeated with ef doubled and only new
+ * rows are returned, until a round finds nothing new. Such later rows may arrive slightly out of
+ * order, as with pgvector's iterative scans.
+ */
+#include "core/distance.h"
+#include "core/secure.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "index/hnsw.h"
+#include "pg/guard.h"
+#include "type/codec.h"
+#include "vault/vault.h"
+
+extern "C"
+{
+#include "access/relscan.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+}
+
+namespace vector_vault::index
+{
+
+namespace
+{
+
+/* One result: distance, element and heap TID. */
+struct Hit
+{
+	float dist;
+	ElementId id;
+	ItemPointerData tid;
+};
+
+/* Scan state. */
+struct ScanState
+{
+	MemoryContext ctx;
+	bool have_query;
+	bool searched;
+	bool exhausted;
+	float *query;
+	uint32 dims;
+	int ef;
+	Hit *hits;
+	int nhits;
+	int pos;
+	uint8 *returned; /* bitmap of element ids already returned */
+	uint32 returned_bits;
+	MemoryContextCallback zero_query;
+};
+
+/* Zeroes the decrypted query when the scan context goes away. */
+void
+ZeroQuery(void *arg)
+{
+	ScanState *s = static_cast<ScanState *>(arg);
+	if (s->query != nullptr)
+		SecureZero(s->query, sizeof(float) * s->dims);
+}
+
+/* Runs one vault's search in C++ and copies the hits out; false on an exception. */
+bool
+SearchIsland(const CacheGraph &g, const float *q, ElementId entry, int entry_level, int ef,
+			 hnsw::VisitedSet *visited, hnsw::Candidate *out, int *n) noexcept
+{
+	try
+	{
+		std::vector<hnsw::Candidate> found = hnsw::Search(g, g.params, q, entry, entry_level, ef, visited);
+		int k = 0;
+		for (const hnsw::Candidate &c : found)
+			if (k < ef)
+				out[k++] = c;
+		*n = k;
+		return true;
+	}
+	catch (...)
+	{
+		return false;
+	}
+}
+
+/* True when an element was already returned by an earlier round. */
+bool
+WasReturned(const ScanState *s, ElementId id)
+{
+	return id < s->returned_bits && (s->returned[id >> 3] & (1 << (id & 7)));
+}
+
+/* Remembers a returned element. */
+void
+MarkReturned(ScanState *s, ElementId id)
+{
+	if (id >= s->returned_bits)
+	{
+		uint32 bits = Max(id + 1, s->returned_bits * 2);
+		bits = (bits + 7) & ~7u;
+		uint8 *fresh = static_cast<uint8 *>(MemoryContextAllocZero(s->ctx, bits / 8));
+		if (s->returned)
+			memcpy(fresh, s->returned, s->returned_bits / 8);
+		s->returned = fresh;
+		s->returned_bits = bits;
+	}
+	s->returned[id >> 3] |= static_cast<uint8>(1 << (id & 7));
+}
+
+/* Decrypts and prepares the query vector (read access to its vault is checked here). */
+void
+PrepareQuery(IndexScanDesc scan, ScanState *s)
+{
+	Relation index = scan->indexRelation;
+	MetaData meta = ReadMeta(index);
+	type::EnvelopeRef ref;
+	type::ReadEnvelope(scan->orderByData[0].sk_argument, ValueKind::kVector, &ref);
+	uint32 dims = ref.header.payload_len / sizeof(float);
+	if (dims != meta.dims)
+		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+						errmsg("different evector dimensions %u and %u", meta.dims, dims)));
+	MemoryContext old = MemoryContextSwitchTo(s->ctx);
+	s->query = static_cast<float *>(palloc(sizeof(float) * dims));
+	s->dims = dims;
+	MemoryContextSwitchTo(old);
+	type::OpenValue(ref, reinterpret_cast<uint8_t *>(s->query));
+	if (static_cast<Metric>(meta.metric) == Metric::kCosine)
+		(void) NormalizeVector(s->query, dims);
+	s->have_query = true;
+}
+
+/* One search round over every readable vault with the current ef. */
+void
+SearchRound(IndexScanDesc scan, ScanState *s)
+{
+	Relation index = scan->indexRelation;
+	int nreadable;
+	uint64_t *readable = vault::ReadableVaults(&nreadable);
+	MemoryContext old = MemoryContextSwitchTo(s->ctx);
+	int cap = Max(s->ef, 1) * Max(nreadable, 1);
+	Hit *hits = static_cast<Hit *>(palloc(sizeof(Hit) * cap));
+	hnsw::Candidate *found = static_cast<hnsw::Candidate *>(palloc(sizeof(hnsw::Candidate) * s->ef));
+	MemoryContextSwitchTo(old);
+	int nhits = 0;
+	bool more_possible = false;
+	bool failed = false;
+
+	CacheRef ref = AcquireCache(index, false);
+	CacheGraph g = GraphOf(ref);
+	int nv;
+	const DirEntry *vaults = CachedVaults(ref, &nv);
+	for (int i = 0; i < nv && !failed; i++)
+	{
+		DirEntry d = vaults[i];
+		if (d.entry == kNoElement)
+			continue;
+		bool allowed = false;
+		for (int r = 0; r < nreadable && !allowed; r++)
+			allowed = readable[r] == d.vault_id;
+		if (!allowed)
+			continue;
+		int n = 0;
+		if (!SearchIsland(g, s->query, d.entry, d.entry_level, s->ef,
+						  BackendVisitedSet(g.Capacity()), found, &n))
+		{
+			failed = true;
+			break;
+		}
+		if (n >= s->ef && static_cast<uint32>(s->ef) < d.count)
+			more_possible = true;
+		for (int k = 0; k < n && nhits < cap; k++)
+		{
+			CachedElement ce;
+			if (!GetCachedElement(ref, found[k].id, &ce) || ce.deleted || ce.vault_id != d.vault_id)
+				continue;
+			hits[nhits++] = {found[k].dist, found[k].id, ce.tid};
+		}
+	}
+	ReleaseCache(&ref);
+	if (failed)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory during vault_hnsw search")));
+	std::sort(hits, hits + nhits, [](const Hit &a, const Hit &b) {
+		return a.dist < b.dist || (a.dist == b.dist && a.id < b.id);
+	});
+	s->hits = hits;
+	s->nhits = nhits;
+	s->pos = 0;
+	s->exhausted = !more_possible || s->ef >= kMaxEfSearch * 64;
+	pfree(readable);
+}
+
+} // namespace
+
+/* ambeginscan. */
+IndexScanDesc
+hnsw_beginscan(Relation index, int nkeys, int norderbys)
+{
+	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	ScanState *s = static_cast<ScanState *>(palloc0(sizeof(ScanState)));
+	s->ctx = AllocSetContextCreate(CurrentMemoryContext, "vault_hnsw scan", ALLOCSET_DEFAULT_SIZES);
+	s->zero_query.func = ZeroQuery;
+	s->zero_query.arg = s;
+	MemoryContextRegisterResetCallback(s->ctx, &s->zero_query);
+	scan->opaque = s;
+	return scan;
+}
+
+/* amrescan: new order-by value, fresh state. */
+void
+hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys)
+{
+	ScanState *s = static_cast<ScanState *>(scan->opaque);
+	if (keys && scan->numberOfKeys > 0)
+		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	if (orderbys && scan->numberOfOrderBys > 0)
+		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+	(void) nkeys;
+	(void) norderbys;
+	MemoryContextReset(s->ctx);
+	MemoryContextRegisterResetCallback(s->ctx, &s->zero_query);
+	s->query = nullptr;
+	s->have_query = false;
+	s->searched = false;
+	s->exhausted = false;
+	s->hits = nullptr;
+	s->nhits = 0;
+	s->pos = 0;
+	s->returned = nullptr;
+	s->returned_bits = 0;
+	s->ef = g_ef_search;
+}
+
+/* amgettuple: the next closest row. */
+bool
+hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
+{
+	ScanState *s = static_cast<ScanState *>(scan->opaque);
+	if (!ScanDirectionIsForward(dir))
+		elog(ERROR, "vault_hnsw supports only forward scans");
+	if (scan->numberOfOrderBys == 0 || (scan->orderByData[0].sk_flags & SK_ISNULL))
+		return false;
+	if (!s->have_query)
+		PrepareQuery(scan, s);
+	for (;;)
+	{
+		if (!s->searched)
+		{
+			SearchRound(scan, s);
+			s->searched = true;
+		}
+		while (s->pos < s->nhits)
+		{
+			Hit &h = s->hits[s->pos++];
+			if (WasReturned(s, h.id))
+				continue;
+			MarkReturned(s, h.id);
+			scan->xs_heaptid = h.tid;
+			scan->xs_recheck = false;
+			scan->xs_recheckorderby = false;
+			return true;
+		}
+		if (s->exhausted)
+			return false;
+		s->ef *= 2;
+		s->searched = false;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* amendscan. */
+void
+hnsw_endscan(IndexScanDesc scan)
+{
+	ScanState *s = static_cast<ScanState *>(scan->opaque);
+	MemoryContextDelete(s->ctx);
+	pfree(s);
+	scan->opaque = nullptr;
+}
+
+} // namespace vector_vault::index

@@ -1,0 +1,350 @@
+/*
+ * hnsw_vacuum.cpp — VACUUM for vault_hnsw: deleted rows leave the graph.
+ *
+ * ambulkdelete, holding the writers' lock:
+ *   1. reads every element record's heap TID (plaintext header, no decryption) and asks VACUUM
+ *      which are dead;
+ *   2. with the decrypted cache, recomputes the neighbour list of every live element that
+ *      pointed at a dead one (candidates: its live neighbours and the live neighbours of the
+ *      dead ones, filtered by the heuristic), and picks a new entry point for any vault whose
+ *      entry died;
+ *   3. re-seals the dead elements with the deleted flag and empty lists (so they are unreachable
+ *      and their old neighbour lists are gone from the page), re-seals the repaired lists, writes
+ *      the directory and bumps the metapage counter; readers then revalidate the changed pages.
+ * Dead elements' space is not reused (REINDEX compacts); their vectors stay sealed on the
+ * page under their vault's key, and a dropped vault's entries become undecryptable with it.
+ */
+#include "core/secure.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "index/hnsw.h"
+#include "pg/guard.h"
+
+extern "C"
+{
+#include "access/genam.h"
+#include "access/generic_xlog.h"
+#include "commands/vacuum.h"
+#include "storage/bufmgr.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+}
+
+namespace vector_vault::index
+{
+
+namespace
+{
+
+/* A cache view in which the elements about to be deleted already count as deleted. */
+struct VacuumGraph
+{
+	const CacheGraph *base;
+	const uint8 *dead; /* bitmap by element id */
+	uint32 dead_bits;
+
+	const float *
+	Vector(ElementId id) const
+	{
+		return base->Vector(id);
+	}
+	int
+	Links(ElementId id, int layer, ElementId *out) const
+	{
+		return base->Links(id, layer, out);
+	}
+	int
+	Level(ElementId id) const
+	{
+		return base->Level(id);
+	}
+	bool
+	Deleted(ElementId id) const
+	{
+		return base->Deleted(id) || (id < dead_bits && (dead[id >> 3] & (1 << (id & 7))));
+	}
+	uint32_t
+	Capacity() const
+	{
+		return base->Capacity();
+	}
+};
+
+/* Repairs one list in C++ and copies it out; false on an exception. */
+bool
+RepairIsland(const VacuumGraph &g, const hnsw::GraphParams &p, ElementId id, int layer, uint32 *out) noexcept
+{
+	try
+	{
+		std::vector<ElementId> fresh = hnsw::RepairLinks(g, p, id, layer);
+		out[0] = static_cast<uint32>(fresh.size());
+		std::copy(fresh.begin(), fresh.end(), out + 1);
+		return true;
+	}
+	catch (...)
+	{
+		return false;
+	}
+}
+
+/* Location and id of a dead element found on the pages. */
+struct Dead
+{
+	ElementId id;
+	BlockNumber block;
+	OffsetNumber off;
+	uint8 level;
+};
+
+/* Repairs the lists around the dead elements and writes every changed page (see file comment). */
+void
+RepairAndWrite(Relation index, const MetaData &meta, const Dead *dead, int ndead, const CacheRef &ref)
+{
+	const int m = meta.m;
+		CacheGraph base = GraphOf(ref);
+	base.params.ef_construction = meta.ef_construction;
+	uint32 bits = base.Capacity();
+	uint8 *deadmap = static_cast<uint8 *>(palloc0(bits / 8 + 1));
+	for (int i = 0; i < ndead; i++)
+		if (dead[i].id < bits)
+			deadmap[dead[i].id >> 3] |= static_cast<uint8>(1 << (dead[i].id & 7));
+	VacuumGraph g{&base, deadmap, bits};
+	uint32 nelem = CachedElements(ref);
+
+	int rcap = 256, nrw = 0;
+	ElementRewrite *rw = static_cast<ElementRewrite *>(palloc(sizeof(ElementRewrite) * rcap));
+	ElementId links_buf[2 * hnsw::kMaxM];
+	for (ElementId id = 0; id < nelem; id++)
+	{
+		if (g.Deleted(id))
+			continue;
+		CachedElement ce;
+		if (!GetCachedElement(ref, id, &ce))
+			continue;
+		uint32 *all = nullptr;
+		for (int l = 0; l <= ce.level; l++)
+		{
+			int n = base.Links(id, l, links_buf);
+			bool touches = false;
+			for (int k = 0; k < n && !touches; k++)
+				touches = g.Deleted(links_buf[k]);
+			if (!touches)
+				continue;
+			if (all == nullptr)
+			{
+				all = static_cast<uint32 *>(palloc(LinksBytes(m, ce.level)));
+				CacheGetAllLinks(ref, id, all);
+			}
+			uint32 *dst = l == 0 ? all : all + (1 + 2 * m) + (l - 1) * (1 + m);
+			if (!RepairIsland(g, base.params, id, l, dst))
+				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory repairing vault_hnsw")));
+		}
+		if (all != nullptr)
+		{
+			if (nrw == rcap)
+			{
+				rcap *= 2;
+				rw = static_cast<ElementRewrite *>(repalloc(rw, sizeof(ElementRewrite) * rcap));
+			}
+			rw[nrw++] = {id, ce.graph_block, ce.graph_off, 0, all, InvalidXLogRecPtr};
+		}
+		if ((id & 4095) == 0)
+			vacuum_delay_point();
+	}
+	/* Dead elements: deleted flag, empty lists. */
+	for (int i = 0; i < ndead; i++)
+	{
+		if (nrw == rcap)
+		{
+			rcap *= 2;
+			rw = static_cast<ElementRewrite *>(repalloc(rw, sizeof(ElementRewrite) * rcap));
+		}
+		uint32 *empty = static_cast<uint32 *>(palloc0(LinksBytes(m, dead[i].level)));
+		rw[nrw++] = {dead[i].id, dead[i].block, dead[i].off, kElementDeleted, empty, InvalidXLogRecPtr};
+	}
+	/* New entry points for vaults whose entry died; live counts. */
+	int nv;
+	const DirEntry *vaults = CachedVaults(ref, &nv);
+	DirEntry *dir = static_cast<DirEntry *>(palloc(sizeof(DirEntry) * Max(nv, 1)));
+	memcpy(dir, vaults, sizeof(DirEntry) * nv);
+	for (int v = 0; v < nv; v++)
+	{
+		uint32 live = 0;
+		ElementId best = kNoElement;
+		int best_level = -1;
+		for (ElementId id = 0; id < nelem; id++)
+		{
+			CachedElement ce;
+			if (!GetCachedElement(ref, id, &ce) || ce.vault_id != dir[v].vault_id || g.Deleted(id))
+				continue;
+			live++;
+			if (static_cast<int>(ce.level) > best_level)
+			{
+				best = id;
+				best_level = ce.level;
+			}
+		}
+		bool entry_dead = dir[v].entry != kNoElement && g.Deleted(dir[v].entry);
+		if (entry_dead || live == 0)
+		{
+			dir[v].entry = best;
+			dir[v].entry_level = static_cast<int16>(best_level);
+		}
+		dir[v].count = live;
+	}
+
+	/* 3. pages */
+	std::sort(rw, rw + nrw, [](const ElementRewrite &a, const ElementRewrite &b) { return a.block < b.block; });
+	RewriteElements(index, m, rw, nrw);
+	/* Directory entries, one page at a time. */
+	BlockNumber block = meta.first_dir_block;
+	while (block != InvalidBlockNumber)
+	{
+		Buffer buf = ReadBuffer(index, block);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		GenericXLogState *state = GenericXLogStart(index);
+		Page page = GenericXLogRegisterBuffer(state, buf, 0);
+		int k = static_cast<int>((reinterpret_cast<PageHeader>(page)->pd_lower - MAXALIGN(SizeOfPageHeaderData)) /
+								 sizeof(DirEntry));
+		DirEntry *e = reinterpret_cast<DirEntry *>(PageGetContents(page));
+		for (int i = 0; i < k; i++)
+			for (int v = 0; v < nv; v++)
+				if (dir[v].vault_id == e[i].vault_id)
+					e[i] = dir[v];
+		block = GetOpaque(page)->next;
+		GenericXLogFinish(state);
+		UnlockReleaseBuffer(buf);
+	}
+	Buffer mbuf = ReadBuffer(index, kMetaBlock);
+	LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
+	MetaData updated = *MetaOf(BufferGetPage(mbuf));
+	BumpMeta(index, mbuf, updated);
+	UnlockReleaseBuffer(mbuf);
+}
+
+/* Runs RepairAndWrite, marking the cache stale if it fails half-way. */
+void
+GuardedRepair(Relation index, const MetaData &meta, const Dead *dead, int ndead, const CacheRef &ref)
+{
+	PG_TRY();
+	{
+		RepairAndWrite(index, meta, dead, ndead, ref);
+	}
+	PG_CATCH();
+	{
+		CacheMarkInvalid(ref);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+} // namespace
+
+/* ambulkdelete. */
+IndexBulkDeleteResult *
+hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats, IndexBulkDeleteCallback callback,
+				void *callback_state)
+{
+	Relation index = info->index;
+	if (stats == nullptr)
+		stats = static_cast<IndexBulkDeleteResult *>(palloc0(sizeof(IndexBulkDeleteResult)));
+	LockIndexForWrite(index);
+	MetaData meta = ReadMeta(index);
+
+	/* 1. find dead elements from the plaintext headers */
+	int cap = 256, ndead = 0;
+	Dead *dead = static_cast<Dead *>(palloc(sizeof(Dead) * cap));
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	BufferAccessStrategy strategy = info->strategy;
+	for (BlockNumber b = 1; b < nblocks; b++)
+	{
+		vacuum_delay_point();
+		Buffer buf = ReadBufferExtended(index, MAIN_FORKNUM, b, RBM_NORMAL, strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		Page page = BufferGetPage(buf);
+		if (!PageIsNew(page) && GetOpaque(page)->kind == kGraphPage)
+		{
+			OffsetNumber max = PageGetMaxOffsetNumber(page);
+			for (OffsetNumber off = FirstOffsetNumber; off <= max; off++)
+			{
+				ItemId iid = PageGetItemId(page, off);
+				if (!ItemIdIsUsed(iid) || ItemIdGetLength(iid) < sizeof(ElementHeader))
+					continue;
+				ElementHeader h;
+				memcpy(&h, PageGetItem(page, iid), sizeof(h));
+				if (h.flags & kElementDeleted)
+					continue;
+				if (callback(&h.heap_tid, callback_state))
+				{
+					if (ndead == cap)
+					{
+						cap *= 2;
+						dead = static_cast<Dead *>(repalloc(dead, sizeof(Dead) * cap));
+					}
+					dead[ndead++] = {h.element_id, b, off, h.level};
+				}
+				else
+					stats->num_index_tuples += 1;
+			}
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	stats->num_pages = nblocks;
+	if (ndead == 0)
+	{
+		UnlockIndexForWrite(index);
+		return stats;
+	}
+
+	/* 2 and 3: repair with the cache, then write the pages */
+	CacheRef ref = AcquireCache(index, false);
+	GuardedRepair(index, meta, dead, ndead, ref);
+	/* Readers revalidate the pages this VACUUM changed. */
+	CacheMarkInvalid(ref);
+	ReleaseCache(&ref);
+	stats->tuples_removed += ndead;
+	UnlockIndexForWrite(index);
+	return stats;
+}
+
+/* amvacuumcleanup: statistics when bulkdelete did not run. */
+IndexBulkDeleteResult *
+hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
+{
+	if (info->analyze_only)
+		return stats;
+	if (stats == nullptr)
+	{
+		stats = static_cast<IndexBulkDeleteResult *>(palloc0(sizeof(IndexBulkDeleteResult)));
+		Relation index = info->index;
+		BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+		for (BlockNumber b = 1; b < nblocks; b++)
+		{
+			Buffer buf = ReadBufferExtended(index, MAIN_FORKNUM, b, RBM_NORMAL, info->strategy);
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			Page page = BufferGetPage(buf);
+			if (!PageIsNew(page) && GetOpaque(page)->kind == kGraphPage)
+			{
+				OffsetNumber max = PageGetMaxOffsetNumber(page);
+				for (OffsetNumber off = FirstOffsetNumber; off <= max; off++)
+				{
+					ItemId iid = PageGetItemId(page, off);
+					if (!ItemIdIsUsed(iid) || ItemIdGetLength(iid) < sizeof(ElementHeader))
+						continue;
+					ElementHeader h;
+					memcpy(&h, PageGetItem(page, iid), sizeof(h));
+					if (!(h.flags & kElementDeleted))
+						stats->num_index_tuples += 1;
+				}
+			}
+			UnlockReleaseBuffer(buf);
+		}
+		stats->num_pages = nblocks;
+	}
+	return stats;
+}
+
+} // namespace vector_vault::index

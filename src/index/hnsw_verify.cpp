@@ -1,0 +1,248 @@
+/*
+ * hnsw_verify.cpp — vault.hnsw_verify(index): an independent check of a vault_hnsw index.
+ *
+ * Reads the pages directly (not the cache) and reports one row per check:
+ *   metapage      magic, version, parameters, counters
+ *   directory     each vault's entry point exists, is live, belongs to it, has its level
+ *   elements      every record decrypts and authenticates (links and vector), ids are unique
+ *                 and below next_element_id, lists fit their capacity
+ *   links         every neighbour of a live element exists, is live, is in the same vault, and
+ *                 has the layer the link is on
+ *   reachability  every live element of a vault is reachable from its entry point
+ * Elements of vaults whose keys were shredded are counted as "shredded", not as errors.
+ */
+#include "core/secure.h"
+
+#include <cinttypes>
+#include <cstring>
+
+#include "index/hnsw.h"
+#include "keys/keys.h"
+#include "pg/guard.h"
+
+extern "C"
+{
+#include "access/relation.h"
+#include "catalog/pg_am.h"
+#include "commands/defrem.h"
+#include "funcapi.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
+}
+
+using namespace vector_vault;
+using namespace vector_vault::index;
+
+namespace
+{
+
+/* What verify knows about one element. */
+struct Info
+{
+	bool present;
+	bool live;
+	bool shredded;
+	uint8 level;
+	uint64 vault_id;
+	uint32 *links;
+};
+
+/* Appends one result row. */
+void
+Emit(Tuplestorestate *ts, TupleDesc desc, const char *check, bool ok, const char *detail)
+{
+	Datum values[3] = {CStringGetTextDatum(check), BoolGetDatum(ok), CStringGetTextDatum(detail)};
+	bool nulls[3] = {false, false, false};
+	tuplestore_putvalues(ts, desc, values, nulls);
+}
+
+} // namespace
+
+/* vault.hnsw_verify(index regclass) RETURNS TABLE (check text, ok boolean, detail text). */
+VV_FUNCTION(vault_hnsw_verify)
+{
+	Oid indexoid = PG_GETARG_OID(0);
+	ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+	InitMaterializedSRF(fcinfo, 0);
+	Tuplestorestate *ts = rsinfo->setResult;
+	TupleDesc desc = rsinfo->setDesc;
+
+	Relation index = index_open(indexoid, AccessShareLock);
+	Oid am = index->rd_rel->relam;
+	char *amname = get_am_name(am);
+	if (amname == nullptr || strcmp(amname, "vault_hnsw") != 0)
+	{
+		index_close(index, AccessShareLock);
+		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						errmsg("\"%s\" is not a vault_hnsw index", get_rel_name(indexoid))));
+	}
+	MetaData meta = ReadMeta(index);
+	const int m = meta.m;
+	char buf[256];
+	bool meta_ok = meta.dims >= 1 && meta.m >= kMinM && meta.m <= kMaxM && meta.metric >= 1 &&
+				   meta.metric <= 3 && meta.element_count == meta.next_element_id;
+	snprintf(buf, sizeof(buf), "dims %u, m %u, ef_construction %u, metric %u, elements %u, counter %" PRIu64,
+			 meta.dims, meta.m, meta.ef_construction, meta.metric, meta.next_element_id,
+			 meta.change_counter);
+	Emit(ts, desc, "metapage", meta_ok, buf);
+
+	uint32 n = meta.next_element_id;
+	Info *info = static_cast<Info *>(palloc0(sizeof(Info) * Max(n, 1u)));
+	uint64 decrypted = 0, shredded = 0, duplicates = 0, bad_ids = 0;
+	float *vec = static_cast<float *>(palloc(sizeof(float) * meta.dims));
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "hnsw_verify", ALLOCSET_DEFAULT_SIZES);
+	PGAlignedBlock copy;
+	MemoryContext outer = CurrentMemoryContext;
+	for (BlockNumber b = 1; b < nblocks; b++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(tmp);
+		Buffer bufr = ReadBuffer(index, b);
+		LockBuffer(bufr, BUFFER_LOCK_SHARE);
+		memcpy(copy.data, BufferGetPage(bufr), BLCKSZ);
+		UnlockReleaseBuffer(bufr);
+		Page page = copy.data;
+		if (PageIsNew(page) || GetOpaque(page)->kind != kGraphPage)
+		{
+			MemoryContextSwitchTo(old);
+			continue;
+		}
+		OffsetNumber max = PageGetMaxOffsetNumber(page);
+		for (OffsetNumber off = FirstOffsetNumber; off <= max; off++)
+		{
+			ItemId iid = PageGetItemId(page, off);
+			if (!ItemIdIsUsed(iid))
+				continue;
+			DecodedElement d;
+			bool have = OpenElement(static_cast<char *>(PageGetItem(page, iid)), ItemIdGetLength(iid), m, &d, true);
+			const ElementHeader &h = d.header;
+			if (h.element_id >= n)
+			{
+				bad_ids++;
+				continue;
+			}
+			Info &in = info[h.element_id];
+			if (in.present)
+			{
+				duplicates++;
+				continue;
+			}
+			in.present = true;
+			in.level = h.level;
+			in.vault_id = h.vault_id;
+			in.live = !(h.flags & kElementDeleted);
+			in.shredded = !have;
+			if (!have)
+			{
+				shredded++;
+				continue;
+			}
+			in.links = static_cast<uint32 *>(MemoryContextAlloc(outer, LinksBytes(m, h.level)));
+			memcpy(in.links, d.links, LinksBytes(m, h.level));
+			SecureZero(d.links, LinksBytes(m, h.level));
+			pfree(d.links);
+			if (in.live)
+			{
+				/* the vector must authenticate too */
+				ReadVector(index, h.vec_block, h.vec_offset, h.element_id, h.vault_id, h.key_version, meta.dims, vec);
+				SecureZero(vec, sizeof(float) * meta.dims);
+			}
+			decrypted++;
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(tmp);
+	}
+	snprintf(buf, sizeof(buf),
+			 "%" PRIu64 " decrypted, %" PRIu64 " of shredded vaults, %" PRIu64 " duplicate ids, %" PRIu64
+			 " ids beyond the metapage",
+			 decrypted, shredded, duplicates, bad_ids);
+	Emit(ts, desc, "elements", duplicates == 0 && bad_ids == 0, buf);
+
+	/* links */
+	uint64 bad_links = 0, checked = 0;
+	for (uint32 id = 0; id < n; id++)
+	{
+		Info &in = info[id];
+		if (!in.present || !in.live || in.shredded)
+			continue;
+		for (int l = 0; l <= in.level; l++)
+		{
+			const uint32 *list = l == 0 ? in.links : in.links + (1 + 2 * m) + (l - 1) * (1 + m);
+			for (uint32 k = 0; k < list[0]; k++)
+			{
+				uint32 nb = list[1 + k];
+				checked++;
+				if (nb >= n || !info[nb].present || !info[nb].live || info[nb].vault_id != in.vault_id ||
+					info[nb].level < l)
+					bad_links++;
+			}
+		}
+	}
+	snprintf(buf, sizeof(buf), "%" PRIu64 " links checked, %" PRIu64 " invalid", checked, bad_links);
+	Emit(ts, desc, "links", bad_links == 0, buf);
+
+	/* directory and reachability per vault */
+	int ndir;
+	DirEntry *dir = ReadDirectory(index, meta, &ndir);
+	uint8 *seen = static_cast<uint8 *>(palloc0(Max(n, 1u)));
+	uint32 *stack = static_cast<uint32 *>(palloc(sizeof(uint32) * Max(n, 1u)));
+	for (int v = 0; v < ndir; v++)
+	{
+		const DirEntry &d = dir[v];
+		uint32 live = 0;
+		bool shred = false;
+		for (uint32 id = 0; id < n; id++)
+		{
+			if (info[id].present && info[id].vault_id == d.vault_id)
+			{
+				shred |= info[id].shredded;
+				if (info[id].live)
+					live++;
+			}
+		}
+		if (shred)
+		{
+			snprintf(buf, sizeof(buf), "vault %016" PRIx64 ": keys shredded, %u elements not checked", d.vault_id, live);
+			Emit(ts, desc, "vault", true, buf);
+			continue;
+		}
+		bool entry_ok = live == 0 ? d.entry == kNoElement
+								  : (d.entry < n && info[d.entry].present && info[d.entry].live &&
+									 info[d.entry].vault_id == d.vault_id && info[d.entry].level == d.entry_level);
+		uint32 reached = 0;
+		if (entry_ok && live > 0)
+		{
+			memset(seen, 0, n);
+			int sp = 0;
+			stack[sp++] = d.entry;
+			seen[d.entry] = 1;
+			while (sp > 0)
+			{
+				uint32 id = stack[--sp];
+				reached++;
+				for (int l = 0; l <= info[id].level; l++)
+				{
+					const uint32 *list = l == 0 ? info[id].links : info[id].links + (1 + 2 * m) + (l - 1) * (1 + m);
+					for (uint32 k = 0; k < list[0]; k++)
+					{
+						uint32 nb = list[1 + k];
+						if (nb < n && !seen[nb] && info[nb].present && info[nb].live)
+						{
+							seen[nb] = 1;
+							stack[sp++] = nb;
+						}
+					}
+				}
+			}
+		}
+		snprintf(buf, sizeof(buf), "vault %016" PRIx64 ": %u live, %u reachable from entry %d (level %d), directory count %u",
+				 d.vault_id, live, reached, d.entry == kNoElement ? -1 : static_cast<int>(d.entry), d.entry_level,
+				 d.count);
+		Emit(ts, desc, "vault", entry_ok && reached == live && d.count == live, buf);
+	}
+	index_close(index, AccessShareLock);
+	MemoryContextDelete(tmp);
+	return (Datum) 0;
+}

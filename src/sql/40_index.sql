@@ -1,0 +1,30 @@
+-- vault_hnsw: an HNSW index whose pages hold only ciphertext, searched per vault.
+
+CREATE FUNCTION vault_hnsw_handler(internal) RETURNS index_am_handler
+    AS 'MODULE_PATHNAME' LANGUAGE C;
+CREATE ACCESS METHOD vault_hnsw TYPE INDEX HANDLER vault_hnsw_handler;
+COMMENT ON ACCESS METHOD vault_hnsw IS 'encrypted HNSW index for evector, searched per vault';
+
+-- Support function 1 of each opclass names its metric.
+CREATE FUNCTION vault_hnsw_metric_l2(internal) RETURNS integer
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vault_hnsw_metric_ip(internal) RETURNS integer
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vault_hnsw_metric_cosine(internal) RETURNS integer
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OPERATOR CLASS evector_l2_ops DEFAULT FOR TYPE evector USING vault_hnsw AS
+    OPERATOR 1 <-> (evector, evector) FOR ORDER BY float_ops,
+    FUNCTION 1 vault_hnsw_metric_l2(internal);
+CREATE OPERATOR CLASS evector_ip_ops FOR TYPE evector USING vault_hnsw AS
+    OPERATOR 1 <#> (evector, evector) FOR ORDER BY float_ops,
+    FUNCTION 1 vault_hnsw_metric_ip(internal);
+CREATE OPERATOR CLASS evector_cosine_ops FOR TYPE evector USING vault_hnsw AS
+    OPERATOR 1 <=> (evector, evector) FOR ORDER BY float_ops,
+    FUNCTION 1 vault_hnsw_metric_cosine(internal);
+
+CREATE FUNCTION vault.hnsw_verify(index regclass)
+    RETURNS TABLE ("check" text, ok boolean, detail text)
+    AS 'MODULE_PATHNAME', 'vault_hnsw_verify' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION vault.hnsw_verify(regclass) IS 'checks a vault_hnsw index: structure, links, reachability, decryption';
+REVOKE EXECUTE ON FUNCTION vault.hnsw_verify(regclass) FROM PUBLIC;
