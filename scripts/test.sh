@@ -173,6 +173,7 @@ run_tap() {
 	local p=0 f=0 t out rc np nf
 	for t in "$@"; do
 		out="$WORK/logs/tap-$(basename "$t" .pl).log"
+		mkdir -p "$WORK/tap/$(basename "$t" .pl)" && chown postgres: "$WORK/tap/$(basename "$t" .pl)"
 		(cd "$WORK" && as_postgres env PATH="$PATH" \
 			PERL5LIB="$PG_PGXS_DIR/src/test/perl:$WORK/test/t" \
 			TESTDIR="$WORK/tap/$(basename "$t" .pl)" PG_REGRESS="$PG_PGXS_DIR/src/test/regress/pg_regress" \

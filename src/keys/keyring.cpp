@@ -33,6 +33,7 @@ extern "C"
 {
 #include "access/transam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
 }
@@ -136,6 +137,15 @@ XactCallback(XactEvent event, void *)
 		{
 			const char *dir = KeyringDir();
 			FullTransactionId fxid = GetTopFullTransactionId();
+			/*
+			 * Make this transaction's WAL durable before the intent names its id. Otherwise a crash
+			 * before the commit record could lose every record of the id, recovery would hand the
+			 * same id to a new transaction, and its commit would carry out our shred (found by
+			 * test/t/002_drop_vault_shred.pl). With the records on disk, recovery knows the id and
+			 * it stays aborted.
+			 */
+			if (g_nshreds > 0)
+				XLogFlush(XactLastRecEnd);
 			for (int i = 0; i < g_nshreds; i++)
 			{
 				WriteIntent(dir, g_shreds[i].vault_id, fxid);

@@ -154,11 +154,16 @@ LoadAtPostmasterStart()
 			 "Set vector_vault.keyring_dir to a directory outside the data directory and restart.");
 	else
 	{
-		Status s = EnsurePrivateDirectory(g_keyring_dir);
+		/* Refuse a keyring inside PGDATA before creating anything there. */
+		char parent[MAXPGPATH];
+		strlcpy(parent, g_keyring_dir, sizeof(parent));
+		get_parent_directory(parent);
+		bool inside = PathIsInside(g_keyring_dir, DataDir) || PathIsInside(parent, DataDir);
+		Status s = inside ? Status::Ok() : EnsurePrivateDirectory(g_keyring_dir);
 		if (!s.ok())
 			Fail(s.message(), "Create the keyring directory, owned by the server's OS user, mode "
 							  "0700.");
-		else if (PathIsInside(g_keyring_dir, DataDir))
+		else if (inside)
 			Fail("vector_vault.keyring_dir must be outside the data directory",
 				 "A keyring inside PGDATA would be copied into every base backup next to the data "
 				 "it protects. Move it, e.g. to /var/lib/vector_vault/keyring.");
