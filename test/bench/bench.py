@@ -1,0 +1,351 @@
+#!/usr/bin/python3
+"""vector_vault benchmark: Fashion-MNIST (ann-benchmarks set: 60k x 784, L2) through SQL on one
+connection, next to hnswlib in-process on the same data in the same run.
+
+Run through test/bench/run.sh, which builds everything and starts a throwaway server; this script
+talks to that server (--dsn) and prints/writes the results. Figures are measurements of this
+machine in this run; nothing here passes or fails on time.
+"""
+import argparse
+import datetime
+import gzip
+import json
+import os
+import platform
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+import psycopg2
+
+DATA = "/usr/share/datasets/fashion-mnist"
+
+
+def load_idx(name):
+    """Reads an idx3-ubyte.gz image file as float32 rows."""
+    with gzip.open(os.path.join(DATA, name), "rb") as f:
+        magic, n, rows, cols = struct.unpack(">IIII", f.read(16))
+        assert magic == 2051, "not an idx3 image file"
+        return np.frombuffer(f.read(), dtype=np.uint8).reshape(n, rows * cols).astype(np.float32)
+
+
+def exact_topk(base, queries, k):
+    """Exact k nearest neighbours (L2) of each query, computed in float64."""
+    base64 = base.astype(np.float64)
+    norms = (base64 ** 2).sum(axis=1)
+    out = np.empty((len(queries), k), dtype=np.int32)
+    for s in range(0, len(queries), 100):
+        q = queries[s:s + 100].astype(np.float64)
+        d = norms[None, :] - 2.0 * q @ base64.T
+        idx = np.argpartition(d, k, axis=1)[:, :k]
+        part = np.take_along_axis(d, idx, axis=1)
+        order = np.argsort(part, axis=1)
+        out[s:s + 100] = np.take_along_axis(idx, order, axis=1)
+    return out
+
+
+def vec_text(v):
+    """pgvector text form of a vector."""
+    return "[" + ",".join("%g" % x for x in v) + "]"
+
+
+def recall(found, truth):
+    """recall@k of one query."""
+    return len(set(found) & set(truth.tolist())) / len(truth)
+
+
+def timed_queries(cur, sql, qtexts, truth, warm=100, ids_map=None):
+    """Runs sql once per query (warm-up first); returns (qps, mean recall)."""
+    for q in qtexts[:warm]:
+        cur.execute(sql, (q,))
+        cur.fetchall()
+    rec = 0.0
+    t0 = time.perf_counter()
+    for i, q in enumerate(qtexts):
+        cur.execute(sql, (q,))
+        rows = [r[0] for r in cur.fetchall()]
+        if ids_map is not None:
+            rows = [ids_map[r] for r in rows]
+        rec += recall(rows, truth[i])
+    secs = time.perf_counter() - t0
+    return len(qtexts) / secs, rec / len(qtexts)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dsn", required=True)
+    ap.add_argument("--cache", required=True, help="directory for ground truth and binary data")
+    ap.add_argument("--hnswlib", required=True, help="path of the hnswlib_bench binary")
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--inserts", type=int, default=1000)
+    ap.add_argument("--efs", default="10,20,40,80,120,200,400")
+    ap.add_argument("--out", required=True, help="results directory")
+    ap.add_argument("--m", type=int, default=16)
+    ap.add_argument("--ef-construction", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    efs = [int(x) for x in args.efs.split(",")]
+    k = 10
+    results = {"date": datetime.date.today().isoformat(), "machine": machine_info(),
+               "params": {"m": args.m, "ef_construction": args.ef_construction,
+                          "threads": args.threads, "queries": args.queries}}
+
+    print("loading Fashion-MNIST ...", flush=True)
+    train = load_idx("train-images-idx3-ubyte.gz")
+    test = load_idx("t10k-images-idx3-ubyte.gz")
+    queries = test[:args.queries]
+    os.makedirs(args.cache, exist_ok=True)
+    gt_path = os.path.join(args.cache, "gt_%d.npy" % args.queries)
+    if os.path.exists(gt_path):
+        truth = np.load(gt_path)
+    else:
+        print("computing exact ground truth ...", flush=True)
+        truth = exact_topk(train, queries, k)
+        np.save(gt_path, truth)
+    train.tofile(os.path.join(args.cache, "train.f32"))
+    queries.tofile(os.path.join(args.cache, "queries.f32"))
+    truth.astype(np.int32).tofile(os.path.join(args.cache, "gt.i32"))
+    with open(os.path.join(args.cache, "shape.txt"), "w") as f:
+        f.write("%d %d %d %d\n" % (len(train), len(queries), train.shape[1], k))
+
+    # --- hnswlib in-process, same data, same parameters -------------------------------------
+    print("hnswlib in-process ...", flush=True)
+    out = subprocess.run([args.hnswlib, args.cache, str(args.m), str(args.ef_construction),
+                          str(args.threads)] + [str(e) for e in efs],
+                         check=True, capture_output=True, text=True).stdout
+    hn = [json.loads(line) for line in out.splitlines() if line.strip()]
+    results["hnswlib"] = {"build_seconds": hn[0]["seconds"],
+                          "search": [h for h in hn[1:]]}
+    print("  build %.2f s" % hn[0]["seconds"], flush=True)
+    for h in hn[1:]:
+        print("  ef %4d recall %.4f qps %8.1f" % (h["ef"], h["recall"], h["qps"]), flush=True)
+
+    conn = psycopg2.connect(args.dsn)
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("SET client_min_messages = warning")
+    cur.execute("DROP EXTENSION IF EXISTS vector_vault CASCADE")
+    cur.execute("DROP TABLE IF EXISTS items, items_v, plain_v")
+    cur.execute("CREATE EXTENSION vector_vault")
+    cur.execute("CREATE EXTENSION IF NOT EXISTS plain_l2")
+    cur.execute("SELECT vault.create_vault('bench')")
+    cur.execute("SET vector_vault.vault = 'bench'")
+    cur.execute("CREATE TABLE items (id int PRIMARY KEY, embedding evector(%d))" % train.shape[1])
+
+    # --- COPY -------------------------------------------------------------------------------
+    print("COPY 60000 rows ...", flush=True)
+    buf = "".join("%d\t%s\n" % (i, vec_text(v)) for i, v in enumerate(train))
+    import io
+    t0 = time.perf_counter()
+    cur.copy_expert("COPY items (id, embedding) FROM STDIN", io.StringIO(buf))
+    copy_s = time.perf_counter() - t0
+    cur.execute("VACUUM ANALYZE items")
+    print("  %.2f s" % copy_s, flush=True)
+
+    # --- CREATE INDEX -----------------------------------------------------------------------
+    print("CREATE INDEX ...", flush=True)
+    t0 = time.perf_counter()
+    cur.execute("CREATE INDEX items_idx ON items USING vault_hnsw (embedding evector_l2_ops) "
+                "WITH (m = %d, ef_construction = %d)" % (args.m, args.ef_construction))
+    build_s = time.perf_counter() - t0
+    cur.execute("SELECT pg_relation_size('items_idx')")
+    index_bytes = cur.fetchone()[0]
+    print("  %.2f s, %.1f MiB" % (build_s, index_bytes / 2**20), flush=True)
+    cur.execute("SELECT bool_and(ok) FROM vault.hnsw_verify('items_idx')")
+    verify_ok = cur.fetchone()[0]
+    results["vector_vault"] = {"copy_seconds": copy_s, "build_seconds": build_s,
+                               "index_mib": index_bytes / 2**20, "verify_ok": verify_ok,
+                               "search": []}
+
+    # --- search through SQL, one connection, prepared statement with a bind parameter --------
+    qtexts = [vec_text(q) for q in queries]
+    cur.execute("PREPARE knn(evector) AS SELECT id FROM items ORDER BY embedding <-> $1 LIMIT 10")
+    cur.execute("EXPLAIN EXECUTE knn('%s')" % qtexts[0])
+    plan = "\n".join(r[0] for r in cur.fetchall())
+    assert "items_idx" in plan, plan
+    for ef in efs:
+        cur.execute("SET vector_vault.ef_search = %d" % ef)
+        qps, rec = timed_queries(cur, "EXECUTE knn(%s)", qtexts, truth)
+        results["vector_vault"]["search"].append({"ef": ef, "recall": rec, "qps": qps})
+        print("  ef %4d recall %.4f qps %8.1f" % (ef, rec, qps), flush=True)
+
+    # --- single-row inserts, one transaction each ---------------------------------------------
+    extra = test[args.queries:args.queries + args.inserts]
+    t0 = time.perf_counter()
+    for i, v in enumerate(extra):
+        cur.execute("INSERT INTO items (id, embedding) VALUES (%s, %s)", (100000 + i, vec_text(v)))
+    ins_s = time.perf_counter() - t0
+    results["vector_vault"]["inserts_per_second"] = len(extra) / ins_s
+    print("  %d single-row inserts: %.1f rows/s" % (len(extra), len(extra) / ins_s), flush=True)
+
+    # --- vault-scoped search: 20 vaults of 3,000 rows, a role that may read one ---------------
+    print("vault-scoped scenario ...", flush=True)
+    results["scoped"] = scoped(cur, train, queries, qtexts, k)
+
+    conn.close()
+    write_results(args.out, results)
+
+
+def scoped(cur, train, queries, qtexts, k):
+    """20 vaults x 3,000 rows; compares our vault-scoped search with the two plans a pgvector
+    user has today, both timed here: (a) btree on the vault column + exact sort of that vault's
+    rows (plaintext real[] and a pgvector-equivalent L2 loop, see plain_l2/), and (b) one global
+    HNSW index over all vaults with post-filtering by an iterative scan (our own index, searched
+    by a role that may read every vault)."""
+    nv, per = 20, 3000
+    target = 7
+    cur.execute("CREATE TABLE items_v (id int PRIMARY KEY, vault_no int, embedding evector(%d))"
+                % train.shape[1])
+    cur.execute("CREATE TABLE plain_v (id int PRIMARY KEY, vault_no int, embedding real[])")
+    cur.execute("ALTER TABLE plain_v ALTER embedding SET STORAGE EXTERNAL")
+    import io
+    for v in range(nv):
+        cur.execute("SELECT vault.create_vault('bench_v%d')" % v)
+        cur.execute("SET vector_vault.vault = 'bench_v%d'" % v)
+        rows = range(v * per, (v + 1) * per)
+        buf = "".join("%d\t%d\t%s\n" % (i, v, vec_text(train[i])) for i in rows)
+        cur.copy_expert("COPY items_v (id, vault_no, embedding) FROM STDIN", io.StringIO(buf))
+        pbuf = "".join("%d\t%d\t{%s}\n" % (i, v, ",".join("%g" % x for x in train[i])) for i in rows)
+        cur.copy_expert("COPY plain_v (id, vault_no, embedding) FROM STDIN", io.StringIO(pbuf))
+    cur.execute("CREATE INDEX items_v_idx ON items_v USING vault_hnsw (embedding)")
+    cur.execute("CREATE INDEX ON items_v (vault_no)")
+    cur.execute("CREATE INDEX ON plain_v (vault_no)")
+    cur.execute("VACUUM ANALYZE items_v")
+    cur.execute("VACUUM ANALYZE plain_v")
+    cur.execute("DROP ROLE IF EXISTS bench_reader")
+    cur.execute("CREATE ROLE bench_reader")
+    cur.execute("GRANT SELECT ON items_v, plain_v TO bench_reader")
+    cur.execute("SELECT vault.grant('bench_v%d', 'bench_reader', 'read')" % target)
+    # ground truth inside the target vault
+    base = train[target * per:(target + 1) * per]
+    truth = exact_topk(base, queries, k) + target * per
+    out = {"vaults": nv, "rows_per_vault": per}
+    cur.execute("RESET vector_vault.ef_search")
+
+    # ours: the role that may read one vault
+    cur.execute("SET ROLE bench_reader")
+    cur.execute("SET vector_vault.vault = 'bench_v%d'" % target)
+    cur.execute("PREPARE ours(evector) AS SELECT id FROM items_v ORDER BY embedding <-> $1 LIMIT 10")
+    cur.execute("EXPLAIN EXECUTE ours('%s')" % qtexts[0])
+    assert "items_v_idx" in "\n".join(r[0] for r in cur.fetchall())
+    qps, rec = timed_queries(cur, "EXECUTE ours(%s)", qtexts, truth)
+    cur.execute("SELECT count(*) FROM (SELECT id FROM items_v ORDER BY embedding <-> %s LIMIT 10) s",
+                (qtexts[1],))
+    full = cur.fetchone()[0] == 10
+    out["vector_vault"] = {"qps": qps, "recall": rec, "full_limit": full}
+    print("  vector_vault scoped       recall %.4f qps %8.1f (limit filled: %s)" % (rec, qps, full), flush=True)
+
+    # (a) btree on the vault column + exact sort, plaintext (what pgvector does without an index)
+    cur.execute("PREPARE plan_a(real[]) AS SELECT id FROM plain_v WHERE vault_no = %d "
+                "ORDER BY embedding <<->> $1 LIMIT 10" % target)
+    atexts = ["{" + ",".join("%g" % x for x in q) + "}" for q in queries]
+    qps_a, rec_a = timed_queries(cur, "EXECUTE plan_a(%s)", atexts, truth, warm=20)
+    out["btree_exact_plaintext"] = {"qps": qps_a, "recall": rec_a}
+    print("  (a) btree + exact sort    recall %.4f qps %8.1f" % (rec_a, qps_a), flush=True)
+    cur.execute("RESET ROLE")
+
+    # (b) one global HNSW index, post-filtered by vault with an iterative scan
+    cur.execute("SET vector_vault.vault = 'bench_v%d'" % target)
+    cur.execute("PREPARE plan_b(evector) AS SELECT id FROM items_v WHERE vault_no = %d "
+                "ORDER BY embedding <-> $1 LIMIT 10" % target)
+    cur.execute("EXPLAIN EXECUTE plan_b('%s')" % qtexts[0])
+    plan_b = "\n".join(r[0] for r in cur.fetchall())
+    qps_b, rec_b = timed_queries(cur, "EXECUTE plan_b(%s)", qtexts, truth, warm=20)
+    out["global_hnsw_postfilter"] = {"qps": qps_b, "recall": rec_b, "uses_hnsw": "items_v_idx" in plan_b}
+    print("  (b) global HNSW + filter  recall %.4f qps %8.1f" % (rec_b, qps_b), flush=True)
+    best = max(qps_a, qps_b)
+    out["ratio_vs_best_baseline"] = qps / best
+    print("  vault-scoped speed-up over the better baseline: %.1fx" % (qps / best), flush=True)
+    return out
+
+
+def machine_info():
+    """What this machine is, for the record."""
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+            "python": platform.python_version()}
+
+
+def qps_at_recall(points, target):
+    """Highest QPS among points with recall >= target (None if never reached)."""
+    ok = [p["qps"] for p in points if p["recall"] >= target]
+    return max(ok) if ok else None
+
+
+def write_results(outdir, r):
+    """Writes results-<date>.json, a markdown summary and the recall/QPS plot."""
+    os.makedirs(outdir, exist_ok=True)
+    date = r["date"]
+    vv, hn = r["vector_vault"], r["hnswlib"]
+    r["summary"] = {
+        "qps_at_0.99_vector_vault": qps_at_recall(vv["search"], 0.99),
+        "qps_at_0.99_hnswlib": qps_at_recall(hn["search"], 0.99),
+        "build_ratio_vs_hnswlib": vv["build_seconds"] / hn["build_seconds"],
+    }
+    a, b = r["summary"]["qps_at_0.99_vector_vault"], r["summary"]["qps_at_0.99_hnswlib"]
+    r["summary"]["qps_ratio_at_0.99"] = (a / b) if a and b else None
+    with open(os.path.join(outdir, "results-%s.json" % date), "w") as f:
+        json.dump(r, f, indent=2)
+    lines = ["# vector_vault benchmark, %s" % date, "",
+             "Machine: %s, %d cores. Fashion-MNIST 60,000 x 784 (L2), %d queries, m=%d, "
+             "ef_construction=%d, build threads %d. One SQL connection; hnswlib in-process in "
+             "the same run." % (r["machine"]["cpu"], r["machine"]["cores"], r["params"]["queries"],
+                               r["params"]["m"], r["params"]["ef_construction"], r["params"]["threads"]),
+             "", "| measure | vector_vault (encrypted) | hnswlib in-process | ratio |",
+             "|---|---|---|---|",
+             "| build | %.2f s | %.2f s | %.2fx |" % (vv["build_seconds"], hn["build_seconds"],
+                                                    vv["build_seconds"] / hn["build_seconds"]),
+             "| index size | %.1f MiB | | |" % vv["index_mib"],
+             "| COPY 60k rows | %.2f s | | |" % vv["copy_seconds"],
+             "| single-row inserts | %.0f rows/s | | |" % vv["inserts_per_second"]]
+    for p in vv["search"]:
+        h = next((x for x in hn["search"] if x["ef"] == p["ef"]), None)
+        lines.append("| ef_search %d | recall %.4f, %.0f QPS | recall %.4f, %.0f QPS | %.2fx |" % (
+            p["ef"], p["recall"], p["qps"], h["recall"], h["qps"], p["qps"] / h["qps"]))
+    if r["summary"]["qps_ratio_at_0.99"]:
+        lines.append("| best QPS at recall >= 0.99 | %.0f | %.0f | %.2fx |" % (a, b, a / b))
+    s = r["scoped"]
+    lines += ["", "Vault-scoped search (20 vaults x 3,000 rows, a role that may read one):", "",
+              "| plan | recall@10 | QPS |", "|---|---|---|",
+              "| vector_vault, per-vault sub-graph | %.4f | %.0f |" % (s["vector_vault"]["recall"], s["vector_vault"]["qps"]),
+              "| (a) btree on vault column + exact sort (plaintext) | %.4f | %.0f |" % (s["btree_exact_plaintext"]["recall"], s["btree_exact_plaintext"]["qps"]),
+              "| (b) global HNSW + post-filter (iterative) | %.4f | %.0f |" % (s["global_hnsw_postfilter"]["recall"], s["global_hnsw_postfilter"]["qps"]),
+              "", "Speed-up over the better baseline: %.1fx." % s["ratio_vs_best_baseline"], ""]
+    with open(os.path.join(outdir, "results-%s.md" % date), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        ax.plot([p["recall"] for p in vv["search"]], [p["qps"] for p in vv["search"]], "o-",
+                label="vector_vault (encrypted, SQL, 1 connection)")
+        ax.plot([p["recall"] for p in hn["search"]], [p["qps"] for p in hn["search"]], "s--",
+                label="hnswlib in-process (same run)")
+        ax.plot([0.989, 0.995], [1500, 1050], "x:", color="grey",
+                label="pgvector 0.8.6 (reported for this machine type, not this run)")
+        ax.set_xlabel("recall@10")
+        ax.set_ylabel("queries per second")
+        ax.set_yscale("log")
+        ax.set_title("Fashion-MNIST 60k x 784, L2, m=16, ef_construction=64 (%s)" % date)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(outdir, "recall-qps-%s.png" % date), dpi=110)
+    except Exception as e:  # the plot is a convenience; the numbers are the result
+        print("plot failed: %s" % e)
+
+
+if __name__ == "__main__":
+    main()
