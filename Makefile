@@ -43,8 +43,9 @@ $(DATA_built): $(SQL_SOURCES)
 
 all: $(DATA_built)
 
+FORMAT_FILES = $(SRCS) $(wildcard src/*/*.h test/unit/*.cpp test/unit/*.h test/fuzz/*.cpp test/bench/*.cpp)
 .PHONY: format format-check
 format:
-	clang-format -i $(SRCS) $(wildcard src/*/*.h test/unit/*.cpp test/unit/*.h test/fuzz/*.cpp)
+	clang-format -i $(FORMAT_FILES)
 format-check:
-	clang-format --dry-run --Werror $(SRCS) $(wildcard src/*/*.h test/unit/*.cpp test/unit/*.h test/fuzz/*.cpp)
+	bash .ci/check-format

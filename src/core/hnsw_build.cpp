@@ -158,7 +158,8 @@ BuildGraph(const BuildRequest &req, BuiltGraph *out)
 		std::vector<std::thread> threads;
 		std::atomic<int> running{0};
 		std::atomic<bool> polled_cancel{false};
-		auto tracked = [&]() {
+		auto tracked = [&]()
+		{
 			worker();
 			running.fetch_sub(1);
 		};

@@ -16,6 +16,7 @@
  *   int Level(ElementId) const;                                top layer of the element
  *   bool Deleted(ElementId) const;                             never returned, still traversed
  *   uint32_t Capacity() const;                                 ids are < Capacity()
+ *   void Prefetch(ElementId) const;                            hint: its vector is needed soon
  * Distances come from a DistanceKernel (smaller is closer) over Dims() floats.
  */
 #pragma once
@@ -64,13 +65,10 @@ class VisitedSet
 {
   public:
 	VisitedSet() = default;
-	VisitedSet(uint16_t *tags, size_t size) : tags_(tags), size_(size)
-	{
-	}
+	VisitedSet(uint16_t *tags, size_t size) : tags_(tags), size_(size) {}
 
 	/* Starts a new generation for ids below capacity (<= the array size). */
-	void
-	Reset(uint32_t capacity)
+	void Reset(uint32_t capacity)
 	{
 		limit_ = capacity < size_ ? capacity : size_;
 		if (++gen_ == 0)
@@ -81,8 +79,7 @@ class VisitedSet
 	}
 
 	/* Marks id; returns true if it was not yet visited in this generation. */
-	bool
-	Visit(ElementId id)
+	bool Visit(ElementId id)
 	{
 		if (id >= limit_)
 			return false;
@@ -103,13 +100,10 @@ class VisitedSet
 class OwnedVisitedSet
 {
   public:
-	explicit OwnedVisitedSet(size_t size) : tags_(size, 0), set_(tags_.data(), size)
-	{
-	}
+	explicit OwnedVisitedSet(size_t size) : tags_(size, 0), set_(tags_.data(), size) {}
 
 	/* The set. */
-	VisitedSet *
-	get()
+	VisitedSet *get()
 	{
 		return &set_;
 	}
@@ -176,8 +170,13 @@ std::vector<Candidate>
 SearchLayer(const G &g, const GraphParams &p, const float *q, const std::vector<Candidate> &entry,
 			int ef, int layer, VisitedSet *visited)
 {
-	std::priority_queue<Candidate> top; /* max-heap: worst of the kept on top */
-	std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> frontier;
+	std::vector<Candidate> top_store, frontier_store;
+	top_store.reserve(ef + 1);
+	frontier_store.reserve(4 * ef + 64);
+	/* max-heap: worst of the kept on top; min-heap: closest unexpanded first */
+	std::priority_queue<Candidate> top(std::less<Candidate>(), std::move(top_store));
+	std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> frontier(
+		std::greater<Candidate>(), std::move(frontier_store));
 	for (const Candidate &c : entry)
 	{
 		if (!visited->Visit(c.id))
@@ -195,11 +194,19 @@ SearchLayer(const G &g, const GraphParams &p, const float *q, const std::vector<
 			break;
 		frontier.pop();
 		int n = g.Links(c.id, layer, links);
+		/* Keep only unvisited neighbours, then prefetch one ahead: vectors are KBs apart, so
+		 * the search is bound by memory latency, not arithmetic (as hnswlib does). */
+		int k = 0;
 		for (int i = 0; i < n; i++)
+			if (visited->Visit(links[i]))
+				links[k++] = links[i];
+		if (k > 0)
+			g.Prefetch(links[0]);
+		for (int i = 0; i < k; i++)
 		{
 			ElementId e = links[i];
-			if (!visited->Visit(e))
-				continue;
+			if (i + 1 < k)
+				g.Prefetch(links[i + 1]);
 			float d = DistTo(g, p, q, e);
 			if (static_cast<int>(top.size()) < ef || d < top.top().dist)
 			{

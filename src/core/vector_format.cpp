@@ -43,6 +43,7 @@ Status
 ParseVectorText(const char *text, float *out, size_t cap, size_t *dims)
 {
 	const char *p = text;
+	const char *text_end = text + strlen(text);
 	while (IsSpace(*p))
 		p++;
 	if (*p != '[')
@@ -63,15 +64,30 @@ ParseVectorText(const char *text, float *out, size_t cap, size_t *dims)
 		/* strtof would skip leading whitespace itself and accept an empty string as 0. */
 		if (*p == '\0' || *p == ',' || *p == ']')
 			return Status::Error(Code::kInvalidInput, "vector element %zu is empty", n + 1);
-		char *end = nullptr;
-		errno = 0;
-		float f = strtof(p, &end);
-		if (end == p)
-			return Status::Error(Code::kInvalidInput, "vector element %zu is not a number", n + 1);
-		/* Overflow, or underflow to zero of a non-zero number; denormals are kept. */
-		if (errno == ERANGE && (std::isinf(f) || (f == 0.0f && strtod(p, nullptr) != 0.0)))
+		/* std::from_chars is several times faster than strtof and locale-independent; strtof
+		 * stays as the fallback for the forms only it accepts (a leading '+', hex floats). */
+		float f = 0;
+		const char *end = p;
+		auto fc = std::from_chars(p, text_end, f);
+		if (fc.ec == std::errc::result_out_of_range)
 			return Status::Error(Code::kOutOfRange,
 								 "vector element %zu is out of range for type real", n + 1);
+		if (fc.ec == std::errc() && fc.ptr != p)
+			end = fc.ptr;
+		else
+		{
+			char *sp = nullptr;
+			errno = 0;
+			f = strtof(p, &sp);
+			end = sp;
+			if (end == p)
+				return Status::Error(Code::kInvalidInput, "vector element %zu is not a number",
+									 n + 1);
+			/* Overflow, or underflow to zero (as Postgres' float4in); denormals are kept. */
+			if (errno == ERANGE && (std::isinf(f) || f == 0.0f))
+				return Status::Error(Code::kOutOfRange,
+									 "vector element %zu is out of range for type real", n + 1);
+		}
 		out[n++] = f;
 		p = end;
 		while (IsSpace(*p))

@@ -48,8 +48,8 @@ hnsw_options(Datum reloptions, bool validate)
 		{"m", RELOPT_TYPE_INT, offsetof(HnswOptions, m)},
 		{"ef_construction", RELOPT_TYPE_INT, offsetof(HnswOptions, ef_construction)},
 	};
-	return static_cast<bytea *>(
-		build_reloptions(reloptions, validate, g_relopt_kind, sizeof(HnswOptions), tab, lengthof(tab)));
+	return static_cast<bytea *>(build_reloptions(reloptions, validate, g_relopt_kind,
+												 sizeof(HnswOptions), tab, lengthof(tab)));
 }
 
 /* Costs an index path (see the file comment). */
@@ -129,11 +129,10 @@ DefineGucs()
 					  "Size of the dynamic candidate list while building the graph",
 					  kDefaultEfConstruction, kMinEfConstruction, kMaxEfConstruction,
 					  AccessExclusiveLock);
-	DefineCustomIntVariable("vector_vault.ef_search",
-							"Size of the dynamic candidate list for vault_hnsw searches.",
-							"Larger values give higher recall and slower searches.", &g_ef_search,
-							kDefaultEfSearch, kMinEfSearch, kMaxEfSearch, PGC_USERSET, 0, nullptr,
-							nullptr, nullptr);
+	DefineCustomIntVariable(
+		"vector_vault.ef_search", "Size of the dynamic candidate list for vault_hnsw searches.",
+		"Larger values give higher recall and slower searches.", &g_ef_search, kDefaultEfSearch,
+		kMinEfSearch, kMaxEfSearch, PGC_USERSET, 0, nullptr, nullptr, nullptr);
 	DefineCustomIntVariable("vector_vault.cache_size",
 							"Shared memory for decrypted vault_hnsw indexes.",
 							"Set it to at least the total size of the vault_hnsw indexes; 0 "
@@ -199,7 +198,8 @@ OpenVectorForIndex(Datum d, uint32 dims, Metric metric, float *out, uint64 *vaul
 	type::ReadEnvelope(d, ValueKind::kVector, &ref);
 	uint32 n = ref.header.payload_len / sizeof(float);
 	if (n != dims)
-		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION), errmsg("expected %u dimensions, not %u", dims, n)));
+		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+						errmsg("expected %u dimensions, not %u", dims, n)));
 	type::OpenValueForIndex(ref, reinterpret_cast<uint8_t *>(out));
 	if (metric == Metric::kCosine)
 		(void) NormalizeVector(out, dims);

@@ -117,8 +117,8 @@ InitMeta(Page page, const IndexParams &p)
 	m->last_dir_block = InvalidBlockNumber;
 	m->graph_tail = InvalidBlockNumber;
 	m->vector_tail = InvalidBlockNumber;
-	reinterpret_cast<PageHeader>(page)->pd_lower =
-		static_cast<LocationIndex>(reinterpret_cast<char *>(m + 1) - reinterpret_cast<char *>(page));
+	reinterpret_cast<PageHeader>(page)->pd_lower = static_cast<LocationIndex>(
+		reinterpret_cast<char *>(m + 1) - reinterpret_cast<char *>(page));
 }
 
 /* A freshly extended, exclusively locked, initialised page (build: no WAL yet). */
@@ -149,8 +149,8 @@ BatchFor(BuildState *s, uint64 vault_id)
 	if (s->nbatches == s->cap_batches)
 	{
 		s->cap_batches *= 2;
-		s->batches = static_cast<VaultBatch *>(
-			repalloc(s->batches, sizeof(VaultBatch) * s->cap_batches));
+		s->batches =
+			static_cast<VaultBatch *>(repalloc(s->batches, sizeof(VaultBatch) * s->cap_batches));
 	}
 	VaultBatch *b = &s->batches[s->nbatches++];
 	memset(b, 0, sizeof(*b));
@@ -215,7 +215,8 @@ BuildGraphs(BuildState *s)
 			levels[k] = static_cast<uint8>(RandomLevel(s->params.m));
 		b.graph = hnsw::NewBuiltGraph();
 		if (b.graph == nullptr)
-			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory building the graph")));
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory building the graph")));
 		hnsw::BuildRequest req;
 		req.vectors = b.vecs;
 		req.n = b.n;
@@ -287,7 +288,8 @@ WritePages(BuildState *s)
 	uint32 total = static_cast<uint32>(s->collected);
 	BlockNumber *vblocks = static_cast<BlockNumber *>(palloc(sizeof(BlockNumber) * Max(total, 1u)));
 	uint32 *voffs = static_cast<uint32 *>(palloc(sizeof(uint32) * Max(total, 1u)));
-	char *rec = static_cast<char *>(palloc(Max(VectorRecordBytes(p.dims), ElementRecordBytes(p.m, hnsw::kMaxLevel))));
+	char *rec = static_cast<char *>(
+		palloc(Max(VectorRecordBytes(p.dims), ElementRecordBytes(p.m, hnsw::kMaxLevel))));
 
 	/* Vectors first: one stream across vector pages. */
 	Buffer vbuf = InvalidBuffer;
@@ -298,9 +300,10 @@ WritePages(BuildState *s)
 		VaultBatch &b = s->batches[i];
 		for (uint32 k = 0; k < b.n; k++, id++)
 		{
-			SealVector(id, b.vault_id, b.key_versions[k], b.vecs + static_cast<Size>(k) * p.dims, p.dims,
-					   rec);
-			AppendVector(index, &vbuf, &voff, rec, VectorRecordBytes(p.dims), &vblocks[id], &voffs[id]);
+			SealVector(id, b.vault_id, b.key_versions[k], b.vecs + static_cast<Size>(k) * p.dims,
+					   p.dims, rec);
+			AppendVector(index, &vbuf, &voff, rec, VectorRecordBytes(p.dims), &vblocks[id],
+						 &voffs[id]);
 			if ((id & 1023) == 0)
 				CHECK_FOR_INTERRUPTS();
 		}
@@ -351,8 +354,8 @@ WritePages(BuildState *s)
 					FinishPage(gbuf);
 				gbuf = NewPage(index, kGraphPage);
 			}
-			if (PageAddItem(BufferGetPage(gbuf), reinterpret_cast<Item>(rec), len, InvalidOffsetNumber,
-							false, false) == InvalidOffsetNumber)
+			if (PageAddItem(BufferGetPage(gbuf), reinterpret_cast<Item>(rec), len,
+							InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
 				elog(ERROR, "could not add an element to a vault_hnsw page");
 			if ((id & 1023) == 0)
 				CHECK_FOR_INTERRUPTS();
@@ -441,7 +444,8 @@ BuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull, bool
 		return;
 	uint64 vault_id;
 	uint32 key_version;
-	OpenVectorForIndex(values[0], s->params.dims, s->params.metric, s->scratch, &vault_id, &key_version);
+	OpenVectorForIndex(values[0], s->params.dims, s->params.metric, s->scratch, &vault_id,
+					   &key_version);
 	if (s->overflow)
 		InsertVector(index, s->scratch, vault_id, key_version, tid);
 	else
@@ -449,11 +453,12 @@ BuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull, bool
 		Append(s, BatchFor(s, vault_id), s->scratch, tid, key_version);
 		if (hnsw::EstimateBuildBytes(s->collected + 1, s->params.dims, s->params.m) > s->budget)
 		{
-			ereport(NOTICE,
-					(errmsg("vault_hnsw graph no longer fits in maintenance_work_mem after %llu tuples",
-							static_cast<unsigned long long>(s->collected)),
-					 errdetail("The remaining tuples are inserted one by one, which is slower."),
-					 errhint("Increase maintenance_work_mem to speed up builds.")));
+			ereport(
+				NOTICE,
+				(errmsg("vault_hnsw graph no longer fits in maintenance_work_mem after %llu tuples",
+						static_cast<unsigned long long>(s->collected)),
+				 errdetail("The remaining tuples are inserted one by one, which is slower."),
+				 errhint("Increase maintenance_work_mem to speed up builds.")));
 			FlushInMemory(s);
 			s->overflow = true;
 		}
@@ -499,9 +504,11 @@ hnsw_build(Relation heap, Relation index, IndexInfo *info)
 	s->heap = heap;
 	s->index = index;
 	s->params = ParamsOf(index);
-	s->ctx = AllocSetContextCreate(CurrentMemoryContext, "vault_hnsw build", ALLOCSET_DEFAULT_SIZES);
+	s->ctx =
+		AllocSetContextCreate(CurrentMemoryContext, "vault_hnsw build", ALLOCSET_DEFAULT_SIZES);
 	s->cap_batches = 8;
-	s->batches = static_cast<VaultBatch *>(MemoryContextAllocZero(s->ctx, sizeof(VaultBatch) * s->cap_batches));
+	s->batches = static_cast<VaultBatch *>(
+		MemoryContextAllocZero(s->ctx, sizeof(VaultBatch) * s->cap_batches));
 	s->budget = static_cast<Size>(maintenance_work_mem) * 1024;
 	s->scratch = static_cast<float *>(MemoryContextAlloc(s->ctx, sizeof(float) * s->params.dims));
 	s->cleanup.func = CleanupBuild;
@@ -514,7 +521,8 @@ hnsw_build(Relation heap, Relation index, IndexInfo *info)
 	FinishPage(mbuf);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, kPhaseLoad);
-	s->heap_tuples = table_index_build_scan(heap, index, info, true, true, BuildCallback, s, nullptr);
+	s->heap_tuples =
+		table_index_build_scan(heap, index, info, true, true, BuildCallback, s, nullptr);
 	if (!s->overflow)
 		FlushInMemory(s);
 	InvalidateCache(index);

@@ -178,7 +178,9 @@ CacheShmemInit(bool)
 		g_cache->free[0] = {0, g_cache->region_len};
 		/* Plaintext vectors must not end up in core dumps. */
 		if (!ExcludeFromCoreDump(g_region, g_cache->region_len))
-			ereport(LOG, (errmsg("vector_vault: could not exclude the index cache from core dumps: %m")));
+			ereport(
+				LOG,
+				(errmsg("vector_vault: could not exclude the index cache from core dumps: %m")));
 	}
 }
 
@@ -291,9 +293,9 @@ Capacities(const MetaData &meta, BlockNumber nblocks, int ndir, uint32 *slots, u
 	double per = 1.0 / Max(1, meta.m - 1);
 	*upper = static_cast<uint32>((*slots) * per * 3 * (1 + meta.m)) + 64 * (1 + meta.m);
 	*vaults = static_cast<uint32>(ndir) + 64;
-	double pages_per_element = static_cast<double>(VectorRecordBytes(meta.dims)) /
-								   VectorPageCapacity() +
-							   static_cast<double>(ElementRecordBytes(meta.m, 1)) / (BLCKSZ / 2);
+	double pages_per_element =
+		static_cast<double>(VectorRecordBytes(meta.dims)) / VectorPageCapacity() +
+		static_cast<double>(ElementRecordBytes(meta.m, 1)) / (BLCKSZ / 2);
 	*blocks = nblocks + static_cast<uint32>(headroom * pages_per_element) + 64;
 }
 
@@ -452,8 +454,9 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 								e->m, &d, true);
 		const ElementHeader &h = d.header;
 		if (h.element_id >= e->slot_capacity)
-			ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
-							errmsg("index element id %u is beyond the metapage's count", h.element_id)));
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index element id %u is beyond the metapage's count", h.element_id)));
 		SlotHead *s = Slot(e, arena, h.element_id);
 		bool was_present = (s->flags & kSlotPresent) != 0;
 		if (!have)
@@ -509,7 +512,8 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 		SecureZero(d.links, LinksBytes(e->m, h.level));
 		if (!was_present)
 			ReadVector(index, h.vec_block, h.vec_offset, h.element_id, h.vault_id, h.key_version,
-					   e->dims, reinterpret_cast<float *>(reinterpret_cast<char *>(s) + e->vec_offset));
+					   e->dims,
+					   reinterpret_cast<float *>(reinterpret_cast<char *>(s) + e->vec_offset));
 		s->flags = kSlotPresent | ((h.flags & kElementDeleted) ? kSlotDeleted : 0);
 		pg_write_barrier();
 		pg_atomic_fetch_add_u32(&s->seq, 1);
@@ -613,7 +617,8 @@ bool
 Fits(const CacheEntry *e, const MetaData &meta, BlockNumber nblocks, int ndir)
 {
 	return meta.next_element_id + 1 <= e->slot_capacity && nblocks + 8 < e->block_cap &&
-		   static_cast<uint32>(ndir) + 1 <= e->vault_cap && e->dims == meta.dims && e->m == meta.m &&
+		   static_cast<uint32>(ndir) + 1 <= e->vault_cap && e->dims == meta.dims &&
+		   e->m == meta.m &&
 		   e->upper_used + static_cast<uint32>(hnsw::kMaxLevel) * (1 + e->m) <= e->upper_cap;
 }
 
@@ -681,8 +686,8 @@ PrivateEntry(Relation index, const MetaData &meta, BlockNumber nblocks, int ndir
 		Capacities(meta, nblocks, ndir, &slots, &upper, &vaults, &blocks);
 		e->arena_len = Layout(e, meta.dims, meta.m, slots, upper, vaults, blocks);
 		e->metric = meta.metric;
-		e->private_arena = static_cast<char *>(
-			MemoryContextAllocExtended(TopMemoryContext, e->arena_len, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO));
+		e->private_arena = static_cast<char *>(MemoryContextAllocExtended(
+			TopMemoryContext, e->arena_len, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO));
 		e->valid = false;
 	}
 	return e;
@@ -705,6 +710,31 @@ void
 RegisterCacheShmem()
 {
 	pg::AddShmemClient({CacheRequest, CacheShmemInit});
+}
+
+/* Maps a shared arena into this process's page tables once, so searches take no page faults. */
+static void
+PopulateOnce(const CacheEntry *e)
+{
+	static struct
+	{
+		Oid relnode;
+		Size off;
+		Size len;
+	} done[kMaxEntries];
+	static int ndone = 0;
+	for (int i = 0; i < ndone; i++)
+		if (done[i].relnode == e->relnode && done[i].off == e->arena_off &&
+			done[i].len == e->arena_len)
+			return;
+#ifdef MADV_POPULATE_READ
+	uintptr_t start =
+		reinterpret_cast<uintptr_t>(g_region + e->arena_off) & ~static_cast<uintptr_t>(4095);
+	(void) madvise(reinterpret_cast<void *>(start), e->arena_len + 4096, MADV_POPULATE_READ);
+#endif
+	if (ndone == kMaxEntries)
+		ndone = 0;
+	done[ndone++] = {e->relnode, e->arena_off, e->arena_len};
 }
 
 /* Returns an up-to-date, locked view of an index's decrypted graph. */
@@ -731,7 +761,10 @@ AcquireCache(Relation index, bool exclusive)
 				if (e->used && e->dbid == MyDatabaseId && e->relnode == relnode && e->valid &&
 					pg_atomic_read_u64(&e->change_counter) == meta.change_counter &&
 					e->epoch == epoch)
+				{
+					PopulateOnce(e);
 					return CacheRef{e, g_region + e->arena_off, true, exclusive};
+				}
 				LWLockRelease(e->lock);
 				/* Stale: refresh under the exclusive lock. */
 				LWLockAcquire(e->lock, LW_EXCLUSIVE);
@@ -813,13 +846,14 @@ AcquireCache(Relation index, bool exclusive)
 		if (!g_warned_private)
 		{
 			g_warned_private = true;
-			ereport(WARNING,
-					(errmsg("vault_hnsw index \"%s\" does not fit in vector_vault.cache_size; this "
-							"session keeps a private decrypted copy",
-							RelationGetRelationName(index)),
-					 errhint("Raise vector_vault.cache_size (currently %d MB) to at least the total "
-							 "size of your vault_hnsw indexes and restart the server.",
-							 g_cache_size_mb)));
+			ereport(
+				WARNING,
+				(errmsg("vault_hnsw index \"%s\" does not fit in vector_vault.cache_size; this "
+						"session keeps a private decrypted copy",
+						RelationGetRelationName(index)),
+				 errhint("Raise vector_vault.cache_size (currently %d MB) to at least the total "
+						 "size of your vault_hnsw indexes and restart the server.",
+						 g_cache_size_mb)));
 		}
 		BlockNumber nblocks = RelationGetNumberOfBlocks(index);
 		int ndir = DirCount(index, meta);
@@ -875,8 +909,8 @@ GraphOf(const CacheRef &ref)
 const float *
 CacheGraph::Vector(ElementId id) const
 {
-	return reinterpret_cast<const float *>(reinterpret_cast<char *>(Slot(ref->entry, ref->arena, id)) +
-										   ref->entry->vec_offset);
+	return reinterpret_cast<const float *>(
+		reinterpret_cast<char *>(Slot(ref->entry, ref->arena, id)) + ref->entry->vec_offset);
 }
 
 /* Copies a neighbour list under the element's seqlock. */
@@ -906,7 +940,8 @@ CacheGraph::Links(ElementId id, int layer, ElementId *out) const
 		if (pg_atomic_read_u32(&s->seq) == before)
 		{
 			/* never follow an id the cache has not published */
-			uint32 published = pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&ref->entry->nslots));
+			uint32 published =
+				pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&ref->entry->nslots));
 			int k = 0;
 			for (int i = 0; i < n; i++)
 				if (out[i] < published)
@@ -984,13 +1019,15 @@ CacheHasRoom(const CacheRef &ref, ElementId id, int level)
 	const CacheEntry *e = ref.entry;
 	return id < e->slot_capacity &&
 		   e->upper_used + static_cast<uint32>(level) * (1 + e->m) <= e->upper_cap &&
-		   pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&e->nvaults)) < e->vault_cap && e->nblocks + 8 < e->block_cap;
+		   pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&e->nvaults)) < e->vault_cap &&
+		   e->nblocks + 8 < e->block_cap;
 }
 
 /* Stores and publishes a new element. */
 void
 CacheAddElement(const CacheRef &ref, ElementId id, const ElementHeader &h, const float *v,
-				const uint32 *links, BlockNumber graph_block, OffsetNumber graph_off, int vault_index)
+				const uint32 *links, BlockNumber graph_block, OffsetNumber graph_off,
+				int vault_index)
 {
 	CacheEntry *e = ref.entry;
 	SlotHead *s = Slot(e, ref.arena, id);
@@ -1125,8 +1162,8 @@ BackendVisitedSet(uint32 capacity)
 	if (size < capacity)
 	{
 		size_t n = capacity + capacity / 4 + 1024;
-		uint16 *fresh = static_cast<uint16 *>(
-			MemoryContextAllocExtended(TopMemoryContext, sizeof(uint16) * n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO));
+		uint16 *fresh = static_cast<uint16 *>(MemoryContextAllocExtended(
+			TopMemoryContext, sizeof(uint16) * n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO));
 		if (tags != nullptr)
 			pfree(tags);
 		tags = fresh;

@@ -116,7 +116,8 @@ PlanIsland(const CacheGraph &g, ElementId id, int level, ElementId entry, int en
 			out->upd_ids[k] = u.id;
 			out->upd_layers[k] = u.layer;
 			out->upd_counts[k] = static_cast<int>(u.links.size());
-			std::copy(u.links.begin(), u.links.end(), out->upd_links + static_cast<size_t>(k) * out->stride);
+			std::copy(u.links.begin(), u.links.end(),
+					  out->upd_links + static_cast<size_t>(k) * out->stride);
 		}
 		out->new_entry = plan.new_entry;
 		out->ok = true;
@@ -129,8 +130,8 @@ PlanIsland(const CacheGraph &g, ElementId id, int level, ElementId entry, int en
 
 /* Appends a sealed vector record to the stream (WAL-logged); returns where it starts. */
 void
-AppendVectorLogged(Relation index, MetaData *meta, const char *rec, size_t len, BlockNumber *rec_block,
-				   uint32 *rec_off, TouchedList *touched)
+AppendVectorLogged(Relation index, MetaData *meta, const char *rec, size_t len,
+				   BlockNumber *rec_block, uint32 *rec_off, TouchedList *touched)
 {
 	size_t cap = VectorPageCapacity();
 	if (meta->vector_tail == InvalidBlockNumber || meta->vector_tail_offset >= cap)
@@ -224,8 +225,8 @@ AddElementLogged(Relation index, MetaData *meta, const char *rec, size_t len, Bl
 	Page page = GenericXLogRegisterBuffer(state, buf, fresh ? GENERIC_XLOG_FULL_IMAGE : 0);
 	if (fresh)
 		InitPage(page, kGraphPage);
-	*off = PageAddItem(page, reinterpret_cast<Item>(const_cast<char *>(rec)), len, InvalidOffsetNumber,
-					   false, false);
+	*off = PageAddItem(page, reinterpret_cast<Item>(const_cast<char *>(rec)), len,
+					   InvalidOffsetNumber, false, false);
 	if (*off == InvalidOffsetNumber)
 	{
 		GenericXLogAbort(state);
@@ -249,8 +250,9 @@ UpdateDirectoryLogged(Relation index, MetaData *meta, const DirEntry &d, Touched
 		Buffer buf = ReadBuffer(index, block);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		Page page = BufferGetPage(buf);
-		int k = static_cast<int>((reinterpret_cast<PageHeader>(page)->pd_lower - MAXALIGN(SizeOfPageHeaderData)) /
-								 sizeof(DirEntry));
+		int k = static_cast<int>(
+			(reinterpret_cast<PageHeader>(page)->pd_lower - MAXALIGN(SizeOfPageHeaderData)) /
+			sizeof(DirEntry));
 		DirEntry *e = reinterpret_cast<DirEntry *>(PageGetContents(page));
 		for (int i = 0; i < k; i++)
 		{
@@ -423,140 +425,151 @@ InsertVector(Relation index, const float *v, uint64 vault_id, uint32 key_version
 	plan.upd_ids = static_cast<ElementId *>(palloc(sizeof(ElementId) * plan.max_updates));
 	plan.upd_layers = static_cast<int *>(palloc(sizeof(int) * plan.max_updates));
 	plan.upd_counts = static_cast<int *>(palloc(sizeof(int) * plan.max_updates));
-	plan.upd_links = static_cast<ElementId *>(palloc(sizeof(ElementId) * plan.max_updates * plan.stride));
+	plan.upd_links =
+		static_cast<ElementId *>(palloc(sizeof(ElementId) * plan.max_updates * plan.stride));
 	uint32 *links = static_cast<uint32 *>(palloc0(LinksBytes(m, level)));
-	char *rec = static_cast<char *>(palloc(Max(VectorRecordBytes(meta.dims), ElementRecordBytes(m, level))));
+	char *rec = static_cast<char *>(
+		palloc(Max(VectorRecordBytes(meta.dims), ElementRecordBytes(m, level))));
 
-	PG_TRY();
-	{
-		/* The vault's sub-graph. */
-		int nv;
-		const DirEntry *vaults = CachedVaults(ref, &nv);
-		DirEntry d;
-		memset(&d, 0, sizeof(d));
-		d.vault_id = vault_id;
-		d.entry = kNoElement;
-		d.entry_level = -1;
-		for (int i = 0; i < nv; i++)
-			if (vaults[i].vault_id == vault_id)
-				d = vaults[i];
-
-		/* 1. plan */
-		CacheStageVector(ref, id, v);
-		CacheGraph g = GraphOf(ref);
-		g.params.ef_construction = meta.ef_construction;
-		PlanIsland(g, id, level, d.entry, d.entry_level, BackendVisitedSet(g.Capacity()), &plan);
-		if (!plan.ok)
-			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory planning a vault_hnsw insert")));
-
-		/* 2. pages: vector, element, neighbours, directory */
-		BlockNumber vblock;
-		uint32 voff;
-		SealVector(id, vault_id, key_version, v, meta.dims, rec);
-		AppendVectorLogged(index, &meta, rec, VectorRecordBytes(meta.dims), &vblock, &voff, &touched);
-
-		ElementHeader h;
-		memset(&h, 0, sizeof(h));
-		h.element_id = id;
-		h.level = static_cast<uint8>(level);
-		h.heap_tid = *tid;
-		h.vault_id = vault_id;
-		h.key_version = key_version;
-		h.vec_block = vblock;
-		h.vec_offset = voff;
-		for (int l = 0; l <= level; l++)
+	PG_TRY()
+		;
 		{
-			uint32 *dst = l == 0 ? links : links + (1 + 2 * m) + (l - 1) * (1 + m);
-			dst[0] = static_cast<uint32>(plan.own_counts[l]);
-			memcpy(dst + 1, plan.own + l * plan.stride, sizeof(uint32) * plan.own_counts[l]);
-		}
-		SealElement(h, m, links, rec);
-		BlockNumber gblock;
-		OffsetNumber goff;
-		AddElementLogged(index, &meta, rec, ElementRecordBytes(m, level), &gblock, &goff, &touched);
+			/* The vault's sub-graph. */
+			int nv;
+			const DirEntry *vaults = CachedVaults(ref, &nv);
+			DirEntry d;
+			memset(&d, 0, sizeof(d));
+			d.vault_id = vault_id;
+			d.entry = kNoElement;
+			d.entry_level = -1;
+			for (int i = 0; i < nv; i++)
+				if (vaults[i].vault_id == vault_id)
+					d = vaults[i];
 
-		/* Neighbours: one rewrite per element, with every changed layer applied. */
-		ElementRewrite *rw = static_cast<ElementRewrite *>(palloc0(sizeof(ElementRewrite) * Max(plan.nupdates, 1)));
-		int nrw = 0;
-		for (int u = 0; u < plan.nupdates; u++)
-		{
-			ElementId nb = plan.upd_ids[u];
-			int k = 0;
-			while (k < nrw && rw[k].id != nb)
-				k++;
-			CachedElement ce;
-			if (!GetCachedElement(ref, nb, &ce))
-				continue;
-			if (k == nrw)
+			/* 1. plan */
+			CacheStageVector(ref, id, v);
+			CacheGraph g = GraphOf(ref);
+			g.params.ef_construction = meta.ef_construction;
+			PlanIsland(g, id, level, d.entry, d.entry_level, BackendVisitedSet(g.Capacity()),
+					   &plan);
+			if (!plan.ok)
+				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+								errmsg("out of memory planning a vault_hnsw insert")));
+
+			/* 2. pages: vector, element, neighbours, directory */
+			BlockNumber vblock;
+			uint32 voff;
+			SealVector(id, vault_id, key_version, v, meta.dims, rec);
+			AppendVectorLogged(index, &meta, rec, VectorRecordBytes(meta.dims), &vblock, &voff,
+							   &touched);
+
+			ElementHeader h;
+			memset(&h, 0, sizeof(h));
+			h.element_id = id;
+			h.level = static_cast<uint8>(level);
+			h.heap_tid = *tid;
+			h.vault_id = vault_id;
+			h.key_version = key_version;
+			h.vec_block = vblock;
+			h.vec_offset = voff;
+			for (int l = 0; l <= level; l++)
 			{
-				uint32 *all = static_cast<uint32 *>(palloc(LinksBytes(m, ce.level)));
-				CacheGetAllLinks(ref, nb, all);
-				rw[nrw] = {nb, ce.graph_block, ce.graph_off, 0, all, InvalidXLogRecPtr};
-				nrw++;
+				uint32 *dst = l == 0 ? links : links + (1 + 2 * m) + (l - 1) * (1 + m);
+				dst[0] = static_cast<uint32>(plan.own_counts[l]);
+				memcpy(dst + 1, plan.own + l * plan.stride, sizeof(uint32) * plan.own_counts[l]);
 			}
-			uint32 *all = const_cast<uint32 *>(rw[k].links);
-			int layer = plan.upd_layers[u];
-			uint32 *dst = layer == 0 ? all : all + (1 + 2 * m) + (layer - 1) * (1 + m);
-			dst[0] = static_cast<uint32>(plan.upd_counts[u]);
-			memcpy(dst + 1, plan.upd_links + static_cast<size_t>(u) * plan.stride,
-				   sizeof(uint32) * plan.upd_counts[u]);
-		}
-		std::sort(rw, rw + nrw, [](const ElementRewrite &a, const ElementRewrite &b) {
-			return a.block < b.block;
-		});
-		RewriteElements(index, m, rw, nrw);
-		for (int k = 0; k < nrw; k++)
-			Touch(&touched, rw[k].block, rw[k].lsn, kGraphPage);
+			SealElement(h, m, links, rec);
+			BlockNumber gblock;
+			OffsetNumber goff;
+			AddElementLogged(index, &meta, rec, ElementRecordBytes(m, level), &gblock, &goff,
+							 &touched);
 
-		d.count += 1;
-		if (plan.new_entry)
-		{
-			d.entry = id;
-			d.entry_level = static_cast<int16>(level);
-		}
-		UpdateDirectoryLogged(index, &meta, d, &touched);
-
-		/* 3. metapage last, then the cache while the metapage is still locked */
-		Buffer mbuf = ReadBuffer(index, kMetaBlock);
-		LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
-		MetaData updated = *MetaOf(BufferGetPage(mbuf));
-		updated.next_element_id = id + 1;
-		updated.element_count += 1;
-		updated.graph_tail = meta.graph_tail;
-		updated.vector_tail = meta.vector_tail;
-		updated.vector_tail_offset = meta.vector_tail_offset;
-		updated.first_dir_block = meta.first_dir_block;
-		updated.last_dir_block = meta.last_dir_block;
-		XLogRecPtr mlsn = BumpMeta(index, mbuf, updated);
-		uint64 counter = MetaOf(BufferGetPage(mbuf))->change_counter;
-
-		int vault_index = CacheSetVault(ref, d);
-		CacheAddElement(ref, id, h, v, links, gblock, goff, vault_index);
-		for (int k = 0; k < nrw; k++)
-		{
-			CachedElement ce;
-			GetCachedElement(ref, rw[k].id, &ce);
-			for (int l = 0; l <= ce.level; l++)
+			/* Neighbours: one rewrite per element, with every changed layer applied. */
+			ElementRewrite *rw = static_cast<ElementRewrite *>(
+				palloc0(sizeof(ElementRewrite) * Max(plan.nupdates, 1)));
+			int nrw = 0;
+			for (int u = 0; u < plan.nupdates; u++)
 			{
-				const uint32 *src = l == 0 ? rw[k].links : rw[k].links + (1 + 2 * m) + (l - 1) * (1 + m);
-				CacheSetLinks(ref, rw[k].id, l, src + 1, static_cast<int>(src[0]));
+				ElementId nb = plan.upd_ids[u];
+				int k = 0;
+				while (k < nrw && rw[k].id != nb)
+					k++;
+				CachedElement ce;
+				if (!GetCachedElement(ref, nb, &ce))
+					continue;
+				if (k == nrw)
+				{
+					uint32 *all = static_cast<uint32 *>(palloc(LinksBytes(m, ce.level)));
+					CacheGetAllLinks(ref, nb, all);
+					rw[nrw] = {nb, ce.graph_block, ce.graph_off, 0, all, InvalidXLogRecPtr};
+					nrw++;
+				}
+				uint32 *all = const_cast<uint32 *>(rw[k].links);
+				int layer = plan.upd_layers[u];
+				uint32 *dst = layer == 0 ? all : all + (1 + 2 * m) + (layer - 1) * (1 + m);
+				dst[0] = static_cast<uint32>(plan.upd_counts[u]);
+				memcpy(dst + 1, plan.upd_links + static_cast<size_t>(u) * plan.stride,
+					   sizeof(uint32) * plan.upd_counts[u]);
 			}
+			std::sort(rw, rw + nrw,
+					  [](const ElementRewrite &a, const ElementRewrite &b)
+					  { return a.block < b.block; });
+			RewriteElements(index, m, rw, nrw);
+			for (int k = 0; k < nrw; k++)
+				Touch(&touched, rw[k].block, rw[k].lsn, kGraphPage);
+
+			d.count += 1;
+			if (plan.new_entry)
+			{
+				d.entry = id;
+				d.entry_level = static_cast<int16>(level);
+			}
+			UpdateDirectoryLogged(index, &meta, d, &touched);
+
+			/* 3. metapage last, then the cache while the metapage is still locked */
+			Buffer mbuf = ReadBuffer(index, kMetaBlock);
+			LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
+			MetaData updated = *MetaOf(BufferGetPage(mbuf));
+			updated.next_element_id = id + 1;
+			updated.element_count += 1;
+			updated.graph_tail = meta.graph_tail;
+			updated.vector_tail = meta.vector_tail;
+			updated.vector_tail_offset = meta.vector_tail_offset;
+			updated.first_dir_block = meta.first_dir_block;
+			updated.last_dir_block = meta.last_dir_block;
+			XLogRecPtr mlsn = BumpMeta(index, mbuf, updated);
+			uint64 counter = MetaOf(BufferGetPage(mbuf))->change_counter;
+
+			int vault_index = CacheSetVault(ref, d);
+			CacheAddElement(ref, id, h, v, links, gblock, goff, vault_index);
+			for (int k = 0; k < nrw; k++)
+			{
+				CachedElement ce;
+				GetCachedElement(ref, rw[k].id, &ce);
+				for (int l = 0; l <= ce.level; l++)
+				{
+					const uint32 *src =
+						l == 0 ? rw[k].links : rw[k].links + (1 + 2 * m) + (l - 1) * (1 + m);
+					CacheSetLinks(ref, rw[k].id, l, src + 1, static_cast<int>(src[0]));
+				}
+			}
+			for (int k = 0; k < touched.n; k++)
+				CacheNoteBlock(ref, touched.items[k].block, touched.items[k].lsn,
+							   touched.items[k].kind);
+			CacheNoteBlock(ref, kMetaBlock, mlsn, kMetaPage);
+			CacheSetCounter(ref, counter);
+			UnlockReleaseBuffer(mbuf);
 		}
-		for (int k = 0; k < touched.n; k++)
-			CacheNoteBlock(ref, touched.items[k].block, touched.items[k].lsn, touched.items[k].kind);
-		CacheNoteBlock(ref, kMetaBlock, mlsn, kMetaPage);
-		CacheSetCounter(ref, counter);
-		UnlockReleaseBuffer(mbuf);
-	}
-	PG_CATCH();
-	{
-		CacheMarkInvalid(ref);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	ReleaseCache(&ref);
-	UnlockIndexForWrite(index);
-	SecureZero(links, LinksBytes(m, level));
+		PG_CATCH()
+			;
+			{
+				CacheMarkInvalid(ref);
+				PG_RE_THROW();
+			}
+		PG_END_TRY();
+		ReleaseCache(&ref);
+		UnlockIndexForWrite(index);
+		SecureZero(links, LinksBytes(m, level));
 }
 
 /* aminsert: decrypts the new row's vector and inserts it. */
@@ -566,13 +579,15 @@ hnsw_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid, R
 {
 	if (isnull[0])
 		return false;
-	MemoryContext ctx = AllocSetContextCreate(CurrentMemoryContext, "vault_hnsw insert", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext ctx =
+		AllocSetContextCreate(CurrentMemoryContext, "vault_hnsw insert", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(ctx);
 	MetaData meta = ReadMeta(index);
 	float *v = static_cast<float *>(palloc(sizeof(float) * meta.dims));
 	uint64 vault_id;
 	uint32 key_version;
-	OpenVectorForIndex(values[0], meta.dims, static_cast<Metric>(meta.metric), v, &vault_id, &key_version);
+	OpenVectorForIndex(values[0], meta.dims, static_cast<Metric>(meta.metric), v, &vault_id,
+					   &key_version);
 	InsertVector(index, v, vault_id, key_version, heap_tid);
 	SecureZero(v, sizeof(float) * meta.dims);
 	MemoryContextSwitchTo(old);

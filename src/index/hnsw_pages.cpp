@@ -57,8 +57,9 @@ VectorAad(ElementId id, uint64 vault_id, uint32 key_version, uint32 dims, uint8_
 void
 ThrowCorrupt(const char *what, const Status &s)
 {
-	ereport(ERROR, (errcode(pg::kSqlStateCorrupt), errmsg("%s failed validation: %s", what, s.message()),
-					errhint("The index is damaged or was modified; REINDEX it.")));
+	ereport(ERROR,
+			(errcode(pg::kSqlStateCorrupt), errmsg("%s failed validation: %s", what, s.message()),
+			 errhint("The index is damaged or was modified; REINDEX it.")));
 }
 
 } // namespace
@@ -113,8 +114,9 @@ ReadMeta(Relation index)
 	bool ok = GetOpaque(page)->kind == kMetaPage && GetOpaque(page)->magic == kPageMagic;
 	UnlockReleaseBuffer(buf);
 	if (!ok || m.magic != kMetaMagic)
-		ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
-						errmsg("index \"%s\" is not a vault_hnsw index", RelationGetRelationName(index))));
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" is not a vault_hnsw index", RelationGetRelationName(index))));
 	if (m.version != kFormatVersion)
 		ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
 						errmsg("index \"%s\" has unsupported format version %u",
@@ -134,7 +136,8 @@ SealElement(const ElementHeader &h, int m, const uint32 *links, char *dst)
 	if (s.ok())
 		s = AeadSeal(keys::DataKey(h.vault_id, h.key_version), nonce,
 					 reinterpret_cast<const uint8_t *>(dst), sizeof(h),
-					 reinterpret_cast<const uint8_t *>(links), n, nonce + kNonce, nonce + kNonce + n);
+					 reinterpret_cast<const uint8_t *>(links), n, nonce + kNonce,
+					 nonce + kNonce + n);
 	if (!s.ok())
 		pg::ThrowStatus(s, "could not encrypt an index element", nullptr);
 }
@@ -144,12 +147,14 @@ bool
 OpenElement(const char *src, size_t size, int m, DecodedElement *out, bool missing_key_ok)
 {
 	if (size < sizeof(ElementHeader))
-		ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED), errmsg("index element record is truncated")));
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED), errmsg("index element record is truncated")));
 	memcpy(&out->header, src, sizeof(ElementHeader));
 	const ElementHeader &h = out->header;
 	if (h.level > hnsw::kMaxLevel || size != ElementRecordBytes(m, h.level))
-		ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
-						errmsg("index element record %u has an invalid size or level", h.element_id)));
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index element record %u has an invalid size or level", h.element_id)));
 	if (missing_key_ok && !keys::DataKeyExists(h.vault_id, h.key_version))
 	{
 		out->links = nullptr;
@@ -158,15 +163,16 @@ OpenElement(const char *src, size_t size, int m, DecodedElement *out, bool missi
 	size_t n = LinksBytes(m, h.level);
 	out->links = static_cast<uint32 *>(palloc(n));
 	const uint8_t *nonce = reinterpret_cast<const uint8_t *>(src) + sizeof(ElementHeader);
-	Status s = AeadOpen(keys::DataKey(h.vault_id, h.key_version), nonce,
-						reinterpret_cast<const uint8_t *>(src), sizeof(ElementHeader), nonce + kNonce,
-						n, nonce + kNonce + n, reinterpret_cast<uint8_t *>(out->links));
+	Status s =
+		AeadOpen(keys::DataKey(h.vault_id, h.key_version), nonce,
+				 reinterpret_cast<const uint8_t *>(src), sizeof(ElementHeader), nonce + kNonce, n,
+				 nonce + kNonce + n, reinterpret_cast<uint8_t *>(out->links));
 	if (!s.ok())
 		ThrowCorrupt("index element record", s);
 	/* Neighbour counts must fit their lists. */
 	if (out->links[0] > static_cast<uint32>(2 * m))
-		ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED), errmsg("index element %u has too many neighbours",
-																 h.element_id)));
+		ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
+						errmsg("index element %u has too many neighbours", h.element_id)));
 	for (int l = 1; l <= h.level; l++)
 		if (out->links[(1 + 2 * m) + (l - 1) * (1 + m)] > static_cast<uint32>(m))
 			ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
@@ -176,7 +182,8 @@ OpenElement(const char *src, size_t size, int m, DecodedElement *out, bool missi
 
 /* Seals a vector into a stream record. */
 void
-SealVector(ElementId id, uint64 vault_id, uint32 key_version, const float *v, uint32 dims, char *dst)
+SealVector(ElementId id, uint64 vault_id, uint32 key_version, const float *v, uint32 dims,
+		   char *dst)
 {
 	uint8_t aad[kVectorAad];
 	VectorAad(id, vault_id, key_version, dims, aad);
@@ -201,7 +208,8 @@ ReadVector(Relation index, BlockNumber block, uint32 offset, ElementId id, uint6
 	size_t got = 0;
 	while (got < total)
 	{
-		if (block == InvalidBlockNumber || block >= RelationGetNumberOfBlocks(index) || offset >= cap)
+		if (block == InvalidBlockNumber || block >= RelationGetNumberOfBlocks(index) ||
+			offset >= cap)
 			ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
 							errmsg("index vector of element %u points outside the index", id)));
 		Buffer buf = ReadBuffer(index, block);
@@ -225,8 +233,8 @@ ReadVector(Relation index, BlockNumber block, uint32 offset, ElementId id, uint6
 	VectorAad(id, vault_id, key_version, dims, aad);
 	size_t n = static_cast<size_t>(dims) * sizeof(float);
 	const uint8_t *nonce = reinterpret_cast<const uint8_t *>(rec);
-	Status s = AeadOpen(keys::DataKey(vault_id, key_version), nonce, aad, sizeof(aad), nonce + kNonce,
-						n, nonce + kNonce + n, reinterpret_cast<uint8_t *>(out));
+	Status s = AeadOpen(keys::DataKey(vault_id, key_version), nonce, aad, sizeof(aad),
+						nonce + kNonce, n, nonce + kNonce + n, reinterpret_cast<uint8_t *>(out));
 	pfree(rec);
 	if (!s.ok())
 		ThrowCorrupt("index vector record", s);
@@ -244,17 +252,20 @@ ReadDirectory(Relation index, const MetaData &meta, int *n)
 	while (block != InvalidBlockNumber)
 	{
 		if (++guard > 1000000)
-			ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED), errmsg("index directory chain loops")));
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED), errmsg("index directory chain loops")));
 		Buffer buf = ReadBuffer(index, block);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		Page page = BufferGetPage(buf);
 		if (GetOpaque(page)->kind != kDirPage)
 		{
 			UnlockReleaseBuffer(buf);
-			ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED), errmsg("index directory page %u is damaged", block)));
+			ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
+							errmsg("index directory page %u is damaged", block)));
 		}
-		int k = static_cast<int>((reinterpret_cast<PageHeader>(page)->pd_lower - MAXALIGN(SizeOfPageHeaderData)) /
-								 sizeof(DirEntry));
+		int k = static_cast<int>(
+			(reinterpret_cast<PageHeader>(page)->pd_lower - MAXALIGN(SizeOfPageHeaderData)) /
+			sizeof(DirEntry));
 		const DirEntry *e = reinterpret_cast<const DirEntry *>(PageGetContents(page));
 		for (int i = 0; i < k; i++)
 		{

@@ -79,7 +79,8 @@ SearchIsland(const CacheGraph &g, const float *q, ElementId entry, int entry_lev
 {
 	try
 	{
-		std::vector<hnsw::Candidate> found = hnsw::Search(g, g.params, q, entry, entry_level, ef, visited);
+		std::vector<hnsw::Candidate> found =
+			hnsw::Search(g, g.params, q, entry, entry_level, ef, visited);
 		int k = 0;
 		for (const hnsw::Candidate &c : found)
 			if (k < ef)
@@ -149,7 +150,8 @@ SearchRound(IndexScanDesc scan, ScanState *s)
 	MemoryContext old = MemoryContextSwitchTo(s->ctx);
 	int cap = Max(s->ef, 1) * Max(nreadable, 1);
 	Hit *hits = static_cast<Hit *>(palloc(sizeof(Hit) * cap));
-	hnsw::Candidate *found = static_cast<hnsw::Candidate *>(palloc(sizeof(hnsw::Candidate) * s->ef));
+	hnsw::Candidate *found =
+		static_cast<hnsw::Candidate *>(palloc(sizeof(hnsw::Candidate) * s->ef));
 	MemoryContextSwitchTo(old);
 	int nhits = 0;
 	bool more_possible = false;
@@ -188,10 +190,11 @@ SearchRound(IndexScanDesc scan, ScanState *s)
 	}
 	ReleaseCache(&ref);
 	if (failed)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory during vault_hnsw search")));
-	std::sort(hits, hits + nhits, [](const Hit &a, const Hit &b) {
-		return a.dist < b.dist || (a.dist == b.dist && a.id < b.id);
-	});
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory during vault_hnsw search")));
+	std::sort(hits, hits + nhits,
+			  [](const Hit &a, const Hit &b)
+			  { return a.dist < b.dist || (a.dist == b.dist && a.id < b.id); });
 	s->hits = hits;
 	s->nhits = nhits;
 	s->pos = 0;

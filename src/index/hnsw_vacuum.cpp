@@ -46,36 +46,36 @@ struct VacuumGraph
 	const uint8 *dead; /* bitmap by element id */
 	uint32 dead_bits;
 
-	const float *
-	Vector(ElementId id) const
+	const float *Vector(ElementId id) const
 	{
 		return base->Vector(id);
 	}
-	int
-	Links(ElementId id, int layer, ElementId *out) const
+	int Links(ElementId id, int layer, ElementId *out) const
 	{
 		return base->Links(id, layer, out);
 	}
-	int
-	Level(ElementId id) const
+	int Level(ElementId id) const
 	{
 		return base->Level(id);
 	}
-	bool
-	Deleted(ElementId id) const
+	bool Deleted(ElementId id) const
 	{
 		return base->Deleted(id) || (id < dead_bits && (dead[id >> 3] & (1 << (id & 7))));
 	}
-	uint32_t
-	Capacity() const
+	uint32_t Capacity() const
 	{
 		return base->Capacity();
+	}
+	void Prefetch(ElementId id) const
+	{
+		base->Prefetch(id);
 	}
 };
 
 /* Repairs one list in C++ and copies it out; false on an exception. */
 bool
-RepairIsland(const VacuumGraph &g, const hnsw::GraphParams &p, ElementId id, int layer, uint32 *out) noexcept
+RepairIsland(const VacuumGraph &g, const hnsw::GraphParams &p, ElementId id, int layer,
+			 uint32 *out) noexcept
 {
 	try
 	{
@@ -101,10 +101,11 @@ struct Dead
 
 /* Repairs the lists around the dead elements and writes every changed page (see file comment). */
 void
-RepairAndWrite(Relation index, const MetaData &meta, const Dead *dead, int ndead, const CacheRef &ref)
+RepairAndWrite(Relation index, const MetaData &meta, const Dead *dead, int ndead,
+			   const CacheRef &ref)
 {
 	const int m = meta.m;
-		CacheGraph base = GraphOf(ref);
+	CacheGraph base = GraphOf(ref);
 	base.params.ef_construction = meta.ef_construction;
 	uint32 bits = base.Capacity();
 	uint8 *deadmap = static_cast<uint8 *>(palloc0(bits / 8 + 1));
@@ -140,7 +141,8 @@ RepairAndWrite(Relation index, const MetaData &meta, const Dead *dead, int ndead
 			}
 			uint32 *dst = l == 0 ? all : all + (1 + 2 * m) + (l - 1) * (1 + m);
 			if (!RepairIsland(g, base.params, id, l, dst))
-				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory repairing vault_hnsw")));
+				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+								errmsg("out of memory repairing vault_hnsw")));
 		}
 		if (all != nullptr)
 		{
@@ -163,7 +165,8 @@ RepairAndWrite(Relation index, const MetaData &meta, const Dead *dead, int ndead
 			rw = static_cast<ElementRewrite *>(repalloc(rw, sizeof(ElementRewrite) * rcap));
 		}
 		uint32 *empty = static_cast<uint32 *>(palloc0(LinksBytes(m, dead[i].level)));
-		rw[nrw++] = {dead[i].id, dead[i].block, dead[i].off, kElementDeleted, empty, InvalidXLogRecPtr};
+		rw[nrw++] = {dead[i].id,      dead[i].block, dead[i].off,
+					 kElementDeleted, empty,         InvalidXLogRecPtr};
 	}
 	/* New entry points for vaults whose entry died; live counts. */
 	int nv;
@@ -197,7 +200,8 @@ RepairAndWrite(Relation index, const MetaData &meta, const Dead *dead, int ndead
 	}
 
 	/* 3. pages */
-	std::sort(rw, rw + nrw, [](const ElementRewrite &a, const ElementRewrite &b) { return a.block < b.block; });
+	std::sort(rw, rw + nrw,
+			  [](const ElementRewrite &a, const ElementRewrite &b) { return a.block < b.block; });
 	RewriteElements(index, m, rw, nrw);
 	/* Directory entries, one page at a time. */
 	BlockNumber block = meta.first_dir_block;
@@ -207,8 +211,9 @@ RepairAndWrite(Relation index, const MetaData &meta, const Dead *dead, int ndead
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		GenericXLogState *state = GenericXLogStart(index);
 		Page page = GenericXLogRegisterBuffer(state, buf, 0);
-		int k = static_cast<int>((reinterpret_cast<PageHeader>(page)->pd_lower - MAXALIGN(SizeOfPageHeaderData)) /
-								 sizeof(DirEntry));
+		int k = static_cast<int>(
+			(reinterpret_cast<PageHeader>(page)->pd_lower - MAXALIGN(SizeOfPageHeaderData)) /
+			sizeof(DirEntry));
 		DirEntry *e = reinterpret_cast<DirEntry *>(PageGetContents(page));
 		for (int i = 0; i < k; i++)
 			for (int v = 0; v < nv; v++)
@@ -227,26 +232,29 @@ RepairAndWrite(Relation index, const MetaData &meta, const Dead *dead, int ndead
 
 /* Runs RepairAndWrite, marking the cache stale if it fails half-way. */
 void
-GuardedRepair(Relation index, const MetaData &meta, const Dead *dead, int ndead, const CacheRef &ref)
+GuardedRepair(Relation index, const MetaData &meta, const Dead *dead, int ndead,
+			  const CacheRef &ref)
 {
-	PG_TRY();
-	{
-		RepairAndWrite(index, meta, dead, ndead, ref);
-	}
-	PG_CATCH();
-	{
-		CacheMarkInvalid(ref);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	PG_TRY()
+		;
+		{
+			RepairAndWrite(index, meta, dead, ndead, ref);
+		}
+		PG_CATCH()
+			;
+			{
+				CacheMarkInvalid(ref);
+				PG_RE_THROW();
+			}
+		PG_END_TRY();
 }
 
 } // namespace
 
 /* ambulkdelete. */
 IndexBulkDeleteResult *
-hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats, IndexBulkDeleteCallback callback,
-				void *callback_state)
+hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+				IndexBulkDeleteCallback callback, void *callback_state)
 {
 	Relation index = info->index;
 	if (stats == nullptr)

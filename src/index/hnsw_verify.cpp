@@ -83,7 +83,8 @@ VV_FUNCTION(vault_hnsw_verify)
 	char buf[256];
 	bool meta_ok = meta.dims >= 1 && meta.m >= kMinM && meta.m <= kMaxM && meta.metric >= 1 &&
 				   meta.metric <= 3 && meta.element_count == meta.next_element_id;
-	snprintf(buf, sizeof(buf), "dims %u, m %u, ef_construction %u, metric %u, elements %u, counter %" PRIu64,
+	snprintf(buf, sizeof(buf),
+			 "dims %u, m %u, ef_construction %u, metric %u, elements %u, counter %" PRIu64,
 			 meta.dims, meta.m, meta.ef_construction, meta.metric, meta.next_element_id,
 			 meta.change_counter);
 	Emit(ts, desc, "metapage", meta_ok, buf);
@@ -93,7 +94,8 @@ VV_FUNCTION(vault_hnsw_verify)
 	uint64 decrypted = 0, shredded = 0, duplicates = 0, bad_ids = 0;
 	float *vec = static_cast<float *>(palloc(sizeof(float) * meta.dims));
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
-	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "hnsw_verify", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext tmp =
+		AllocSetContextCreate(CurrentMemoryContext, "hnsw_verify", ALLOCSET_DEFAULT_SIZES);
 	PGAlignedBlock copy;
 	MemoryContext outer = CurrentMemoryContext;
 	for (BlockNumber b = 1; b < nblocks; b++)
@@ -116,7 +118,8 @@ VV_FUNCTION(vault_hnsw_verify)
 			if (!ItemIdIsUsed(iid))
 				continue;
 			DecodedElement d;
-			bool have = OpenElement(static_cast<char *>(PageGetItem(page, iid)), ItemIdGetLength(iid), m, &d, true);
+			bool have = OpenElement(static_cast<char *>(PageGetItem(page, iid)),
+									ItemIdGetLength(iid), m, &d, true);
 			const ElementHeader &h = d.header;
 			if (h.element_id >= n)
 			{
@@ -146,7 +149,8 @@ VV_FUNCTION(vault_hnsw_verify)
 			if (in.live)
 			{
 				/* the vector must authenticate too */
-				ReadVector(index, h.vec_block, h.vec_offset, h.element_id, h.vault_id, h.key_version, meta.dims, vec);
+				ReadVector(index, h.vec_block, h.vec_offset, h.element_id, h.vault_id,
+						   h.key_version, meta.dims, vec);
 				SecureZero(vec, sizeof(float) * meta.dims);
 			}
 			decrypted++;
@@ -155,8 +159,8 @@ VV_FUNCTION(vault_hnsw_verify)
 		MemoryContextReset(tmp);
 	}
 	snprintf(buf, sizeof(buf),
-			 "%" PRIu64 " decrypted, %" PRIu64 " of shredded vaults, %" PRIu64 " duplicate ids, %" PRIu64
-			 " ids beyond the metapage",
+			 "%" PRIu64 " decrypted, %" PRIu64 " of shredded vaults, %" PRIu64
+			 " duplicate ids, %" PRIu64 " ids beyond the metapage",
 			 decrypted, shredded, duplicates, bad_ids);
 	Emit(ts, desc, "elements", duplicates == 0 && bad_ids == 0, buf);
 
@@ -174,13 +178,14 @@ VV_FUNCTION(vault_hnsw_verify)
 			{
 				uint32 nb = list[1 + k];
 				checked++;
-				if (nb >= n || !info[nb].present || !info[nb].live || info[nb].vault_id != in.vault_id ||
-					info[nb].level < l)
+				if (nb >= n || !info[nb].present || !info[nb].live ||
+					info[nb].vault_id != in.vault_id || info[nb].level < l)
 					bad_links++;
 			}
 		}
 	}
-	snprintf(buf, sizeof(buf), "%" PRIu64 " links checked, %" PRIu64 " invalid", checked, bad_links);
+	snprintf(buf, sizeof(buf), "%" PRIu64 " links checked, %" PRIu64 " invalid", checked,
+			 bad_links);
 	Emit(ts, desc, "links", bad_links == 0, buf);
 
 	/* directory and reachability per vault */
@@ -204,13 +209,16 @@ VV_FUNCTION(vault_hnsw_verify)
 		}
 		if (shred)
 		{
-			snprintf(buf, sizeof(buf), "vault %016" PRIx64 ": keys shredded, %u elements not checked", d.vault_id, live);
+			snprintf(buf, sizeof(buf),
+					 "vault %016" PRIx64 ": keys shredded, %u elements not checked", d.vault_id,
+					 live);
 			Emit(ts, desc, "vault", true, buf);
 			continue;
 		}
 		bool entry_ok = live == 0 ? d.entry == kNoElement
 								  : (d.entry < n && info[d.entry].present && info[d.entry].live &&
-									 info[d.entry].vault_id == d.vault_id && info[d.entry].level == d.entry_level);
+									 info[d.entry].vault_id == d.vault_id &&
+									 info[d.entry].level == d.entry_level);
 		uint32 reached = 0;
 		if (entry_ok && live > 0)
 		{
@@ -224,7 +232,8 @@ VV_FUNCTION(vault_hnsw_verify)
 				reached++;
 				for (int l = 0; l <= info[id].level; l++)
 				{
-					const uint32 *list = l == 0 ? info[id].links : info[id].links + (1 + 2 * m) + (l - 1) * (1 + m);
+					const uint32 *list =
+						l == 0 ? info[id].links : info[id].links + (1 + 2 * m) + (l - 1) * (1 + m);
 					for (uint32 k = 0; k < list[0]; k++)
 					{
 						uint32 nb = list[1 + k];
@@ -237,9 +246,11 @@ VV_FUNCTION(vault_hnsw_verify)
 				}
 			}
 		}
-		snprintf(buf, sizeof(buf), "vault %016" PRIx64 ": %u live, %u reachable from entry %d (level %d), directory count %u",
-				 d.vault_id, live, reached, d.entry == kNoElement ? -1 : static_cast<int>(d.entry), d.entry_level,
-				 d.count);
+		snprintf(buf, sizeof(buf),
+				 "vault %016" PRIx64
+				 ": %u live, %u reachable from entry %d (level %d), directory count %u",
+				 d.vault_id, live, reached, d.entry == kNoElement ? -1 : static_cast<int>(d.entry),
+				 d.entry_level, d.count);
 		Emit(ts, desc, "vault", entry_ok && reached == live && d.count == live, buf);
 	}
 	index_close(index, AccessShareLock);

@@ -104,7 +104,8 @@ OpenValueForIndex(const EnvelopeRef &ref, uint8_t *pt)
 	const uint8_t *key = keys::DataKey(ref.header.vault_id, ref.header.key_version);
 	Status s = OpenEnvelope(ref.data, ref.size, key, pt);
 	if (!s.ok())
-		pg::ThrowStatus(s, nullptr, "The stored value was modified or damaged; restore it from a backup.");
+		pg::ThrowStatus(s, nullptr,
+						"The stored value was modified or damaged; restore it from a backup.");
 }
 
 /* Zeroes and frees plaintext. */

@@ -285,8 +285,11 @@ RequireLevel(const VaultInfo *v, Level needed, const char *action)
 					errmsg("permission denied to %s in vault \"%s\"", action, NameStr(v->name)),
 					errdetail("This needs %s access; the current role has %s.", LevelName(needed),
 							  v->level == Level::kNone ? "none" : LevelName(v->level)),
-					errhint("The vault's owner or an admin can run vault.grant('%s', role, level).",
-							NameStr(v->name))));
+					needed == Level::kOwner
+						? errhint("Only the owner of vault \"%s\" can do this.", NameStr(v->name))
+						: errhint("The vault's owner or an admin can run vault.grant('%s', role, "
+								  "level).",
+								  NameStr(v->name))));
 }
 
 /* Name of a level. */

@@ -76,10 +76,12 @@ main(int argc, char **argv)
 	std::atomic<size_t> next{0};
 	std::vector<std::thread> pool;
 	for (int t = 0; t < threads; t++)
-		pool.emplace_back([&]() {
-			for (size_t i = next++; i < n; i = next++)
-				index.addPoint(&train[i * dims], i);
-		});
+		pool.emplace_back(
+			[&]()
+			{
+				for (size_t i = next++; i < n; i = next++)
+					index.addPoint(&train[i * dims], i);
+			});
 	for (auto &t : pool)
 		t.join();
 	double build = Since(t0);

@@ -27,7 +27,7 @@
 #include <vector>
 
 #ifndef VV_FUZZ_STRICT_UNDERFLOW
-#define VV_FUZZ_STRICT_UNDERFLOW 0
+#define VV_FUZZ_STRICT_UNDERFLOW 1
 #endif
 
 using namespace vector_vault;

@@ -48,6 +48,7 @@ struct TestGraph
 	{
 		return static_cast<uint32_t>(levels.size());
 	}
+	void Prefetch(ElementId) const {}
 };
 
 /* Random vectors in [0,1)^dims. */
