@@ -25,7 +25,7 @@ PG_INCLUDE_SERVER := $(shell $(PG_CONFIG) --includedir-server)
 PG_CPPFLAGS = -I$(CURDIR)/src -isystem $(PG_INCLUDE_SERVER) -isystem /usr/include/hnswlib
 PG_CXXFLAGS = -std=c++17 -O2 -Wall -Wextra -Werror -fvisibility=hidden \
 	-fvisibility-inlines-hidden -fno-strict-aliasing
-SHLIB_LINK = -lstdc++ -lcrypto -lpthread
+SHLIB_LINK = -lstdc++ -lcrypto -lpthread -Wl,--version-script=$(CURDIR)/src/exports.map
 
 # No LLVM bitcode: PGXS would compile every .cpp again with clang and without PG_CXXFLAGS, and
 # nothing here benefits from JIT inlining.

@@ -11,7 +11,8 @@
  * we plug in our own space that calls the run-time-dispatched kernels of core/distance.h; its
  * level generator is shared and unlocked, so levels are drawn by the caller (deterministic,
  * passed to addPoint) and hnswlib's own draw is neutralised (mult_ = 0 makes it 0 whatever the
- * racing generator returns).
+ * racing generator returns). Its SSE prefetch reads one id past the end of a link list (benign,
+ * inside malloc slack); the ASan build therefore compiles hnswlib with NO_MANUAL_VECTORIZATION.
  */
 #pragma once
 #include "core/pure.h"
