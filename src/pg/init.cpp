@@ -11,6 +11,7 @@
 #include "pg/guard.h"
 #include "pg/shmem.h"
 #include "index/hnsw.h"
+#include "type/codec.h"
 #include "vault/vault.h"
 
 extern "C"
@@ -30,6 +31,7 @@ _PG_init(void)
 	keys::DefineGucs();
 	vault::DefineGucs();
 	index::DefineGucs();
+	type::DefineGucs();
 	MarkGUCPrefixReserved("vector_vault");
 	keys::RegisterXactCallbacks();
 	vault::RegisterCallbacks();

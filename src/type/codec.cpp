@@ -10,8 +10,120 @@
 #include "pg/guard.h"
 #include "vault/vault.h"
 
+extern "C"
+{
+#include "common/base64.h"
+#include "lib/stringinfo.h"
+#include "libpq/pqformat.h"
+#include "utils/guc.h"
+}
+
 namespace vector_vault::type
 {
+
+namespace
+{
+bool g_ciphertext_io = false;
+constexpr const char kPrefix[] = "vve1:";
+constexpr size_t kPrefixLen = sizeof(kPrefix) - 1;
+
+/* Copies validated envelope bytes into a fresh varlena. */
+struct varlena *
+EnvelopeDatum(const uint8_t *data, size_t size, ValueKind kind)
+{
+	EnvelopeHeader h;
+	Status s = DecodeEnvelopeHeader(data, size, &h);
+	if (!s.ok())
+		pg::ThrowStatus(s, "invalid ciphertext input",
+						"Ciphertext input must be an envelope written by vector_vault.");
+	if (h.kind != kind)
+		ereport(ERROR,
+				(errcode(pg::kSqlStateCorrupt), errmsg("encrypted value is of type %s, not %s",
+													   KindTypeName(h.kind), KindTypeName(kind))));
+	struct varlena *out = static_cast<struct varlena *>(palloc(VARHDRSZ + size));
+	SET_VARSIZE(out, VARHDRSZ + size);
+	memcpy(VARDATA(out), data, size);
+	return out;
+}
+} // namespace
+
+/* Defines vector_vault.ciphertext_io. */
+void
+DefineGucs()
+{
+	DefineCustomBoolVariable(
+		"vector_vault.ciphertext_io",
+		"Encrypted types read and write their ciphertext envelopes instead of plaintext.",
+		"For pg_dump and restore: dumps then hold only ciphertext; restore needs the same keyring.",
+		&g_ciphertext_io, false, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+}
+
+/* True in ciphertext I/O mode. */
+bool
+CiphertextIo()
+{
+	return g_ciphertext_io;
+}
+
+/* "vve1:" + base64 of the envelope. */
+char *
+EnvelopeToText(Datum d, ValueKind kind)
+{
+	EnvelopeRef ref;
+	ReadEnvelope(d, kind, &ref);
+	int len = pg_b64_enc_len(static_cast<int>(ref.size));
+	char *out = static_cast<char *>(palloc(kPrefixLen + len + 1));
+	memcpy(out, kPrefix, kPrefixLen);
+	int n = pg_b64_encode(reinterpret_cast<const char *>(ref.data), static_cast<int>(ref.size),
+						  out + kPrefixLen, len);
+	if (n < 0)
+		elog(ERROR, "could not encode ciphertext");
+	out[kPrefixLen + n] = '\0';
+	return out;
+}
+
+/* Parses "vve1:" + base64. */
+struct varlena *
+EnvelopeFromText(const char *text, ValueKind kind)
+{
+	if (strncmp(text, kPrefix, kPrefixLen) != 0)
+		return nullptr;
+	const char *b64 = text + kPrefixLen;
+	int inlen = static_cast<int>(strlen(b64));
+	int cap = pg_b64_dec_len(inlen);
+	char *raw = static_cast<char *>(palloc(cap + 1));
+	int n = pg_b64_decode(b64, inlen, raw, cap);
+	if (n < 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+						errmsg("invalid ciphertext input for type %s", KindTypeName(kind)),
+						errdetail("The text after \"vve1:\" is not valid base64.")));
+	struct varlena *out =
+		EnvelopeDatum(reinterpret_cast<uint8_t *>(raw), static_cast<size_t>(n), kind);
+	pfree(raw);
+	return out;
+}
+
+/* The raw envelope as bytea. */
+bytea *
+EnvelopeToBinary(Datum d, ValueKind kind)
+{
+	EnvelopeRef ref;
+	ReadEnvelope(d, kind, &ref);
+	bytea *out = static_cast<bytea *>(palloc(VARHDRSZ + ref.size));
+	SET_VARSIZE(out, VARHDRSZ + ref.size);
+	memcpy(VARDATA(out), ref.data, ref.size);
+	return out;
+}
+
+/* Reads a raw envelope from a receive buffer. */
+struct varlena *
+EnvelopeFromBinary(StringInfo buf, ValueKind kind)
+{
+	size_t n = static_cast<size_t>(buf->len - buf->cursor);
+	const uint8_t *data =
+		reinterpret_cast<const uint8_t *>(pq_getmsgbytes(buf, static_cast<int>(n)));
+	return EnvelopeDatum(data, n, kind);
+}
 
 /* Name of an encrypted type. */
 const char *

@@ -15,6 +15,11 @@
 
 #include "pg/pg.h"
 
+extern "C"
+{
+#include "lib/stringinfo.h"
+}
+
 namespace vector_vault::type
 {
 
@@ -40,6 +45,28 @@ void OpenValue(const EnvelopeRef &ref, uint8_t *pt);
  * ciphertext-only pages from heap values; nothing it decrypts is returned to the caller.
  */
 void OpenValueForIndex(const EnvelopeRef &ref, uint8_t *pt);
+
+/*
+ * Ciphertext I/O (vector_vault.ciphertext_io = on): output and send emit the envelope itself
+ * ("vve1:" + base64 in text, raw bytes in binary) and input and receive accept it back, so
+ * pg_dump / restore and logical copies move ciphertext without ever decrypting it.
+ */
+bool CiphertextIo();
+
+/* The envelope of d as "vve1:<base64>" (ciphertext I/O). */
+char *EnvelopeToText(Datum d, ValueKind kind);
+
+/* Parses "vve1:<base64>" into a validated envelope datum; nullptr when text lacks the prefix. */
+struct varlena *EnvelopeFromText(const char *text, ValueKind kind);
+
+/* The raw envelope of d as bytea (ciphertext I/O send). */
+bytea *EnvelopeToBinary(Datum d, ValueKind kind);
+
+/* Reads a raw envelope from a receive buffer (ciphertext I/O receive). */
+struct varlena *EnvelopeFromBinary(StringInfo buf, ValueKind kind);
+
+/* Defines vector_vault.ciphertext_io. */
+void DefineGucs();
 
 /* Name of an encrypted type, for messages. */
 const char *KindTypeName(ValueKind kind);

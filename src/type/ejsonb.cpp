@@ -52,6 +52,12 @@ FreeJsonb(Jsonb *j)
 /* ejsonb_in(cstring): parses JSON as jsonb does and seals it. */
 VV_FUNCTION(ejsonb_in)
 {
+	if (type::CiphertextIo())
+	{
+		struct varlena *v = type::EnvelopeFromText(PG_GETARG_CSTRING(0), ValueKind::kJson);
+		if (v != nullptr)
+			PG_RETURN_POINTER(v);
+	}
 	Datum j = DirectFunctionCall1(jsonb_in, PG_GETARG_DATUM(0));
 	PG_RETURN_DATUM(SealJsonb(j));
 }
@@ -59,6 +65,8 @@ VV_FUNCTION(ejsonb_in)
 /* ejsonb_out(ejsonb): decrypts (read access required) and prints as jsonb does. */
 VV_FUNCTION(ejsonb_out)
 {
+	if (type::CiphertextIo())
+		PG_RETURN_CSTRING(type::EnvelopeToText(PG_GETARG_DATUM(0), ValueKind::kJson));
 	Jsonb *j = OpenJsonb(PG_GETARG_DATUM(0));
 	Datum out = DirectFunctionCall1(jsonb_out, PointerGetDatum(j));
 	FreeJsonb(j);
@@ -68,6 +76,9 @@ VV_FUNCTION(ejsonb_out)
 /* ejsonb_recv(internal): jsonb's binary input, sealed. */
 VV_FUNCTION(ejsonb_recv)
 {
+	if (type::CiphertextIo())
+		PG_RETURN_POINTER(type::EnvelopeFromBinary(
+			reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0)), ValueKind::kJson));
 	Datum j = DirectFunctionCall1(jsonb_recv, PG_GETARG_DATUM(0));
 	PG_RETURN_DATUM(SealJsonb(j));
 }
@@ -75,6 +86,8 @@ VV_FUNCTION(ejsonb_recv)
 /* ejsonb_send(ejsonb): decrypts and sends jsonb's binary form. */
 VV_FUNCTION(ejsonb_send)
 {
+	if (type::CiphertextIo())
+		PG_RETURN_BYTEA_P(type::EnvelopeToBinary(PG_GETARG_DATUM(0), ValueKind::kJson));
 	Jsonb *j = OpenJsonb(PG_GETARG_DATUM(0));
 	Datum out = DirectFunctionCall1(jsonb_send, PointerGetDatum(j));
 	FreeJsonb(j);

@@ -40,12 +40,20 @@ OpenText(Datum d, size_t *len)
 VV_FUNCTION(etext_in)
 {
 	char *s = PG_GETARG_CSTRING(0);
+	if (type::CiphertextIo())
+	{
+		struct varlena *v = type::EnvelopeFromText(s, ValueKind::kText);
+		if (v != nullptr)
+			PG_RETURN_POINTER(v);
+	}
 	PG_RETURN_POINTER(type::SealValue(ValueKind::kText, s, strlen(s)));
 }
 
 /* etext_out(etext): decrypts (read access required). */
 VV_FUNCTION(etext_out)
 {
+	if (type::CiphertextIo())
+		PG_RETURN_CSTRING(type::EnvelopeToText(PG_GETARG_DATUM(0), ValueKind::kText));
 	size_t len;
 	PG_RETURN_CSTRING(OpenText(PG_GETARG_DATUM(0), &len));
 }
@@ -54,6 +62,8 @@ VV_FUNCTION(etext_out)
 VV_FUNCTION(etext_recv)
 {
 	StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
+	if (type::CiphertextIo())
+		PG_RETURN_POINTER(type::EnvelopeFromBinary(buf, ValueKind::kText));
 	int nbytes;
 	char *s = pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes);
 	struct varlena *out = type::SealValue(ValueKind::kText, s, static_cast<size_t>(nbytes));
@@ -64,6 +74,8 @@ VV_FUNCTION(etext_recv)
 /* etext_send(etext): decrypts and sends as text. */
 VV_FUNCTION(etext_send)
 {
+	if (type::CiphertextIo())
+		PG_RETURN_BYTEA_P(type::EnvelopeToBinary(PG_GETARG_DATUM(0), ValueKind::kText));
 	size_t len;
 	char *s = OpenText(PG_GETARG_DATUM(0), &len);
 	StringInfoData buf;

@@ -233,6 +233,17 @@ VV_FUNCTION(evector_in)
 {
 	char *text = PG_GETARG_CSTRING(0);
 	int32 typmod = PG_GETARG_INT32(2);
+	if (type::CiphertextIo())
+	{
+		struct varlena *v = type::EnvelopeFromText(text, ValueKind::kVector);
+		if (v != nullptr)
+		{
+			CheckTypmod(
+				static_cast<int>((VARSIZE(v) - VARHDRSZ - kEnvelopeOverhead) / sizeof(float)),
+				typmod);
+			PG_RETURN_POINTER(v);
+		}
+	}
 	float *buf = static_cast<float *>(palloc(kMaxVectorDims * sizeof(float)));
 	size_t dims = 0;
 	Status s = ParseVectorText(text, buf, kMaxVectorDims, &dims);
@@ -250,6 +261,8 @@ VV_FUNCTION(evector_in)
 /* evector_out(evector): decrypts (read access required) and prints pgvector text. */
 VV_FUNCTION(evector_out)
 {
+	if (type::CiphertextIo())
+		PG_RETURN_CSTRING(type::EnvelopeToText(PG_GETARG_DATUM(0), ValueKind::kVector));
 	Plain p = OpenVector(PG_GETARG_DATUM(0));
 	size_t cap = VectorTextCapacity(p.dims);
 	char *out = static_cast<char *>(palloc(cap));
@@ -289,6 +302,13 @@ VV_FUNCTION(evector_recv)
 {
 	StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
 	int32 typmod = PG_GETARG_INT32(2);
+	if (type::CiphertextIo())
+	{
+		struct varlena *v = type::EnvelopeFromBinary(buf, ValueKind::kVector);
+		CheckTypmod(static_cast<int>((VARSIZE(v) - VARHDRSZ - kEnvelopeOverhead) / sizeof(float)),
+					typmod);
+		PG_RETURN_POINTER(v);
+	}
 	size_t len = static_cast<size_t>(buf->len - buf->cursor);
 	const uint8_t *data = reinterpret_cast<const uint8_t *>(buf->data + buf->cursor);
 	float *v = static_cast<float *>(palloc(kMaxVectorDims * sizeof(float)));
@@ -311,6 +331,8 @@ VV_FUNCTION(evector_recv)
 /* evector_send(evector): decrypts and writes pgvector's binary form. */
 VV_FUNCTION(evector_send)
 {
+	if (type::CiphertextIo())
+		PG_RETURN_BYTEA_P(type::EnvelopeToBinary(PG_GETARG_DATUM(0), ValueKind::kVector));
 	Plain p = OpenVector(PG_GETARG_DATUM(0));
 	size_t n = VectorBinarySize(p.dims);
 	bytea *out = static_cast<bytea *>(palloc(VARHDRSZ + n));
