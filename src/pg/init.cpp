@@ -10,6 +10,7 @@
 #include "keys/keys.h"
 #include "pg/guard.h"
 #include "pg/shmem.h"
+#include "auth/auth.h"
 #include "index/hnsw.h"
 #include "type/codec.h"
 #include "vault/vault.h"
@@ -32,11 +33,14 @@ _PG_init(void)
 	vault::DefineGucs();
 	index::DefineGucs();
 	type::DefineGucs();
+	auth::DefineGucs();
 	MarkGUCPrefixReserved("vector_vault");
 	keys::RegisterXactCallbacks();
 	vault::RegisterCallbacks();
+	auth::Register();
 	if (process_shared_preload_libraries_in_progress)
 	{
+		auth::RegisterShmem();
 		pg::RegisterShmemHooks();
 		keys::LoadAtPostmasterStart();
 	}

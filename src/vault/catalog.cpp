@@ -9,8 +9,11 @@
  */
 #include "vault/vault.h"
 
+#include "core/secure.h"
+
 #include <cstring>
 
+#include "auth/auth.h"
 #include "pg/guard.h"
 #include "pg/privileged.h"
 #include "pg/shmem.h"
@@ -23,6 +26,7 @@ extern "C"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 }
 
 namespace vector_vault::vault
@@ -39,6 +43,8 @@ struct Cache
 	bool valid;
 	uint64 epoch;
 	Oid role;
+	uint64_t principal;   /* auth::PrincipalGeneration() at load */
+	int64 key_expires_at; /* TimestampTz of the key principal's expiry, 0 = none */
 	int count;
 	VaultInfo *vaults; /* in CacheContext */
 	int *slots;        /* open addressing over vaults by id, -1 empty */
@@ -97,7 +103,92 @@ Find(uint64_t id)
 	return nullptr;
 }
 
-/* Loads all vaults and grants and computes the current role's levels. */
+/*
+ * Re-reads the key principal's row (inside Load's SPI connection): marks the key invalid when it
+ * was revoked, expired, or rotated past its overlap window, and returns its owner role.
+ */
+Oid
+KeyOwner(auth::KeyPrincipal *key)
+{
+	Oid types[1] = {TEXTOID};
+	Datum values[1] = {CStringGetTextDatum(key->key_id)};
+	if (SPI_execute_with_args(
+			"SELECT owner::oid, revoked_at IS NOT NULL, COALESCE(expires_at <= pg_catalog.now(), "
+			"false), "
+			"secret_hash, old_secret_hash, COALESCE(old_valid_until > pg_catalog.now(), false), "
+			"expires_at FROM vault._api_keys WHERE key_id OPERATOR(pg_catalog.=) $1",
+			1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read vault._api_keys");
+	key->invalid = true;
+	if (SPI_processed != 1)
+	{
+		strlcpy(key->reason, "it no longer exists", sizeof(key->reason));
+		return InvalidOid;
+	}
+	HeapTuple t = SPI_tuptable->vals[0];
+	TupleDesc d = SPI_tuptable->tupdesc;
+	bool isnull, old_null, exp_null;
+	Oid owner = DatumGetObjectId(SPI_getbinval(t, d, 1, &isnull));
+	bool revoked = DatumGetBool(SPI_getbinval(t, d, 2, &isnull));
+	bool expired = DatumGetBool(SPI_getbinval(t, d, 3, &isnull));
+	bytea *current = DatumGetByteaPP(SPI_getbinval(t, d, 4, &isnull));
+	Datum old = SPI_getbinval(t, d, 5, &old_null);
+	bool old_ok = DatumGetBool(SPI_getbinval(t, d, 6, &isnull));
+	Datum exp = SPI_getbinval(t, d, 7, &exp_null);
+	key->expires_at = exp_null ? 0 : DatumGetTimestampTz(exp);
+	bool match = VARSIZE_ANY_EXHDR(current) == 32 &&
+				 ConstantTimeEqual(VARDATA_ANY(current), key->digest, 32);
+	if (!match && !old_null && old_ok)
+	{
+		bytea *ob = DatumGetByteaPP(old);
+		match = VARSIZE_ANY_EXHDR(ob) == 32 && ConstantTimeEqual(VARDATA_ANY(ob), key->digest, 32);
+	}
+	if (revoked)
+		strlcpy(key->reason, "it was revoked", sizeof(key->reason));
+	else if (expired)
+		strlcpy(key->reason, "it expired", sizeof(key->reason));
+	else if (!match)
+		strlcpy(key->reason, "it was rotated", sizeof(key->reason));
+	else
+	{
+		key->invalid = false;
+		key->reason[0] = '\0';
+	}
+	key->owner = owner;
+	return key->invalid ? InvalidOid : owner;
+}
+
+/* Caps each vault's level (computed for the key's owner) by the key's own level on it. */
+void
+ApplyKeyPrincipal(auth::KeyPrincipal *key, VaultInfo *vaults, int n)
+{
+	Level *capped = static_cast<Level *>(palloc0(sizeof(Level) * (n + 1)));
+	if (!key->invalid)
+	{
+		Oid types[1] = {TEXTOID};
+		Datum values[1] = {CStringGetTextDatum(key->key_id)};
+		if (SPI_execute_with_args("SELECT vault_id, level FROM vault._api_key_vaults WHERE key_id "
+								  "OPERATOR(pg_catalog.=) $1",
+								  1, types, values, nullptr, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read vault._api_key_vaults");
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool isnull;
+			uint64_t id = static_cast<uint64_t>(DatumGetInt64(
+				SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
+			char *lt = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+			for (int k = 0; k < n; k++)
+				if (vaults[k].id == id)
+					capped[k] = LevelFromText(lt);
+		}
+	}
+	for (int k = 0; k < n; k++)
+		if (capped[k] < vaults[k].level)
+			vaults[k].level = capped[k];
+	pfree(capped);
+}
+
+/* Loads all vaults and grants and computes the current principal's levels. */
 void
 Load()
 {
@@ -107,6 +198,9 @@ Load()
 	MemoryContextReset(g_context);
 	g_cache = Cache();
 	Oid role = GetUserId();
+	/* A key principal acts with its owner's rights, capped per vault by the key (below). */
+	auth::KeyPrincipal *principal_key = auth::CurrentKey();
+	Oid who = role;
 	Oid saved_user;
 	int saved_sec;
 	/* Identity switch only: these queries name no operator or function (see file comment). */
@@ -114,6 +208,8 @@ Load()
 	SetUserIdAndSecContext(pg::ExtensionOwner(), saved_sec | SECURITY_LOCAL_USERID_CHANGE);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	if (principal_key != nullptr)
+		who = KeyOwner(principal_key);
 	if (SPI_execute("SELECT vault_id, name, owner::oid, state, key_version FROM vault._vaults",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read vault._vaults");
@@ -138,7 +234,8 @@ Load()
 		char *state = TextDatumGetCString(SPI_getbinval(tup, desc, 4, &isnull));
 		v->dropped = strcmp(state, "active") != 0;
 		v->key_version = static_cast<uint32_t>(DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull)));
-		v->level = (!v->dropped && HasRightsOf(role, v->owner)) ? Level::kOwner : Level::kNone;
+		v->level = (!v->dropped && OidIsValid(who) && HasRightsOf(who, v->owner)) ? Level::kOwner
+																				  : Level::kNone;
 		int s = SlotOf(v->id, nslots);
 		while (slots[s] >= 0)
 			s = (s + 1) % nslots;
@@ -163,21 +260,29 @@ Load()
 		if (v == nullptr || v->dropped)
 			continue;
 		Level level = LevelFromText(level_text);
-		if (level > v->level && HasRightsOf(role, grantee))
+		if (level > v->level && OidIsValid(who) && HasRightsOf(who, grantee))
 			v->level = level;
 	}
+	auth::KeyPrincipal *key = auth::CurrentKey();
+	if (key != nullptr)
+		ApplyKeyPrincipal(key, vaults, n);
 	SPI_finish();
 	SetUserIdAndSecContext(saved_user, saved_sec);
 	g_cache.role = role;
+	g_cache.principal = auth::PrincipalGeneration();
+	g_cache.key_expires_at = key != nullptr ? key->expires_at : 0;
 	g_cache.epoch = pg::AccessEpoch();
 	g_cache.valid = true;
 }
 
-/* Makes sure the cache reflects the current epoch and role. */
+/* Makes sure the cache reflects the current epoch, role, principal and key expiry. */
 void
 EnsureLoaded()
 {
-	if (!g_cache.valid || g_cache.epoch != pg::AccessEpoch() || g_cache.role != GetUserId())
+	if (!g_cache.valid || g_cache.epoch != pg::AccessEpoch() || g_cache.role != GetUserId() ||
+		g_cache.principal != auth::PrincipalGeneration() ||
+		(g_cache.key_expires_at != 0 &&
+		 GetCurrentStatementStartTimestamp() >= g_cache.key_expires_at))
 		Load();
 }
 
@@ -281,6 +386,13 @@ RequireLevel(const VaultInfo *v, Level needed, const char *action)
 {
 	if (v->level >= needed)
 		return;
+	auth::AuditNow("denied", NameStr(v->name), "denied", action);
+	auth::KeyPrincipal *key = auth::CurrentKey();
+	if (key != nullptr && key->invalid)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("API key %s is no longer valid: %s", key->key_id, key->reason),
+				 errhint("Log in again with a current key (vault.login), or vault.logout().")));
 	ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					errmsg("permission denied to %s in vault \"%s\"", action, NameStr(v->name)),
 					errdetail("This needs %s access; the current role has %s.", LevelName(needed),

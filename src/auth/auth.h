@@ -1,0 +1,76 @@
+/*
+ * auth.h — who is asking: the principal, API keys, the access log, TLS and redaction.
+ *
+ * A session's principal is its current Postgres role, unless an application logged in with an
+ * API key (vault.login): then the principal is the key, whose rights on each vault are the key's
+ * level capped by its owner role's current level. The key's validity (revoked, expired, rotated
+ * past its overlap window) and the owner's rights are re-read whenever the shared access epoch
+ * moves, so a revocation reaches every session on its next statement.
+ */
+#pragma once
+
+#include <cstdint>
+
+#include "pg/pg.h"
+
+namespace vector_vault::auth
+{
+
+/* The API key a session is logged in with. */
+struct KeyPrincipal
+{
+	char key_id[17];    /* 16 hex digits */
+	uint8_t digest[32]; /* SHA-256 of the secret this session presented */
+	bool transaction;   /* ends with the transaction (vault.login(key, true)) */
+	bool invalid;       /* revoked, expired or rotated: every access is refused */
+	char reason[64];    /* why it is invalid */
+	Oid owner;          /* owner role (filled when the vault cache loads) */
+	int64 expires_at;   /* TimestampTz, 0 = never */
+};
+
+/* The key principal, or nullptr when the session acts as its role. */
+KeyPrincipal *CurrentKey();
+
+/* Changes with every login and logout, so caches keyed on the principal can tell. */
+uint64_t PrincipalGeneration();
+
+/* Defines the auth GUCs and hooks (from _PG_init). */
+void DefineGucs();
+
+/* Registers transaction callbacks, the log redaction hook and shared memory. */
+void Register();
+
+/* Raises 28000 when vector_vault.require_ssl forbids this connection (TCP without TLS). */
+void RequireSecureConnection(const char *what);
+
+/* --- access log (audit.cpp) ---------------------------------------------------------------- */
+
+/* Records an event right away: it survives the rollback of the current transaction. */
+void AuditNow(const char *action, const char *vault, const char *result, const char *detail);
+
+/* Records an event when the current transaction commits (state changes). */
+void AuditAtCommit(const char *action, const char *vault, const char *result, const char *detail);
+
+/* The key id of the principal, or "" (for log entries). */
+const char *CurrentKeyIdOrEmpty();
+
+/* --- failed-login limiter (rate_limit.cpp) -------------------------------------------------- */
+
+/* Raises 28000 when the key id or the client address is currently blocked. */
+void CheckLoginAllowed(const char *key_id);
+
+/* Counts a failed attempt for the key id and the client address. */
+void NoteLoginFailure(const char *key_id);
+
+/* Clears the counters after a successful login. */
+void NoteLoginSuccess(const char *key_id);
+
+/* The client address of this session ("local" for Unix sockets). */
+const char *ClientAddress();
+
+/* --- shared memory --------------------------------------------------------------------------- */
+
+/* Registers the rate limiter's and the audit queue's shared memory. */
+void RegisterShmem();
+
+} // namespace vector_vault::auth
