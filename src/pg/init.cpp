@@ -37,6 +37,7 @@ _PG_init(void)
 	MarkGUCPrefixReserved("vector_vault");
 	keys::RegisterXactCallbacks();
 	vault::RegisterCallbacks();
+	vault::RegisterRoleGuard();
 	auth::Register();
 	if (process_shared_preload_libraries_in_progress)
 	{

@@ -47,6 +47,9 @@ void DefineGucs();
 /* Installs the cache invalidation callbacks. */
 void RegisterCallbacks();
 
+/* Installs the ProcessUtility hook that keeps DROP ROLE from orphaning vaults and grants. */
+void RegisterRoleGuard();
+
 /* The vault with this id, or nullptr. */
 const VaultInfo *LookupVault(uint64_t id);
 
