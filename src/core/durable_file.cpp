@@ -180,6 +180,20 @@ RemoveFileDurably(const char *dir, const char *name)
 	return SyncDirectory(dir);
 }
 
+/* Renames within a directory durably. */
+Status
+RenameDurably(const char *dir, const char *from, const char *to)
+{
+	char a[PATH_MAX];
+	char b[PATH_MAX];
+	if (!JoinPath(dir, from, a, sizeof(a)) || !JoinPath(dir, to, b, sizeof(b)))
+		return Status::Error(Code::kIo, "keyring path is too long");
+	if (rename(a, b) != 0)
+		return Status::Error(Code::kIo, "could not rename \"%s\" to \"%s\": %s", a, b,
+							 strerror(errno));
+	return SyncDirectory(dir);
+}
+
 /* True when dir/name exists. */
 bool
 FileExists(const char *dir, const char *name)

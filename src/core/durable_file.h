@@ -27,6 +27,9 @@ Status ReadSmallFile(const char *dir, const char *name, uint8_t *buf, size_t cap
 /* Overwrites, unlinks and fsyncs the directory; succeeds when the file was already gone. */
 Status RemoveFileDurably(const char *dir, const char *name);
 
+/* Renames dir/from to dir/to (atomically replacing it) and fsyncs the directory. */
+Status RenameDurably(const char *dir, const char *from, const char *to);
+
 /* True when dir/name exists. */
 bool FileExists(const char *dir, const char *name);
 

@@ -357,6 +357,9 @@ struct ElementRewrite
 /* Re-seals element records in place, WAL-logged, up to four pages per record. */
 void RewriteElements(Relation index, int m, ElementRewrite *rw, int n);
 
+/* Overwrites a sealed vector record (which may span vector pages) with zeros, WAL-logged. */
+void ScrubVectorLogged(Relation index, BlockNumber block, uint32 offset, uint32 dims);
+
 /* Updates the metapage (counter + 1 and the given fields) in one WAL record; returns the LSN. */
 XLogRecPtr BumpMeta(Relation index, Buffer meta_buf, const MetaData &updated);
 
@@ -372,6 +375,9 @@ void UnlockIndexForWrite(Relation index);
 
 /* Draws a random level for a new element. */
 int RandomLevel(int m);
+
+/* Live elements of a vault sealed with a key version (headers only, no decryption). */
+uint64 CountLiveElements(Relation index, uint64 vault_id, uint32 key_version);
 
 /* --- AM callbacks ------------------------------------------------------------------------- */
 

@@ -459,9 +459,10 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 					 errmsg("index element id %u is beyond the metapage's count", h.element_id)));
 		SlotHead *s = Slot(e, arena, h.element_id);
 		bool was_present = (s->flags & kSlotPresent) != 0;
-		if (!have)
+		if (!have || (h.flags & kElementDeleted))
 		{
-			s->flags = 0; /* the vault's key is gone: never load or return it */
+			/* the vault's key is gone, or VACUUM removed it (its vector is scrubbed) */
+			s->flags = 0;
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(tmp);
 			continue;

@@ -381,6 +381,34 @@ RewriteElements(Relation index, int m, ElementRewrite *rw, int n)
 	pfree(rec);
 }
 
+/* Zeroes a vector record across the vector pages it spans. */
+void
+ScrubVectorLogged(Relation index, BlockNumber block, uint32 offset, uint32 dims)
+{
+	size_t left = VectorRecordBytes(dims);
+	size_t cap = VectorPageCapacity();
+	while (left > 0 && block != InvalidBlockNumber && block < RelationGetNumberOfBlocks(index))
+	{
+		Buffer buf = ReadBuffer(index, block);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		if (GetOpaque(BufferGetPage(buf))->kind != kVectorPage || offset >= cap)
+		{
+			UnlockReleaseBuffer(buf);
+			elog(ERROR, "vault_hnsw vector record to scrub is not on a vector page");
+		}
+		GenericXLogState *state = GenericXLogStart(index);
+		Page page = GenericXLogRegisterBuffer(state, buf, 0);
+		size_t take = Min(left, cap - offset);
+		memset(PageGetContents(page) + offset, 0, take);
+		BlockNumber next = GetOpaque(page)->next;
+		GenericXLogFinish(state);
+		UnlockReleaseBuffer(buf);
+		left -= take;
+		block = next;
+		offset = 0;
+	}
+}
+
 /* Writes the metapage with the counter bumped. */
 XLogRecPtr
 BumpMeta(Relation index, Buffer meta_buf, const MetaData &updated)

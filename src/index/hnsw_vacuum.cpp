@@ -11,8 +11,9 @@
  *   3. re-seals the dead elements with the deleted flag and empty lists (so they are unreachable
  *      and their old neighbour lists are gone from the page), re-seals the repaired lists, writes
  *      the directory and bumps the metapage counter; readers then revalidate the changed pages.
- * Dead elements' space is not reused (REINDEX compacts); their vectors stay sealed on the
- * page under their vault's key, and a dropped vault's entries become undecryptable with it.
+ * Dead elements' sealed vectors are overwritten with zeros (WAL-logged), so after VACUUM the
+ * index pages hold no decryptable copy of a deleted row. Their space is not reused (REINDEX
+ * compacts).
  */
 #include "core/secure.h"
 
@@ -97,6 +98,8 @@ struct Dead
 	BlockNumber block;
 	OffsetNumber off;
 	uint8 level;
+	BlockNumber vec_block;
+	uint32 vec_offset;
 };
 
 /* Repairs the lists around the dead elements and writes every changed page (see file comment). */
@@ -203,6 +206,9 @@ RepairAndWrite(Relation index, const MetaData &meta, const Dead *dead, int ndead
 	std::sort(rw, rw + nrw,
 			  [](const ElementRewrite &a, const ElementRewrite &b) { return a.block < b.block; });
 	RewriteElements(index, m, rw, nrw);
+	/* The dead elements' sealed vectors leave the pages too: no decryptable copy remains. */
+	for (int i = 0; i < ndead; i++)
+		ScrubVectorLogged(index, dead[i].vec_block, dead[i].vec_offset, meta.dims);
 	/* Directory entries, one page at a time. */
 	BlockNumber block = meta.first_dir_block;
 	while (block != InvalidBlockNumber)
@@ -292,7 +298,7 @@ hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 						cap *= 2;
 						dead = static_cast<Dead *>(repalloc(dead, sizeof(Dead) * cap));
 					}
-					dead[ndead++] = {h.element_id, b, off, h.level};
+					dead[ndead++] = {h.element_id, b, off, h.level, h.vec_block, h.vec_offset};
 				}
 				else
 					stats->num_index_tuples += 1;
@@ -316,6 +322,37 @@ hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	stats->tuples_removed += ndead;
 	UnlockIndexForWrite(index);
 	return stats;
+}
+
+/* Counts live elements of a vault under one key version from the plaintext record headers. */
+uint64
+CountLiveElements(Relation index, uint64 vault_id, uint32 key_version)
+{
+	uint64 n = 0;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	for (BlockNumber b = 1; b < nblocks; b++)
+	{
+		Buffer buf = ReadBuffer(index, b);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		Page page = BufferGetPage(buf);
+		if (!PageIsNew(page) && GetOpaque(page)->kind == kGraphPage)
+		{
+			OffsetNumber max = PageGetMaxOffsetNumber(page);
+			for (OffsetNumber off = FirstOffsetNumber; off <= max; off++)
+			{
+				ItemId iid = PageGetItemId(page, off);
+				if (!ItemIdIsUsed(iid) || ItemIdGetLength(iid) < sizeof(ElementHeader))
+					continue;
+				ElementHeader h;
+				memcpy(&h, PageGetItem(page, iid), sizeof(h));
+				if (!(h.flags & kElementDeleted) && h.vault_id == vault_id &&
+					h.key_version == key_version)
+					n++;
+			}
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	return n;
 }
 
 /* amvacuumcleanup: statistics when bulkdelete did not run. */

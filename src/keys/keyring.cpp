@@ -52,10 +52,11 @@ struct PendingCreate
 	int nest_level;
 };
 
-/* A vault whose keys are to be shredded when the current transaction commits. */
+/* A vault key (all versions when key_version is 0) to shred when the transaction commits. */
 struct PendingShred
 {
 	uint64_t vault_id;
+	uint32_t key_version;
 	int nest_level;
 	bool intent_written;
 };
@@ -67,12 +68,12 @@ PendingShred g_shreds[kMaxPending];
 int g_nshreds = 0;
 bool g_reconciled = false;
 
-constexpr size_t kIntentBytes = 20;
+constexpr size_t kIntentBytes = 24;
 const uint8_t kIntentMagic[4] = {'V', 'V', 'S', 'I'};
 
-/* Removes every key version of a vault; returns false if any removal failed. */
+/* Removes a vault's key version (every version when key_version is 0); false on failure. */
 bool
-ShredVaultFiles(const char *dir, uint64_t vault_id)
+ShredVaultFiles(const char *dir, uint64_t vault_id, uint32_t key_version)
 {
 	bool ok = true;
 	DIR *d = opendir(dir);
@@ -83,7 +84,8 @@ ShredVaultFiles(const char *dir, uint64_t vault_id)
 	{
 		uint64_t v;
 		uint32_t ver;
-		if (ParseDataKeyFileName(de->d_name, &v, &ver) && v == vault_id)
+		if (ParseDataKeyFileName(de->d_name, &v, &ver) && v == vault_id &&
+			(key_version == 0 || ver == key_version))
 		{
 			Status s = RemoveFileDurably(dir, de->d_name);
 			if (!s.ok())
@@ -98,14 +100,15 @@ ShredVaultFiles(const char *dir, uint64_t vault_id)
 	return ok;
 }
 
-/* Writes the durable intent to shred vault_id if transaction fxid commits. */
+/* Writes the durable intent to shred a vault's key(s) if transaction fxid commits. */
 void
-WriteIntent(const char *dir, uint64_t vault_id, FullTransactionId fxid)
+WriteIntent(const char *dir, uint64_t vault_id, uint32_t key_version, FullTransactionId fxid)
 {
 	uint8_t buf[kIntentBytes];
 	memcpy(buf, kIntentMagic, 4);
 	PutU64(buf + 4, vault_id);
 	PutU64(buf + 12, U64FromFullTransactionId(fxid));
+	PutU32(buf + 20, key_version);
 	char name[kKeyringFileNameMax];
 	ShredIntentFileName(vault_id, name);
 	Status s = WriteFileDurably(dir, name, buf, sizeof(buf));
@@ -148,7 +151,7 @@ XactCallback(XactEvent event, void *)
 				XLogFlush(XactLastRecEnd);
 			for (int i = 0; i < g_nshreds; i++)
 			{
-				WriteIntent(dir, g_shreds[i].vault_id, fxid);
+				WriteIntent(dir, g_shreds[i].vault_id, g_shreds[i].key_version, fxid);
 				g_shreds[i].intent_written = true;
 			}
 			break;
@@ -165,7 +168,7 @@ XactCallback(XactEvent event, void *)
 			LWLockAcquire(pg::Shared()->keyring_lock, LW_EXCLUSIVE);
 			for (int i = 0; i < g_nshreds; i++)
 			{
-				if (ShredVaultFiles(dir, g_shreds[i].vault_id))
+				if (ShredVaultFiles(dir, g_shreds[i].vault_id, g_shreds[i].key_version))
 					RemoveIntent(dir, g_shreds[i].vault_id);
 			}
 			LWLockRelease(pg::Shared()->keyring_lock);
@@ -243,15 +246,17 @@ SubXactCallback(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
 
 /* Reads and validates an intent file; false when it is not a valid intent. */
 bool
-ReadIntent(const char *dir, const char *name, uint64_t *vault_id, FullTransactionId *fxid)
+ReadIntent(const char *dir, const char *name, uint64_t *vault_id, uint32_t *key_version,
+		   FullTransactionId *fxid)
 {
 	uint8_t buf[kIntentBytes];
 	size_t len = 0;
-	if (!ReadSmallFile(dir, name, buf, sizeof(buf), &len).ok() || len != kIntentBytes ||
-		memcmp(buf, kIntentMagic, 4) != 0)
+	if (!ReadSmallFile(dir, name, buf, sizeof(buf), &len).ok() ||
+		memcmp(buf, kIntentMagic, 4) != 0 || (len != kIntentBytes && len != 20))
 		return false;
 	*vault_id = GetU64(buf + 4);
 	*fxid = FullTransactionIdFromU64(GetU64(buf + 12));
+	*key_version = len == kIntentBytes ? GetU32(buf + 20) : 0;
 	return true;
 }
 
@@ -290,7 +295,8 @@ ReconcileKeyring()
 	for (int i = 0; i < n; i++)
 	{
 		FullTransactionId fxid;
-		if (!ReadIntent(dir, names[i], &vault_id, &fxid))
+		uint32_t key_version = 0;
+		if (!ReadIntent(dir, names[i], &vault_id, &key_version, &fxid))
 		{
 			ereport(WARNING,
 					(errmsg("vector_vault: ignoring malformed shred intent \"%s\"", names[i])));
@@ -314,7 +320,7 @@ ReconcileKeyring()
 		}
 		if (TransactionIdDidCommit(xid))
 		{
-			if (ShredVaultFiles(dir, vault_id))
+			if (ShredVaultFiles(dir, vault_id, key_version))
 				RemoveIntent(dir, vault_id);
 			ereport(LOG, (errmsg("vector_vault: finished shredding the keys of vault %016" PRIx64
 								 " after a crash",
@@ -348,15 +354,14 @@ CreateDataKey(uint64_t vault_id, uint32_t key_version)
 	info.key_version = key_version;
 	info.created_at = static_cast<uint64_t>(time(nullptr));
 	Status s = RandomBytes(key, sizeof(key));
-	if (s.ok())
-		s = SealKeyringEntry(detail::MasterKeyBytes(), info, key, entry);
-	SecureZero(key, sizeof(key));
-	if (!s.ok())
-		pg::ThrowStatus(s, "could not create a vault key", nullptr);
 	/* Register before writing: an error after the write must still remove the file. */
 	g_creates[g_ncreates++] = {vault_id, key_version, GetCurrentTransactionNestLevel()};
 	LWLockAcquire(pg::Shared()->keyring_lock, LW_EXCLUSIVE);
-	s = WriteFileDurably(dir, name, entry, sizeof(entry));
+	if (s.ok())
+		s = SealKeyringEntry(detail::MasterKeyBytes(), info, key, entry);
+	SecureZero(key, sizeof(key));
+	if (s.ok())
+		s = WriteFileDurably(dir, name, entry, sizeof(entry));
 	LWLockRelease(pg::Shared()->keyring_lock);
 	if (!s.ok())
 		pg::ThrowStatus(s, "could not write the vault key to the keyring",
@@ -386,6 +391,8 @@ DataKey(uint64_t vault_id, uint32_t key_version)
 	DataKeyFileName(vault_id, key_version, name);
 	uint8_t entry[kKeyringEntryBytes];
 	size_t len = 0;
+	/* Read and unwrap under the keyring lock: a master-key rotation replaces entries. */
+	LWLockAcquire(pg::Shared()->keyring_lock, LW_SHARED);
 	Status s = ReadSmallFile(dir, name, entry, sizeof(entry), &len);
 	if (s.code() == Code::kNotFound)
 		ereport(ERROR,
@@ -403,6 +410,7 @@ DataKey(uint64_t vault_id, uint32_t key_version)
 	expected.vault_id = vault_id;
 	expected.key_version = key_version;
 	s = OpenKeyringEntry(detail::MasterKeyBytes(), entry, len, expected, key);
+	LWLockRelease(pg::Shared()->keyring_lock);
 	if (!s.ok())
 	{
 		SecureZero(key, sizeof(key));
@@ -435,15 +443,21 @@ VaultHasKeys(uint64_t vault_id)
 	return found;
 }
 
-/* Schedules a shred of every key version of the vault at commit. */
+/* Schedules a shred of one key version (every version when key_version is 0) at commit. */
 void
-ScheduleShred(uint64_t vault_id)
+ScheduleShred(uint64_t vault_id, uint32_t key_version)
 {
 	(void) KeyringDir();
+	for (int i = 0; i < g_nshreds; i++)
+		if (g_shreds[i].vault_id == vault_id)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("a key of this vault is already being shredded in this transaction"),
+					 errhint("Commit first, then retire or drop again.")));
 	if (g_nshreds == kMaxPending)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						errmsg("too many vaults dropped in one transaction")));
-	g_shreds[g_nshreds++] = {vault_id, GetCurrentTransactionNestLevel(), false};
+	g_shreds[g_nshreds++] = {vault_id, key_version, GetCurrentTransactionNestLevel(), false};
 }
 
 } // namespace vector_vault::keys

@@ -25,6 +25,12 @@ void DefineGucs();
 /* Loads and checks the master key and keyring; runs in the postmaster while preloading. */
 void LoadAtPostmasterStart();
 
+/* Registers the shared-memory page that holds the master key for every backend. */
+void RegisterKeySlot();
+
+/* Completes (or discards) a master-key rotation a crash interrupted (postmaster start). */
+void FinishInterruptedRotation();
+
 /* Raises ERROR (22V03) unless the master key and keyring are usable. */
 void RequireMasterKey();
 
@@ -46,8 +52,9 @@ bool DataKeyExists(uint64_t vault_id, uint32_t key_version);
 /* True when the keyring holds at least one key version of the vault (false once shredded). */
 bool VaultHasKeys(uint64_t vault_id);
 
-/* Arranges for every key version of the vault to be shredded when this transaction commits. */
-void ScheduleShred(uint64_t vault_id);
+/* Arranges for a key version (every version when 0) to be shredded when this transaction commits.
+ */
+void ScheduleShred(uint64_t vault_id, uint32_t key_version);
 
 /* Finishes shreds whose transaction committed before a crash; drops aborted intents. */
 void ReconcileKeyring();
@@ -67,8 +74,12 @@ const uint8_t *CacheLookup(uint64_t vault_id, uint32_t key_version);
 const uint8_t *CacheInsert(uint64_t vault_id, uint32_t key_version, const uint8_t *key);
 /* The keyring directory as configured, without checks (for abort paths, which may not raise). */
 const char *KeyringDirNoError();
-/* The master key bytes (only after RequireMasterKey()). */
+/* The master key bytes (caller holds the keyring lock). */
 const uint8_t *MasterKeyBytes();
+/* Replaces the master key (rotation, keyring lock held exclusively). */
+void SetMasterKeyBytes(const uint8_t *key);
+/* The configured key file and command. */
+void ConfiguredKeySource(const char **file, const char **command);
 } // namespace detail
 
 } // namespace vector_vault::keys

@@ -20,11 +20,15 @@
 #include <ctime>
 
 #include "pg/guard.h"
+#include "pg/shmem.h"
 
 extern "C"
 {
 #include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
 #include "utils/guc.h"
+#include <sys/mman.h>
 }
 
 namespace vector_vault::keys
@@ -47,9 +51,47 @@ struct MasterState
 };
 MasterState g_state;
 
-/* Locked, non-dumpable page holding the master key (first 32 bytes). */
+/* Locked, non-dumpable page holding the key read at start (postmaster only after init). */
 uint8_t *g_key_page = nullptr;
 constexpr size_t kKeyPageBytes = 4096;
+
+/*
+ * The key every backend uses lives in one page of shared memory (locked, excluded from core
+ * dumps), so vault.rotate_master_key() can switch all sessions at once. Readers and writers hold
+ * the keyring lock.
+ */
+uint8_t *g_shared_key = nullptr;
+bool g_shmem_seen = false;
+
+/* Shared memory needed: a page, plus room to align it. */
+Size
+KeySlotSize(void)
+{
+	return 3 * kKeyPageBytes;
+}
+
+/* Places the key page in shared memory and copies in the key read at start (or after reinit). */
+void
+KeySlotInit(bool)
+{
+	bool found;
+	char *base =
+		static_cast<char *>(ShmemInitStruct("vector_vault master key", KeySlotSize(), &found));
+	uintptr_t p =
+		(reinterpret_cast<uintptr_t>(base) + kKeyPageBytes - 1) & ~(uintptr_t) (kKeyPageBytes - 1);
+	g_shared_key = reinterpret_cast<uint8_t *>(p);
+	if (found)
+		return;
+	(void) ExcludeFromCoreDump(g_shared_key, kKeyPageBytes);
+	(void) mlock(g_shared_key, kKeyPageBytes);
+	memset(g_shared_key, 0, kKeyPageBytes);
+	/* After a crash restart, read the key again: it may have been rotated since start. */
+	if (g_shmem_seen)
+		LoadAtPostmasterStart();
+	g_shmem_seen = true;
+	if (g_state.ready && g_key_page != nullptr)
+		memcpy(g_shared_key, g_key_page, kKeyBytes);
+}
 
 /* Records a startup failure. */
 void
@@ -135,11 +177,20 @@ DefineGucs()
 							   nullptr, nullptr, nullptr);
 }
 
+/* Registers the shared key page (from _PG_init while preloading). */
+void
+RegisterKeySlot()
+{
+	pg::AddShmemClient({KeySlotSize, KeySlotInit});
+}
+
 /* Loads the master key and checks the keyring (postmaster only). */
 void
 LoadAtPostmasterStart()
 {
 	g_state.attempted = true;
+	g_state.ready = false;
+	FinishInterruptedRotation();
 	bool has_cmd = g_key_command != nullptr && g_key_command[0] != '\0';
 	bool has_file = g_key_file != nullptr && g_key_file[0] != '\0';
 	if (has_cmd && has_file)
@@ -170,7 +221,10 @@ LoadAtPostmasterStart()
 		else
 		{
 			bool locked = false;
-			g_key_page = static_cast<uint8_t *>(AllocateLockedPages(kKeyPageBytes, &locked));
+			if (g_key_page == nullptr)
+				g_key_page = static_cast<uint8_t *>(AllocateLockedPages(kKeyPageBytes, &locked));
+			else
+				locked = true;
 			if (g_key_page == nullptr)
 				Fail("could not allocate memory for the master key", "");
 			else
@@ -188,7 +242,8 @@ LoadAtPostmasterStart()
 					ereport(LOG, (errmsg("vector_vault: could not lock the master key page in "
 										 "memory; it may be swapped out"),
 								  errhint("Raise the server's RLIMIT_MEMLOCK.")));
-				on_proc_exit(ZeroKeyAtExit, 0);
+				if (!g_shmem_seen)
+					on_proc_exit(ZeroKeyAtExit, 0);
 			}
 		}
 	}
@@ -236,12 +291,31 @@ KeyringDirNoError()
 	return g_keyring_dir;
 }
 
-/* The master key bytes. */
+/* The master key bytes in shared memory (caller holds the keyring lock). */
 const uint8_t *
 MasterKeyBytes()
 {
 	RequireMasterKey();
-	return g_key_page;
+	if (g_shared_key == nullptr)
+		ereport(ERROR, (errcode(pg::kSqlStateMasterKey),
+						errmsg("vector_vault master key is not available"),
+						errhint("Add vector_vault to shared_preload_libraries and restart.")));
+	return g_shared_key;
+}
+
+/* Replaces the shared master key (rotation; caller holds the keyring lock exclusively). */
+void
+SetMasterKeyBytes(const uint8_t key[kKeyBytes])
+{
+	memcpy(g_shared_key, key, kKeyBytes);
+}
+
+/* The configured key sources, for messages. */
+void
+ConfiguredKeySource(const char **file, const char **command)
+{
+	*file = g_key_file;
+	*command = g_key_command;
 }
 } // namespace detail
 

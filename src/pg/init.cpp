@@ -42,6 +42,7 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 	{
 		auth::RegisterShmem();
+		keys::RegisterKeySlot();
 		pg::RegisterShmemHooks();
 		keys::LoadAtPostmasterStart();
 	}

@@ -6,6 +6,7 @@
 #include <cinttypes>
 #include <cstring>
 
+#include "auth/auth.h"
 #include "keys/keys.h"
 #include "pg/guard.h"
 #include "vault/vault.h"
@@ -145,8 +146,16 @@ KindTypeName(ValueKind kind)
 struct varlena *
 SealValue(ValueKind kind, const void *pt, size_t len)
 {
+	auth::RequireSecureConnection("encrypting a value");
 	const vault::VaultInfo *v = vault::CurrentVault();
 	vault::RequireLevel(v, vault::Level::kRead, "encrypt values");
+	return SealValueInVault(kind, v, pt, len);
+}
+
+/* Seals plaintext under a vault's current key version. */
+struct varlena *
+SealValueInVault(ValueKind kind, const vault::VaultInfo *v, const void *pt, size_t len)
+{
 	if (len > kMaxEnvelopePayload)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						errmsg("%s value is too large (%zu bytes)", KindTypeName(kind), len)));
@@ -202,6 +211,7 @@ OpenValue(const EnvelopeRef &ref, uint8_t *pt)
 						NameStr(v->name)),
 				 errhint("Delete the rows that still hold its ciphertext.")));
 	vault::RequireLevel(v, vault::Level::kRead, "decrypt values");
+	auth::RequireSecureConnection("decrypting a value");
 	const uint8_t *key = keys::DataKey(v->id, ref.header.key_version);
 	Status s = OpenEnvelope(ref.data, ref.size, key, pt);
 	if (!s.ok())

@@ -14,6 +14,7 @@
 #include "core/envelope.h"
 
 #include "pg/pg.h"
+#include "vault/vault.h"
 
 extern "C"
 {
@@ -33,6 +34,10 @@ struct EnvelopeRef
 
 /* Seals pt (len bytes) under the current vault as a palloc'd varlena envelope. */
 struct varlena *SealValue(ValueKind kind, const void *pt, size_t len);
+
+/* Seals pt under a given vault's current key version (re-encryption; caller checked rights). */
+struct varlena *SealValueInVault(ValueKind kind, const vault::VaultInfo *v, const void *pt,
+								 size_t len);
 
 /* Detoasts and validates an envelope of the expected kind (no decryption, no access check). */
 void ReadEnvelope(Datum d, ValueKind kind, EnvelopeRef *out);

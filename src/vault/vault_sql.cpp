@@ -169,7 +169,7 @@ VV_FUNCTION(vault_drop_vault)
 				 errdetail("It was dropped by a concurrent transaction.")));
 	RunPrivileged("DELETE FROM vault._grants WHERE vault_id OPERATOR(pg_catalog.=) $1", 1, types,
 				  values);
-	keys::ScheduleShred(id);
+	keys::ScheduleShred(id, 0);
 	vault::BumpEpochAtCommit();
 	PG_RETURN_VOID();
 }
@@ -252,6 +252,15 @@ VV_FUNCTION(vault_access_level)
 	if (v == nullptr || v->level == Level::kNone)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(vault::LevelName(v->level)));
+}
+
+/* vault.vault_id(vault text): the id of a vault the principal can access (NULL otherwise). */
+VV_FUNCTION(vault_vault_id)
+{
+	const VaultInfo *v = vault::LookupVaultByName(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	if (v == nullptr || v->level == Level::kNone)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(static_cast<int64>(v->id));
 }
 
 /* vault.reconcile_keyring(): finishes shreds interrupted by a crash. */

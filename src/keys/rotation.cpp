@@ -1,0 +1,375 @@
+/*
+ * rotation.cpp — key rotation without downtime.
+ *
+ * Master key: vault.rotate_master_key(new_key_file | new_key_command) reads the new key, re-wraps
+ * every keyring entry (and master.check) under it into "<name>.next" files, durably writes a
+ * "rotation.commit" marker, renames every .next file over its entry, switches the key in shared
+ * memory (every session at once: data keys themselves do not change, so nothing is re-encrypted),
+ * and removes the marker. A crash before the marker leaves the old keyring (the .next files are
+ * discarded at start); a crash after it is completed at start. Either way the server then needs
+ * the key that matches the keyring: after a successful rotation, point
+ * vector_vault.master_key_file (or _command) at the new key before the next restart.
+ *
+ * Vault data keys: vault.rotate_key(vault) creates the next version, which new values use at
+ * once; CALL vault.reencrypt(vault) rewrites older values (and, through the updated rows, their
+ * index entries) in batches, committing as it goes; after VACUUM, vault.retire_key_version(vault,
+ * version) checks nothing live still uses the version and shreds it at commit.
+ */
+#include "core/aead.h"
+#include "core/durable_file.h"
+#include "core/envelope.h"
+#include "core/keyring_format.h"
+#include "core/master_key.h"
+#include "core/secure.h"
+
+#include <cinttypes>
+#include <cstring>
+#include <dirent.h>
+
+#include "auth/auth.h"
+#include "index/hnsw.h"
+#include "keys/keys.h"
+#include "pg/guard.h"
+#include "pg/privileged.h"
+#include "pg/shmem.h"
+#include "type/codec.h"
+#include "vault/vault.h"
+
+extern "C"
+{
+#include "access/relation.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "executor/spi.h"
+#include "storage/lwlock.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+}
+
+using namespace vector_vault;
+
+namespace
+{
+
+constexpr const char *kMarker = "rotation.commit";
+constexpr int kMaxEntries = 100000;
+
+/* True for the files a master-key rotation re-wraps. */
+bool
+IsEntryFile(const char *name)
+{
+	uint64_t v;
+	uint32_t ver;
+	return strcmp(name, kMasterCheckFileName) == 0 || ParseDataKeyFileName(name, &v, &ver);
+}
+
+/* True when name ends with ".next". */
+bool
+IsNextFile(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 5 && strcmp(name + n - 5, ".next") == 0;
+}
+
+} // namespace
+
+namespace vector_vault::keys
+{
+
+/* Postmaster start: completes a committed rotation, discards an uncommitted one. */
+void
+FinishInterruptedRotation()
+{
+	const char *dir = detail::KeyringDirNoError();
+	if (dir == nullptr || dir[0] != '/')
+		return;
+	DIR *d = opendir(dir);
+	if (d == nullptr)
+		return;
+	bool committed = FileExists(dir, kMarker);
+	struct dirent *de;
+	int done = 0;
+	while ((de = readdir(d)) != nullptr)
+	{
+		if (!IsNextFile(de->d_name))
+			continue;
+		char target[kKeyringFileNameMax + 8];
+		strlcpy(target, de->d_name, sizeof(target));
+		target[strlen(target) - 5] = '\0';
+		Status s =
+			committed ? RenameDurably(dir, de->d_name, target) : RemoveFileDurably(dir, de->d_name);
+		if (!s.ok())
+			ereport(WARNING, (errmsg("vector_vault: %s", s.message())));
+		done++;
+	}
+	closedir(d);
+	if (committed)
+	{
+		(void) RemoveFileDurably(dir, kMarker);
+		ereport(
+			LOG,
+			(errmsg(
+				 "vector_vault: finished a master key rotation interrupted by a crash (%d entries)",
+				 done),
+			 errhint("The keyring is now wrapped under the new master key; configure that key.")));
+	}
+	else if (done > 0)
+		ereport(LOG,
+				(errmsg("vector_vault: discarded an unfinished master key rotation (%d entries)",
+						done)));
+}
+
+} // namespace vector_vault::keys
+
+/* vault.rotate_master_key(new_key_file text, new_key_command text): re-wraps the keyring. */
+VV_FUNCTION(vault_rotate_master_key)
+{
+	if (!superuser())
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						errmsg("only a superuser can rotate the master key")));
+	bool has_file = !PG_ARGISNULL(0), has_cmd = !PG_ARGISNULL(1);
+	if (has_file == has_cmd)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("give exactly one of new_key_file and new_key_command")));
+	keys::RequireMasterKey();
+	PreventInTransactionBlock(true, "vault.rotate_master_key()");
+	const char *dir = keys::KeyringDir();
+	bool locked;
+	uint8_t *fresh = static_cast<uint8_t *>(AllocateLockedPages(4096, &locked));
+	if (fresh == nullptr)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+						errmsg("could not allocate memory for the new master key")));
+	char *source = text_to_cstring(PG_GETARG_TEXT_PP(has_file ? 0 : 1));
+	Status s = has_file ? ReadMasterKeyFile(source, fresh) : RunMasterKeyCommand(source, fresh);
+	if (!s.ok())
+	{
+		FreeLockedPages(fresh, 4096);
+		pg::ThrowStatus(s, "could not read the new master key",
+						"Check the file or command you passed.");
+	}
+	LWLockAcquire(pg::Shared()->keyring_lock, LW_EXCLUSIVE);
+	if (ConstantTimeEqual(fresh, keys::detail::MasterKeyBytes(), kKeyBytes))
+	{
+		LWLockRelease(pg::Shared()->keyring_lock);
+		FreeLockedPages(fresh, 4096);
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("the new master key is the one in use")));
+	}
+	/* 1. every entry re-wrapped into <name>.next */
+	DIR *d = opendir(dir);
+	if (d == nullptr)
+	{
+		LWLockRelease(pg::Shared()->keyring_lock);
+		FreeLockedPages(fresh, 4096);
+		ereport(ERROR, (errcode_for_file_access(),
+						errmsg("could not open keyring directory \"%s\": %m", dir)));
+	}
+	char(*names)[kKeyringFileNameMax] =
+		static_cast<char(*)[kKeyringFileNameMax]>(MemoryContextAllocHuge(
+			CurrentMemoryContext, sizeof(char[kKeyringFileNameMax]) * kMaxEntries));
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != nullptr && n < kMaxEntries)
+		if (IsEntryFile(de->d_name))
+			strlcpy(names[n++], de->d_name, kKeyringFileNameMax);
+	closedir(d);
+	for (int i = 0; i < n && s.ok(); i++)
+	{
+		uint8_t entry[kKeyringEntryBytes];
+		size_t len = 0;
+		KeyringEntryInfo info;
+		uint8_t key[kKeyBytes];
+		s = ReadSmallFile(dir, names[i], entry, sizeof(entry), &len);
+		if (s.ok())
+			s = PeekKeyringEntry(entry, len, &info);
+		if (s.ok())
+			s = OpenKeyringEntry(keys::detail::MasterKeyBytes(), entry, len, info, key);
+		if (s.ok())
+			s = SealKeyringEntry(fresh, info, key, entry);
+		SecureZero(key, sizeof(key));
+		char next[kKeyringFileNameMax + 8];
+		snprintf(next, sizeof(next), "%s.next", names[i]);
+		if (s.ok())
+			s = WriteFileDurably(dir, next, entry, sizeof(entry));
+	}
+	if (!s.ok())
+	{
+		for (int i = 0; i < n; i++)
+		{
+			char next[kKeyringFileNameMax + 8];
+			snprintf(next, sizeof(next), "%s.next", names[i]);
+			(void) RemoveFileDurably(dir, next);
+		}
+		LWLockRelease(pg::Shared()->keyring_lock);
+		FreeLockedPages(fresh, 4096);
+		pg::ThrowStatus(s, "master key rotation failed; the keyring is unchanged", nullptr);
+	}
+	/* 2. the commit point */
+	const uint8_t mark[4] = {'V', 'V', 'R', 'C'};
+	s = WriteFileDurably(dir, kMarker, mark, sizeof(mark));
+	if (!s.ok())
+	{
+		LWLockRelease(pg::Shared()->keyring_lock);
+		FreeLockedPages(fresh, 4096);
+		pg::ThrowStatus(
+			s, "master key rotation failed before its commit point; restart to clean up", nullptr);
+	}
+	/* 3. switch: renames, the shared key, the marker */
+	int renamed = 0;
+	for (int i = 0; i < n; i++)
+	{
+		char next[kKeyringFileNameMax + 8];
+		snprintf(next, sizeof(next), "%s.next", names[i]);
+		if (RenameDurably(dir, next, names[i]).ok())
+			renamed++;
+	}
+	keys::detail::SetMasterKeyBytes(fresh);
+	if (renamed == n)
+		(void) RemoveFileDurably(dir, kMarker);
+	LWLockRelease(pg::Shared()->keyring_lock);
+	FreeLockedPages(fresh, 4096);
+	auth::AuditNow("rotate_master_key", nullptr, "ok",
+				   psprintf("%d keyring entries re-wrapped", n));
+	const char *file, *cmd;
+	keys::detail::ConfiguredKeySource(&file, &cmd);
+	ereport(
+		NOTICE,
+		(errmsg("the keyring (%d entries) is now wrapped under the new master key", n),
+		 errhint(
+			 "Before the next restart set vector_vault.master_key_%s = '%s' in postgresql.conf.",
+			 has_file ? "file" : "command", source)));
+	PG_RETURN_INT32(n);
+}
+
+/* vault.rotate_key(vault text): a new data key version for new values. */
+VV_FUNCTION(vault_rotate_key)
+{
+	char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	PreventCommandIfReadOnly("vault.rotate_key()");
+	const vault::VaultInfo *v = vault::LookupVaultByName(name);
+	if (v == nullptr)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("vault \"%s\" does not exist", name)));
+	vault::RequireLevel(v, vault::Level::kAdmin, "rotate the key");
+	uint64_t id = v->id;
+	uint32_t next = v->key_version + 1;
+	keys::CreateDataKey(id, next);
+	pg::PrivilegedScope scope;
+	pg::EnterPrivileged(&scope);
+	Oid types[2] = {INT8OID, INT4OID};
+	Datum values[2] = {Int64GetDatum(static_cast<int64>(id)),
+					   Int32GetDatum(static_cast<int32>(next))};
+	if (SPI_execute_with_args(
+			"UPDATE vault._vaults SET key_version = $2 WHERE vault_id OPERATOR(pg_catalog.=) $1", 2,
+			types, values, nullptr, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update vault._vaults");
+	pg::LeavePrivileged(&scope);
+	vault::BumpEpochAtCommit();
+	auth::AuditAtCommit("rotate_key", name, "ok", psprintf("key version %u", next));
+	PG_RETURN_INT32(static_cast<int32>(next));
+}
+
+/* vault.key_version_of(evector | etext | ejsonb): the key version a value is sealed with. */
+VV_FUNCTION(vault_key_version_of)
+{
+	struct varlena *v =
+		PG_DETOAST_DATUM_SLICE(PG_GETARG_DATUM(0), 0, static_cast<int32>(kEnvelopeHeaderBytes));
+	if (VARSIZE_ANY_EXHDR(v) < kEnvelopeHeaderBytes)
+		ereport(ERROR, (errcode(pg::kSqlStateCorrupt), errmsg("encrypted value is truncated")));
+	PG_RETURN_INT32(
+		static_cast<int32>(GetU32(reinterpret_cast<const uint8_t *>(VARDATA_ANY(v)) + 4)));
+}
+
+/* vault.reseal(value): the value sealed again under its vault's current key (write level). */
+VV_FUNCTION(vault_reseal)
+{
+	struct varlena *raw = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
+	EnvelopeHeader h;
+	Status s = DecodeEnvelopeHeader(reinterpret_cast<const uint8_t *>(VARDATA_ANY(raw)),
+									VARSIZE_ANY_EXHDR(raw), &h);
+	if (!s.ok())
+		pg::ThrowStatus(s, "invalid encrypted value", nullptr);
+	type::EnvelopeRef ref;
+	type::ReadEnvelope(PG_GETARG_DATUM(0), h.kind, &ref);
+	const vault::VaultInfo *v = vault::LookupVault(h.vault_id);
+	if (v == nullptr || v->dropped)
+		ereport(ERROR, (errcode(pg::kSqlStateKeyUnavailable),
+						errmsg("the value's vault does not exist or was dropped")));
+	vault::RequireLevel(v, vault::Level::kWrite, "re-encrypt values");
+	if (h.key_version == v->key_version)
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	uint8_t *pt = static_cast<uint8_t *>(palloc(Max(h.payload_len, 1u)));
+	type::OpenValue(ref, pt);
+	struct varlena *out = type::SealValueInVault(h.kind, v, pt, h.payload_len);
+	type::FreePlaintext(pt, Max(h.payload_len, 1u));
+	PG_RETURN_POINTER(out);
+}
+
+/* vault.retire_key_version(vault text, version int): shreds an old version nothing live uses. */
+VV_FUNCTION(vault_retire_key_version)
+{
+	char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int32 version = PG_GETARG_INT32(1);
+	PreventCommandIfReadOnly("vault.retire_key_version()");
+	const vault::VaultInfo *v = vault::LookupVaultByName(name);
+	if (v == nullptr)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("vault \"%s\" does not exist", name)));
+	vault::RequireLevel(v, vault::Level::kAdmin, "retire a key version");
+	if (version < 1 || static_cast<uint32_t>(version) >= v->key_version)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("key version %d of vault \"%s\" cannot be retired", version, name),
+						errdetail("Only versions below the current one (%u) can be retired.",
+								  v->key_version)));
+	uint64_t id = v->id;
+	/* Live values in any table of this database (counted as the extension owner, past RLS). */
+	pg::PrivilegedScope scope;
+	pg::EnterPrivileged(&scope);
+	Oid types[2] = {INT8OID, INT4OID};
+	Datum values[2] = {Int64GetDatum(static_cast<int64>(id)), Int32GetDatum(version)};
+	int rc = SPI_execute_with_args(
+		"SELECT table_name, column_name, remaining FROM vault._values_using($1, $2) "
+		"WHERE remaining > 0 LIMIT 1",
+		2, types, values, nullptr, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not count remaining values");
+	if (SPI_processed == 1)
+	{
+		char *t = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		char *c = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		char *r = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						errmsg("%s values in %s.%s still use key version %d of vault \"%s\"", r, t,
+							   c, version, name),
+						errhint("CALL vault.reencrypt('%s') first.", name)));
+	}
+	/* Live index elements. */
+	rc = SPI_execute("SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_am a ON a.oid "
+					 "OPERATOR(pg_catalog.=) "
+					 "c.relam WHERE a.amname OPERATOR(pg_catalog.=) 'vault_hnsw'",
+					 true, 0);
+	for (uint64 i = 0; rc == SPI_OK_SELECT && i < SPI_processed; i++)
+	{
+		bool isnull;
+		Oid indexoid = DatumGetObjectId(
+			SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		Relation index = index_open(indexoid, AccessShareLock);
+		uint64 live = index::CountLiveElements(index, id, static_cast<uint32_t>(version));
+		index_close(index, AccessShareLock);
+		if (live > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("index \"%s\" still holds %llu live entries under key version %d of "
+							"vault \"%s\"",
+							get_rel_name(indexoid), static_cast<unsigned long long>(live), version,
+							name),
+					 errhint("VACUUM the index's table after vault.reencrypt, then retry.")));
+	}
+	pg::LeavePrivileged(&scope);
+	keys::ScheduleShred(id, static_cast<uint32_t>(version));
+	vault::BumpEpochAtCommit();
+	auth::AuditAtCommit("retire_key_version", name, "ok",
+						psprintf("key version %d shredded", version));
+	PG_RETURN_VOID();
+}
