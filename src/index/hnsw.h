@@ -27,6 +27,7 @@
 #pragma once
 
 #include "core/hnsw_graph.h"
+#include "core/index_record.h"
 
 #include "pg/pg.h"
 
@@ -137,11 +138,11 @@ struct ElementHeader
 	uint32 pad2;
 };
 
-/* Bytes of plaintext neighbour lists for an element of a level. */
+/* Bytes of plaintext neighbour lists for an element of a level (core/index_record.h). */
 inline size_t
 LinksBytes(int m, int level)
 {
-	return sizeof(uint32) * ((1 + 2 * m) + static_cast<size_t>(level) * (1 + m));
+	return ElementLinksBytes(m, level);
 }
 
 /* Bytes of an element record on a page. */
@@ -151,7 +152,7 @@ size_t ElementRecordBytes(int m, int level);
 inline size_t
 VectorRecordBytes(uint32 dims)
 {
-	return 12 + static_cast<size_t>(dims) * sizeof(float) + 16;
+	return VectorRecordSize(dims);
 }
 
 /* Usable bytes of a vector page. */

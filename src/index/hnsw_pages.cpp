@@ -14,6 +14,7 @@
  */
 #include "core/aead.h"
 #include "core/envelope.h"
+#include "core/index_record.h"
 #include "core/secure.h"
 
 #include <cinttypes>
@@ -32,26 +33,17 @@ extern "C"
 namespace vector_vault::index
 {
 
-static_assert(sizeof(ElementHeader) == 40, "element header layout");
+static_assert(sizeof(ElementHeader) == kElementHeaderBytes,
+			  "element header layout (core/index_record.h)");
+static_assert(offsetof(ElementHeader, vault_id) == 16 &&
+				  offsetof(ElementHeader, key_version) == 24 &&
+				  offsetof(ElementHeader, vec_block) == 28 &&
+				  offsetof(ElementHeader, vec_offset) == 32,
+			  "element header layout (core/index_record.h)");
 static_assert(sizeof(DirEntry) == 24, "directory entry layout");
 
 namespace
 {
-
-constexpr size_t kNonce = 12;
-constexpr size_t kTag = 16;
-constexpr size_t kVectorAad = 24;
-
-/* Builds the associated data of a vector record. */
-void
-VectorAad(ElementId id, uint64 vault_id, uint32 key_version, uint32 dims, uint8_t *aad)
-{
-	memcpy(aad, "VVEC", 4);
-	PutU32(aad + 4, id);
-	PutU64(aad + 8, vault_id);
-	PutU32(aad + 16, key_version);
-	PutU32(aad + 20, dims);
-}
 
 /* Raises 22V01 for a failed authentication of index data. */
 void
@@ -68,7 +60,7 @@ ThrowCorrupt(const char *what, const Status &s)
 size_t
 ElementRecordBytes(int m, int level)
 {
-	return sizeof(ElementHeader) + kNonce + LinksBytes(m, level) + kTag;
+	return ElementRecordSize(m, level);
 }
 
 /* Usable bytes of a vector page. */
@@ -129,15 +121,9 @@ ReadMeta(Relation index)
 void
 SealElement(const ElementHeader &h, int m, const uint32 *links, char *dst)
 {
-	size_t n = LinksBytes(m, h.level);
 	memcpy(dst, &h, sizeof(h));
-	uint8_t *nonce = reinterpret_cast<uint8_t *>(dst) + sizeof(h);
-	Status s = RandomBytes(nonce, kNonce);
-	if (s.ok())
-		s = AeadSeal(keys::DataKey(h.vault_id, h.key_version), nonce,
-					 reinterpret_cast<const uint8_t *>(dst), sizeof(h),
-					 reinterpret_cast<const uint8_t *>(links), n, nonce + kNonce,
-					 nonce + kNonce + n);
+	Status s = SealElementRecord(reinterpret_cast<uint8_t *>(dst), m, h.level,
+								 keys::DataKey(h.vault_id, h.key_version), links);
 	if (!s.ok())
 		pg::ThrowStatus(s, "could not encrypt an index element", nullptr);
 }
@@ -146,37 +132,22 @@ SealElement(const ElementHeader &h, int m, const uint32 *links, char *dst)
 bool
 OpenElement(const char *src, size_t size, int m, DecodedElement *out, bool missing_key_ok)
 {
-	if (size < sizeof(ElementHeader))
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED), errmsg("index element record is truncated")));
+	const uint8_t *rec = reinterpret_cast<const uint8_t *>(src);
+	ElementRecordInfo info;
+	Status s = PeekElementRecord(rec, size, m, &info);
+	if (!s.ok())
+		ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED), errmsg("%s", s.message()),
+						errhint("The index is damaged; REINDEX it.")));
 	memcpy(&out->header, src, sizeof(ElementHeader));
-	const ElementHeader &h = out->header;
-	if (h.level > hnsw::kMaxLevel || size != ElementRecordBytes(m, h.level))
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("index element record %u has an invalid size or level", h.element_id)));
-	if (missing_key_ok && !keys::DataKeyExists(h.vault_id, h.key_version))
+	if (missing_key_ok && !keys::DataKeyExists(info.vault_id, info.key_version))
 	{
 		out->links = nullptr;
 		return false;
 	}
-	size_t n = LinksBytes(m, h.level);
-	out->links = static_cast<uint32 *>(palloc(n));
-	const uint8_t *nonce = reinterpret_cast<const uint8_t *>(src) + sizeof(ElementHeader);
-	Status s =
-		AeadOpen(keys::DataKey(h.vault_id, h.key_version), nonce,
-				 reinterpret_cast<const uint8_t *>(src), sizeof(ElementHeader), nonce + kNonce, n,
-				 nonce + kNonce + n, reinterpret_cast<uint8_t *>(out->links));
+	out->links = static_cast<uint32 *>(palloc(ElementLinksBytes(m, info.level)));
+	s = OpenElementRecord(rec, size, m, keys::DataKey(info.vault_id, info.key_version), out->links);
 	if (!s.ok())
 		ThrowCorrupt("index element record", s);
-	/* Neighbour counts must fit their lists. */
-	if (out->links[0] > static_cast<uint32>(2 * m))
-		ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
-						errmsg("index element %u has too many neighbours", h.element_id)));
-	for (int l = 1; l <= h.level; l++)
-		if (out->links[(1 + 2 * m) + (l - 1) * (1 + m)] > static_cast<uint32>(m))
-			ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
-							errmsg("index element %u has too many neighbours", h.element_id)));
 	return true;
 }
 
@@ -185,14 +156,9 @@ void
 SealVector(ElementId id, uint64 vault_id, uint32 key_version, const float *v, uint32 dims,
 		   char *dst)
 {
-	uint8_t aad[kVectorAad];
-	VectorAad(id, vault_id, key_version, dims, aad);
-	uint8_t *nonce = reinterpret_cast<uint8_t *>(dst);
-	size_t n = static_cast<size_t>(dims) * sizeof(float);
-	Status s = RandomBytes(nonce, kNonce);
-	if (s.ok())
-		s = AeadSeal(keys::DataKey(vault_id, key_version), nonce, aad, sizeof(aad),
-					 reinterpret_cast<const uint8_t *>(v), n, nonce + kNonce, nonce + kNonce + n);
+	Status s =
+		SealVectorRecord(id, vault_id, key_version, v, dims, keys::DataKey(vault_id, key_version),
+						 reinterpret_cast<uint8_t *>(dst));
 	if (!s.ok())
 		pg::ThrowStatus(s, "could not encrypt an index vector", nullptr);
 }
@@ -206,10 +172,10 @@ ReadVector(Relation index, BlockNumber block, uint32 offset, ElementId id, uint6
 	size_t cap = VectorPageCapacity();
 	char *rec = static_cast<char *>(palloc(total));
 	size_t got = 0;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
 	while (got < total)
 	{
-		if (block == InvalidBlockNumber || block >= RelationGetNumberOfBlocks(index) ||
-			offset >= cap)
+		if (block == InvalidBlockNumber || block >= nblocks || offset >= cap)
 			ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
 							errmsg("index vector of element %u points outside the index", id)));
 		Buffer buf = ReadBuffer(index, block);
@@ -229,12 +195,8 @@ ReadVector(Relation index, BlockNumber block, uint32 offset, ElementId id, uint6
 		offset = 0;
 		UnlockReleaseBuffer(buf);
 	}
-	uint8_t aad[kVectorAad];
-	VectorAad(id, vault_id, key_version, dims, aad);
-	size_t n = static_cast<size_t>(dims) * sizeof(float);
-	const uint8_t *nonce = reinterpret_cast<const uint8_t *>(rec);
-	Status s = AeadOpen(keys::DataKey(vault_id, key_version), nonce, aad, sizeof(aad),
-						nonce + kNonce, n, nonce + kNonce + n, reinterpret_cast<uint8_t *>(out));
+	Status s = OpenVectorRecord(reinterpret_cast<const uint8_t *>(rec), total, id, vault_id,
+								key_version, dims, keys::DataKey(vault_id, key_version), out);
 	pfree(rec);
 	if (!s.ok())
 		ThrowCorrupt("index vector record", s);
