@@ -279,6 +279,20 @@ FastNegInnerProduct(const float *a, const float *b, size_t n)
 	return Chosen().ip(a, b, n);
 }
 
+/* The chosen squared-L2 kernel. */
+DistanceKernel
+L2SquaredKernel()
+{
+	return Chosen().l2;
+}
+
+/* The chosen negative-inner-product kernel. */
+DistanceKernel
+NegInnerProductKernel()
+{
+	return Chosen().ip;
+}
+
 /* Name of the chosen kernel family. */
 const char *
 FastKernelName()

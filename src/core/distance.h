@@ -36,6 +36,10 @@ float FastL2Squared(const float *a, const float *b, size_t n);
 /* Negative inner product, best kernel for this CPU. */
 float FastNegInnerProduct(const float *a, const float *b, size_t n);
 
+/* The raw kernels chosen for this CPU, for callers that call them millions of times. */
+DistanceKernel L2SquaredKernel();
+DistanceKernel NegInnerProductKernel();
+
 /* Name of the kernel family chosen for this CPU ("avx512f", "avx2", "scalar"). */
 const char *FastKernelName();
 

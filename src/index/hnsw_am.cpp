@@ -186,7 +186,7 @@ GetDims(Relation index)
 DistanceKernel
 KernelFor(Metric metric)
 {
-	return metric == Metric::kL2 ? FastL2Squared : FastNegInnerProduct;
+	return metric == Metric::kL2 ? L2SquaredKernel() : NegInnerProductKernel();
 }
 
 /* Decrypts an evector for the index and normalises it for cosine. */

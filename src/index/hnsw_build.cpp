@@ -38,6 +38,7 @@ extern "C"
 #include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "portability/instr_time.h"
 #include "storage/bufmgr.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -197,7 +198,9 @@ PollBuild(void *arg, uint32_t done)
 {
 	BuildState *s = static_cast<BuildState *>(arg);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, s->progress_base + done);
-	return InterruptPending;
+	/* Only the interrupts that will raise an error stop the build (InterruptPending is also set
+	 * for harmless ones, such as a shared-invalidation catch-up). */
+	return QueryCancelPending || ProcDiePending;
 }
 
 /* Builds every batch's sub-graph with hnswlib. */
@@ -424,10 +427,21 @@ WritePages(BuildState *s)
 void
 FlushInMemory(BuildState *s)
 {
+	instr_time t0, t1, t2, t3;
+	INSTR_TIME_SET_CURRENT(t0);
 	BuildGraphs(s);
+	INSTR_TIME_SET_CURRENT(t1);
 	WritePages(s);
+	INSTR_TIME_SET_CURRENT(t2);
 	if (RelationNeedsWAL(s->index))
 		log_newpage_range(s->index, MAIN_FORKNUM, 0, RelationGetNumberOfBlocks(s->index), true);
+	INSTR_TIME_SET_CURRENT(t3);
+	INSTR_TIME_SUBTRACT(t3, t2);
+	INSTR_TIME_SUBTRACT(t2, t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+	ereport(DEBUG1, (errmsg("vault_hnsw build of %llu vectors: graph %.2f s, pages %.2f s, WAL %.2f s",
+							static_cast<unsigned long long>(s->collected), INSTR_TIME_GET_DOUBLE(t1),
+							INSTR_TIME_GET_DOUBLE(t2), INSTR_TIME_GET_DOUBLE(t3))));
 	/* the plaintext can go now */
 	CleanupBuild(s);
 	for (int i = 0; i < s->nbatches; i++)
