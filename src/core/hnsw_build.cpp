@@ -110,7 +110,8 @@ BuildGraph(const BuildRequest &req, BuiltGraph *out)
 		out->levels.assign(req.levels, req.levels + req.n);
 		if (req.n == 0)
 			return Status::Ok();
-		KernelSpace space(req.dims, req.inner_product ? NegInnerProductKernel() : L2SquaredKernel());
+		KernelSpace space(req.dims,
+						  req.inner_product ? NegInnerProductKernel() : L2SquaredKernel());
 		auto index = std::make_unique<hnswlib::HierarchicalNSW<float>>(
 			&space, req.n, static_cast<size_t>(req.m), static_cast<size_t>(req.ef_construction),
 			100);

@@ -439,9 +439,10 @@ FlushInMemory(BuildState *s)
 	INSTR_TIME_SUBTRACT(t3, t2);
 	INSTR_TIME_SUBTRACT(t2, t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
-	ereport(DEBUG1, (errmsg("vault_hnsw build of %llu vectors: graph %.2f s, pages %.2f s, WAL %.2f s",
-							static_cast<unsigned long long>(s->collected), INSTR_TIME_GET_DOUBLE(t1),
-							INSTR_TIME_GET_DOUBLE(t2), INSTR_TIME_GET_DOUBLE(t3))));
+	ereport(DEBUG1,
+			(errmsg("vault_hnsw build of %llu vectors: graph %.2f s, pages %.2f s, WAL %.2f s",
+					static_cast<unsigned long long>(s->collected), INSTR_TIME_GET_DOUBLE(t1),
+					INSTR_TIME_GET_DOUBLE(t2), INSTR_TIME_GET_DOUBLE(t3))));
 	/* the plaintext can go now */
 	CleanupBuild(s);
 	for (int i = 0; i < s->nbatches; i++)

@@ -122,6 +122,7 @@ void
 SealElement(const ElementHeader &h, int m, const uint32 *links, char *dst)
 {
 	memcpy(dst, &h, sizeof(h));
+	keys::NoteSeal(h.vault_id, h.key_version);
 	Status s = SealElementRecord(reinterpret_cast<uint8_t *>(dst), m, h.level,
 								 keys::DataKey(h.vault_id, h.key_version), links);
 	if (!s.ok())
@@ -156,6 +157,7 @@ void
 SealVector(ElementId id, uint64 vault_id, uint32 key_version, const float *v, uint32 dims,
 		   char *dst)
 {
+	keys::NoteSeal(vault_id, key_version);
 	Status s =
 		SealVectorRecord(id, vault_id, key_version, v, dims, keys::DataKey(vault_id, key_version),
 						 reinterpret_cast<uint8_t *>(dst));

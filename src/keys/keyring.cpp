@@ -94,6 +94,10 @@ ShredVaultFiles(const char *dir, uint64_t vault_id, uint32_t key_version)
 						(errmsg("vector_vault: could not shred key file: %s", s.message())));
 				ok = false;
 			}
+			/* the version's seal count goes with it */
+			char count[kKeyringFileNameMax];
+			snprintf(count, sizeof(count), "vault-%016" PRIx64 "-v%u.count", v, ver);
+			(void) RemoveFileDurably(dir, count);
 		}
 	}
 	closedir(d);

@@ -62,6 +62,15 @@ void ReconcileKeyring();
 /* Registers the transaction callbacks that carry out creations and shreds. */
 void RegisterXactCallbacks();
 
+/* Registers the shared table of per-key-version seal counts (from _PG_init). */
+void RegisterNonceBudget();
+
+/* Counts one AES-GCM seal under a key version; refuses near the random-nonce limit. */
+void NoteSeal(uint64_t vault_id, uint32_t key_version);
+
+/* Seals counted for a key version (an upper bound after a restart). */
+uint64_t SealCount(uint64_t vault_id, uint32_t key_version);
+
 /* Forgets every cached data key in this backend. */
 void InvalidateDataKeyCache();
 

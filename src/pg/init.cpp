@@ -43,6 +43,7 @@ _PG_init(void)
 	{
 		auth::RegisterShmem();
 		keys::RegisterKeySlot();
+		keys::RegisterNonceBudget();
 		pg::RegisterShmemHooks();
 		keys::LoadAtPostmasterStart();
 	}

@@ -164,6 +164,7 @@ SealValueInVault(ValueKind kind, const vault::VaultInfo *v, const void *pt, size
 	h.vault_id = v->id;
 	h.key_version = v->key_version;
 	h.payload_len = static_cast<uint32_t>(len);
+	keys::NoteSeal(v->id, v->key_version);
 	const uint8_t *key = keys::DataKey(v->id, v->key_version);
 	size_t total = VARHDRSZ + EnvelopeSize(len);
 	struct varlena *out = static_cast<struct varlena *>(palloc(total));
