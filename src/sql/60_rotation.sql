@@ -92,3 +92,7 @@ END $$;
 CREATE FUNCTION vault.retire_key_version(vault text, version integer) RETURNS void
     AS 'MODULE_PATHNAME', 'vault_retire_key_version' LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION vault.retire_key_version(text, integer) IS 'shreds an old key version once no live value or index entry uses it (admin)';
+
+CREATE FUNCTION vault.seal_count(vault text, version integer) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'vault_seal_count' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION vault.seal_count(text, integer) IS 'AES-GCM seals under a key version (an upper bound after restarts); rotate well before 2^32';
