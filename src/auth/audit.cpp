@@ -11,9 +11,9 @@
  * that did not happen. Failures and denials are also written to the server log as they happen
  * (so a crash before the worker runs, or a standby, which cannot write tables, loses nothing).
  *
- * One worker per database is started on demand (RegisterDynamicBackgroundWorker) and exits after
- * 30 idle seconds. Owners read their vaults' entries (and their API keys' logins) through the
- * vault.access_log view.
+ * One worker per database is started on demand (RegisterDynamicBackgroundWorker) and exits once
+ * the queue has been empty for half a second (a connected worker would block DROP DATABASE). Owners
+ * read their vaults' entries (and their API keys' logins) through the vault.access_log view.
  */
 #include <cstring>
 
@@ -384,7 +384,8 @@ vault_audit_worker_main(Datum arg)
 			WriteEvents(batch, n);
 			continue;
 		}
-		if (++idle > 30)
+		/* Leave quickly when idle: a connected worker would block DROP DATABASE. */
+		if (++idle > 2)
 		{
 			/* Leave only if nothing arrived meanwhile; the next event starts a new writer. */
 			LWLockAcquire(g_queue->lock, LW_EXCLUSIVE);
@@ -399,7 +400,7 @@ vault_audit_worker_main(Datum arg)
 			if (!any)
 				proc_exit(0);
 		}
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000L,
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 200L,
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}

@@ -5,6 +5,7 @@
 
 #include "core/distance.h"
 
+#include <algorithm>
 #include <exception>
 #include <memory>
 #include <string>
@@ -72,6 +73,153 @@ BuiltGraph::Links(uint32_t i, int layer, const uint32_t **out) const
 		p = &upper[upper_start[i] + static_cast<size_t>(layer - 1) * (1 + m)];
 	*out = p + 1;
 	return static_cast<int>(p[0]);
+}
+
+namespace
+{
+
+/* Graph accessor over a BuiltGraph and its vectors (for the search in RepairReachability). */
+struct BuiltAccessor
+{
+	const BuiltGraph *g;
+	const float *vectors;
+	size_t dims;
+
+	const float *Vector(ElementId id) const
+	{
+		return vectors + static_cast<size_t>(id) * dims;
+	}
+	int Links(ElementId id, int layer, ElementId *out) const
+	{
+		if (layer > g->levels[id])
+			return 0;
+		const uint32_t *ids;
+		int n = g->Links(id, layer, &ids);
+		std::copy(ids, ids + n, out);
+		return n;
+	}
+	int Level(ElementId id) const
+	{
+		return g->levels[id];
+	}
+	bool Deleted(ElementId) const
+	{
+		return false;
+	}
+	uint32_t Capacity() const
+	{
+		return g->n;
+	}
+	void Prefetch(ElementId id) const
+	{
+		__builtin_prefetch(Vector(id));
+	}
+};
+
+/* Marks everything reachable from start (all layers) in seen; returns how many were new. */
+uint32_t
+MarkReachable(const BuiltGraph &g, ElementId start, std::vector<uint8_t> *seen)
+{
+	if ((*seen)[start])
+		return 0;
+	std::vector<ElementId> stack{start};
+	(*seen)[start] = 1;
+	uint32_t n = 0;
+	while (!stack.empty())
+	{
+		ElementId e = stack.back();
+		stack.pop_back();
+		n++;
+		for (int l = 0; l <= g.levels[e]; l++)
+		{
+			const uint32_t *ids;
+			int c = g.Links(e, l, &ids);
+			for (int k = 0; k < c; k++)
+				if (!(*seen)[ids[k]])
+				{
+					(*seen)[ids[k]] = 1;
+					stack.push_back(ids[k]);
+				}
+		}
+	}
+	return n;
+}
+
+} // namespace
+
+static uint32_t RepairOnePass(const BuildRequest &req, BuiltGraph *g);
+
+/* Links every unreachable element from its nearest reachable one. */
+Status
+RepairReachability(const BuildRequest &req, BuiltGraph *g, uint32_t *repaired)
+{
+	*repaired = 0;
+	if (g->n == 0 || g->entry == kNoElement)
+		return Status::Ok();
+	try
+	{
+		/* A replaced link can strand another element; a few passes reach a fixed point. */
+		for (int pass = 0; pass < 10; pass++)
+		{
+			uint32_t n = RepairOnePass(req, g);
+			*repaired += n;
+			if (n == 0)
+				break;
+		}
+		return Status::Ok();
+	}
+	catch (const std::bad_alloc &)
+	{
+		return Status::Error(Code::kInternal, "out of memory while repairing the graph");
+	}
+}
+
+/* One pass of RepairReachability. */
+static uint32_t
+RepairOnePass(const BuildRequest &req, BuiltGraph *g)
+{
+	std::vector<uint8_t> seen(g->n, 0);
+	uint32_t reached = MarkReachable(*g, g->entry, &seen);
+	if (reached == g->n)
+		return 0;
+	BuiltAccessor acc{g, req.vectors, req.dims};
+	GraphParams p;
+	p.m = req.m;
+	p.dims = req.dims;
+	p.dist = req.inner_product ? NegInnerProductKernel() : L2SquaredKernel();
+	OwnedVisitedSet visited(g->n);
+	const size_t stride0 = 1 + 2 * static_cast<size_t>(req.m);
+	uint32_t repaired = 0;
+	for (ElementId u = 0; u < g->n; u++)
+	{
+		if (seen[u])
+			continue;
+		repaired++;
+		std::vector<Candidate> near =
+			Search(acc, p, acc.Vector(u), g->entry, g->entry_level, 64, visited.get());
+		ElementId target = kNoElement;
+		for (const Candidate &c : near)
+		{
+			if (c.id == u || !seen[c.id])
+				continue;
+			if (target == kNoElement)
+				target = c.id;
+			if (g->links0[c.id * stride0] < 2u * req.m)
+			{
+				target = c.id;
+				break;
+			}
+		}
+		if (target == kNoElement)
+			target = g->entry;
+		uint32_t *list = &g->links0[target * stride0];
+		if (list[0] < 2u * req.m)
+			list[1 + list[0]++] = u;
+		else
+			list[list[0]] = u;
+		reached += MarkReachable(*g, u, &seen);
+	}
+	return repaired;
 }
 
 /* Bytes a build of n vectors needs. */

@@ -69,6 +69,14 @@ struct BuiltGraph
 /* Builds the graph; Code::kInternal on hnswlib failure, kInvalidInput when cancelled. */
 Status BuildGraph(const BuildRequest &req, BuiltGraph *out);
 
+/*
+ * Makes every element reachable from the entry point: each element no path reaches gets a
+ * layer-0 link from its nearest reachable element (appended where there is room, else replacing
+ * that element's farthest link). Returns how many elements were unreachable. hnswlib's heuristic
+ * can strand elements, above all with inner product.
+ */
+Status RepairReachability(const BuildRequest &req, BuiltGraph *g, uint32_t *repaired);
+
 /* Bytes an in-memory build of n vectors needs (hnswlib's arrays plus our copy), for budgets. */
 size_t EstimateBuildBytes(uint64_t n, size_t dims, int m);
 

@@ -244,12 +244,15 @@ Search(const G &g, const GraphParams &p, const float *q, ElementId entry, int en
 /*
  * The neighbour-selection heuristic (hnswlib getNeighborsByHeuristic2): walks candidates from
  * closest to farthest and keeps one only if it is closer to the base element than to every
- * neighbour kept so far. candidates must be sorted ascending by distance to the base.
+ * neighbour kept so far. With keep_pruned (the paper's keepPrunedConnections), the list is then
+ * topped up with the closest discarded candidates: for inner product, which is not a metric, the
+ * plain heuristic prunes so hard that elements lose every inbound link. candidates must be sorted
+ * ascending by distance to the base.
  */
 template <class G>
 std::vector<ElementId>
 SelectNeighbors(const G &g, const GraphParams &p, const std::vector<Candidate> &candidates,
-				int max_links)
+				int max_links, bool keep_pruned = true)
 {
 	std::vector<ElementId> kept;
 	if (static_cast<int>(candidates.size()) <= max_links)
@@ -258,6 +261,7 @@ SelectNeighbors(const G &g, const GraphParams &p, const std::vector<Candidate> &
 			kept.push_back(c.id);
 		return kept;
 	}
+	std::vector<ElementId> pruned;
 	for (const Candidate &c : candidates)
 	{
 		if (static_cast<int>(kept.size()) >= max_links)
@@ -273,7 +277,11 @@ SelectNeighbors(const G &g, const GraphParams &p, const std::vector<Candidate> &
 		}
 		if (good)
 			kept.push_back(c.id);
+		else if (keep_pruned)
+			pruned.push_back(c.id);
 	}
+	for (size_t i = 0; i < pruned.size() && static_cast<int>(kept.size()) < max_links; i++)
+		kept.push_back(pruned[i]);
 	return kept;
 }
 
@@ -348,6 +356,29 @@ PlanInsert(const G &g, const GraphParams &p, ElementId id, int level, ElementId 
 				u.links = SelectNeighbors(g, p, cands, cap);
 			}
 			plan.updates.push_back(std::move(u));
+		}
+		/* Some neighbour must keep a link back on layer 0, or the element is unreachable:
+		 * if the heuristic dropped it everywhere, replace the nearest neighbour's farthest link. */
+		if (layer == 0 && !chosen.empty())
+		{
+			bool linked = false;
+			for (const LinkUpdate &u : plan.updates)
+				if (u.layer == 0)
+					linked |= std::find(u.links.begin(), u.links.end(), id) != u.links.end();
+			if (!linked)
+			{
+				for (LinkUpdate &u : plan.updates)
+				{
+					if (u.layer == 0 && u.id == chosen[0])
+					{
+						if (static_cast<int>(u.links.size()) < cap)
+							u.links.push_back(id);
+						else
+							u.links.back() = id;
+						break;
+					}
+				}
+			}
 		}
 		if (!found.empty())
 			eps = found;

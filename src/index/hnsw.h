@@ -400,8 +400,12 @@ constexpr int64 kPhaseLoad = 2;
 constexpr int64 kPhaseBuildGraph = 3;
 constexpr int64 kPhaseWrite = 4;
 
-/* Decrypts an evector datum for the index (system path: no principal check, see hnsw_build). */
-void OpenVectorForIndex(Datum d, uint32 dims, Metric metric, float *out, uint64 *vault_id,
+/*
+ * Decrypts an evector datum for the index (system path: no principal check, see hnsw_build).
+ * False when the value is not indexed: its vault's key was shredded (a dropped vault), or it is
+ * a zero vector under cosine distance (undefined; pgvector skips those too).
+ */
+bool OpenVectorForIndex(Datum d, uint32 dims, Metric metric, float *out, uint64 *vault_id,
 						uint32 *key_version);
 
 } // namespace vector_vault::index

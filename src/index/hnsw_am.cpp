@@ -12,6 +12,7 @@
 #include <cmath>
 
 #include "index/hnsw.h"
+#include "keys/keys.h"
 #include "pg/guard.h"
 #include "type/codec.h"
 
@@ -76,8 +77,14 @@ hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count, Cost *s
 	genericcostestimate(root, path, loop_count, &costs);
 	double search = visited * 2 * m * cpu_operator_cost;
 	*startup = search;
-	/* No index page I/O on the hot path: the graph is served from the decrypted cache. */
-	*total = search + tuples * cpu_index_tuple_cost;
+	/*
+	 * No index page I/O on the hot path: the graph is served from the decrypted cache. Rows past
+	 * the first ef_search come from repeated searches with a doubled candidate list, so each row
+	 * costs about a search step (2m distances per level); a full ordering of a big table is then
+	 * dearer than a sort, while a LIMIT pays only for the rows it takes.
+	 */
+	*total = search +
+			 tuples * (cpu_index_tuple_cost + 2 * m * std::log2(tuples + 2.0) * cpu_operator_cost);
 	*selectivity = 1.0;
 	*correlation = 0;
 	*pages = Min(costs.numIndexPages, 1.0);
@@ -189,8 +196,8 @@ KernelFor(Metric metric)
 	return metric == Metric::kL2 ? L2SquaredKernel() : NegInnerProductKernel();
 }
 
-/* Decrypts an evector for the index and normalises it for cosine. */
-void
+/* Decrypts an evector for the index and normalises it for cosine (false: not indexed). */
+bool
 OpenVectorForIndex(Datum d, uint32 dims, Metric metric, float *out, uint64 *vault_id,
 				   uint32 *key_version)
 {
@@ -200,11 +207,14 @@ OpenVectorForIndex(Datum d, uint32 dims, Metric metric, float *out, uint64 *vaul
 	if (n != dims)
 		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
 						errmsg("expected %u dimensions, not %u", dims, n)));
+	if (!keys::DataKeyExists(ref.header.vault_id, ref.header.key_version))
+		return false;
 	type::OpenValueForIndex(ref, reinterpret_cast<uint8_t *>(out));
-	if (metric == Metric::kCosine)
-		(void) NormalizeVector(out, dims);
+	if (metric == Metric::kCosine && !NormalizeVector(out, dims))
+		return false;
 	*vault_id = ref.header.vault_id;
 	*key_version = ref.header.key_version;
+	return true;
 }
 
 } // namespace vector_vault::index

@@ -236,6 +236,12 @@ BuildGraphs(BuildState *s)
 		CHECK_FOR_INTERRUPTS();
 		if (!st.ok())
 			pg::ThrowStatus(st, "could not build the vault_hnsw graph", nullptr);
+		uint32 repaired = 0;
+		st = hnsw::RepairReachability(req, b.graph, &repaired);
+		if (!st.ok())
+			pg::ThrowStatus(st, "could not build the vault_hnsw graph", nullptr);
+		if (repaired > 0)
+			ereport(DEBUG1, (errmsg("vault_hnsw build linked %u unreachable elements", repaired)));
 		done_before += b.n;
 		pfree(levels);
 	}
@@ -459,8 +465,9 @@ BuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull, bool
 		return;
 	uint64 vault_id;
 	uint32 key_version;
-	OpenVectorForIndex(values[0], s->params.dims, s->params.metric, s->scratch, &vault_id,
-					   &key_version);
+	if (!OpenVectorForIndex(values[0], s->params.dims, s->params.metric, s->scratch, &vault_id,
+							&key_version))
+		return;
 	if (s->overflow)
 		InsertVector(index, s->scratch, vault_id, key_version, tid);
 	else

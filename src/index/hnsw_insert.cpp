@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "index/hnsw.h"
+#include "keys/keys.h"
 #include "pg/guard.h"
 
 extern "C"
@@ -369,8 +370,17 @@ RewriteElements(Relation index, int m, ElementRewrite *rw, int n)
 			if (h.element_id != rw[i].id || ItemIdGetLength(iid) != ElementRecordBytes(m, h.level))
 				elog(ERROR, "vault_hnsw element %u is not where the cache says", rw[i].id);
 			h.flags |= rw[i].set_flags;
-			SealElement(h, m, rw[i].links, rec);
-			memcpy(item, rec, ElementRecordBytes(m, h.level));
+			if (keys::DataKeyExists(h.vault_id, h.key_version))
+			{
+				SealElement(h, m, rw[i].links, rec);
+				memcpy(item, rec, ElementRecordBytes(m, h.level));
+			}
+			else
+			{
+				/* A shredded vault's element: nothing can be sealed; flag it and leave the rest,
+				 * which no key can open any more (verify and the cache skip such vaults). */
+				memcpy(item, &h, sizeof(h));
+			}
 		}
 		XLogRecPtr lsn = GenericXLogFinish(state);
 		for (int k = first; k < i; k++)
@@ -614,9 +624,9 @@ hnsw_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid, R
 	float *v = static_cast<float *>(palloc(sizeof(float) * meta.dims));
 	uint64 vault_id;
 	uint32 key_version;
-	OpenVectorForIndex(values[0], meta.dims, static_cast<Metric>(meta.metric), v, &vault_id,
-					   &key_version);
-	InsertVector(index, v, vault_id, key_version, heap_tid);
+	if (OpenVectorForIndex(values[0], meta.dims, static_cast<Metric>(meta.metric), v, &vault_id,
+						   &key_version))
+		InsertVector(index, v, vault_id, key_version, heap_tid);
 	SecureZero(v, sizeof(float) * meta.dims);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(ctx);

@@ -202,6 +202,35 @@ SearchRound(IndexScanDesc scan, ScanState *s)
 	pfree(readable);
 }
 
+/* All live elements of the readable vaults (for a NULL query). */
+void
+ListAll(IndexScanDesc scan, ScanState *s)
+{
+	int nreadable;
+	uint64_t *readable = vault::ReadableVaults(&nreadable);
+	CacheRef ref = AcquireCache(scan->indexRelation, false);
+	uint32 n = CachedElements(ref);
+	Hit *hits = static_cast<Hit *>(MemoryContextAlloc(s->ctx, sizeof(Hit) * Max(n, 1u)));
+	int k = 0;
+	for (ElementId id = 0; id < n; id++)
+	{
+		CachedElement ce;
+		if (!GetCachedElement(ref, id, &ce) || ce.deleted)
+			continue;
+		for (int r = 0; r < nreadable; r++)
+			if (readable[r] == ce.vault_id)
+			{
+				hits[k++] = {0.0f, id, ce.tid};
+				break;
+			}
+	}
+	ReleaseCache(&ref);
+	s->hits = hits;
+	s->nhits = k;
+	s->pos = 0;
+	pfree(readable);
+}
+
 } // namespace
 
 /* ambeginscan. */
@@ -250,9 +279,19 @@ hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 	ScanState *s = static_cast<ScanState *>(scan->opaque);
 	if (!ScanDirectionIsForward(dir))
 		elog(ERROR, "vault_hnsw supports only forward scans");
-	if (scan->numberOfOrderBys == 0 || (scan->orderByData[0].sk_flags & SK_ISNULL))
+	if (scan->numberOfOrderBys == 0)
 		return false;
-	if (!s->have_query)
+	if (scan->orderByData[0].sk_flags & SK_ISNULL)
+	{
+		/* ORDER BY col <-> NULL: every distance is NULL, so every row, in no particular order. */
+		if (!s->searched)
+		{
+			ListAll(scan, s);
+			s->searched = true;
+			s->exhausted = true;
+		}
+	}
+	else if (!s->have_query)
 		PrepareQuery(scan, s);
 	for (;;)
 	{

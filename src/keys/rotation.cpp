@@ -380,7 +380,9 @@ VV_FUNCTION(vault_seal_count)
 	char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	const vault::VaultInfo *v = vault::LookupVaultByName(name);
 	if (v == nullptr)
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("vault \"%s\" does not exist", name)));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("vault \"%s\" does not exist", name)));
 	vault::RequireLevel(v, vault::Level::kAdmin, "read key usage");
-	PG_RETURN_INT64(static_cast<int64>(keys::SealCount(v->id, static_cast<uint32_t>(PG_GETARG_INT32(1)))));
+	PG_RETURN_INT64(
+		static_cast<int64>(keys::SealCount(v->id, static_cast<uint32_t>(PG_GETARG_INT32(1)))));
 }

@@ -44,20 +44,21 @@ CREATE FUNCTION evector_to_real_array(evector) RETURNS real[]
 CREATE CAST (evector AS real[]) WITH FUNCTION evector_to_real_array(evector) AS ASSIGNMENT;
 
 CREATE FUNCTION l2_distance(evector, evector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'evector_l2_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'evector_l2_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 50;
 CREATE FUNCTION inner_product(evector, evector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'evector_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'evector_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 50;
 CREATE FUNCTION vector_negative_inner_product(evector, evector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'evector_negative_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'evector_negative_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 50;
 CREATE FUNCTION cosine_distance(evector, evector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'evector_cosine_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'evector_cosine_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 50;
 CREATE FUNCTION l1_distance(evector, evector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'evector_l1_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'evector_l1_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 50;
 CREATE FUNCTION vector_dims(evector) RETURNS integer
     AS 'MODULE_PATHNAME', 'evector_dims' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION vector_norm(evector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'evector_norm' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'evector_norm' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 50;
 
+-- COST 50: every call decrypts (TOAST fetch + AES-GCM); the planner weighs that against the index.
 CREATE OPERATOR <-> (LEFTARG = evector, RIGHTARG = evector, FUNCTION = l2_distance, COMMUTATOR = '<->');
 CREATE OPERATOR <#> (LEFTARG = evector, RIGHTARG = evector, FUNCTION = vector_negative_inner_product, COMMUTATOR = '<#>');
 CREATE OPERATOR <=> (LEFTARG = evector, RIGHTARG = evector, FUNCTION = cosine_distance, COMMUTATOR = '<=>');

@@ -236,3 +236,58 @@ TEST(Hnsw, LevelsFollowTheExpectedDistribution)
 	EXPECT_EQ(LevelFromUniform(1.0, 16), 0);
 	EXPECT_EQ(LevelFromUniform(0.0, 16), kMaxLevel);
 }
+
+TEST(Hnsw, InnerProductBuildIsFullyReachableAfterRepair)
+{
+	/* Low-norm vectors next to high-norm ones: the inner-product heuristic strands elements. */
+	const size_t n = 2000, dims = 4;
+	std::vector<float> vecs(n * dims);
+	for (size_t i = 0; i < n; i++)
+	{
+		vecs[i * dims + 0] = static_cast<float>(i % 17);
+		vecs[i * dims + 1] = static_cast<float>(i % 19);
+		vecs[i * dims + 2] = static_cast<float>(i % 23);
+		vecs[i * dims + 3] = static_cast<float>(i % 29);
+	}
+	auto levels = Levels(n, 16);
+	BuildRequest req;
+	req.vectors = vecs.data();
+	req.n = n;
+	req.dims = dims;
+	req.m = 16;
+	req.ef_construction = 64;
+	req.inner_product = true;
+	req.levels = levels.data();
+	req.threads = 2;
+	BuiltGraph g;
+	ASSERT_TRUE(BuildGraph(req, &g).ok());
+	uint32_t repaired = 0, again = 0;
+	ASSERT_TRUE(RepairReachability(req, &g, &repaired).ok());
+	EXPECT_GT(repaired, 0u) << "the data set is meant to strand elements";
+	/* after the repair nothing is left to repair */
+	ASSERT_TRUE(RepairReachability(req, &g, &again).ok());
+	EXPECT_EQ(again, 0u) << "first pass repaired " << repaired;
+	/* every element is reachable: walk from the entry */
+	std::vector<uint8_t> seen(n, 0);
+	std::vector<uint32_t> stack{g.entry};
+	seen[g.entry] = 1;
+	size_t count = 0;
+	while (!stack.empty())
+	{
+		uint32_t e = stack.back();
+		stack.pop_back();
+		count++;
+		for (int l = 0; l <= g.levels[e]; l++)
+		{
+			const uint32_t *ids;
+			int c = g.Links(e, l, &ids);
+			for (int k = 0; k < c; k++)
+				if (!seen[ids[k]])
+				{
+					seen[ids[k]] = 1;
+					stack.push_back(ids[k]);
+				}
+		}
+	}
+	EXPECT_EQ(count, n);
+}
