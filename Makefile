@@ -30,6 +30,8 @@ SHLIB_LINK = -lstdc++ -lcrypto -lpthread -Wl,--version-script=$(CURDIR)/src/expo
 # No LLVM bitcode: PGXS would compile every .cpp again with clang and without PG_CXXFLAGS, and
 # nothing here benefits from JIT inlining.
 override with_llvm = no
+# Track header dependencies (core templates are compiled into bridge objects).
+override autodepend = yes
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

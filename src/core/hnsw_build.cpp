@@ -114,6 +114,10 @@ struct BuiltAccessor
 	{
 		__builtin_prefetch(Vector(id));
 	}
+	int InDegree(ElementId) const
+	{
+		return 2; /* unused by Search */
+	}
 };
 
 /* Marks everything reachable from start (all layers) in seen; returns how many were new. */

@@ -17,6 +17,7 @@
  *   bool Deleted(ElementId) const;                             never returned, still traversed
  *   uint32_t Capacity() const;                                 ids are < Capacity()
  *   void Prefetch(ElementId) const;                            hint: its vector is needed soon
+ *   int InDegree(ElementId) const;                             layer-0 links pointing at it
  * Distances come from a DistanceKernel (smaller is closer) over Dims() floats.
  */
 #pragma once
@@ -28,6 +29,7 @@
 #include <cstdint>
 #include <cstring>
 #include <queue>
+#include <unordered_map>
 #include <vector>
 
 namespace vector_vault::hnsw
@@ -285,6 +287,60 @@ SelectNeighbors(const G &g, const GraphParams &p, const std::vector<Candidate> &
 	return kept;
 }
 
+/*
+ * Shrinking a full layer-0 list drops links. A dropped link that was its target's last inbound
+ * link would strand the target (frequent with inner product), so such a link is kept in place of
+ * a kept link whose target has other inbound links (farthest first). old holds the list before
+ * the change, fresh the heuristic's choice; `added` is the element being inserted. delta tracks
+ * in-degree changes already planned in this insert (several neighbours may drop the same target).
+ */
+template <class G>
+void
+KeepOnlyLinks(const G &g, const ElementId *old, int n, ElementId added,
+			  std::vector<ElementId> *fresh, std::unordered_map<ElementId, int> *delta)
+{
+	auto indegree = [&](ElementId e)
+	{
+		auto it = delta->find(e);
+		return g.InDegree(e) + (it == delta->end() ? 0 : it->second);
+	};
+	for (int i = 0; i < n; i++)
+	{
+		ElementId w = old[i];
+		if (std::find(fresh->begin(), fresh->end(), w) != fresh->end() || g.Deleted(w) ||
+			indegree(w) > 1)
+			continue;
+		bool kept = false;
+		for (size_t j = fresh->size(); j-- > 0 && !kept;)
+		{
+			ElementId k = (*fresh)[j];
+			if (k == added)
+				continue;
+			bool was_linked = std::find(old, old + n, k) != old + n;
+			if (indegree(k) >= (was_linked ? 2 : 1))
+			{
+				(*fresh)[j] = w;
+				kept = true;
+			}
+		}
+		/* Nothing else can go: give up the new link rather than strand w (the new element gets
+		 * its inbound link elsewhere, see PlanInsert). */
+		for (size_t j = 0; j < fresh->size() && !kept; j++)
+			if ((*fresh)[j] == added)
+			{
+				(*fresh)[j] = w;
+				kept = true;
+			}
+	}
+	/* record what this list change does to in-degrees */
+	for (int i = 0; i < n; i++)
+		if (std::find(fresh->begin(), fresh->end(), old[i]) == fresh->end())
+			(*delta)[old[i]]--;
+	for (ElementId k : *fresh)
+		if (std::find(old, old + n, k) == old + n)
+			(*delta)[k]++;
+}
+
 /* A neighbour list to write back: element, layer and the new list. */
 struct LinkUpdate
 {
@@ -324,6 +380,7 @@ PlanInsert(const G &g, const GraphParams &p, ElementId id, int level, ElementId 
 		cur = GreedyClosest(g, p, q, cur, layer);
 	std::vector<Candidate> eps{cur};
 	ElementId links[2 * kMaxM];
+	std::unordered_map<ElementId, int> delta; /* planned layer-0 in-degree changes */
 	for (int layer = std::min(level, entry_level); layer >= 0; layer--)
 	{
 		visited->Reset(g.Capacity());
@@ -354,28 +411,44 @@ PlanInsert(const G &g, const GraphParams &p, ElementId id, int level, ElementId 
 					cands.push_back({p.dist(nv, g.Vector(links[i]), p.dims), links[i]});
 				std::sort(cands.begin(), cands.end());
 				u.links = SelectNeighbors(g, p, cands, cap);
+				if (layer == 0)
+					KeepOnlyLinks(g, links, n, id, &u.links, &delta);
 			}
 			plan.updates.push_back(std::move(u));
 		}
-		/* Some neighbour must keep a link back on layer 0, or the element is unreachable:
-		 * if the heuristic dropped it everywhere, replace the nearest neighbour's farthest link. */
+		/* Some neighbour must keep a link back on layer 0, or the element is unreachable: if the
+		 * heuristic dropped it everywhere, add it where there is room, else in place of a link
+		 * whose target has other inbound links, else in place of the nearest one's farthest. */
 		if (layer == 0 && !chosen.empty())
 		{
 			bool linked = false;
 			for (const LinkUpdate &u : plan.updates)
 				if (u.layer == 0)
 					linked |= std::find(u.links.begin(), u.links.end(), id) != u.links.end();
-			if (!linked)
+			for (int pass = 0; pass < 3 && !linked; pass++)
 			{
 				for (LinkUpdate &u : plan.updates)
 				{
-					if (u.layer == 0 && u.id == chosen[0])
+					if (u.layer != 0 || linked)
+						continue;
+					if (pass == 0 && static_cast<int>(u.links.size()) < cap)
 					{
-						if (static_cast<int>(u.links.size()) < cap)
-							u.links.push_back(id);
-						else
-							u.links.back() = id;
-						break;
+						u.links.push_back(id);
+						linked = true;
+					}
+					for (size_t k = u.links.size(); pass == 1 && !linked && k-- > 0;)
+					{
+						auto it = delta.find(u.links[k]);
+						if (g.InDegree(u.links[k]) + (it == delta.end() ? 0 : it->second) >= 2)
+						{
+							u.links[k] = id;
+							linked = true;
+						}
+					}
+					if (pass == 2 && !u.links.empty())
+					{
+						u.links.back() = id;
+						linked = true;
 					}
 				}
 			}
@@ -421,7 +494,13 @@ RepairLinks(const G &g, const GraphParams &p, ElementId id, int layer)
 		}
 	}
 	std::sort(cands.begin(), cands.end());
-	return SelectNeighbors(g, p, cands, p.MaxLinks(layer));
+	std::vector<ElementId> fresh = SelectNeighbors(g, p, cands, p.MaxLinks(layer));
+	if (layer == 0)
+	{
+		std::unordered_map<ElementId, int> delta;
+		KeepOnlyLinks(g, links, n, kNoElement, &fresh, &delta);
+	}
+	return fresh;
 }
 
 /* Draws an HNSW level from u in (0,1]: floor(-ln(u) / ln(M)), capped at kMaxLevel. */

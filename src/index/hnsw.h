@@ -274,6 +274,9 @@ struct CacheGraph
 	bool Deleted(ElementId id) const;
 	uint32_t Capacity() const;
 
+	/* Layer-0 links pointing at an element (kept by the single writer). */
+	int InDegree(ElementId id) const;
+
 	/* Starts loading the first cache lines of an element's vector. */
 	void Prefetch(ElementId id) const
 	{

@@ -72,7 +72,7 @@ struct SlotHead
 	OffsetNumber graph_off;
 	uint16 pad2;
 	uint32 upper_ref; /* word offset into the upper pool, kNoUpper when level 0 */
-	uint32 pad3;
+	uint32 indegree;  /* layer-0 links pointing here (maintained by loads and the writer) */
 };
 static_assert(sizeof(SlotHead) == 32, "slot head layout");
 
@@ -436,6 +436,25 @@ ReserveShared(Oid dbid, Oid relnode, Size len)
 	}
 }
 
+/* Recomputes every element's layer-0 in-degree from the lists. */
+void
+RecountInDegrees(CacheEntry *e, char *arena)
+{
+	for (uint32 id = 0; id < e->slot_capacity; id++)
+		Slot(e, arena, id)->indegree = 0;
+	for (uint32 id = 0; id < e->slot_capacity; id++)
+	{
+		SlotHead *s = Slot(e, arena, id);
+		if (!(s->flags & kSlotPresent))
+			continue;
+		const uint32 *l = Links0(s);
+		uint32 n = Min(l[0], static_cast<uint32>(2 * e->m));
+		for (uint32 k = 0; k < n; k++)
+			if (l[1 + k] < e->slot_capacity)
+				Slot(e, arena, l[1 + k])->indegree++;
+	}
+}
+
 /* Decodes one graph page into the entry; loads vectors of elements new to the cache. */
 void
 LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Page copy,
@@ -604,6 +623,7 @@ Refresh(Relation index, CacheEntry *e, bool full)
 	}
 	FreeAccessStrategy(strategy);
 	e->nblocks = nblocks;
+	RecountInDegrees(e, arena);
 	pg_write_barrier();
 	pg_atomic_write_u32(&e->nslots, meta.next_element_id);
 	pg_atomic_write_u64(&e->change_counter, meta.change_counter);
@@ -967,6 +987,13 @@ CacheGraph::Deleted(ElementId id) const
 	return !(f & kSlotPresent) || (f & kSlotDeleted);
 }
 
+/* Layer-0 in-degree. */
+int
+CacheGraph::InDegree(ElementId id) const
+{
+	return static_cast<int>(Slot(ref->entry, ref->arena, id)->indegree);
+}
+
 /* Ids are below the slot capacity. */
 uint32_t
 CacheGraph::Capacity() const
@@ -1051,6 +1078,9 @@ CacheAddElement(const CacheRef &ref, ElementId id, const ElementHeader &h, const
 		memcpy(ListOf(e, ref.arena, s, l), links + (1 + 2 * e->m) + (l - 1) * (1 + e->m),
 			   sizeof(uint32) * (1 + e->m));
 	memcpy(reinterpret_cast<char *>(s) + e->vec_offset, v, sizeof(float) * e->dims);
+	for (uint32 k = 0; k < Min(links[0], static_cast<uint32>(2 * e->m)); k++)
+		if (links[1 + k] < e->slot_capacity)
+			Slot(e, ref.arena, links[1 + k])->indegree++;
 	s->flags = kSlotPresent;
 	pg_write_barrier();
 	pg_atomic_fetch_add_u32(&s->seq, 1);
@@ -1067,6 +1097,15 @@ CacheSetLinks(const CacheRef &ref, ElementId id, int layer, const ElementId *lin
 	pg_atomic_fetch_add_u32(&s->seq, 1);
 	pg_write_barrier();
 	uint32 *list = ListOf(e, ref.arena, s, layer);
+	if (layer == 0)
+	{
+		for (uint32 k = 0; k < Min(list[0], static_cast<uint32>(2 * e->m)); k++)
+			if (list[1 + k] < e->slot_capacity)
+				Slot(e, ref.arena, list[1 + k])->indegree--;
+		for (int k = 0; k < n; k++)
+			if (links[k] < e->slot_capacity)
+				Slot(e, ref.arena, links[k])->indegree++;
+	}
 	list[0] = static_cast<uint32>(n);
 	memcpy(list + 1, links, sizeof(uint32) * n);
 	pg_write_barrier();

@@ -71,6 +71,10 @@ struct VacuumGraph
 	{
 		base->Prefetch(id);
 	}
+	int InDegree(ElementId id) const
+	{
+		return base->InDegree(id);
+	}
 };
 
 /* Repairs one list in C++ and copies it out; false on an exception. */
@@ -236,6 +240,30 @@ RepairAndWrite(Relation index, const MetaData &meta, const Dead *dead, int ndead
 	UnlockReleaseBuffer(mbuf);
 }
 
+/* Rewrites the relinked lists and bumps the metapage; the cache then revalidates. */
+void
+GuardedRelink(Relation index, int m, ElementRewrite *rw, int nrw, const CacheRef &ref)
+{
+	PG_TRY()
+		;
+		{
+			RewriteElements(index, m, rw, nrw);
+			Buffer mbuf = ReadBuffer(index, kMetaBlock);
+			LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
+			MetaData updated = *MetaOf(BufferGetPage(mbuf));
+			BumpMeta(index, mbuf, updated);
+			UnlockReleaseBuffer(mbuf);
+		}
+		PG_CATCH()
+			;
+			{
+				CacheMarkInvalid(ref);
+				PG_RE_THROW();
+			}
+		PG_END_TRY();
+		CacheMarkInvalid(ref);
+}
+
 /* Runs RepairAndWrite, marking the cache stale if it fails half-way. */
 void
 GuardedRepair(Relation index, const MetaData &meta, const Dead *dead, int ndead,
@@ -355,12 +383,180 @@ CountLiveElements(Relation index, uint64 vault_id, uint32 key_version)
 	return n;
 }
 
+namespace
+{
+
+/* Nearest elements to id's vector in its vault (C++ search, copied out); false on an exception. */
+bool
+NearestIsland(const CacheGraph &g, ElementId id, ElementId entry, int entry_level, ElementId *out,
+			  int *n) noexcept
+{
+	try
+	{
+		std::vector<hnsw::Candidate> found = hnsw::Search(
+			g, g.params, g.Vector(id), entry, entry_level, 64, BackendVisitedSet(g.Capacity()));
+		int k = 0;
+		for (const hnsw::Candidate &c : found)
+			if (k < 64)
+				out[k++] = c.id;
+		*n = k;
+		return true;
+	}
+	catch (...)
+	{
+		return false;
+	}
+}
+
+/* Marks everything reachable from start (any layer) in seen. */
+void
+MarkReachable(const CacheGraph &g, ElementId start, uint8 *seen, ElementId *stack)
+{
+	if (seen[start])
+		return;
+	int sp = 0;
+	stack[sp++] = start;
+	seen[start] = 1;
+	ElementId links[2 * hnsw::kMaxM];
+	while (sp > 0)
+	{
+		ElementId e = stack[--sp];
+		for (int l = 0; l <= g.Level(e); l++)
+		{
+			int c = g.Links(e, l, links);
+			for (int k = 0; k < c; k++)
+				if (!seen[links[k]])
+				{
+					seen[links[k]] = 1;
+					stack[sp++] = links[k];
+				}
+		}
+	}
+}
+
+/*
+ * Gives every live element that no path from its vault's entry reaches a layer-0 link from its
+ * nearest reachable element (where there is room, else in place of a link whose target has
+ * other inbound links). Inner-product graphs can strand a few elements between VACUUMs.
+ */
+void
+RelinkUnreachable(Relation index)
+{
+	LockIndexForWrite(index);
+	MetaData meta = ReadMeta(index);
+	const int m = meta.m;
+	CacheRef ref = AcquireCache(index, false);
+	CacheGraph g = GraphOf(ref);
+	g.params.ef_construction = meta.ef_construction;
+	uint32 n = CachedElements(ref);
+	uint8 *seen = static_cast<uint8 *>(palloc0(n + 1));
+	ElementId *stack = static_cast<ElementId *>(palloc(sizeof(ElementId) * (n + 1)));
+	int nv;
+	const DirEntry *vaults = CachedVaults(ref, &nv);
+	for (int v = 0; v < nv; v++)
+		if (vaults[v].entry != kNoElement && vaults[v].entry < n)
+			MarkReachable(g, vaults[v].entry, seen, stack);
+	int cap = 64, nrw = 0;
+	ElementRewrite *rw = static_cast<ElementRewrite *>(palloc(sizeof(ElementRewrite) * cap));
+	ElementId near[64];
+	for (ElementId u = 0; u < n; u++)
+	{
+		CachedElement ce;
+		if (seen[u] || !GetCachedElement(ref, u, &ce) || ce.deleted)
+			continue;
+		const DirEntry *d = nullptr;
+		for (int v = 0; v < nv; v++)
+			if (vaults[v].vault_id == ce.vault_id)
+				d = &vaults[v];
+		if (d == nullptr || d->entry == kNoElement || d->entry == u)
+			continue;
+		int k = 0;
+		if (!NearestIsland(g, u, d->entry, d->entry_level, near, &k))
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory relinking vault_hnsw")));
+		/* a target already being rewritten in this pass keeps its pending list */
+		ElementId target = kNoElement;
+		uint32 *all = nullptr;
+		for (int pass = 0; pass < 2 && target == kNoElement; pass++)
+		{
+			for (int i = 0; i < k && target == kNoElement; i++)
+			{
+				ElementId t = near[i];
+				CachedElement te;
+				if (t == u || !seen[t] || !GetCachedElement(ref, t, &te) || te.deleted)
+					continue;
+				uint32 *list = nullptr;
+				for (int r = 0; r < nrw; r++)
+					if (rw[r].id == t)
+						list = const_cast<uint32 *>(rw[r].links);
+				bool fresh_list = list == nullptr;
+				if (fresh_list)
+				{
+					list = static_cast<uint32 *>(palloc(LinksBytes(m, te.level)));
+					CacheGetAllLinks(ref, t, list);
+				}
+				if (pass == 0 && list[0] < static_cast<uint32>(2 * m))
+					list[1 + list[0]++] = u;
+				else if (pass == 1)
+				{
+					int j = static_cast<int>(list[0]);
+					while (j-- > 0 && g.InDegree(list[1 + j]) < 2)
+						;
+					if (j < 0)
+					{
+						if (fresh_list)
+							pfree(list);
+						continue;
+					}
+					list[1 + j] = u;
+				}
+				else
+				{
+					if (fresh_list)
+						pfree(list);
+					continue;
+				}
+				target = t;
+				if (fresh_list)
+				{
+					if (nrw == cap)
+					{
+						cap *= 2;
+						rw = static_cast<ElementRewrite *>(
+							repalloc(rw, sizeof(ElementRewrite) * cap));
+					}
+					rw[nrw++] = {t, te.graph_block, te.graph_off, 0, list, InvalidXLogRecPtr};
+				}
+				all = list;
+			}
+		}
+		(void) all;
+		if (target != kNoElement)
+			MarkReachable(g, u, seen, stack);
+	}
+	if (nrw > 0)
+	{
+		std::sort(rw, rw + nrw,
+				  [](const ElementRewrite &a, const ElementRewrite &b)
+				  { return a.block < b.block; });
+		GuardedRelink(index, m, rw, nrw, ref);
+		ereport(DEBUG1,
+				(errmsg("vault_hnsw VACUUM relinked elements through %d neighbour lists", nrw)));
+	}
+	ReleaseCache(&ref);
+	UnlockIndexForWrite(index);
+}
+
+} // namespace
+
 /* amvacuumcleanup: statistics when bulkdelete did not run. */
 IndexBulkDeleteResult *
 hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 {
 	if (info->analyze_only)
 		return stats;
+	if (RelationGetNumberOfBlocks(info->index) > 1)
+		RelinkUnreachable(info->index);
 	if (stats == nullptr)
 	{
 		stats = static_cast<IndexBulkDeleteResult *>(palloc0(sizeof(IndexBulkDeleteResult)));
