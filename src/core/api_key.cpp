@@ -130,8 +130,9 @@ ParseApiKey(const char *text, size_t len, ParsedApiKey *out)
 		text[3 + kApiKeyIdHex + 1 + kApiKeySecretHex] != '_')
 		return Status::Error(Code::kInvalidInput,
 							 "API key is not of the form vv_<id>_<secret>_<checksum>");
+	const size_t sep1 = 3 + kApiKeyIdHex, sep2 = sep1 + 1 + kApiKeySecretHex;
 	for (size_t i = 3; i < len; i++)
-		if (text[i] != '_' && Hex(text[i]) < 0)
+		if (i != sep1 && i != sep2 && Hex(text[i]) < 0)
 			return Status::Error(Code::kInvalidInput,
 								 "API key contains a character that is not a lower-case hex digit");
 	uint32_t want = 0;
