@@ -40,7 +40,10 @@ vector_vault.keyring_dir = '$KEYRING'
 log_statement = 'none'
 CONF
 fi
-if ! as_postgres pg_ctl -D "$PGDATA" status >/dev/null 2>&1; then
+if as_postgres pg_ctl -D "$PGDATA" status >/dev/null 2>&1; then
+	log "restarting the cluster (to load the freshly built library)"
+	as_postgres pg_ctl -D "$PGDATA" -l "$VV/server.log" -w -m fast restart >/dev/null
+else
 	log "starting the cluster"
 	as_postgres pg_ctl -D "$PGDATA" -l "$VV/server.log" -w start >/dev/null
 fi
@@ -65,12 +68,17 @@ INSERT INTO demo_items (body, meta, embedding) VALUES
   ('DEMO-SECRET how to reset a password', '{"lang":"en","tag":"DEMO-SECRET-META"}', '[0.11,0.22,0.33]'),
   ('DEMO-SECRET billing questions',       '{"lang":"en"}',                          '[0.9,0.1,0.4]'),
   ('DEMO-SECRET comment changer de mot de passe', '{"lang":"fr"}',                  '[0.12,0.2,0.31]');
+CREATE INDEX demo_items_embedding ON demo_items USING vault_hnsw (embedding evector_l2_ops);
 -- the same rows in a plain table: the positive control for the disk probe below
 CREATE TABLE demo_plain AS SELECT id, body::text AS body, meta::jsonb AS meta FROM demo_items;
 \echo
 \echo 'Nearest neighbours of [0.1,0.2,0.3] (decrypted for the vault owner):'
 SELECT id, body, meta->>'lang' AS lang, round((embedding <-> '[0.1,0.2,0.3]')::numeric, 4) AS distance
 FROM demo_items ORDER BY embedding <-> '[0.1,0.2,0.3]' LIMIT 2;
+\echo 'The search runs on the encrypted vault_hnsw index:'
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM demo_items ORDER BY embedding <-> '[0.1,0.2,0.3]' LIMIT 2;
+RESET enable_seqscan;
 \echo 'Vaults you can use:'
 SELECT name, owner, access FROM vault.vaults;
 CHECKPOINT;
@@ -78,11 +86,12 @@ SQL
 
 log "probing the table files on disk for the plaintext marker DEMO-SECRET"
 enc=$(as_postgres $PSQL -At -c "SELECT pg_relation_filepath('demo_items')")
+idx=$(as_postgres $PSQL -At -c "SELECT pg_relation_filepath('demo_items_embedding')")
 toast=$(as_postgres $PSQL -At -c "SELECT pg_relation_filepath(reltoastrelid) FROM pg_class WHERE relname='demo_items'")
 plain=$(as_postgres $PSQL -At -c "SELECT pg_relation_filepath('demo_plain')")
-n_enc=$(cat "$PGDATA/$enc" "$PGDATA/$toast" | grep -a -c "DEMO-SECRET" || true)
+n_enc=$(cat "$PGDATA/$enc" "$PGDATA/$toast" "$PGDATA/$idx" | grep -a -c "DEMO-SECRET" || true)
 n_plain=$(grep -a -c "DEMO-SECRET" "$PGDATA/$plain" || true)
-echo "  encrypted table ($enc + TOAST): $n_enc lines containing the marker"
+echo "  encrypted table ($enc + TOAST + index): $n_enc lines containing the marker"
 echo "  plain control table ($plain):   $n_plain lines containing the marker"
 if [ "$n_enc" -ne 0 ] || [ "$n_plain" -eq 0 ]; then
 	die "disk probe failed: the encrypted table must hold no marker and the plain one must"
