@@ -66,14 +66,16 @@ Bytes(const uint8_t *p, size_t n)
 void
 VerifyKeyPassword(text *password)
 {
-	const char *role = GetUserNameFromId(GetUserId(), false);
+	/* The caller, captured before EnterPrivileged switches to the extension owner. */
+	Oid caller = GetUserId();
+	const char *role = GetUserNameFromId(caller, false);
 	char subject[NAMEDATALEN + 8];
 	snprintf(subject, sizeof(subject), "role-%s", role);
 	auth::CheckLoginAllowed(subject);
 	pg::PrivilegedScope scope;
 	pg::EnterPrivileged(&scope);
 	Oid types[1] = {OIDOID};
-	Datum values[1] = {ObjectIdGetDatum(GetUserId())};
+	Datum values[1] = {ObjectIdGetDatum(caller)};
 	if (SPI_execute_with_args(
 			"SELECT salt, log2_n, r, p, hash FROM vault._key_passwords WHERE role::oid "
 			"OPERATOR(pg_catalog.=) $1",

@@ -273,6 +273,7 @@ RequireSecureConnection(const char *what)
 	if (MyProcPort->ssl_in_use)
 		return;
 #endif
+	AuditNow("tls", nullptr, "denied", what);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 			 errmsg("%s requires an encrypted connection", what),
