@@ -263,4 +263,60 @@ sub write_bytes
 	return;
 }
 
+# --- attack tests (020_*, 021_*): concurrent sessions, keys and passwords ---------------
+
+# A BackgroundPsql session on $db that keeps going after errors and reports them with their
+# SQLSTATE (VERBOSITY verbose), with a per-query timeout; $setup (optional) runs first and must
+# succeed. Quit it with ->quit.
+sub bg_session
+{
+	my ($node, $db, $setup) = @_;
+	my $s = $node->background_psql($db, on_error_stop => 0);
+	$s->set_query_timer_restart();
+	my ($out, $err) = bg_query($s, "\\set VERBOSITY verbose");
+	if (defined $setup)
+	{
+		($out, $err) = bg_query($s, $setup);
+		die "session setup failed: $err" if $err =~ /ERROR/;
+	}
+	return $s;
+}
+
+# Runs $sql in a bg_session; returns (stdout, stderr) of this query alone.
+sub bg_query
+{
+	my ($s, $sql) = @_;
+	$s->{stderr} = '';
+	my $out = $s->query($sql);
+	my $err = $s->{stderr};
+	$s->{stderr} = '';
+	return ($out // '', $err // '');
+}
+
+# The SQLSTATE of the first ERROR in psql's verbose stderr, or '' when there is none.
+sub err_sqlstate
+{
+	my ($err) = @_;
+	return $err =~ /ERROR:\s+([0-9A-Z]{5}):/ ? $1 : '';
+}
+
+# Creates an API key as $role (with key-management password $password) for $vaults (a JSON
+# object) and returns it. $extra is appended to the argument list (e.g. a label and an expiry).
+sub create_api_key
+{
+	my ($node, $db, $role, $password, $vaults, $extra) = @_;
+	my $key = $node->safe_psql($db,
+		"SET ROLE $role; SELECT vault.create_api_key('$password', '$vaults'"
+		  . (defined $extra ? ", $extra" : '') . ')');
+	die "not an API key: $key" unless $key =~ /^vv_[0-9a-f]{16}_[0-9a-f]{40}_[0-9a-f]{8}$/;
+	return $key;
+}
+
+# The key id of an API key (the 16 hex digits after "vv_").
+sub key_id
+{
+	my ($key) = @_;
+	return (split /_/, $key)[1];
+}
+
 1;
