@@ -34,6 +34,9 @@ KeyPrincipal *CurrentKey();
 /* Changes with every login and logout, so caches keyed on the principal can tell. */
 uint64_t PrincipalGeneration();
 
+/* Ends any key login (DISCARD ALL). */
+void EndLoginForReset();
+
 /* Defines the auth GUCs and hooks (from _PG_init). */
 void DefineGucs();
 

@@ -37,12 +37,29 @@ namespace
 {
 
 bool g_require_ssl = false;
-KeyPrincipal g_key;
-bool g_key_active = false;
-/* What the principal was before this transaction changed it (for abort). */
-KeyPrincipal g_saved;
-bool g_saved_active = false;
-bool g_changed_in_xact = false;
+
+/*
+ * The principal state: a session login and, on top, a transaction-scoped one (which wins while
+ * it lasts and ends with its transaction, uncovering the session login again).
+ */
+struct State
+{
+	KeyPrincipal session;
+	bool session_active;
+	KeyPrincipal txn;
+	bool txn_active;
+};
+State g_state;
+
+/* Snapshots taken before the first change at each (sub)transaction level, for rollbacks. */
+struct Saved
+{
+	int level;
+	State state;
+};
+constexpr int kMaxSaved = 32;
+Saved g_saved[kMaxSaved];
+int g_nsaved = 0;
 uint64_t g_generation = 1;
 emit_log_hook_type g_prev_emit = nullptr;
 
@@ -145,44 +162,63 @@ EmitLogHook(ErrorData *edata)
 void
 XactCallback(XactEvent event, void *)
 {
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	bool abort = event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT;
+	bool commit = event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PREPARE;
+	if (!abort && !commit)
+		return;
+	if (abort && g_nsaved > 0)
+		g_state = g_saved[0].state;
+	if (g_state.txn_active)
 	{
-		if (g_changed_in_xact)
-		{
-			g_key = g_saved;
-			g_key_active = g_saved_active;
-			g_generation++;
-		}
-		if (g_key_active && g_key.transaction)
-		{
-			g_key_active = false;
-			g_generation++;
-		}
-		g_changed_in_xact = false;
+		SecureZero(&g_state.txn, sizeof(g_state.txn));
+		g_state.txn_active = false;
 	}
-	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
-			 event == XACT_EVENT_PREPARE)
+	if (g_nsaved > 0 || abort)
+		g_generation++;
+	SecureZero(g_saved, sizeof(g_saved));
+	g_nsaved = 0;
+}
+
+/* ROLLBACK TO SAVEPOINT undoes logins and logouts made since the savepoint. */
+void
+SubXactCallback(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
+{
+	int level = GetCurrentTransactionNestLevel();
+	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
-		if (g_key_active && g_key.transaction)
+		int keep = g_nsaved;
+		for (int i = 0; i < g_nsaved; i++)
+			if (g_saved[i].level >= level)
+			{
+				g_state = g_saved[i].state;
+				keep = i;
+				g_generation++;
+				break;
+			}
+		g_nsaved = keep;
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		if (g_nsaved > 0 && g_saved[g_nsaved - 1].level >= level)
 		{
-			SecureZero(&g_key, sizeof(g_key));
-			g_key_active = false;
-			g_generation++;
+			if (g_nsaved > 1 && g_saved[g_nsaved - 2].level >= level - 1)
+				g_nsaved--; /* the parent already has an older snapshot */
+			else
+				g_saved[g_nsaved - 1].level = level - 1;
 		}
-		g_changed_in_xact = false;
 	}
 }
 
-/* Remembers the principal before the first change in a transaction. */
+/* Remembers the state before the first change at this (sub)transaction level. */
 void
 SaveForAbort()
 {
-	if (!g_changed_in_xact)
-	{
-		g_saved = g_key;
-		g_saved_active = g_key_active;
-		g_changed_in_xact = true;
-	}
+	int level = GetCurrentTransactionNestLevel();
+	if (g_nsaved > 0 && g_saved[g_nsaved - 1].level == level)
+		return;
+	if (g_nsaved == kMaxSaved)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("too many nested vault logins")));
+	g_saved[g_nsaved++] = {level, g_state};
 }
 
 } // namespace
@@ -191,7 +227,9 @@ SaveForAbort()
 KeyPrincipal *
 CurrentKey()
 {
-	return g_key_active ? &g_key : nullptr;
+	if (g_state.txn_active)
+		return &g_state.txn;
+	return g_state.session_active ? &g_state.session : nullptr;
 }
 
 /* Principal generation. */
@@ -205,7 +243,8 @@ PrincipalGeneration()
 const char *
 CurrentKeyIdOrEmpty()
 {
-	return g_key_active ? g_key.key_id : "";
+	KeyPrincipal *k = CurrentKey();
+	return k ? k->key_id : "";
 }
 
 namespace detail
@@ -215,25 +254,42 @@ void
 SetKey(const char *key_id, const uint8_t digest[32], bool transaction)
 {
 	SaveForAbort();
-	memset(&g_key, 0, sizeof(g_key));
-	strlcpy(g_key.key_id, key_id, sizeof(g_key.key_id));
-	memcpy(g_key.digest, digest, 32);
-	g_key.transaction = transaction;
-	g_key_active = true;
+	KeyPrincipal *k = transaction ? &g_state.txn : &g_state.session;
+	memset(k, 0, sizeof(*k));
+	strlcpy(k->key_id, key_id, sizeof(k->key_id));
+	memcpy(k->digest, digest, 32);
+	k->transaction = transaction;
+	if (transaction)
+		g_state.txn_active = true;
+	else
+		g_state.session_active = true;
 	g_generation++;
 	vault::InvalidateCache();
 }
 
-/* Ends the key principal (vault.logout). */
+/* Ends every key principal (vault.logout, DISCARD ALL). */
 void
 ClearKey()
 {
 	SaveForAbort();
-	g_key_active = false;
+	SecureZero(&g_state.txn, sizeof(g_state.txn));
+	SecureZero(&g_state.session, sizeof(g_state.session));
+	g_state.txn_active = g_state.session_active = false;
 	g_generation++;
 	vault::InvalidateCache();
 }
 } // namespace detail
+
+/* Ends any key login (DISCARD ALL). */
+void
+EndLoginForReset()
+{
+	if (CurrentKey() != nullptr)
+	{
+		AuditNow("logout", nullptr, "ok", "DISCARD ALL");
+		detail::ClearKey();
+	}
+}
 
 /* Defines vector_vault.require_ssl. */
 void
@@ -256,6 +312,7 @@ void
 Register()
 {
 	RegisterXactCallback(XactCallback, nullptr);
+	RegisterSubXactCallback(SubXactCallback, nullptr);
 	detail::RegisterAuditCallbacks();
 	g_prev_emit = emit_log_hook;
 	emit_log_hook = EmitLogHook;

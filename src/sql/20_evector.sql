@@ -1,15 +1,18 @@
 -- evector: an encrypted float4 vector with pgvector's text and binary forms.
 -- Functions that seal draw a fresh random nonce per call and depend on vector_vault.vault: the
 -- casts into encrypted types are VOLATILE; type input/receive functions are STABLE, the most
--- Postgres allows for them. Functions that open values are IMMUTABLE in result: they may raise
--- a permission error, never return a different value.
+-- Postgres allows for them. Functions that decrypt are STABLE, never IMMUTABLE: their result
+-- depends on the caller's rights, and an IMMUTABLE decrypting function could be used in a
+-- generated column or an expression index, where it would store plaintext computed with the
+-- rights of whoever inserted the row (test sql/40_attack_9_open_holes.sql). Header-only
+-- functions (vector_dims, vault.vault_of, vault.key_version_of) stay IMMUTABLE.
 
 CREATE TYPE evector;
 
 CREATE FUNCTION evector_in(cstring, oid, integer) RETURNS evector
     AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION evector_out(evector) RETURNS cstring
-    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION evector_typmod_in(cstring[]) RETURNS integer
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION evector_typmod_out(integer) RETURNS cstring
@@ -17,7 +20,7 @@ CREATE FUNCTION evector_typmod_out(integer) RETURNS cstring
 CREATE FUNCTION evector_recv(internal, oid, integer) RETURNS evector
     AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION evector_send(evector) RETURNS bytea
-    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 -- STORAGE external: ciphertext does not compress, so do not try; move large values out of line.
 CREATE TYPE evector (
@@ -40,23 +43,23 @@ CREATE FUNCTION evector(real[], integer, boolean) RETURNS evector
 CREATE CAST (real[] AS evector) WITH FUNCTION evector(real[], integer, boolean) AS ASSIGNMENT;
 
 CREATE FUNCTION evector_to_real_array(evector) RETURNS real[]
-    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE CAST (evector AS real[]) WITH FUNCTION evector_to_real_array(evector) AS ASSIGNMENT;
 
 CREATE FUNCTION l2_distance(evector, evector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'evector_l2_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 50;
+    AS 'MODULE_PATHNAME', 'evector_l2_distance' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
 CREATE FUNCTION inner_product(evector, evector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'evector_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 50;
+    AS 'MODULE_PATHNAME', 'evector_inner_product' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
 CREATE FUNCTION vector_negative_inner_product(evector, evector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'evector_negative_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 50;
+    AS 'MODULE_PATHNAME', 'evector_negative_inner_product' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
 CREATE FUNCTION cosine_distance(evector, evector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'evector_cosine_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 50;
+    AS 'MODULE_PATHNAME', 'evector_cosine_distance' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
 CREATE FUNCTION l1_distance(evector, evector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'evector_l1_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 50;
+    AS 'MODULE_PATHNAME', 'evector_l1_distance' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
 CREATE FUNCTION vector_dims(evector) RETURNS integer
     AS 'MODULE_PATHNAME', 'evector_dims' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION vector_norm(evector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'evector_norm' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 50;
+    AS 'MODULE_PATHNAME', 'evector_norm' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
 
 -- COST 50: every call decrypts (TOAST fetch + AES-GCM); the planner weighs that against the index.
 CREATE OPERATOR <-> (LEFTARG = evector, RIGHTARG = evector, FUNCTION = l2_distance, COMMUTATOR = '<->');

@@ -26,6 +26,7 @@ extern "C"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/syscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
 
@@ -112,12 +113,11 @@ KeyOwner(auth::KeyPrincipal *key)
 {
 	Oid types[1] = {TEXTOID};
 	Datum values[1] = {CStringGetTextDatum(key->key_id)};
-	if (SPI_execute_with_args(
-			"SELECT owner::oid, revoked_at IS NOT NULL, COALESCE(expires_at <= pg_catalog.now(), "
-			"false), "
-			"secret_hash, old_secret_hash, COALESCE(old_valid_until > pg_catalog.now(), false), "
-			"expires_at FROM vault._api_keys WHERE key_id OPERATOR(pg_catalog.=) $1",
-			1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+	/* No operator in this query: Load runs as the extension owner with the caller's search_path,
+	 * so every comparison happens here in C (found by test sql/40_attack_9_open_holes.sql). */
+	if (SPI_execute_with_args("SELECT owner::oid, revoked_at, expires_at, secret_hash, old_secret_hash, "
+							  "old_valid_until FROM vault._api_keys WHERE key_id OPERATOR(pg_catalog.=) $1",
+							  1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read vault._api_keys");
 	key->invalid = true;
 	if (SPI_processed != 1)
@@ -127,14 +127,17 @@ KeyOwner(auth::KeyPrincipal *key)
 	}
 	HeapTuple t = SPI_tuptable->vals[0];
 	TupleDesc d = SPI_tuptable->tupdesc;
-	bool isnull, old_null, exp_null;
+	bool isnull, revoked_null, exp_null, old_null, old_until_null;
+	TimestampTz now = GetCurrentTimestamp();
 	Oid owner = DatumGetObjectId(SPI_getbinval(t, d, 1, &isnull));
-	bool revoked = DatumGetBool(SPI_getbinval(t, d, 2, &isnull));
-	bool expired = DatumGetBool(SPI_getbinval(t, d, 3, &isnull));
+	(void) SPI_getbinval(t, d, 2, &revoked_null);
+	Datum exp = SPI_getbinval(t, d, 3, &exp_null);
 	bytea *current = DatumGetByteaPP(SPI_getbinval(t, d, 4, &isnull));
 	Datum old = SPI_getbinval(t, d, 5, &old_null);
-	bool old_ok = DatumGetBool(SPI_getbinval(t, d, 6, &isnull));
-	Datum exp = SPI_getbinval(t, d, 7, &exp_null);
+	Datum old_until = SPI_getbinval(t, d, 6, &old_until_null);
+	bool revoked = !revoked_null;
+	bool expired = !exp_null && DatumGetTimestampTz(exp) <= now;
+	bool old_ok = !old_until_null && DatumGetTimestampTz(old_until) > now;
 	key->expires_at = exp_null ? 0 : DatumGetTimestampTz(exp);
 	bool match = VARSIZE_ANY_EXHDR(current) == 32 &&
 				 ConstantTimeEqual(VARDATA_ANY(current), key->digest, 32);
@@ -142,6 +145,10 @@ KeyOwner(auth::KeyPrincipal *key)
 	{
 		bytea *ob = DatumGetByteaPP(old);
 		match = VARSIZE_ANY_EXHDR(ob) == 32 && ConstantTimeEqual(VARDATA_ANY(ob), key->digest, 32);
+		/* valid on the previous secret only until the rotation's overlap ends */
+		TimestampTz until = DatumGetTimestampTz(old_until);
+		if (match && (key->expires_at == 0 || until < key->expires_at))
+			key->expires_at = until;
 	}
 	if (revoked)
 		strlcpy(key->reason, "it was revoked", sizeof(key->reason));
@@ -208,6 +215,9 @@ Load()
 	SetUserIdAndSecContext(pg::ExtensionOwner(), saved_sec | SECURITY_LOCAL_USERID_CHANGE);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* Rights are read as of now, not as of the transaction's snapshot: a revocation must reach a
+	 * REPEATABLE READ transaction on its next statement too. */
+	PushActiveSnapshot(GetLatestSnapshot());
 	if (principal_key != nullptr)
 		who = KeyOwner(principal_key);
 	if (SPI_execute("SELECT vault_id, name, owner::oid, state, key_version FROM vault._vaults",
@@ -266,11 +276,12 @@ Load()
 	auth::KeyPrincipal *key = auth::CurrentKey();
 	if (key != nullptr)
 		ApplyKeyPrincipal(key, vaults, n);
+	PopActiveSnapshot();
 	SPI_finish();
 	SetUserIdAndSecContext(saved_user, saved_sec);
 	g_cache.role = role;
 	g_cache.principal = auth::PrincipalGeneration();
-	g_cache.key_expires_at = key != nullptr ? key->expires_at : 0;
+	g_cache.key_expires_at = (key != nullptr && !key->invalid) ? key->expires_at : 0;
 	g_cache.epoch = pg::AccessEpoch();
 	g_cache.valid = true;
 }

@@ -8,6 +8,7 @@
  */
 #include <cstring>
 
+#include "auth/auth.h"
 #include "pg/guard.h"
 #include "pg/privileged.h"
 #include "vault/vault.h"
@@ -62,7 +63,23 @@ CheckRoleUnused(Oid role, const char *name)
 				 "Drop the vault, revoke the grant (vault.revoke) or revoke the API key first.")));
 }
 
-/* ProcessUtility hook: checks DROP ROLE, then runs the statement. */
+/* Removes what the catalog keeps about a role that may be dropped: its key-management password
+ * and its revoked API keys (a later role reusing the OID must not inherit them). */
+void
+ForgetRole(Oid role)
+{
+	pg::PrivilegedScope scope;
+	pg::EnterPrivileged(&scope);
+	Oid types[1] = {OIDOID};
+	Datum values[1] = {ObjectIdGetDatum(role)};
+	SPI_execute_with_args("DELETE FROM vault._key_passwords WHERE role::oid OPERATOR(pg_catalog.=) $1", 1, types,
+						  values, nullptr, false, 0);
+	SPI_execute_with_args("DELETE FROM vault._api_keys WHERE owner::oid OPERATOR(pg_catalog.=) $1", 1, types, values,
+						  nullptr, false, 0);
+	pg::LeavePrivileged(&scope);
+}
+
+/* ProcessUtility hook: checks DROP ROLE, ends key logins on DISCARD ALL, then runs the statement. */
 void
 UtilityHook(PlannedStmt *pstmt, const char *query, bool read_only, ProcessUtilityContext context,
 			ParamListInfo params, QueryEnvironment *env, DestReceiver *dest, QueryCompletion *qc)
@@ -78,9 +95,15 @@ UtilityHook(PlannedStmt *pstmt, const char *query, bool read_only, ProcessUtilit
 			RoleSpec *rs = static_cast<RoleSpec *>(lfirst(lc));
 			Oid role = get_rolespec_oid(rs, true);
 			if (OidIsValid(role))
+			{
 				CheckRoleUnused(role, get_rolespec_name(rs));
+				ForgetRole(role);
+			}
 		}
 	}
+	/* DISCARD ALL (PgBouncer's session reset) resets the session, its vault login included. */
+	if (IsA(stmt, DiscardStmt) && reinterpret_cast<DiscardStmt *>(stmt)->target == DISCARD_ALL)
+		auth::EndLoginForReset();
 	if (g_prev_utility)
 		g_prev_utility(pstmt, query, read_only, context, params, env, dest, qc);
 	else
