@@ -9,6 +9,16 @@
 #   VectorVault::keyring_files($node)                      # names in the node's keyring dir
 #   VectorVault::log_since($node, $offset)                 # server log text after $offset
 #
+# Index tests (vault_hnsw):
+#   VectorVault::fmnist_rows('train', $start, $n)          # Fashion-MNIST images as int arrays
+#   VectorVault::vector_text(\@v)                          # '[v1,v2,...]'
+#   VectorVault::exact_knn($dir, \@ids, \@vecs, \@queries, $k)   # exact L2 top-k (numpy)
+#   VectorVault::recall_at_k(\@found, $truth, $k, \%vec_of_id, \@query)   # tie-aware recall
+#   VectorVault::query_lists($node, $db, \@selects, $setup)  # many queries, one psql session
+#   VectorVault::hnsw_verify($node, $db, $index)           # (all checks ok?, report text)
+#   VectorVault::wal_segments_between($node, $db, $from_lsn, $to_lsn)   # segment paths
+#   VectorVault::wait_for_replay($primary, $standby, $seconds)          # 1, or 0 on failure
+#
 # Every node gets a master key file (mode 0600) and a keyring directory outside its data
 # directory, in the node's base directory, unless the caller passes shared ones (standbys and
 # restores must use the same keyring as their primary).
@@ -262,6 +272,330 @@ sub write_bytes
 	chmod($mode // 0600, $path) or die "could not chmod $path: $!";
 	return;
 }
+
+
+# --- index tests: data sets, exact neighbours, recall, queries, verify, WAL, replicas -----------
+
+my $fmnist_dir = '/usr/share/datasets/fashion-mnist';
+my %fmnist_data;
+
+# Rows [$start, $start + $n) of a Fashion-MNIST image file ($set 'train': 60000 rows, 't10k':
+# 10000) as arrayrefs of 784 integers 0..255, or with packed => 1 as 784-byte strings (far less
+# memory for many rows). The file is decompressed once per process.
+sub fmnist_rows
+{
+	my ($set, $start, $n, %opts) = @_;
+	my $data = $fmnist_data{$set} //= do {
+		my $file = "$fmnist_dir/$set-images-idx3-ubyte.gz";
+		open(my $fh, '-|', 'gzip', '-dc', $file) or die "could not run gzip -dc $file: $!";
+		binmode($fh);
+		local $/;
+		my $bytes = <$fh>;
+		close($fh) or die "gzip -dc $file failed";
+		$bytes;
+	};
+	my ($magic, $count, $rows, $cols) = unpack('N4', $data);
+	die "$set: not an idx3 image file (magic $magic)" unless $magic == 2051;
+	die "$set: rows $start .. " . ($start + $n - 1) . " requested, file has $count"
+	  if $start + $n > $count;
+	my $dim = $rows * $cols;
+	return [ map { substr($data, 16 + ($start + $_) * $dim, $dim) } 0 .. $n - 1 ] if $opts{packed};
+	return [ map { [ unpack('C*', substr($data, 16 + ($start + $_) * $dim, $dim)) ] } 0 .. $n - 1 ];
+}
+
+# pgvector's text form of a vector (arrayref, or packed bytes from fmnist_rows): '[v1,v2,...]'.
+sub vector_text
+{
+	my ($v) = @_;
+	return '[' . join(',', ref $v ? @$v : unpack('C*', $v)) . ']';
+}
+
+# Squared L2 distance of two vectors (exact for integer data).
+sub sq_l2
+{
+	my ($a, $b) = @_;
+	my $s = 0;
+	for my $i (0 .. $#$a)
+	{
+		my $d = $a->[$i] - $b->[$i];
+		$s += $d * $d;
+	}
+	return $s;
+}
+
+# Exact k nearest neighbours (squared L2, float64 in numpy) of each query among the base vectors
+# with ids @$ids; ties are broken by id. Returns one { ids => [k ids, nearest first],
+# kth => squared distance of the k-th } per query. Work files go to $dir.
+sub exact_knn
+{
+	my ($dir, $ids, $vecs, $queries, $k) = @_;
+	die 'exact_knn: ids and vectors differ in number' unless @$ids == @$vecs;
+	my $dim = scalar @{ $vecs->[0] };
+	write_bytes("$dir/knn_base.f32", join('', map { pack('f<*', @$_) } @$vecs));
+	write_bytes("$dir/knn_ids.i64", pack('q<*', @$ids));
+	write_bytes("$dir/knn_queries.f32", join('', map { pack('f<*', @$_) } @$queries));
+	my $py = <<'PY';
+import sys
+import numpy as np
+dim, k, d = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+base = np.fromfile(d + '/knn_base.f32', dtype='<f4').reshape(-1, dim).astype(np.float64)
+ids = np.fromfile(d + '/knn_ids.i64', dtype='<i8')
+qs = np.fromfile(d + '/knn_queries.f32', dtype='<f4').reshape(-1, dim).astype(np.float64)
+for q in qs:
+    dist = ((base - q) ** 2).sum(axis=1)
+    order = np.lexsort((ids, dist))[:k]
+    print(' '.join(str(i) for i in ids[order]), repr(float(dist[order[-1]])))
+PY
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ '/usr/bin/python3', '-c', $py, $dim, $k, $dir ], '>', \$out, '2>', \$err)
+	  or die "exact_knn: python3 failed: $err";
+	my @truth;
+	for my $line (split /\n/, $out)
+	{
+		my @f = split / /, $line;
+		my $kth = pop @f;
+		push @truth, { ids => \@f, kth => $kth };
+	}
+	die 'exact_knn: expected ' . scalar(@$queries) . ' answers, got ' . scalar(@truth)
+	  unless @truth == @$queries;
+	return \@truth;
+}
+
+# recall@k of one answer, counting ties: a returned id is a hit when it is a distinct base id
+# (present in %$vec_of_id) whose exact distance to the query is at most the k-th true distance.
+sub recall_at_k
+{
+	my ($found, $truth, $k, $vec_of_id, $query) = @_;
+	my %seen;
+	my $hits = 0;
+	for my $id (@$found[ 0 .. ($#$found < $k - 1 ? $#$found : $k - 1) ])
+	{
+		next if $seen{$id}++;
+		my $v = $vec_of_id->{$id};
+		next unless defined $v;
+		$hits++ if sq_l2($v, $query) <= $truth->{kth} * (1 + 1e-9) + 1e-6;
+	}
+	return $hits / $k;
+}
+
+# Runs every query of @$selects in one psql session (after the $setup SQL, e.g. SET ROLE) and
+# returns one arrayref of output lines per query, in order. Dies on any error.
+sub query_lists
+{
+	my ($node, $db, $selects, $setup) = @_;
+	my $sql = ($setup // '') . "\n";
+	for my $i (0 .. $#$selects)
+	{
+		my $q = $selects->[$i] =~ s/;\s*$//r;
+		$sql .= "\\echo ==Q$i==\n$q;\n";
+	}
+	my $out = $node->safe_psql($db, $sql);
+	my @lists;
+	my $cur;
+	for my $line (split /\n/, $out)
+	{
+		if ($line =~ /^==Q(\d+)==$/)
+		{
+			die "query_lists: output out of order at query $1" unless $1 == scalar @lists;
+			push @lists, [];
+			$cur = $lists[-1];
+			next;
+		}
+		push @$cur, $line if defined $cur;
+	}
+	die 'query_lists: expected ' . scalar(@$selects) . ' answers, got ' . scalar(@lists)
+	  unless @lists == @$selects;
+	return \@lists;
+}
+
+# Runs vault.hnsw_verify on an index; returns (1 when every check is ok and there is at least a
+# metapage, elements, links and one vault row; the report as "check|ok|detail" lines).
+sub hnsw_verify
+{
+	my ($node, $db, $index) = @_;
+	my $out = $node->safe_psql($db, "SELECT \"check\", ok, detail FROM vault.hnsw_verify('$index')");
+	my @rows = split /\n/, $out;
+	my %kinds = map { (split /\|/)[0] => 1 } @rows;
+	my $ok = (!grep { (split /\|/)[1] ne 't' } @rows)
+	  && $kinds{metapage} && $kinds{elements} && $kinds{links} && $kinds{vault};
+	return ($ok ? 1 : 0, $out);
+}
+
+# Paths of the WAL segments of $node from the one holding $from_lsn to the one holding $to_lsn
+# (same timeline); dies when one of them is missing (recycled).
+sub wal_segments_between
+{
+	my ($node, $db, $from, $to) = @_;
+	my $first = $node->safe_psql($db, "SELECT pg_walfile_name('$from')");
+	my $last = $node->safe_psql($db, "SELECT pg_walfile_name('$to')");
+	my $pg_wal = $node->data_dir . '/pg_wal';
+	opendir(my $dh, $pg_wal) or die "could not open $pg_wal: $!";
+	my @segs = sort grep { /^[0-9A-F]{24}$/ && $_ ge $first && $_ le $last } readdir($dh);
+	closedir($dh);
+	die "WAL segments $first .. $last are not all in $pg_wal"
+	  unless @segs && $segs[0] eq $first && $segs[-1] eq $last
+	  && hex(substr($last, 8)) * 256 + hex(substr($last, 16)) - hex(substr($first, 8)) * 256
+	  - hex(substr($first, 16)) + 1 == @segs;
+	return map { "$pg_wal/$_" } @segs;
+}
+
+# Waits until $standby has replayed everything $primary has written so far. Returns 1, or 0
+# (without waiting out a long timeout) when the standby stops running or logs a PANIC, or when
+# $seconds (default 120) pass.
+sub wait_for_replay
+{
+	my ($primary, $standby, $seconds) = @_;
+	$seconds //= 120;
+	my $target = $primary->safe_psql('postgres', 'SELECT pg_current_wal_insert_lsn()');
+	my $deadline = time() + $seconds;
+	while (time() < $deadline)
+	{
+		my ($rc, $out) = $standby->psql('postgres',
+			"SELECT pg_last_wal_replay_lsn() >= '$target'::pg_lsn");
+		return 1 if $rc == 0 && defined $out && $out eq 't';
+		my $log = PostgreSQL::Test::Utils::slurp_file($standby->logfile);
+		return 0 if $log =~ /PANIC:|startup process .* terminated/;
+		select(undef, undef, undef, 0.2);
+	}
+	return 0;
+}
+
+# --- backup, recovery, rotation, dump and load tests (test/t/04*.pl, 050_load.pl) --------------
+#
+#   VectorVault::int_vectors($n, $dim, $seed)              # deterministic integer vectors 0..99
+#   VectorVault::insert_sql($table, \%vec_of, \@ids, $body)  # one INSERT (id, body, embedding)
+#   VectorVault::search_lists($node, $db, \@queries, %o)   # ordered id lists via the index
+#   VectorVault::exact_lists($node, $db, \@queries, %o)    # the same, exact (no index)
+#   VectorVault::archive_wal($node, $db)                   # switch WAL, wait until archived
+#   VectorVault::copy_dir($from, $to)                      # cp -a (keyring copies)
+#   VectorVault::restored_node($name, $from, $backup, %o)  # fresh node from a base backup
+#   VectorVault::wait_promoted($node, $db)                 # 1 once recovery has ended
+
+# $n distinct vectors of $dim integers 0..99 from a seed (a linear congruential generator, so
+# the same on every Perl), as arrayrefs.
+sub int_vectors
+{
+	my ($n, $dim, $seed) = @_;
+	my $x = $seed & 0x7fffffff;
+	my (@out, %seen);
+	while (@out < $n)
+	{
+		my @v;
+		for (1 .. $dim)
+		{
+			$x = ($x * 1103515245 + 12345) % 2147483648;
+			push @v, int($x / 65536) % 100;
+		}
+		push @out, \@v unless $seen{ join(',', @v) }++;
+	}
+	return \@out;
+}
+
+# One INSERT statement writing (id, body, embedding) for every id of @$ids into $table, the body
+# being "$body <id>" and the embedding $vec_of->{id}. The current vault must be selected.
+sub insert_sql
+{
+	my ($table, $vec_of, $ids, $body) = @_;
+	return "INSERT INTO $table (id, body, embedding) VALUES "
+	  . join(",\n", map { "($_, '$body $_', '" . vector_text($vec_of->{$_}) . "')" } @$ids) . ";\n";
+}
+
+# The SET commands of a search session: optional role, the vault, ef_search.
+sub search_setup
+{
+	my (%o) = @_;
+	my $setup = '';
+	$setup .= "SET ROLE $o{role};\n" if $o{role};
+	$setup .= "SET vector_vault.vault = '$o{vault}';\n" if $o{vault};
+	$setup .= 'SET vector_vault.ef_search = ' . ($o{ef} // 100) . ";\n";
+	$setup .= "$o{setup}\n" if $o{setup};
+	return $setup;
+}
+
+# For each query vector, the ids of its $o{k} (default 10) nearest rows of $o{table} (default
+# items, column embedding) as one "id,id,..." string, searched through the index (sequential
+# scans off) in one session (as $o{role} with vault $o{vault} selected, ef_search $o{ef} or 100).
+sub search_lists
+{
+	my ($node, $db, $queries, %o) = @_;
+	my $k = $o{k} // 10;
+	my $table = $o{table} // 'items';
+	my @sql = map { "SELECT string_agg(id::text, ',') FROM (SELECT id FROM $table ORDER BY embedding <-> '"
+		  . vector_text($_) . "' LIMIT $k) s" } @$queries;
+	# Small tables would be sorted after a sequential scan: force the index.
+	my $lists = query_lists($node, $db, \@sql, search_setup(%o) . "SET enable_seqscan = off;\n");
+	return [ map { $_->[0] // '' } @$lists ];
+}
+
+# The same lists computed exactly: index scans off, so every row's distance is computed (ties
+# broken by id).
+sub exact_lists
+{
+	my ($node, $db, $queries, %o) = @_;
+	my $k = $o{k} // 10;
+	my $table = $o{table} // 'items';
+	my @sql = map { "SELECT string_agg(id::text, ',') FROM (SELECT id FROM $table ORDER BY embedding <-> '"
+		  . vector_text($_) . "', id LIMIT $k) s" } @$queries;
+	my $lists = query_lists($node, $db, \@sql,
+		search_setup(%o) . "SET enable_indexscan = off;\nSET enable_bitmapscan = off;\n");
+	return [ map { $_->[0] // '' } @$lists ];
+}
+
+# Ends the current WAL segment and waits until the archiver has archived it (and every segment
+# before it). Returns the segment name, or dies after the timeout.
+sub archive_wal
+{
+	my ($node, $db) = @_;
+	my $seg = $node->safe_psql($db, 'SELECT pg_walfile_name(pg_current_wal_lsn())');
+	$node->safe_psql($db, 'SELECT pg_switch_wal()');
+	$node->poll_query_until($db,
+		"SELECT last_archived_wal IS NOT NULL AND last_archived_wal >= '$seg' FROM pg_stat_archiver")
+	  or die "WAL segment $seg was not archived";
+	die "archived segment $seg is not in " . $node->archive_dir unless -f $node->archive_dir . "/$seg";
+	return $seg;
+}
+
+# Copies a directory tree with modes (cp -a); $to must not exist yet.
+sub copy_dir
+{
+	my ($from, $to) = @_;
+	die "copy_dir: $to exists" if -e $to;
+	system('cp', '-a', $from, $to) == 0 or die "cp -a $from $to failed";
+	return;
+}
+
+# A node initialised from base backup $backup of $from, not started. It uses keyring $o{keyring}
+# and key file $o{keyfile} (default: $from's), does not archive, and with $o{restore} (default
+# on) restores WAL from $from's archive and ends recovery with promotion; $o{target} adds
+# recovery target settings (e.g. "recovery_target_name = 'x'"). With $o{streaming} it is a
+# streaming standby of $from instead.
+sub restored_node
+{
+	my ($name, $from, $backup, %o) = @_;
+	my $node = new_node($name, keyring => $o{keyring} // $from->{vv_keyring},
+		keyfile => $o{keyfile} // $from->{vv_keyfile}, init => 0);
+	if ($o{streaming})
+	{
+		$node->init_from_backup($from, $backup, has_streaming => 1);
+	}
+	else
+	{
+		$node->init_from_backup($from, $backup, has_restoring => $o{restore} // 1, standby => 0);
+	}
+	configure($node);
+	$node->append_conf('postgresql.conf', "archive_mode = off\n");
+	$node->append_conf('postgresql.conf', "recovery_target_action = 'promote'\n$o{target}\n")
+	  if $o{target};
+	return $node;
+}
+
+# Waits until $node has left recovery; 1 on success, 0 on timeout.
+sub wait_promoted
+{
+	my ($node, $db) = @_;
+	return $node->poll_query_until($db // 'postgres', 'SELECT NOT pg_is_in_recovery()');
+}
+
 
 # --- attack tests (020_*, 021_*): concurrent sessions, keys and passwords ---------------
 
