@@ -12,7 +12,7 @@
 
 -- Every key-management password of the suite. The superuser that runs the tests (the
 -- extension owner) uses the same one: until d689fcf key-management passwords were checked
--- against the extension owner's hash, whatever the calling role (40_attack_9_open_holes, H1);
+-- against the extension owner's hash, whatever the calling role (40_attack_7_holes, H1);
 -- with one password for all roles these files pass with and without that bug.
 \set pw 'atk-password-0001'
 
@@ -221,12 +221,19 @@ INSERT INTO atk_keys VALUES
     ('b_write',  vault.create_api_key(:'pw', '{"atk_b": "write"}', 'b write')),
     ('ab_read',  vault.create_api_key(:'pw', '{"atk_a": "read", "atk_b": "read"}', 'a+b read')),
     ('revoked',  vault.create_api_key(:'pw', '{"atk_a": "write"}', 'to revoke')),
-    ('expired',  vault.create_api_key(:'pw', '{"atk_a": "write"}', 'expired', now() - interval '1 minute')),
+    ('expired',  vault.create_api_key(:'pw', '{"atk_a": "write"}', 'expired', now() + interval '1 hour')),
     ('c_write',  vault.create_api_key(:'pw', '{"atk_c": "write"}', 'dropped vault')),
     ('rotate',   vault.create_api_key(:'pw', '{"atk_a": "read"}', 'to rotate')),
     ('rate',     vault.create_api_key(:'pw', '{"atk_b": "read"}', 'rate limited')),
     ('clear',    vault.create_api_key(:'pw', '{"atk_b": "read"}', 'clears the address counter'));
--- An already expired expiry is accepted at creation: the key is dead on arrival (40_attack_5).
+-- A key cannot be created already expired (22023).
+SELECT atk_try(format('SELECT vault.create_api_key(%L, %L, %L, %L)', :'pw', '{"atk_a": "read"}',
+                      'dead on arrival', now() - interval '1 minute'));
+RESET ROLE;
+-- Time passes for the 'expired' key (the superuser moves its expiry into the past).
+UPDATE vault._api_keys SET expires_at = now() - interval '1 minute'
+ WHERE label OPERATOR(pg_catalog.=) 'expired';
+SET ROLE regress_atk_admin;
 SELECT label, expires_at < now() AS expired FROM vault.api_keys WHERE label = 'expired';
 RESET ROLE;
 SET ROLE regress_atk_keyowner;

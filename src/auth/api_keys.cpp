@@ -239,6 +239,10 @@ VV_FUNCTION(vault_create_api_key)
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("password and vaults must not be null")));
 	RefuseInKeySession("vault.create_api_key()");
+	if (!PG_ARGISNULL(3) && PG_GETARG_TIMESTAMPTZ(3) <= GetCurrentTransactionStartTimestamp())
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("expires_at must be in the future"),
+						errhint("Pass NULL for a key that does not expire.")));
 	VerifyKeyPassword(PG_GETARG_TEXT_PP(0));
 	Jsonb *vaults = PG_GETARG_JSONB_P(1);
 	if (!JB_ROOT_IS_OBJECT(vaults) || JB_ROOT_COUNT(vaults) == 0)
@@ -471,7 +475,7 @@ VV_FUNCTION(vault_login)
 	if (!valid)
 	{
 		auth::NoteLoginFailure(key_id);
-		auth::AuditNow("login", nullptr, "failed", "unknown, revoked, expired or wrong API key");
+		auth::AuditLoginFailure(key_id, "failed", "unknown, revoked, expired or wrong API key");
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD), errmsg("API key authentication failed"),
 				 errhint("Check the key: it may be mistyped, revoked, expired, or rotated.")));

@@ -38,6 +38,7 @@ extern "C"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -62,6 +63,7 @@ struct Event
 	TimestampTz at;
 	char role[NAMEDATALEN];
 	char key_id[17];
+	int64 vault_id; /* 0: none */
 	char vault[NAMEDATALEN];
 	char action[32];
 	char result[16];
@@ -104,6 +106,12 @@ Fill(Event *e, const char *action, const char *vault, const char *result, const 
 	strlcpy(e->role, role ? role : "", sizeof(e->role));
 	strlcpy(e->key_id, CurrentKeyIdOrEmpty(), sizeof(e->key_id));
 	strlcpy(e->vault, vault ? vault : "", sizeof(e->vault));
+	/* Entries are tied to the vault's id: a later vault of the same name does not inherit them. */
+	if (vault != nullptr && IsTransactionState())
+	{
+		const vault::VaultInfo *v = vault::LookupVaultByName(vault);
+		e->vault_id = v ? static_cast<int64>(v->id) : 0;
+	}
 	strlcpy(e->action, action, sizeof(e->action));
 	strlcpy(e->result, result, sizeof(e->result));
 	strlcpy(e->client, ClientAddress(), sizeof(e->client));
@@ -202,11 +210,12 @@ Enqueue(const Event *events, int n)
 void
 LogEvent(const Event &e)
 {
-	ereport(
-		LOG,
-		(errmsg("vector_vault audit: action=%s result=%s role=%s key=%s vault=%s client=%s%s%s",
-				e.action, e.result, e.role, e.key_id[0] ? e.key_id : "-",
-				e.vault[0] ? e.vault : "-", e.client, e.detail[0] ? " detail=" : "", e.detail)));
+	ereport(LOG,
+			(errmsg("vector_vault audit: action=%s result=%s role=%s key=%s vault=%s vault_id=%lld "
+					"client=%s%s%s",
+					e.action, e.result, e.role, e.key_id[0] ? e.key_id : "-",
+					e.vault[0] ? e.vault : "-", static_cast<long long>(e.vault_id), e.client,
+					e.detail[0] ? " detail=" : "", e.detail)));
 }
 
 /* Moves pending events to the queue at commit, drops them at abort. */
@@ -294,17 +303,18 @@ WriteEvents(const Event *events, int n)
 			LogEvent(e);
 			continue;
 		}
-		Oid types[8] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
-						TEXTOID,        TEXTOID, TEXTOID, TEXTOID};
-		Datum values[8] = {TimestampTzGetDatum(e.at),     CStringGetTextDatum(e.role),
+		Oid types[9] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+						TEXTOID,        TEXTOID, TEXTOID, INT8OID};
+		Datum values[9] = {TimestampTzGetDatum(e.at),     CStringGetTextDatum(e.role),
 						   CStringGetTextDatum(e.key_id), CStringGetTextDatum(e.vault),
 						   CStringGetTextDatum(e.action), CStringGetTextDatum(e.result),
-						   CStringGetTextDatum(e.client), CStringGetTextDatum(e.detail)};
+						   CStringGetTextDatum(e.client), CStringGetTextDatum(e.detail),
+						   Int64GetDatum(e.vault_id)};
 		if (SPI_execute_with_args(
 				"INSERT INTO vault._access_log (at, role, key_id, vault, action, result, "
-				"client_addr, detail) VALUES ($1, NULLIF($2, ''), NULLIF($3, ''), "
-				"NULLIF($4, ''), $5, $6, $7, NULLIF($8, ''))",
-				8, types, values, nullptr, false, 0) != SPI_OK_INSERT)
+				"client_addr, detail, vault_id) VALUES ($1, NULLIF($2, ''), NULLIF($3, ''), "
+				"NULLIF($4, ''), $5, $6, $7, NULLIF($8, ''), NULLIF($9, 0))",
+				9, types, values, nullptr, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not write the vector_vault access log");
 	}
 	SPI_finish();
@@ -343,16 +353,45 @@ AuditNow(const char *action, const char *vault, const char *result, const char *
 	Enqueue(&e, 1);
 }
 
-/* Records an event when this transaction commits. */
-void
-AuditAtCommit(const char *action, const char *vault, const char *result, const char *detail)
+/* A slot for an event that waits for this transaction's commit. */
+static Event *
+PendingSlot()
 {
 	if (g_npending == lengthof(g_pending))
 	{
 		Enqueue(g_pending, g_npending);
 		g_npending = 0;
 	}
-	Fill(&g_pending[g_npending++], action, vault, result, detail);
+	return &g_pending[g_npending++];
+}
+
+/* Records an event when this transaction commits. */
+void
+AuditAtCommit(const char *action, const char *vault, const char *result, const char *detail)
+{
+	Fill(PendingSlot(), action, vault, result, detail);
+}
+
+/* Records a change to a vault, by id, when this transaction commits. */
+void
+AuditVaultChangeAtCommit(const char *action, uint64_t vault_id, const char *vault,
+						 const char *detail)
+{
+	Event *e = PendingSlot();
+	Fill(e, action, nullptr, "ok", detail);
+	strlcpy(e->vault, vault, sizeof(e->vault));
+	e->vault_id = static_cast<int64>(vault_id);
+}
+
+/* Records a failed login under the key id it tried. */
+void
+AuditLoginFailure(const char *attempted_key_id, const char *result, const char *detail)
+{
+	Event e;
+	Fill(&e, "login", nullptr, result, detail);
+	strlcpy(e.key_id, attempted_key_id ? attempted_key_id : "", sizeof(e.key_id));
+	LogEvent(e);
+	Enqueue(&e, 1);
 }
 
 } // namespace vector_vault::auth
@@ -367,6 +406,8 @@ vault_audit_worker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+	/* Our statements are schema-qualified; nothing a database user creates can intercept them. */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	LWLockAcquire(g_queue->lock, LW_EXCLUSIVE);
 	for (Writer &w : g_queue->writers)
 		if (w.dbid == dbid)

@@ -54,6 +54,14 @@ void AuditNow(const char *action, const char *vault, const char *result, const c
 /* Records an event when the current transaction commits (state changes). */
 void AuditAtCommit(const char *action, const char *vault, const char *result, const char *detail);
 
+/* Records a change to a vault (create, drop, grant, revoke) by id at commit: the entry stays
+ * tied to this vault even after a drop and the reuse of its name. */
+void AuditVaultChangeAtCommit(const char *action, uint64_t vault_id, const char *vault,
+							  const char *detail);
+
+/* Records a failed login now, under the key id it tried (the session has no key yet). */
+void AuditLoginFailure(const char *attempted_key_id, const char *result, const char *detail);
+
 /* The key id of the principal, or "" (for log entries). */
 const char *CurrentKeyIdOrEmpty();
 

@@ -9,8 +9,11 @@
  * Redaction: statements that carry a secret (an API key or a key-management password) would
  * otherwise reach the server log through log_statement, log_min_error_statement or the
  * parameter details of the extended protocol. An emit_log_hook rewrites any message, detail or
- * context that mentions one of the secret-taking vault functions, hides the statement text, and
- * masks anything shaped like an API key (vv_<id>_<secret>_<checksum> -> vv_<id>_<redacted>).
+ * context of a statement that calls one of the secret-taking vault functions (qualified or not,
+ * quoted or not, with comments anywhere, or through EXECUTE of a prepared statement), hides the
+ * statement text, and masks anything shaped like an API key, even a truncated one
+ * (vv_<id>_<secret>_<checksum> -> vv_<id>_xxxx). Only errors raised by our own code (*.cpp) keep
+ * their detail: Postgres' own (a jsonb parse error quoting a misplaced password) may carry it.
  */
 #include "core/api_key.h"
 #include "core/secure.h"
@@ -25,6 +28,7 @@
 extern "C"
 {
 #include "access/xact.h"
+#include "commands/prepare.h"
 #include "libpq/libpq-be.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
@@ -67,50 +71,148 @@ emit_log_hook_type g_prev_emit = nullptr;
 const char *const kSecretFunctions[] = {"login", "create_api_key", "rotate_api_key",
 										"revoke_api_key", "set_key_password"};
 
-/* True when text mentions a secret-taking function (case-insensitive, with "vault."). */
+/* Skips whitespace and SQL comments. */
+const char *
+SkipSpace(const char *p)
+{
+	for (;;)
+	{
+		while (*p != '\0' && isspace(static_cast<unsigned char>(*p)))
+			p++;
+		if (p[0] == '-' && p[1] == '-')
+		{
+			while (*p != '\0' && *p != '\n')
+				p++;
+			continue;
+		}
+		if (p[0] == '/' && p[1] == '*')
+		{
+			const char *e = strstr(p + 2, "*/");
+			p = e != nullptr ? e + 2 : p + strlen(p);
+			continue;
+		}
+		return p;
+	}
+}
+
+/* True for characters that continue an SQL identifier. */
 bool
-MentionsSecretFunction(const char *text)
+IdentChar(char c)
+{
+	return isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$';
+}
+
+/* Reads an identifier (quoted or not) at p into out (folded to lower case unless quoted);
+ * returns the position after it, or nullptr when p does not start one. */
+const char *
+ReadIdent(const char *p, char *out, size_t cap)
+{
+	size_t n = 0;
+	if (*p == '"')
+	{
+		p++;
+		while (*p != '\0' && *p != '"')
+		{
+			if (n + 1 < cap)
+				out[n++] = *p;
+			p++;
+		}
+		if (*p == '"')
+			p++;
+	}
+	else if (isalpha(static_cast<unsigned char>(*p)) || *p == '_')
+	{
+		while (IdentChar(*p))
+		{
+			if (n + 1 < cap)
+				out[n++] = static_cast<char>(tolower(static_cast<unsigned char>(*p)));
+			p++;
+		}
+	}
+	else
+		return nullptr;
+	out[n] = '\0';
+	return p;
+}
+
+/* True when text calls a secret-taking function: its name (qualified or not, quoted or not)
+ * followed by "(", with any whitespace or comments between. Over-matching only over-redacts. */
+bool
+CallsSecretFunction(const char *text)
 {
 	if (text == nullptr)
 		return false;
-	for (const char *p = text; *p; p++)
+	char ident[NAMEDATALEN];
+	for (const char *p = text; *p != '\0'; p++)
 	{
-		if (pg_strncasecmp(p, "vault", 5) != 0)
+		if (p > text && (IdentChar(p[-1]) || p[-1] == '"'))
 			continue;
-		const char *q = p + 5;
-		while (*q == '"' || *q == ' ')
-			q++;
-		if (*q != '.')
+		const char *after = ReadIdent(p, ident, sizeof(ident));
+		if (after == nullptr)
 			continue;
-		q++;
-		while (*q == '"' || *q == ' ')
-			q++;
 		for (const char *f : kSecretFunctions)
-			if (pg_strncasecmp(q, f, strlen(f)) == 0)
+			if (strcmp(ident, f) == 0 && *SkipSpace(after) == '(')
 				return true;
 	}
 	return false;
 }
 
-/* Masks API-key-shaped tokens in place: the secret and checksum become 'x'. */
+/* The source of the prepared statement an EXECUTE names, or nullptr. */
+const char *
+ExecutedSource(const char *text)
+{
+	if (text == nullptr)
+		return nullptr;
+	char ident[NAMEDATALEN];
+	const char *p = SkipSpace(text);
+	/* EXPLAIN [ANALYZE] EXECUTE name also runs it. */
+	while ((p = ReadIdent(p, ident, sizeof(ident))) != nullptr)
+	{
+		if (strcmp(ident, "execute") == 0)
+		{
+			if (ReadIdent(SkipSpace(p), ident, sizeof(ident)) == nullptr)
+				return nullptr;
+			PreparedStatement *ps = FetchPreparedStatement(ident, false);
+			return ps != nullptr ? ps->plansource->query_string : nullptr;
+		}
+		if (strcmp(ident, "explain") != 0 && strcmp(ident, "analyze") != 0 &&
+			strcmp(ident, "verbose") != 0)
+			return nullptr;
+		p = SkipSpace(p);
+	}
+	return nullptr;
+}
+
+/* True when text (or the prepared statement it executes) calls a secret-taking function. */
+bool
+MentionsSecretFunction(const char *text)
+{
+	return CallsSecretFunction(text) || CallsSecretFunction(ExecutedSource(text));
+}
+
+/* Masks API-key-shaped tokens in place: everything after "vv_<16 hex>_" that looks like the
+ * secret or checksum (hex digits and '_', even when truncated) becomes 'x'. */
 void
 MaskKeys(char *text)
 {
 	if (text == nullptr)
 		return;
 	size_t len = strlen(text);
-	for (size_t i = 0; i + kApiKeyLength <= len; i++)
+	for (size_t i = 0; i + 3 + kApiKeyIdHex + 1 <= len; i++)
 	{
 		if (text[i] != 'v' || text[i + 1] != 'v' || text[i + 2] != '_')
 			continue;
-		size_t s = i + 3 + kApiKeyIdHex + 1;
-		bool hexy = true;
-		for (size_t k = s; k < i + kApiKeyLength && hexy; k++)
-			hexy = isxdigit(static_cast<unsigned char>(text[k])) || text[k] == '_';
-		if (!hexy)
+		bool id_ok = text[i + 3 + kApiKeyIdHex] == '_';
+		for (size_t k = i + 3; k < i + 3 + kApiKeyIdHex && id_ok; k++)
+			id_ok = isxdigit(static_cast<unsigned char>(text[k]));
+		if (!id_ok)
 			continue;
-		for (size_t k = s; k < i + kApiKeyLength; k++)
+		for (size_t k = i + 3 + kApiKeyIdHex + 1; k < i + kApiKeyLength && k < len; k++)
+		{
+			if (!isxdigit(static_cast<unsigned char>(text[k])) && text[k] != '_')
+				break;
 			text[k] = 'x';
+		}
 	}
 }
 
@@ -132,7 +234,8 @@ EmitLogHook(ErrorData *edata)
 				  MentionsSecretFunction(debug_query_string);
 	if (secret)
 	{
-		if (MentionsSecretFunction(edata->message) &&
+		/* The statement text itself, as log_statement and friends print it. */
+		if (edata->message != nullptr &&
 			(strncmp(edata->message, "statement:", 10) == 0 ||
 			 strncmp(edata->message, "execute", 7) == 0 ||
 			 strncmp(edata->message, "duration:", 9) == 0 ||
@@ -140,9 +243,14 @@ EmitLogHook(ErrorData *edata)
 			Redact(&edata->message);
 		/* Our own messages never carry secrets; anything else raised during such a statement
 		 * (a jsonb parse error quoting a misplaced password, say) might. */
-		bool ours = edata->filename != nullptr && strncmp(edata->filename, "src/", 4) == 0;
+		size_t flen = edata->filename != nullptr ? strlen(edata->filename) : 0;
+		bool ours = flen > 4 && strcmp(edata->filename + flen - 4, ".cpp") == 0;
 		if (!ours)
 		{
+			/* Postgres quotes the offending input in its messages ('invalid input syntax for
+			 * type json: "..."'); such a message may quote a secret. */
+			if (edata->message != nullptr && strpbrk(edata->message, "\"'") != nullptr)
+				Redact(&edata->message);
 			Redact(&edata->detail);
 			Redact(&edata->detail_log);
 		}
@@ -163,7 +271,8 @@ void
 XactCallback(XactEvent event, void *)
 {
 	bool abort = event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT;
-	bool commit = event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PREPARE;
+	bool commit = event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+				  event == XACT_EVENT_PREPARE;
 	if (!abort && !commit)
 		return;
 	if (abort && g_nsaved > 0)
@@ -217,7 +326,8 @@ SaveForAbort()
 	if (g_nsaved > 0 && g_saved[g_nsaved - 1].level == level)
 		return;
 	if (g_nsaved == kMaxSaved)
-		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("too many nested vault logins")));
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("too many nested vault logins")));
 	g_saved[g_nsaved++] = {level, g_state};
 }
 

@@ -7,6 +7,10 @@
  * success clears the key's and the address's counters. The table is a fixed array with
  * least-recently-used replacement; an attacker rotating through many addresses can evict
  * entries, which bounds memory, not security (each key id still has its own counter).
+ *
+ * Unix-socket clients share the address "local"; counting them by address would let one local
+ * process lock every local application out, so they are limited per key id (or role) only.
+ * Key-management passwords are limited per role under the subject "role-<name>".
  */
 #include "core/api_key.h"
 
@@ -65,6 +69,13 @@ SubjectHash(const char *kind, const char *value)
 	for (int i = 0; i < 8; i++)
 		h = (h << 8) | d[i];
 	return h == 0 ? 1 : h;
+}
+
+/* False for Unix-socket clients, which all share the address "local". */
+bool
+CountsAddress()
+{
+	return strcmp(ClientAddress(), "local") != 0;
 }
 
 /* Finds a subject's entry; with create, takes a free or the least recently used one. */
@@ -168,17 +179,22 @@ CheckLoginAllowed(const char *key_id)
 	TimestampTz now = GetCurrentTimestamp();
 	LWLockAcquire(g_limiter->lock, LW_SHARED);
 	long by_key = key_id ? BlockedFor(SubjectHash("key", key_id), now) : 0;
-	long by_addr = BlockedFor(SubjectHash("addr", ClientAddress()), now);
+	long by_addr = CountsAddress() ? BlockedFor(SubjectHash("addr", ClientAddress()), now) : 0;
 	LWLockRelease(g_limiter->lock);
 	if (by_key > 0 || by_addr > 0)
 	{
-		AuditNow("login", nullptr, "blocked",
-				 by_key > 0 ? "too many failures for this key"
-							: "too many failures from this address");
-		ereport(ERROR, (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-						errmsg("too many failed vault logins %s",
-							   by_key > 0 ? "for this API key" : "from this address"),
-						errhint("Try again in %ld seconds.", Max(by_key, by_addr))));
+		bool password = key_id != nullptr && strncmp(key_id, "role-", 5) == 0;
+		const char *what = by_key == 0 ? "from this address"
+						   : password  ? "of this role's key-management password"
+									   : "for this API key";
+		if (password)
+			AuditNow("key_password", nullptr, "blocked", what);
+		else
+			AuditLoginFailure(key_id, "blocked", what);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("too many failed %s %s", password ? "attempts" : "vault logins", what),
+				 errhint("Try again in %ld seconds.", Max(by_key, by_addr))));
 	}
 }
 
@@ -192,7 +208,7 @@ NoteLoginFailure(const char *key_id)
 	LWLockAcquire(g_limiter->lock, LW_EXCLUSIVE);
 	for (int k = 0; k < 2; k++)
 	{
-		if (k == 0 && key_id == nullptr)
+		if ((k == 0 && key_id == nullptr) || (k == 1 && !CountsAddress()))
 			continue;
 		uint64 subject = k == 0 ? SubjectHash("key", key_id) : SubjectHash("addr", ClientAddress());
 		Entry *e = Find(subject, true, now);

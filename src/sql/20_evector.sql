@@ -4,7 +4,7 @@
 -- Postgres allows for them. Functions that decrypt are STABLE, never IMMUTABLE: their result
 -- depends on the caller's rights, and an IMMUTABLE decrypting function could be used in a
 -- generated column or an expression index, where it would store plaintext computed with the
--- rights of whoever inserted the row (test sql/40_attack_9_open_holes.sql). Header-only
+-- rights of whoever inserted the row (test sql/40_attack_7_holes.sql). Header-only
 -- functions (vector_dims, vault.vault_of, vault.key_version_of) stay IMMUTABLE.
 
 CREATE TYPE evector;

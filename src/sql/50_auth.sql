@@ -41,9 +41,10 @@ CREATE TABLE vault._access_log (
     action      text NOT NULL,
     result      text NOT NULL,
     client_addr text,
-    detail      text
+    detail      text,
+    vault_id    bigint
 );
-CREATE INDEX ON vault._access_log (vault, at);
+CREATE INDEX ON vault._access_log (vault_id, at);
 COMMENT ON TABLE vault._access_log IS 'vector_vault internal: access log (read through vault.access_log)';
 
 SELECT pg_catalog.pg_extension_config_dump('vault._key_passwords', '');
@@ -80,6 +81,12 @@ CREATE FUNCTION vault.principal() RETURNS text
     AS 'MODULE_PATHNAME', 'vault_principal' LANGUAGE C STABLE;
 COMMENT ON FUNCTION vault.principal() IS 'who the session acts as: its role or an API key';
 
+-- Visibility helpers of the views below. Superusers get no shortcut: they read the tables.
+CREATE FUNCTION vault._owns_vault_id(vault_id bigint) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'vault_owns_vault_id' LANGUAGE C STABLE STRICT;
+CREATE FUNCTION vault._acts_for(role oid) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'vault_acts_for' LANGUAGE C STABLE STRICT;
+
 -- The keys the current role owns (never secrets).
 CREATE VIEW vault.api_keys WITH (security_barrier) AS
     SELECT k.key_id, k.label, k.owner,
@@ -89,17 +96,18 @@ CREATE VIEW vault.api_keys WITH (security_barrier) AS
            k.created_at, k.rotated_at, k.old_valid_until AS previous_secret_valid_until,
            k.expires_at, k.revoked_at
     FROM vault._api_keys k
-    WHERE pg_catalog.pg_has_role(k.owner, 'USAGE') AND vault.principal() LIKE 'role %';
+    WHERE vault._acts_for(k.owner);
 GRANT SELECT ON vault.api_keys TO PUBLIC;
 
--- Access log entries of the vaults the current principal owns, and logins with its keys.
+-- Access log entries of the vaults the current role owns (by vault id, so a new vault reusing a
+-- dropped one's name does not see its history), and logins and failures with its API keys.
 CREATE VIEW vault.access_log WITH (security_barrier) AS
-    SELECT l.at, l.role, l.key_id, l.vault, l.action, l.result, l.client_addr, l.detail
+    SELECT l.at, l.role, l.key_id, l.vault, l.vault_id, l.action, l.result, l.client_addr, l.detail
     FROM vault._access_log l
-    WHERE (l.vault IS NOT NULL AND vault.access_level(l.vault) = 'owner')
+    WHERE (l.vault_id IS NOT NULL AND vault._owns_vault_id(l.vault_id))
        OR (l.key_id IS NOT NULL AND EXISTS (SELECT 1 FROM vault._api_keys k
-                                            WHERE k.key_id = l.key_id AND pg_catalog.pg_has_role(k.owner, 'USAGE')
-                                              AND vault.principal() LIKE 'role %'));
+                                            WHERE k.key_id = l.key_id
+                                              AND vault._acts_for(k.owner)));
 GRANT SELECT ON vault.access_log TO PUBLIC;
 
 -- Row-level isolation.

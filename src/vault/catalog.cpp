@@ -62,17 +62,6 @@ SlotOf(uint64_t id, int nslots)
 	return static_cast<int>(((id * 0x9E3779B97F4A7C15ull) >> 33) % static_cast<uint64_t>(nslots));
 }
 
-/* True when member has the privileges of role; superusers get no shortcut. */
-bool
-HasRightsOf(Oid member, Oid role)
-{
-	if (member == role)
-		return true;
-	if (superuser_arg(member))
-		return is_member_of_role_nosuper(member, role);
-	return has_privs_of_role(member, role);
-}
-
 /* Parses a level stored in vault._grants. */
 Level
 LevelFromText(const char *s)
@@ -114,10 +103,11 @@ KeyOwner(auth::KeyPrincipal *key)
 	Oid types[1] = {TEXTOID};
 	Datum values[1] = {CStringGetTextDatum(key->key_id)};
 	/* No operator in this query: Load runs as the extension owner with the caller's search_path,
-	 * so every comparison happens here in C (found by test sql/40_attack_9_open_holes.sql). */
-	if (SPI_execute_with_args("SELECT owner::oid, revoked_at, expires_at, secret_hash, old_secret_hash, "
-							  "old_valid_until FROM vault._api_keys WHERE key_id OPERATOR(pg_catalog.=) $1",
-							  1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+	 * so every comparison happens here in C (found by test sql/40_attack_7_holes.sql). */
+	if (SPI_execute_with_args(
+			"SELECT owner::oid, revoked_at, expires_at, secret_hash, old_secret_hash, "
+			"old_valid_until FROM vault._api_keys WHERE key_id OPERATOR(pg_catalog.=) $1",
+			1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read vault._api_keys");
 	key->invalid = true;
 	if (SPI_processed != 1)
@@ -244,8 +234,9 @@ Load()
 		char *state = TextDatumGetCString(SPI_getbinval(tup, desc, 4, &isnull));
 		v->dropped = strcmp(state, "active") != 0;
 		v->key_version = static_cast<uint32_t>(DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull)));
-		v->level = (!v->dropped && OidIsValid(who) && HasRightsOf(who, v->owner)) ? Level::kOwner
-																				  : Level::kNone;
+		v->level = (!v->dropped && OidIsValid(who) && RoleHasRightsOf(who, v->owner))
+					   ? Level::kOwner
+					   : Level::kNone;
 		int s = SlotOf(v->id, nslots);
 		while (slots[s] >= 0)
 			s = (s + 1) % nslots;
@@ -270,7 +261,7 @@ Load()
 		if (v == nullptr || v->dropped)
 			continue;
 		Level level = LevelFromText(level_text);
-		if (level > v->level && OidIsValid(who) && HasRightsOf(who, grantee))
+		if (level > v->level && OidIsValid(who) && RoleHasRightsOf(who, grantee))
 			v->level = level;
 	}
 	auth::KeyPrincipal *key = auth::CurrentKey();
@@ -474,6 +465,17 @@ BumpEpochAtCommit()
 {
 	g_bump_at_commit = true;
 	g_cache.valid = false;
+}
+
+/* True when member has the privileges of role; superusers get no shortcut. */
+bool
+RoleHasRightsOf(Oid member, Oid role)
+{
+	if (member == role)
+		return true;
+	if (superuser_arg(member))
+		return is_member_of_role_nosuper(member, role);
+	return has_privs_of_role(member, role);
 }
 
 } // namespace vector_vault::vault

@@ -72,14 +72,16 @@ ForgetRole(Oid role)
 	pg::EnterPrivileged(&scope);
 	Oid types[1] = {OIDOID};
 	Datum values[1] = {ObjectIdGetDatum(role)};
-	SPI_execute_with_args("DELETE FROM vault._key_passwords WHERE role::oid OPERATOR(pg_catalog.=) $1", 1, types,
-						  values, nullptr, false, 0);
-	SPI_execute_with_args("DELETE FROM vault._api_keys WHERE owner::oid OPERATOR(pg_catalog.=) $1", 1, types, values,
-						  nullptr, false, 0);
+	SPI_execute_with_args(
+		"DELETE FROM vault._key_passwords WHERE role::oid OPERATOR(pg_catalog.=) $1", 1, types,
+		values, nullptr, false, 0);
+	SPI_execute_with_args("DELETE FROM vault._api_keys WHERE owner::oid OPERATOR(pg_catalog.=) $1",
+						  1, types, values, nullptr, false, 0);
 	pg::LeavePrivileged(&scope);
 }
 
-/* ProcessUtility hook: checks DROP ROLE, ends key logins on DISCARD ALL, then runs the statement. */
+/* ProcessUtility hook: checks DROP ROLE, ends key logins on DISCARD ALL, then runs the statement.
+ */
 void
 UtilityHook(PlannedStmt *pstmt, const char *query, bool read_only, ProcessUtilityContext context,
 			ParamListInfo params, QueryEnvironment *env, DestReceiver *dest, QueryCompletion *qc)

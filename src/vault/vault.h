@@ -50,6 +50,9 @@ void RegisterCallbacks();
 /* Installs the ProcessUtility hook that keeps DROP ROLE from orphaning vaults and grants. */
 void RegisterRoleGuard();
 
+/* True when member has the privileges of role; a superuser gets no implicit shortcut. */
+bool RoleHasRightsOf(Oid member, Oid role);
+
 /* The vault with this id, or nullptr. */
 const VaultInfo *LookupVault(uint64_t id);
 

@@ -8,6 +8,7 @@
  */
 #include "core/aead.h"
 
+#include "auth/auth.h"
 #include "keys/keys.h"
 #include "pg/guard.h"
 #include "pg/privileged.h"
@@ -145,6 +146,7 @@ VV_FUNCTION(vault_create_vault)
 					   ObjectIdGetDatum(GetUserId())};
 	RunPrivileged("INSERT INTO vault._vaults (vault_id, name, owner) VALUES ($1, $2, $3::regrole)",
 				  3, types, values);
+	auth::AuditVaultChangeAtCommit("create_vault", id, name, nullptr);
 	vault::BumpEpochAtCommit();
 	PG_RETURN_VOID();
 }
@@ -170,6 +172,7 @@ VV_FUNCTION(vault_drop_vault)
 	RunPrivileged("DELETE FROM vault._grants WHERE vault_id OPERATOR(pg_catalog.=) $1", 1, types,
 				  values);
 	keys::ScheduleShred(id, 0);
+	auth::AuditVaultChangeAtCommit("drop_vault", id, name, "keys shredded at commit");
 	vault::BumpEpochAtCommit();
 	PG_RETURN_VOID();
 }
@@ -207,6 +210,9 @@ VV_FUNCTION(vault_grant)
 				  "UPDATE SET level = EXCLUDED.level, granted_by = EXCLUDED.granted_by, "
 				  "granted_at = pg_catalog.now()",
 				  4, types, values);
+	auth::AuditVaultChangeAtCommit(
+		"grant", v->id, NameStr(v->name),
+		psprintf("%s to %s", vault::LevelName(level), GetUserNameFromId(role, false)));
 	vault::BumpEpochAtCommit();
 	PG_RETURN_VOID();
 }
@@ -240,6 +246,9 @@ VV_FUNCTION(vault_revoke)
 	RunPrivileged("DELETE FROM vault._grants WHERE vault_id OPERATOR(pg_catalog.=) $1 AND "
 				  "grantee::oid OPERATOR(pg_catalog.=) $2",
 				  2, types, values);
+	auth::AuditVaultChangeAtCommit(
+		"revoke", v->id, NameStr(v->name),
+		psprintf("%s from %s", vault::LevelName(existing), GetUserNameFromId(role, false)));
 	vault::BumpEpochAtCommit();
 	PG_RETURN_VOID();
 }
@@ -269,4 +278,21 @@ VV_FUNCTION(vault_reconcile_keyring)
 	(void) fcinfo;
 	keys::ReconcileKeyring();
 	PG_RETURN_VOID();
+}
+
+/* vault._owns_vault_id(id bigint): does the principal (a role, not an API key) own the vault,
+ * dropped ones included? Used by vault.access_log: entries follow the vault's id, not its name. */
+VV_FUNCTION(vault_owns_vault_id)
+{
+	const VaultInfo *v = vault::LookupVault(static_cast<uint64_t>(PG_GETARG_INT64(0)));
+	PG_RETURN_BOOL(v != nullptr && auth::CurrentKey() == nullptr &&
+				   vault::RoleHasRightsOf(GetUserId(), v->owner));
+}
+
+/* vault._acts_for(role regrole): is the principal a role with the rights of `role`? Superusers
+ * get no shortcut: they see other roles' keys and log entries only in the underlying tables. */
+VV_FUNCTION(vault_acts_for)
+{
+	PG_RETURN_BOOL(auth::CurrentKey() == nullptr &&
+				   vault::RoleHasRightsOf(GetUserId(), PG_GETARG_OID(0)));
 }

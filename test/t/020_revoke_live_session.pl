@@ -14,7 +14,7 @@
 # And a transaction-scoped login on a connection reused the way a transaction pooler reuses it
 # (two consecutive transactions, the second without its own login) reads nothing in the second.
 #
-# Two assertions fail today (see the report in the commit message / 40_attack_9_open_holes):
+# Two assertions fail today (see the report in the commit message / 40_attack_7_holes):
 # the end of a rotation overlap does not reach a live session, and a REPEATABLE READ
 # transaction keeps a revoked key working until it ends.
 use strict;
@@ -30,7 +30,7 @@ my $node = VectorVault::new_node('live');
 $node->start;
 
 # The superuser (extension owner) gets the same key-management password as the roles, so keys
-# can be made whether or not passwords are checked per role (40_attack_9_open_holes, H1).
+# can be made whether or not passwords are checked per role (40_attack_7_holes, H1).
 $node->safe_psql($db, qq{
 CREATE EXTENSION vector_vault;
 SELECT vault.set_key_password('$pw');
