@@ -18,6 +18,7 @@
 #   VectorVault::hnsw_verify($node, $db, $index)           # (all checks ok?, report text)
 #   VectorVault::wal_segments_between($node, $db, $from_lsn, $to_lsn)   # segment paths
 #   VectorVault::wait_for_replay($primary, $standby, $seconds)          # 1, or 0 on failure
+#   VectorVault::gdb_pause($pid, $dir, [functions])       # stop a backend at an exact point
 #
 # Every node gets a master key file (mode 0600) and a keyring directory outside its data
 # directory, in the node's base directory, unless the caller passes shared ones (standbys and
@@ -28,6 +29,7 @@ use strict;
 use warnings;
 use File::Find;
 use File::Path qw(make_path);
+use IPC::Run;
 
 # PostgreSQL::Test::Utils' INIT block creates $TESTDIR/tmp_check but not $TESTDIR itself, and
 # scripts/test.sh points TESTDIR at a per-file directory it does not create. This runs while the
@@ -594,6 +596,85 @@ sub wait_promoted
 {
 	my ($node, $db) = @_;
 	return $node->poll_query_until($db // 'postgres', 'SELECT NOT pg_is_in_recovery()');
+}
+
+
+# Pauses a backend inside a function with gdb, for a test that must crash at an exact point.
+#   my $g = VectorVault::gdb_pause($pid, $dir, ['vector_vault::index::BumpMeta'], $then);
+# Attaches gdb to $pid, sets a breakpoint on each function of @$breaks in turn (each after the
+# previous was hit; $then->{skip}{$fn} = n continues past the first n hits of $fn), and when the
+# last one is hit touches "$dir/stopped" and waits for "$dir/go", then kills the backend with
+# SIGKILL (the postmaster then runs crash recovery). Returns a handle ({attached} is false
+# when gdb could not attach); wait for gdb_stopped(), do what must happen while the backend is
+# paused, then gdb_kill(). A function name gdb does not know never stops the backend.
+sub gdb_pause
+{
+	my ($pid, $dir, $breaks, $then) = @_;
+	unlink("$dir/ready", "$dir/stopped", "$dir/go");
+	my @ex = ('set pagination off', 'set confirm off');
+	for my $i (0 .. $#$breaks)
+	{
+		my $fn = $breaks->[$i];
+		push @ex, "break $fn";
+		my $skip = $then->{skip}{$fn} // 0;
+		push @ex, "ignore \$bpnum $skip" if $skip;
+		push @ex, "shell touch $dir/ready" if $i == 0;
+		push @ex, 'continue';
+	}
+	push @ex, "shell touch $dir/stopped", "shell while [ ! -f $dir/go ]; do sleep 0.05; done", 'kill', 'quit';
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start([ 'gdb', '-nx', '-q', '-batch', '-p', $pid, map { ('-ex', $_) } @ex ],
+		'>', \$out, '2>', \$err);
+	my $deadline = time() + 60;
+	while (!-f "$dir/ready" && time() < $deadline && $h->pumpable)
+	{
+		$h->pump_nb;
+		select(undef, undef, undef, 0.05);
+	}
+	return { h => $h, out => \$out, err => \$err, dir => $dir, attached => (-f "$dir/ready" ? 1 : 0) };
+}
+
+# Waits (up to $seconds, default 30) until the paused backend reached the last breakpoint.
+sub gdb_stopped
+{
+	my ($g, $seconds) = @_;
+	my $deadline = time() + ($seconds // 30);
+	while (!-f "$g->{dir}/stopped" && time() < $deadline && $g->{h}->pumpable)
+	{
+		$g->{h}->pump_nb;
+		select(undef, undef, undef, 0.05);
+	}
+	return -f "$g->{dir}/stopped" ? 1 : 0;
+}
+
+# Lets gdb kill the paused backend and exit; when the backend never stopped, ends gdb itself
+# (the backend is detached and goes on).
+sub gdb_kill
+{
+	my ($g) = @_;
+	if (-f "$g->{dir}/stopped")
+	{
+		open(my $fh, '>', "$g->{dir}/go") or die "could not write $g->{dir}/go: $!";
+		close($fh);
+		$g->{h}->finish;
+	}
+	else
+	{
+		$g->{h}->kill_kill;
+	}
+	return;
+}
+
+# True when gdb can attach to process $pid (ptrace allowed) and detach again.
+sub gdb_can_attach
+{
+	my ($pid) = @_;
+	my ($out, $err) = ('', '');
+	my $ok = eval {
+		IPC::Run::run([ 'gdb', '-nx', '-q', '-batch', '-p', $pid, '-ex', 'detach' ], '>', \$out, '2>', \$err,
+			IPC::Run::timeout(60));
+	};
+	return $ok && $out . $err !~ /ptrace|not permitted|Could not attach/i ? 1 : 0;
 }
 
 
