@@ -96,4 +96,16 @@ SELECT a.id, a.body::text IS NOT DISTINCT FROM b.body::text AS body_same,
        a.meta::jsonb IS NOT DISTINCT FROM b.meta::jsonb AS meta_same
 FROM docs a JOIN docs2 b USING (id) ORDER BY id;
 
+-- Ciphertext text (as a ciphertext_io dump holds it) is refused as plaintext input (22P02), so
+-- a dump restored without ciphertext_io cannot seal the ciphertext as if it were the text.
+SET vector_vault.ciphertext_io = on;
+SELECT body AS ct FROM docs WHERE body IS NOT NULL ORDER BY id LIMIT 1 \gset
+RESET vector_vault.ciphertext_io;
+SELECT left(:'ct', 5) AS prefix;
+\set VERBOSITY terse
+INSERT INTO docs2 (id, body) VALUES (100, :'ct');
+\set VERBOSITY default
+-- Text that only starts like it is ordinary text; a cast from text takes anything.
+SELECT 'vve1:hello'::etext::text AS short, (:'ct'::text::etext)::text = :'ct' AS via_cast;
+
 DROP TABLE docs, docs2;

@@ -81,4 +81,8 @@ bool ParseShredIntentFileName(const char *name, uint64_t *vault_id);
 
 constexpr const char *kMasterCheckFileName = "master.check";
 
+/* Name of the marker that commits a master-key rotation: while it exists, "<entry>.next" files
+ * hold entries wrapped under the new key that have not been renamed into place yet. */
+constexpr const char *kRotationMarkerFileName = "rotation.commit";
+
 } // namespace vector_vault

@@ -10,6 +10,10 @@
  *      the vector stream, the element record, the neighbours' re-sealed lists, the directory;
  *   3. bumps the metapage's change counter in the last WAL record and, still holding the
  *      metapage lock, applies the same change to the cache (memory only, cannot fail).
+ * The element's id is allocated in the metapage by the same WAL record that writes the element
+ * (and the first directory page is linked from the metapage by the record that creates it), so a
+ * crash or an error mid-insert can leave an unreachable element, which VACUUM relinks, or an
+ * unused vector slot, never an id or a slot handed out twice.
  * If anything fails in 2 or 3 the cache entry is marked stale and the next reader revalidates it
  * against the pages; a standby sees the counter move only after every page of the insert.
  */
@@ -200,7 +204,28 @@ AppendVectorLogged(Relation index, MetaData *meta, const char *rec, size_t len,
 	meta->vector_tail_offset = offset;
 }
 
-/* Adds an element record to the graph tail page (or a new one); returns its location. */
+/*
+ * Registers the metapage in an open WAL record and copies the insert's allocation state into it
+ * (next id, element count, tails, directory blocks; not the change counter). The record that
+ * makes an element, or the first directory page, durable thereby also makes the metapage know
+ * it: a crash or an error between records can leave unreferenced bytes, never an id the
+ * metapage would hand out again or a vector slot it would overwrite.
+ */
+void
+StageMetaInRecord(GenericXLogState *state, Buffer meta_buf, const MetaData &local)
+{
+	MetaData *m = MetaOf(GenericXLogRegisterBuffer(state, meta_buf, 0));
+	m->next_element_id = local.next_element_id;
+	m->element_count = local.element_count;
+	m->graph_tail = local.graph_tail;
+	m->vector_tail = local.vector_tail;
+	m->vector_tail_offset = local.vector_tail_offset;
+	m->first_dir_block = local.first_dir_block;
+	m->last_dir_block = local.last_dir_block;
+}
+
+/* Adds an element record to the graph tail page (or a new one), and in the same WAL record
+ * allocates its id in the metapage (meta already holds the new next id); returns its location. */
 void
 AddElementLogged(Relation index, MetaData *meta, const char *rec, size_t len, BlockNumber *block,
 				 OffsetNumber *off, TouchedList *touched)
@@ -234,9 +259,13 @@ AddElementLogged(Relation index, MetaData *meta, const char *rec, size_t len, Bl
 		UnlockReleaseBuffer(buf);
 		elog(ERROR, "could not add an element to vault_hnsw page");
 	}
-	XLogRecPtr lsn = GenericXLogFinish(state);
 	*block = BufferGetBlockNumber(buf);
 	meta->graph_tail = *block;
+	Buffer mbuf = ReadBuffer(index, kMetaBlock);
+	LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
+	StageMetaInRecord(state, mbuf, *meta);
+	XLogRecPtr lsn = GenericXLogFinish(state);
+	UnlockReleaseBuffer(mbuf);
 	Touch(touched, *block, lsn, kGraphPage);
 	UnlockReleaseBuffer(buf);
 }
@@ -302,7 +331,7 @@ UpdateDirectoryLogged(Relation index, MetaData *meta, const DirEntry &d, Touched
 		UnlockReleaseBuffer(buf);
 		block = next;
 	}
-	/* No directory yet. */
+	/* No directory yet: the metapage learns of the first directory page in the same record. */
 	Buffer nb = ExtendIndex(index);
 	GenericXLogState *state = GenericXLogStart(index);
 	Page np = GenericXLogRegisterBuffer(state, nb, GENERIC_XLOG_FULL_IMAGE);
@@ -310,8 +339,12 @@ UpdateDirectoryLogged(Relation index, MetaData *meta, const DirEntry &d, Touched
 	PageHeader ph = reinterpret_cast<PageHeader>(np);
 	memcpy(reinterpret_cast<char *>(np) + ph->pd_lower, &d, sizeof(DirEntry));
 	ph->pd_lower += sizeof(DirEntry);
-	XLogRecPtr lsn = GenericXLogFinish(state);
 	meta->first_dir_block = meta->last_dir_block = BufferGetBlockNumber(nb);
+	Buffer mbuf = ReadBuffer(index, kMetaBlock);
+	LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
+	StageMetaInRecord(state, mbuf, *meta);
+	XLogRecPtr lsn = GenericXLogFinish(state);
+	UnlockReleaseBuffer(mbuf);
 	Touch(touched, meta->first_dir_block, lsn, kDirPage);
 	UnlockReleaseBuffer(nb);
 }
@@ -519,6 +552,8 @@ InsertVector(Relation index, const float *v, uint64 vault_id, uint32 key_version
 			SealElement(h, m, links, rec);
 			BlockNumber gblock;
 			OffsetNumber goff;
+			meta.next_element_id = id + 1;
+			meta.element_count += 1;
 			AddElementLogged(index, &meta, rec, ElementRecordBytes(m, level), &gblock, &goff,
 							 &touched);
 
@@ -568,8 +603,8 @@ InsertVector(Relation index, const float *v, uint64 vault_id, uint32 key_version
 			Buffer mbuf = ReadBuffer(index, kMetaBlock);
 			LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
 			MetaData updated = *MetaOf(BufferGetPage(mbuf));
-			updated.next_element_id = id + 1;
-			updated.element_count += 1;
+			updated.next_element_id = meta.next_element_id;
+			updated.element_count = meta.element_count;
 			updated.graph_tail = meta.graph_tail;
 			updated.vector_tail = meta.vector_tail;
 			updated.vector_tail_offset = meta.vector_tail_offset;

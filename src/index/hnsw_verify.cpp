@@ -200,11 +200,12 @@ VV_FUNCTION(vault_hnsw_verify)
 		bool shred = false;
 		for (uint32 id = 0; id < n; id++)
 		{
-			if (info[id].present && info[id].vault_id == d.vault_id)
+			/* Deleted elements may stay sealed under a retired key version: only live ones
+			 * that cannot be opened mean the vault's keys are gone. */
+			if (info[id].present && info[id].vault_id == d.vault_id && info[id].live)
 			{
 				shred |= info[id].shredded;
-				if (info[id].live)
-					live++;
+				live++;
 			}
 		}
 		if (shred)

@@ -397,7 +397,12 @@ DataKey(uint64_t vault_id, uint32_t key_version)
 	size_t len = 0;
 	/* Read and unwrap under the keyring lock: a master-key rotation replaces entries. */
 	LWLockAcquire(pg::Shared()->keyring_lock, LW_SHARED);
-	Status s = ReadSmallFile(dir, name, entry, sizeof(entry), &len);
+	/* A committed master-key rotation whose rename of this entry failed: its .next file holds
+	 * the entry wrapped under the key now in use. */
+	char next[kKeyringFileNameMax + 8];
+	snprintf(next, sizeof(next), "%s.next", name);
+	bool use_next = FileExists(dir, kRotationMarkerFileName) && FileExists(dir, next);
+	Status s = ReadSmallFile(dir, use_next ? next : name, entry, sizeof(entry), &len);
 	if (s.code() == Code::kNotFound)
 		ereport(ERROR,
 				(errcode(pg::kSqlStateKeyUnavailable),

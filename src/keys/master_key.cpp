@@ -18,6 +18,7 @@
 
 #include <cstring>
 #include <ctime>
+#include <dirent.h>
 
 #include "pg/guard.h"
 #include "pg/shmem.h"
@@ -110,7 +111,40 @@ ZeroKeyAtExit(int, Datum)
 		SecureZero(g_key_page, kKeyPageBytes);
 }
 
-/* Verifies the key against master.check, creating the check entry on first start. */
+/* Without master.check: does the key open the keyring's data-key entries? Sets *any to whether
+ * there are any (an empty keyring accepts every key). Checks up to 8, all must open. */
+Status
+KeyOpensDataKeys(const uint8_t *key, bool *any)
+{
+	*any = false;
+	DIR *d = opendir(g_keyring_dir);
+	if (d == nullptr)
+		return Status::Ok();
+	Status result;
+	int checked = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != nullptr && checked < 8 && result.ok())
+	{
+		KeyringEntryInfo info;
+		if (!ParseDataKeyFileName(de->d_name, &info.vault_id, &info.key_version))
+			continue;
+		uint8_t entry[kKeyringEntryBytes];
+		size_t len = 0;
+		if (!ReadSmallFile(g_keyring_dir, de->d_name, entry, sizeof(entry), &len).ok())
+			continue;
+		*any = true;
+		checked++;
+		info.kind = KeyringEntryKind::kDataKey;
+		uint8_t unwrapped[kKeyBytes];
+		result = OpenKeyringEntry(key, entry, len, info, unwrapped);
+		SecureZero(unwrapped, sizeof(unwrapped));
+	}
+	closedir(d);
+	return result;
+}
+
+/* Verifies the key against master.check, creating the check entry on first start (or, when it
+ * was lost, after the key has opened the keyring's existing entries). */
 void
 CheckAgainstKeyring(const uint8_t *key)
 {
@@ -121,6 +155,22 @@ CheckAgainstKeyring(const uint8_t *key)
 	info.kind = KeyringEntryKind::kMasterCheck;
 	if (s.code() == Code::kNotFound)
 	{
+		bool any = false;
+		if (!KeyOpensDataKeys(key, &any).ok())
+		{
+			char msg[256];
+			snprintf(msg, sizeof(msg),
+					 "the master key does not match the keyring in \"%s\" (its master.check "
+					 "entry is missing)",
+					 g_keyring_dir);
+			Fail(msg, "The keyring's entries were wrapped with a different master key: configure "
+					  "that key (master.check is then recreated), or restore master.check from "
+					  "the keyring backup.");
+			return;
+		}
+		if (any)
+			ereport(LOG, (errmsg("vector_vault: recreating the keyring's missing master.check "
+								 "(the master key opens the existing entries)")));
 		uint8_t random_key[kKeyBytes];
 		info.created_at = static_cast<uint64_t>(time(nullptr));
 		s = RandomBytes(random_key, sizeof(random_key));

@@ -52,7 +52,7 @@ using namespace vector_vault;
 namespace
 {
 
-constexpr const char *kMarker = "rotation.commit";
+constexpr const char *kMarker = kRotationMarkerFileName;
 constexpr int kMaxEntries = 100000;
 
 /* True for the files a master-key rotation re-wraps. */
@@ -103,6 +103,11 @@ FinishInterruptedRotation()
 			ereport(WARNING, (errmsg("vector_vault: %s", s.message())));
 		done++;
 	}
+	/* Temporary files of writes a crash interrupted (".<name>.tmp.<pid>"): never complete. */
+	rewinddir(d);
+	while ((de = readdir(d)) != nullptr)
+		if (de->d_name[0] == '.' && strstr(de->d_name, ".tmp.") != nullptr)
+			(void) RemoveFileDurably(dir, de->d_name);
 	closedir(d);
 	if (committed)
 	{
@@ -217,18 +222,32 @@ VV_FUNCTION(vault_rotate_master_key)
 	}
 	/* 3. switch: renames, the shared key, the marker */
 	int renamed = 0;
+	Status first_failure;
 	for (int i = 0; i < n; i++)
 	{
 		char next[kKeyringFileNameMax + 8];
 		snprintf(next, sizeof(next), "%s.next", names[i]);
-		if (RenameDurably(dir, next, names[i]).ok())
+		Status r = RenameDurably(dir, next, names[i]);
+		if (r.ok())
 			renamed++;
+		else if (first_failure.ok())
+			first_failure = r;
 	}
+	/* Past the commit point the new key is the keyring's key, renamed or not: entries whose
+	 * rename failed are read from their .next files while the marker stays (keys::DataKey). */
 	keys::detail::SetMasterKeyBytes(fresh);
 	if (renamed == n)
 		(void) RemoveFileDurably(dir, kMarker);
 	LWLockRelease(pg::Shared()->keyring_lock);
 	FreeLockedPages(fresh, 4096);
+	if (renamed != n)
+		ereport(WARNING,
+				(errmsg("master key rotation committed, but %d of %d keyring entries could not be "
+						"renamed into place",
+						n - renamed, n),
+				 errdetail("%s", first_failure.message()),
+				 errhint("Sessions read those entries from their .next files meanwhile; fix the "
+						 "keyring directory, then restart the server to finish the rotation.")));
 	auth::AuditNow("rotate_master_key", nullptr, "ok",
 				   psprintf("%d keyring entries re-wrapped", n));
 	const char *file, *cmd;

@@ -104,6 +104,32 @@ EnvelopeFromText(const char *text, ValueKind kind)
 	return out;
 }
 
+/* Refuses "vve1:<base64 envelope>" as plaintext input. */
+void
+RefuseCiphertextAsPlaintext(const char *text, ValueKind kind)
+{
+	if (strncmp(text, kPrefix, kPrefixLen) != 0)
+		return;
+	const char *b64 = text + kPrefixLen;
+	int inlen = static_cast<int>(strlen(b64));
+	if (inlen < 4 || inlen % 4 != 0)
+		return;
+	int cap = pg_b64_dec_len(inlen);
+	char *raw = static_cast<char *>(palloc(cap + 1));
+	int n = pg_b64_decode(b64, inlen, raw, cap);
+	pfree(raw);
+	if (n < static_cast<int>(kEnvelopeOverhead))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("input for type %s is vector_vault ciphertext", KindTypeName(kind)),
+			 errdetail("Text input that starts with \"vve1:\" followed by a sealed value is "
+					   "accepted only with vector_vault.ciphertext_io = on."),
+			 errhint("To restore a dump taken with ciphertext I/O, restore with "
+					 "PGOPTIONS='-c vector_vault.ciphertext_io=on'. To store this text itself, "
+					 "cast it: '...'::text::etext.")));
+}
+
 /* The raw envelope as bytea. */
 bytea *
 EnvelopeToBinary(Datum d, ValueKind kind)

@@ -64,6 +64,11 @@ char *EnvelopeToText(Datum d, ValueKind kind);
 /* Parses "vve1:<base64>" into a validated envelope datum; nullptr when text lacks the prefix. */
 struct varlena *EnvelopeFromText(const char *text, ValueKind kind);
 
+/* Raises 22P02 when text input outside ciphertext I/O is itself a sealed value ("vve1:" and a
+ * whole envelope in base64): a dump restored without vector_vault.ciphertext_io would otherwise
+ * seal the ciphertext as if it were the plaintext. */
+void RefuseCiphertextAsPlaintext(const char *text, ValueKind kind);
+
 /* The raw envelope of d as bytea (ciphertext I/O send). */
 bytea *EnvelopeToBinary(Datum d, ValueKind kind);
 

@@ -46,6 +46,8 @@ VV_FUNCTION(etext_in)
 		if (v != nullptr)
 			PG_RETURN_POINTER(v);
 	}
+	else
+		type::RefuseCiphertextAsPlaintext(s, ValueKind::kText);
 	PG_RETURN_POINTER(type::SealValue(ValueKind::kText, s, strlen(s)));
 }
 
