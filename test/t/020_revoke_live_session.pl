@@ -14,9 +14,9 @@
 # And a transaction-scoped login on a connection reused the way a transaction pooler reuses it
 # (two consecutive transactions, the second without its own login) reads nothing in the second.
 #
-# Two assertions fail today (see the report in the commit message / 40_attack_7_holes):
-# the end of a rotation overlap does not reach a live session, and a REPEATABLE READ
-# transaction keeps a revoked key working until it ends.
+# Two assertions guard bugs that are fixed (see 40_attack_7_holes): the end of a rotation
+# overlap used not to reach a live session, and a REPEATABLE READ transaction kept a revoked key
+# working until it ended.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -145,8 +145,8 @@ is($out, 'LIVE-SECRET-1', 'overlap: the old secret keeps working during the over
 my $until = $node->safe_psql($db,
 	"SELECT old_valid_until FROM vault._api_keys WHERE key_id = '" . VectorVault::key_id($key) . "'");
 $node->safe_psql($db, "SELECT pg_sleep_until('$until'::timestamptz + interval '200 milliseconds')");
-# KNOWN BUG (fails today): the session's cache is reloaded only when the shared epoch moves or
-# the key's expiry passes; the end of a rotation overlap is neither, so the old secret keeps
+# Regression (fixed): the session's cache used to be reloaded only when the shared epoch moved or
+# the key's expiry passed; the end of a rotation overlap was neither, so the old secret kept
 # working in live sessions (src/vault/catalog.cpp, EnsureLoaded).
 refused($s1, qr/API key [0-9a-f]{16} is no longer valid: it was rotated/, 'overlap ended');
 $s1->quit;
@@ -162,8 +162,8 @@ for my $iso ('READ COMMITTED', 'REPEATABLE READ')
 	is($out, 'LIVE-SECRET-1', "$iso: reads inside the transaction");
 	$node->safe_psql($db,
 		"SET ROLE live_owner; SELECT vault.revoke_api_key('$pw', '" . VectorVault::key_id($key) . "')");
-	# KNOWN BUG (fails today for REPEATABLE READ): the cache reload reads vault._api_keys with
-	# the transaction's snapshot, which predates the revocation (src/vault/catalog.cpp, Load).
+	# Regression (fixed): the cache reload used to read vault._api_keys with the transaction's
+	# snapshot, which predates the revocation (src/vault/catalog.cpp, Load).
 	refused($s1, qr/no longer valid: it was revoked/, "$iso: revoked during the transaction");
 	VectorVault::bg_query($s1, 'ROLLBACK');
 	refused($s1, qr/no longer valid: it was revoked/, "$iso: and after it");

@@ -18,12 +18,11 @@
 # Keys made by pgbench are written to a file with pgbench's \shell, so that the test itself
 # never sends a key through a statement that is not a vector_vault call.
 #
-# Known leaks (these assertions fail today; see the report): the last three channels, whose
-# statements the redaction hook does not recognise (src/auth/principal.cpp,
-# MentionsSecretFunction only matches "vault" "." "<name>" with spaces or quotes between; the
-# logged EXECUTE text does not name the function): passwords appear in the log (statement,
-# STATEMENT of errors, auto_explain's Query Text and Output), and so do truncated (mistyped)
-# keys, which the key mask does not recognise. Each of those channels changes its password in
+# Regressions (fixed): the last three channels used to leak, because the redaction hook did not
+# recognise their statements (src/auth/principal.cpp: it matched only "vault" "." "<name>", and
+# the logged EXECUTE text does not name the function): passwords appeared in the log (statement,
+# STATEMENT of errors, auto_explain's Query Text and Output), and so did truncated (mistyped)
+# keys, which the key mask did not recognise. Each of those channels changes its password in
 # the recognised form first, so a leak is attributed to the channel that caused it.
 use strict;
 use warnings;

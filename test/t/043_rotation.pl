@@ -190,12 +190,11 @@ readable('after retire + restart', 1 .. 350);
 searches_exact($node, 'after retire + restart');
 my ($ok, $report) = VectorVault::hnsw_verify($node, $db, 'items_embedding_idx');
 ok($ok, 'after retire + restart: hnsw_verify reports every check ok') or diag($report);
-# KNOWN BUG (src/index/hnsw_verify.cpp, vault_hnsw_verify): the elements VACUUM marked deleted
-# are still sealed under the retired version, cannot be opened, and make verify treat the whole
-# vault as shredded ("keys shredded, N elements not checked", reported ok): after any key
-# retirement the live vault's graph is no longer checked at all.
+# Regression (fixed in src/index/hnsw_verify.cpp): the elements VACUUM marked deleted are still
+# sealed under the retired version and cannot be opened; they used to make verify treat the
+# whole vault as shredded, so after a key retirement the live vault's graph was not checked.
 like($report, qr/vault \Q@{[ sprintf('%016x', $r1_id) ]}\E: 350 live, 350 reachable/,
-	'after retire + restart: hnsw_verify still checks vault r1\'s 350 live elements (KNOWN BUG: "keys shredded")')
+	'after retire + restart: hnsw_verify still checks vault r1\'s 350 live elements (regression: not "keys shredded")')
   or diag($report);
 
 # --- data key rotation during a base backup ------------------------------------------------------------

@@ -25,15 +25,15 @@
 #       key reads everything;
 #     - renames after the commit point that FAIL (strace injects EIO): the call must not report
 #       plain success while the running server can no longer unwrap the entries whose rename
-#       failed (KNOWN BUG, two assertions fail); a restart completes the rotation.
+#       failed (regression: the call warns, sessions read the .next files); a restart completes it.
 # (d) keyring damage that 003 does not cover: a truncated entry and another vault's entry copied
 #     over an entry are "unusable" (22V01); a missing master.check with the right key is
 #     recreated and everything reads; a missing master.check with a WRONG key must not let that
-#     key create vaults (KNOWN BUG: it is accepted and a new master.check is written under it).
+#     key create vaults (regression: it used to be accepted and a new master.check written).
 # (e) vault_hnsw across crashes inside inserts: up to 6 rounds of an immediate stop while one
 #     long INSERT ... SELECT (one transaction) fills an indexed table; after each restart
 #     hnsw_verify must find no element beyond the metapage and no link to a missing element
-#     (KNOWN BUG: a half-finished insert is replayed, usually within 1-2 rounds); then committed
+#     (regression: a half-finished insert used to be replayed); then committed
 #     inserts must not reuse an element id and must each be found by a search for their vector.
 use strict;
 use warnings;
@@ -155,7 +155,8 @@ ok($v1 > 0 && $v2 >= 600 && $v1 + $v2 == 2 * $nrows, "(b) after restart: $v1 val
 is($node->safe_psql($db, $md5_sql), $expected, '(b) after restart: every row decrypts to what was written');
 my ($ok, $report) = VectorVault::hnsw_verify($node, $db, 'items_embedding_idx');
 # The index's element/link checks are left to (e): a crash inside an insert can leave a
-# half-finished element (KNOWN BUG, see there), which would make this check fail only sometimes.
+# half-finished element (unreachable until VACUUM relinks it), which would make this check fail
+# only sometimes.
 note("(b) hnsw_verify after the crash:\n$report");
 like($report, qr/^vault\|t\|/m, '(b) after restart: every live element is reachable') or diag($report);
 is_deeply(VectorVault::search_lists($node, $db, \@queries, vault => 'c3', ef => 400),
@@ -369,15 +370,13 @@ SKIP:
 	@left = leftovers();
 	is(scalar(grep { /\.next$/ } @left) . '/' . scalar(grep { $_ eq 'rotation.commit' } @left), "$n/1",
 		'(c) ... the marker and every .next file are left (the renames really failed)');
-	# KNOWN BUG (src/keys/rotation.cpp, vault_rotate_master_key): failed renames after the commit
-	# marker are ignored: the new key is switched on in shared memory and the call reports success
-	# ("the keyring (n entries) is now wrapped under the new master key"), but the entries whose
-	# rename failed are still wrapped under the old key, so from then on no session can unwrap a
-	# key it has not cached (22V01 "keyring entry ... is unusable") until a restart completes the
-	# rotation; a later rotate_master_key fails on those entries and deletes their .next copies.
-	like($e, qr/(WARNING|ERROR):/, '(c) KNOWN BUG: renames that failed after the commit point are reported (WARNING or ERROR)');
+	# Regression (fixed in src/keys/rotation.cpp and keyring.cpp): failed renames after the commit
+	# marker used to be ignored, leaving entries wrapped under the old key while the new key was
+	# in use (22V01 for every uncached key until a restart). Now the call warns and sessions read
+	# those entries from their .next files while the marker stays.
+	like($e, qr/(WARNING|ERROR):/, '(c) renames that failed after the commit point are reported (WARNING or ERROR)');
 	my ($st, $m) = VectorVault::sql_error($node, $db, "SELECT count(*) FROM docs WHERE vault = 'c1' AND body::text LIKE 'c1 secret %'");
-	is($st, '', '(c) KNOWN BUG: after the failed renames a new session still unwraps vault keys') or diag($m);
+	is($st, '', '(c) after the failed renames a new session still unwraps vault keys') or diag($m);
 	$offset = -s $node->logfile;
 	use_key($key5);
 	$node->restart;
@@ -422,12 +421,11 @@ $node->restart;
 note('(d) start with master.check missing and a wrong key: ' . join(' | ', grep { /vector_vault/ } split /\n/, VectorVault::log_since($node, $offset)));
 ($state, $msg) = VectorVault::sql_error($node, $db, "SELECT body::text FROM docs WHERE vault = 'c4'");
 ok($state eq '22V03' || $state eq '22V01', "(d) master.check missing, wrong key: reading fails ($state)");
-# KNOWN BUG (src/keys/master_key.cpp, CheckAgainstKeyring): with master.check missing, any key is
-# accepted and a new master.check is written under it, although the keyring holds entries
-# wrapped under another key; vaults created now are wrapped under the wrong key, and when the
-# right key is configured again the new master.check makes the whole keyring "not match".
+# Regression (fixed in src/keys/master_key.cpp, CheckAgainstKeyring): with master.check missing,
+# any key used to be accepted and a new master.check written under it, although the keyring
+# held entries wrapped under another key. Now the key must open the existing entries.
 ($state, $msg) = VectorVault::sql_error($node, $db, "SELECT vault.create_vault('c5')");
-is($state, '22V03', '(d) KNOWN BUG: master.check missing, wrong key: create_vault is refused with 22V03');
+is($state, '22V03', '(d) master.check missing, wrong key: create_vault is refused with 22V03');
 # Clean up whatever the wrong key created, then restore the right configuration.
 $node->stop;
 unlink("$keyring/master.check");
@@ -464,19 +462,20 @@ for my $round (1 .. 6)
 	}
 }
 note("(e) hnsw_verify after crash round $rounds:\n$last");
-# KNOWN BUG (src/index/hnsw_insert.cpp, InsertVector): an insert WAL-logs the vector record, the
-# element record, the neighbours' new lists and the directory as separate GenericXLog records,
-# and only then the metapage that advances next_element_id. When the WAL that reached disk ends
+# Regression (fixed in src/index/hnsw_insert.cpp, InsertVector): an insert WAL-logs the vector
+# record, the element record, the neighbours' new lists and the directory as separate GenericXLog
+# records; the metapage that advances next_element_id used to come only at the end (now it is in
+# the element's own record). When the WAL that reached disk ends
 # between them (a crash while a transaction is inserting: its WAL is not flushed at a commit),
-# recovery replays the element and the links to it but not the metapage: hnsw_verify reports
-# "ids beyond the metapage" (and invalid links), and the next insert hands out the same id again.
-is($orphans, 0, "(e) $rounds crash rounds inside inserts: no element beyond the metapage, no link to a missing element (KNOWN BUG)")
+# recovery replayed the element and the links to it but not the metapage: hnsw_verify reported
+# "ids beyond the metapage" (and invalid links), and the next insert handed out the same id again.
+is($orphans, 0, "(e) $rounds crash rounds inside inserts: no element beyond the metapage, no link to a missing element")
   or diag($last);
 my %late = map { (5000 + $_) => [ map { ($_ * 7 + 3) % 100 + 0.5 } $_ .. $_ + $dim - 1 ] } 1 .. 50;
 $node->safe_psql($db, "SET vector_vault.vault = 'c3';\n" . join('', map {
 	"INSERT INTO crashy VALUES ($_, '" . VectorVault::vector_text($late{$_}) . "');\n" } sort keys %late));
 (undef, $report) = VectorVault::hnsw_verify($node, $db, 'crashy_idx');
-like($report, qr/ 0 duplicate ids, 0 ids beyond the metapage/, '(e) committed inserts after the crashes reuse no element id (KNOWN BUG)')
+like($report, qr/ 0 duplicate ids, 0 ids beyond the metapage/, '(e) committed inserts after the crashes reuse no element id')
   or diag($report);
 my $found = VectorVault::search_lists($node, $db, [ map { $late{$_} } sort keys %late ], vault => 'c3', table => 'crashy', k => 1);
 is(join(',', @$found), join(',', sort keys %late), '(e) each of the 50 committed rows is found first by a search for its vector');
