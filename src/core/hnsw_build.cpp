@@ -120,7 +120,8 @@ struct BuiltAccessor
 	}
 };
 
-/* Marks everything reachable from start (all layers) in seen; returns how many were new. */
+/* Marks everything reachable from start through layer-0 links in seen (searches explore layer 0
+ * only, after a greedy descent); returns how many were new. */
 uint32_t
 MarkReachable(const BuiltGraph &g, ElementId start, std::vector<uint8_t> *seen)
 {
@@ -134,17 +135,14 @@ MarkReachable(const BuiltGraph &g, ElementId start, std::vector<uint8_t> *seen)
 		ElementId e = stack.back();
 		stack.pop_back();
 		n++;
-		for (int l = 0; l <= g.levels[e]; l++)
-		{
-			const uint32_t *ids;
-			int c = g.Links(e, l, &ids);
-			for (int k = 0; k < c; k++)
-				if (!(*seen)[ids[k]])
-				{
-					(*seen)[ids[k]] = 1;
-					stack.push_back(ids[k]);
-				}
-		}
+		const uint32_t *ids;
+		int c = g.Links(e, 0, &ids);
+		for (int k = 0; k < c; k++)
+			if (!(*seen)[ids[k]])
+			{
+				(*seen)[ids[k]] = 1;
+				stack.push_back(ids[k]);
+			}
 	}
 	return n;
 }

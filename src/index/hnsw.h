@@ -294,6 +294,7 @@ struct CachedElement
 {
 	ItemPointerData tid;
 	uint64 vault_id;
+	int vault_index; /* into CachedVaults() */
 	BlockNumber graph_block;
 	OffsetNumber graph_off;
 	uint8 level;

@@ -1014,6 +1014,7 @@ GetCachedElement(const CacheRef &ref, ElementId id, CachedElement *out)
 	out->level = s->level;
 	out->graph_block = s->graph_block;
 	out->graph_off = s->graph_off;
+	out->vault_index = s->vault_index;
 	out->vault_id = Vaults(ref.entry, ref.arena)[s->vault_index].vault_id;
 	return out->present;
 }

@@ -178,7 +178,9 @@ SearchRound(IndexScanDesc scan, ScanState *s)
 			failed = true;
 			break;
 		}
-		if (n >= s->ef && static_cast<uint32>(s->ef) < d.count)
+		/* A full round may have missed rows; the directory's count is only a statistic (a
+		 * crash can leave it stale until VACUUM), so it does not end the iteration. */
+		if (n >= s->ef)
 			more_possible = true;
 		for (int k = 0; k < n && nhits < cap; k++)
 		{

@@ -8,9 +8,12 @@
  *      pointed at a dead one (candidates: its live neighbours and the live neighbours of the
  *      dead ones, filtered by the heuristic), and picks a new entry point for any vault whose
  *      entry died;
- *   3. re-seals the dead elements with the deleted flag and empty lists (so they are unreachable
- *      and their old neighbour lists are gone from the page), re-seals the repaired lists, writes
+ *   3. re-seals the repaired lists, then the dead elements with the deleted flag and empty lists
+ *      (so they are unreachable and their old neighbour lists are gone from the page), writes
  *      the directory and bumps the metapage counter; readers then revalidate the changed pages.
+ * amvacuumcleanup, every VACUUM: repairs what an interrupted VACUUM left (links to flagged
+ * elements, stale directory entries; RepairAndWrite explains the write order that bounds this),
+ * then relinks live elements that no path reaches (RelinkUnreachable).
  * Dead elements' sealed vectors are overwritten with zeros (WAL-logged), so after VACUUM the
  * index pages hold no decryptable copy of a deleted row. Their space is not reused (REINDEX
  * compacts).
@@ -106,8 +109,30 @@ struct Dead
 	uint32 vec_offset;
 };
 
-/* Repairs the lists around the dead elements and writes every changed page (see file comment). */
-void
+/* Grows a rewrite array by one slot. */
+ElementRewrite *
+NextRewrite(ElementRewrite **rw, int *nrw, int *cap)
+{
+	if (*nrw == *cap)
+	{
+		*cap *= 2;
+		*rw = static_cast<ElementRewrite *>(repalloc(*rw, sizeof(ElementRewrite) * *cap));
+	}
+	return &(*rw)[(*nrw)++];
+}
+
+/*
+ * Repairs the lists around the dead elements (and around elements already flagged deleted, which
+ * a crashed VACUUM can leave linked), recomputes the directory, and writes every changed page;
+ * false when nothing needed writing (see file comment).
+ *
+ * Write order is what makes a crash anywhere harmless: first the live elements' repaired lists
+ * (after which no live element links to a dead one), then the dead elements' deleted flags, the
+ * vector scrubs, the directory and the metapage. A crash before the flags leaves dead elements
+ * unflagged, and the next VACUUM finds them again (their heap tuples are still dead); a crash
+ * after leaves a stale directory, which the cleanup pass of every VACUUM recomputes.
+ */
+bool
 RepairAndWrite(Relation index, const MetaData &meta, const Dead *dead, int ndead,
 			   const CacheRef &ref)
 {
@@ -152,64 +177,71 @@ RepairAndWrite(Relation index, const MetaData &meta, const Dead *dead, int ndead
 								errmsg("out of memory repairing vault_hnsw")));
 		}
 		if (all != nullptr)
-		{
-			if (nrw == rcap)
-			{
-				rcap *= 2;
-				rw = static_cast<ElementRewrite *>(repalloc(rw, sizeof(ElementRewrite) * rcap));
-			}
-			rw[nrw++] = {id, ce.graph_block, ce.graph_off, 0, all, InvalidXLogRecPtr};
-		}
+			*NextRewrite(&rw, &nrw, &rcap) = {id,  ce.graph_block,   ce.graph_off, 0,
+											  all, InvalidXLogRecPtr};
 		if ((id & 4095) == 0)
 			vacuum_delay_point();
 	}
+	const int nlive = nrw;
 	/* Dead elements: deleted flag, empty lists. */
 	for (int i = 0; i < ndead; i++)
 	{
-		if (nrw == rcap)
-		{
-			rcap *= 2;
-			rw = static_cast<ElementRewrite *>(repalloc(rw, sizeof(ElementRewrite) * rcap));
-		}
 		uint32 *empty = static_cast<uint32 *>(palloc0(LinksBytes(m, dead[i].level)));
-		rw[nrw++] = {dead[i].id,      dead[i].block, dead[i].off,
-					 kElementDeleted, empty,         InvalidXLogRecPtr};
+		*NextRewrite(&rw, &nrw, &rcap) = {dead[i].id,      dead[i].block, dead[i].off,
+										  kElementDeleted, empty,         InvalidXLogRecPtr};
 	}
-	/* New entry points for vaults whose entry died; live counts. */
+	/* Live counts and entry points per vault, in one pass over the elements. */
 	int nv;
 	const DirEntry *vaults = CachedVaults(ref, &nv);
 	DirEntry *dir = static_cast<DirEntry *>(palloc(sizeof(DirEntry) * Max(nv, 1)));
 	memcpy(dir, vaults, sizeof(DirEntry) * nv);
+	uint32 *live = static_cast<uint32 *>(palloc0(sizeof(uint32) * Max(nv, 1)));
+	ElementId *best = static_cast<ElementId *>(palloc(sizeof(ElementId) * Max(nv, 1)));
+	int *best_level = static_cast<int *>(palloc(sizeof(int) * Max(nv, 1)));
 	for (int v = 0; v < nv; v++)
 	{
-		uint32 live = 0;
-		ElementId best = kNoElement;
-		int best_level = -1;
-		for (ElementId id = 0; id < nelem; id++)
-		{
-			CachedElement ce;
-			if (!GetCachedElement(ref, id, &ce) || ce.vault_id != dir[v].vault_id || g.Deleted(id))
-				continue;
-			live++;
-			if (static_cast<int>(ce.level) > best_level)
-			{
-				best = id;
-				best_level = ce.level;
-			}
-		}
-		bool entry_dead = dir[v].entry != kNoElement && g.Deleted(dir[v].entry);
-		if (entry_dead || live == 0)
-		{
-			dir[v].entry = best;
-			dir[v].entry_level = static_cast<int16>(best_level);
-		}
-		dir[v].count = live;
+		best[v] = kNoElement;
+		best_level[v] = -1;
 	}
+	for (ElementId id = 0; id < nelem; id++)
+	{
+		CachedElement ce;
+		if (!GetCachedElement(ref, id, &ce) || g.Deleted(id) || ce.vault_index < 0 ||
+			ce.vault_index >= nv)
+			continue;
+		live[ce.vault_index]++;
+		if (static_cast<int>(ce.level) > best_level[ce.vault_index])
+		{
+			best[ce.vault_index] = id;
+			best_level[ce.vault_index] = ce.level;
+		}
+	}
+	bool dir_changed = false;
+	for (int v = 0; v < nv; v++)
+	{
+		bool entry_dead = dir[v].entry != kNoElement && g.Deleted(dir[v].entry);
+		if (entry_dead || live[v] == 0)
+		{
+			dir[v].entry = best[v];
+			dir[v].entry_level = static_cast<int16>(best_level[v]);
+		}
+		dir[v].count = live[v];
+		dir_changed |= dir[v].entry != vaults[v].entry ||
+					   dir[v].entry_level != vaults[v].entry_level ||
+					   dir[v].count != vaults[v].count;
+	}
+	if (nrw == 0 && !dir_changed)
+		return false;
 
-	/* 3. pages */
-	std::sort(rw, rw + nrw,
-			  [](const ElementRewrite &a, const ElementRewrite &b) { return a.block < b.block; });
-	RewriteElements(index, m, rw, nrw);
+	/* 3. pages, live lists first (see above) */
+	auto by_block = [](const ElementRewrite &a, const ElementRewrite &b)
+	{
+		return a.block < b.block;
+	};
+	std::sort(rw, rw + nlive, by_block);
+	std::sort(rw + nlive, rw + nrw, by_block);
+	RewriteElements(index, m, rw, nlive);
+	RewriteElements(index, m, rw + nlive, nrw - nlive);
 	/* The dead elements' sealed vectors leave the pages too: no decryptable copy remains. */
 	for (int i = 0; i < ndead; i++)
 		ScrubVectorLogged(index, dead[i].vec_block, dead[i].vec_offset, meta.dims);
@@ -238,6 +270,7 @@ RepairAndWrite(Relation index, const MetaData &meta, const Dead *dead, int ndead
 	MetaData updated = *MetaOf(BufferGetPage(mbuf));
 	BumpMeta(index, mbuf, updated);
 	UnlockReleaseBuffer(mbuf);
+	return true;
 }
 
 /* Rewrites the relinked lists and bumps the metapage; the cache then revalidates. */
@@ -264,15 +297,16 @@ GuardedRelink(Relation index, int m, ElementRewrite *rw, int nrw, const CacheRef
 		CacheMarkInvalid(ref);
 }
 
-/* Runs RepairAndWrite, marking the cache stale if it fails half-way. */
-void
+/* Runs RepairAndWrite, marking the cache stale if it fails half-way; true when it wrote. */
+bool
 GuardedRepair(Relation index, const MetaData &meta, const Dead *dead, int ndead,
 			  const CacheRef &ref)
 {
+	bool wrote = false;
 	PG_TRY()
 		;
 		{
-			RepairAndWrite(index, meta, dead, ndead, ref);
+			wrote = RepairAndWrite(index, meta, dead, ndead, ref);
 		}
 		PG_CATCH()
 			;
@@ -281,6 +315,25 @@ GuardedRepair(Relation index, const MetaData &meta, const Dead *dead, int ndead,
 				PG_RE_THROW();
 			}
 		PG_END_TRY();
+		return wrote;
+}
+
+/* Repairs what a crashed VACUUM can leave: live lists that still link to elements flagged
+ * deleted, and a directory whose counts or entry points are stale. Writes only when needed. */
+void
+RepairLeftovers(Relation index)
+{
+	LockIndexForWrite(index);
+	MetaData meta = ReadMeta(index);
+	CacheRef ref = AcquireCache(index, false);
+	if (GuardedRepair(index, meta, nullptr, 0, ref))
+	{
+		CacheMarkInvalid(ref);
+		ereport(DEBUG1, (errmsg("vault_hnsw VACUUM repaired links or directory entries left by "
+								"an interrupted VACUUM")));
+	}
+	ReleaseCache(&ref);
+	UnlockIndexForWrite(index);
 }
 
 } // namespace
@@ -408,7 +461,9 @@ NearestIsland(const CacheGraph &g, ElementId id, ElementId entry, int entry_leve
 	}
 }
 
-/* Marks everything reachable from start (any layer) in seen. */
+/* Marks everything reachable from start through layer-0 links in seen. A search descends the
+ * upper layers greedily to one start point and then explores layer 0 only, so an element that
+ * only upper-layer links reach is invisible to every search that does not start on it. */
 void
 MarkReachable(const CacheGraph &g, ElementId start, uint8 *seen, ElementId *stack)
 {
@@ -421,23 +476,77 @@ MarkReachable(const CacheGraph &g, ElementId start, uint8 *seen, ElementId *stac
 	while (sp > 0)
 	{
 		ElementId e = stack[--sp];
-		for (int l = 0; l <= g.Level(e); l++)
-		{
-			int c = g.Links(e, l, links);
-			for (int k = 0; k < c; k++)
-				if (!seen[links[k]])
-				{
-					seen[links[k]] = 1;
-					stack[sp++] = links[k];
-				}
-		}
+		int c = g.Links(e, 0, links);
+		for (int k = 0; k < c; k++)
+			if (!seen[links[k]])
+			{
+				seen[links[k]] = 1;
+				stack[sp++] = links[k];
+			}
 	}
 }
 
+/* Elements with at most this many layer-0 inbound links are checked by a search for their own
+ * vector after each VACUUM. */
+constexpr int kWeakInDegree = 4;
+
+/* Pending rewrites of one relink pass: the lists of elements that gain an inbound link. */
+struct RelinkBatch
+{
+	const CacheRef *ref;
+	int m;
+	ElementRewrite *rw;
+	int n;
+	int cap;
+};
+
+/* The pending list of t (copied from the cache on first use). */
+uint32 *
+PendingList(RelinkBatch *b, ElementId t, const CachedElement &te)
+{
+	for (int r = 0; r < b->n; r++)
+		if (b->rw[r].id == t)
+			return const_cast<uint32 *>(b->rw[r].links);
+	uint32 *list = static_cast<uint32 *>(palloc(LinksBytes(b->m, te.level)));
+	CacheGetAllLinks(*b->ref, t, list);
+	*NextRewrite(&b->rw, &b->n, &b->cap) = {t, te.graph_block, te.graph_off,
+											0, list,           InvalidXLogRecPtr};
+	return list;
+}
+
+/* Gives u a layer-0 link from t: into a free slot, else in place of a link whose target keeps
+ * other inbound links. False when t has neither (or already links to u). */
+bool
+AddInbound(RelinkBatch *b, const CacheGraph &g, ElementId t, ElementId u)
+{
+	CachedElement te;
+	if (!GetCachedElement(*b->ref, t, &te) || te.deleted)
+		return false;
+	uint32 *list = PendingList(b, t, te);
+	for (uint32 k = 0; k < list[0]; k++)
+		if (list[1 + k] == u)
+			return false;
+	if (list[0] < static_cast<uint32>(2 * b->m))
+	{
+		list[1 + list[0]++] = u;
+		return true;
+	}
+	for (int j = static_cast<int>(list[0]) - 1; j >= 0; j--)
+		if (g.InDegree(list[1 + j]) >= 2)
+		{
+			list[1 + j] = u;
+			return true;
+		}
+	return false;
+}
+
 /*
- * Gives every live element that no path from its vault's entry reaches a layer-0 link from its
- * nearest reachable element (where there is room, else in place of a link whose target has
- * other inbound links). Inner-product graphs can strand a few elements between VACUUMs.
+ * Makes every live element findable again after deletes: an element that no layer-0 path from
+ * its vault's entry reaches, or one with few inbound links (kWeakInDegree) that a search for its
+ * own vector does not return among the first ten, gets layer-0 links from (up to) its two nearest
+ * reachable elements. Well-linked elements (nearly all) are not searched, so this stays cheap.
+ * Deletes can leave an element whose only inbound links came from far away; inner-product graphs
+ * can strand a few between VACUUMs.
  */
 void
 RelinkUnreachable(Relation index)
@@ -456,13 +565,16 @@ RelinkUnreachable(Relation index)
 	for (int v = 0; v < nv; v++)
 		if (vaults[v].entry != kNoElement && vaults[v].entry < n)
 			MarkReachable(g, vaults[v].entry, seen, stack);
-	int cap = 64, nrw = 0;
-	ElementRewrite *rw = static_cast<ElementRewrite *>(palloc(sizeof(ElementRewrite) * cap));
+	RelinkBatch batch{&ref, m, static_cast<ElementRewrite *>(palloc(sizeof(ElementRewrite) * 64)),
+					  0, 64};
 	ElementId near[64];
 	for (ElementId u = 0; u < n; u++)
 	{
 		CachedElement ce;
-		if (seen[u] || !GetCachedElement(ref, u, &ce) || ce.deleted)
+		if (!GetCachedElement(ref, u, &ce) || ce.deleted)
+			continue;
+		bool reachable = seen[u] != 0;
+		if (reachable && g.InDegree(u) > kWeakInDegree)
 			continue;
 		const DirEntry *d = nullptr;
 		for (int v = 0; v < nv; v++)
@@ -474,74 +586,31 @@ RelinkUnreachable(Relation index)
 		if (!NearestIsland(g, u, d->entry, d->entry_level, near, &k))
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory relinking vault_hnsw")));
-		/* a target already being rewritten in this pass keeps its pending list */
-		ElementId target = kNoElement;
-		uint32 *all = nullptr;
-		for (int pass = 0; pass < 2 && target == kNoElement; pass++)
+		if (reachable)
 		{
-			for (int i = 0; i < k && target == kNoElement; i++)
-			{
-				ElementId t = near[i];
-				CachedElement te;
-				if (t == u || !seen[t] || !GetCachedElement(ref, t, &te) || te.deleted)
-					continue;
-				uint32 *list = nullptr;
-				for (int r = 0; r < nrw; r++)
-					if (rw[r].id == t)
-						list = const_cast<uint32 *>(rw[r].links);
-				bool fresh_list = list == nullptr;
-				if (fresh_list)
-				{
-					list = static_cast<uint32 *>(palloc(LinksBytes(m, te.level)));
-					CacheGetAllLinks(ref, t, list);
-				}
-				if (pass == 0 && list[0] < static_cast<uint32>(2 * m))
-					list[1 + list[0]++] = u;
-				else if (pass == 1)
-				{
-					int j = static_cast<int>(list[0]);
-					while (j-- > 0 && g.InDegree(list[1 + j]) < 2)
-						;
-					if (j < 0)
-					{
-						if (fresh_list)
-							pfree(list);
-						continue;
-					}
-					list[1 + j] = u;
-				}
-				else
-				{
-					if (fresh_list)
-						pfree(list);
-					continue;
-				}
-				target = t;
-				if (fresh_list)
-				{
-					if (nrw == cap)
-					{
-						cap *= 2;
-						rw = static_cast<ElementRewrite *>(
-							repalloc(rw, sizeof(ElementRewrite) * cap));
-					}
-					rw[nrw++] = {t, te.graph_block, te.graph_off, 0, list, InvalidXLogRecPtr};
-				}
-				all = list;
-			}
+			bool found = false;
+			for (int i = 0; i < k && i < 10 && !found; i++)
+				found = near[i] == u;
+			if (found)
+				continue;
 		}
-		(void) all;
-		if (target != kNoElement)
+		int added = 0;
+		for (int i = 0; i < k && added < 2; i++)
+			if (near[i] != u && seen[near[i]] && AddInbound(&batch, g, near[i], u))
+				added++;
+		if (added > 0 && !reachable)
 			MarkReachable(g, u, seen, stack);
+		if ((u & 1023) == 0)
+			vacuum_delay_point();
 	}
-	if (nrw > 0)
+	if (batch.n > 0)
 	{
-		std::sort(rw, rw + nrw,
+		std::sort(batch.rw, batch.rw + batch.n,
 				  [](const ElementRewrite &a, const ElementRewrite &b)
 				  { return a.block < b.block; });
-		GuardedRelink(index, m, rw, nrw, ref);
-		ereport(DEBUG1,
-				(errmsg("vault_hnsw VACUUM relinked elements through %d neighbour lists", nrw)));
+		GuardedRelink(index, m, batch.rw, batch.n, ref);
+		ereport(DEBUG1, (errmsg("vault_hnsw VACUUM relinked elements through %d neighbour lists",
+								batch.n)));
 	}
 	ReleaseCache(&ref);
 	UnlockIndexForWrite(index);
@@ -556,7 +625,10 @@ hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 	if (info->analyze_only)
 		return stats;
 	if (RelationGetNumberOfBlocks(info->index) > 1)
+	{
+		RepairLeftovers(info->index);
 		RelinkUnreachable(info->index);
+	}
 	if (stats == nullptr)
 	{
 		stats = static_cast<IndexBulkDeleteResult *>(palloc0(sizeof(IndexBulkDeleteResult)));

@@ -275,7 +275,7 @@ TEST(Hnsw, InnerProductBuildIsFullyReachableAfterRepair)
 	/* after the repair nothing is left to repair */
 	ASSERT_TRUE(RepairReachability(req, &g, &again).ok());
 	EXPECT_EQ(again, 0u) << "first pass repaired " << repaired;
-	/* every element is reachable: walk from the entry */
+	/* every element is reachable from the entry through layer 0, where searches explore */
 	std::vector<uint8_t> seen(n, 0);
 	std::vector<uint32_t> stack{g.entry};
 	seen[g.entry] = 1;
@@ -285,17 +285,14 @@ TEST(Hnsw, InnerProductBuildIsFullyReachableAfterRepair)
 		uint32_t e = stack.back();
 		stack.pop_back();
 		count++;
-		for (int l = 0; l <= g.levels[e]; l++)
-		{
-			const uint32_t *ids;
-			int c = g.Links(e, l, &ids);
-			for (int k = 0; k < c; k++)
-				if (!seen[ids[k]])
-				{
-					seen[ids[k]] = 1;
-					stack.push_back(ids[k]);
-				}
-		}
+		const uint32_t *ids;
+		int c = g.Links(e, 0, &ids);
+		for (int k = 0; k < c; k++)
+			if (!seen[ids[k]])
+			{
+				seen[ids[k]] = 1;
+				stack.push_back(ids[k]);
+			}
 	}
 	EXPECT_EQ(count, n);
 }
@@ -345,13 +342,12 @@ TEST(Hnsw, InnerProductIncrementalInsertsStayReachable)
 		uint32_t e = stack.back();
 		stack.pop_back();
 		count++;
-		for (int l = 0; l <= g.levels[e]; l++)
-			for (ElementId nb : g.links[e][l])
-				if (!seen[nb])
-				{
-					seen[nb] = 1;
-					stack.push_back(nb);
-				}
+		for (ElementId nb : g.links[e][0])
+			if (!seen[nb])
+			{
+				seen[nb] = 1;
+				stack.push_back(nb);
+			}
 	}
 	/* Inner product is not a metric: a few elements can lose every inbound link between VACUUMs,
 	 * whose cleanup relinks them (hnsw_vacuum.cpp). Without the in-degree guard this is 10-45%. */
