@@ -68,11 +68,32 @@ ParseVectorText(const char *text, float *out, size_t cap, size_t *dims)
 		 * stays as the fallback for the forms only it accepts (a leading '+', hex floats). */
 		float f = 0;
 		const char *end = p;
-		auto fc = std::from_chars(p, text_end, f);
-		if (fc.ec == std::errc::result_out_of_range)
+		/* Fast path: a plain integer of up to 7 digits (exact in float) followed by a
+		 * separator, as quantised or pixel data prints. Anything else goes to from_chars. */
+		bool fast = false;
+		{
+			const char *q = p;
+			uint32_t iv = 0;
+			while (q - p < 7 && *q >= '0' && *q <= '9')
+				iv = iv * 10 + static_cast<uint32_t>(*q++ - '0');
+			if (q != p && (*q == ',' || *q == ']' || IsSpace(*q)))
+			{
+				f = static_cast<float>(iv);
+				end = q;
+				fast = true;
+			}
+		}
+		std::from_chars_result fc{p, std::errc()};
+		if (!fast)
+			fc = std::from_chars(p, text_end, f);
+		if (fast)
+		{
+			/* end and f are set */
+		}
+		else if (fc.ec == std::errc::result_out_of_range)
 			return Status::Error(Code::kOutOfRange,
 								 "vector element %zu is out of range for type real", n + 1);
-		if (fc.ec == std::errc() && fc.ptr != p)
+		else if (fc.ec == std::errc() && fc.ptr != p)
 			end = fc.ptr;
 		else
 		{

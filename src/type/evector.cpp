@@ -252,9 +252,11 @@ VV_FUNCTION(evector_in)
 		type::FreePlaintext(buf, kMaxVectorDims * sizeof(float));
 		ThrowParseError(s);
 	}
+	if (typmod != -1 && static_cast<int>(dims) != typmod)
+		type::FreePlaintext(buf, dims * sizeof(float)); /* zeroed before the error below */
 	CheckTypmod(static_cast<int>(dims), typmod);
 	Datum d = SealVector(buf, dims);
-	type::FreePlaintext(buf, kMaxVectorDims * sizeof(float));
+	type::FreePlaintext(buf, dims * sizeof(float));
 	PG_RETURN_DATUM(d);
 }
 
@@ -322,9 +324,11 @@ VV_FUNCTION(evector_recv)
 				 errmsg("invalid binary input for type evector"), errdetail("%s.", s.message())));
 	}
 	buf->cursor = buf->len;
+	if (typmod != -1 && static_cast<int>(dims) != typmod)
+		type::FreePlaintext(v, dims * sizeof(float)); /* zeroed before the error below */
 	CheckTypmod(static_cast<int>(dims), typmod);
 	Datum d = SealVector(v, dims);
-	type::FreePlaintext(v, kMaxVectorDims * sizeof(float));
+	type::FreePlaintext(v, dims * sizeof(float));
 	PG_RETURN_DATUM(d);
 }
 
