@@ -83,7 +83,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dsn", required=True)
     ap.add_argument("--cache", required=True, help="directory for ground truth and binary data")
-    ap.add_argument("--hnswlib", required=True, help="path of the hnswlib_bench binary")
+    ap.add_argument("--hnswlib", required=True, help="path of the hnswlib_bench binary (-march=native)")
+    ap.add_argument("--hnswlib-portable", help="hnswlib_bench built for portable x86-64")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--inserts", type=int, default=1000)
     ap.add_argument("--efs", default="10,20,40,80,120,200,400")
@@ -117,16 +118,18 @@ def main():
         f.write("%d %d %d %d\n" % (len(train), len(queries), train.shape[1], k))
 
     # --- hnswlib in-process, same data, same parameters -------------------------------------
-    print("hnswlib in-process ...", flush=True)
-    out = subprocess.run([args.hnswlib, args.cache, str(args.m), str(args.ef_construction),
-                          str(args.threads)] + [str(e) for e in efs],
-                         check=True, capture_output=True, text=True).stdout
-    hn = [json.loads(line) for line in out.splitlines() if line.strip()]
-    results["hnswlib"] = {"build_seconds": hn[0]["seconds"],
-                          "search": [h for h in hn[1:]]}
-    print("  build %.2f s" % hn[0]["seconds"], flush=True)
-    for h in hn[1:]:
-        print("  ef %4d recall %.4f qps %8.1f" % (h["ef"], h["recall"], h["qps"]), flush=True)
+    for key, binary in (("hnswlib", args.hnswlib), ("hnswlib_portable", args.hnswlib_portable)):
+        if not binary:
+            continue
+        print("%s in-process ..." % key, flush=True)
+        out = subprocess.run([binary, args.cache, str(args.m), str(args.ef_construction),
+                              str(args.threads)] + [str(e) for e in efs],
+                             check=True, capture_output=True, text=True).stdout
+        hn = [json.loads(line) for line in out.splitlines() if line.strip()]
+        results[key] = {"build_seconds": hn[0]["seconds"], "search": [h for h in hn[1:]]}
+        print("  build %.2f s" % hn[0]["seconds"], flush=True)
+        for h in hn[1:]:
+            print("  ef %4d recall %.4f qps %8.1f" % (h["ef"], h["recall"], h["qps"]), flush=True)
 
     conn = psycopg2.connect(args.dsn)
     conn.autocommit = True
@@ -311,6 +314,14 @@ def write_results(outdir, r):
     }
     a, b = r["summary"]["qps_at_0.99_vector_vault"], r["summary"]["qps_at_0.99_hnswlib"]
     r["summary"]["qps_ratio_at_0.99"] = (a / b) if a and b else None
+    pinned = [{"recall": p["recall"], "qps": p["qps_pinned"]} for p in vv["search"]]
+    r["summary"]["qps_at_0.99_vector_vault_pinned"] = qps_at_recall(pinned, 0.99)
+    hp = r.get("hnswlib_portable")
+    if hp:
+        c = qps_at_recall(hp["search"], 0.99)
+        r["summary"]["qps_at_0.99_hnswlib_portable"] = c
+        r["summary"]["qps_ratio_at_0.99_vs_portable"] = (a / c) if a and c else None
+        r["summary"]["build_ratio_vs_hnswlib_portable"] = vv["build_seconds"] / hp["build_seconds"]
     with open(os.path.join(outdir, "results-%s.json" % date), "w") as f:
         json.dump(r, f, indent=2)
     lines = ["# vector_vault benchmark, %s" % date, "",
@@ -332,7 +343,21 @@ def write_results(outdir, r):
                          p["ef"], p["recall"], p["qps"], p["qps_pinned"], h["recall"], h["qps"],
                          p["qps"] / h["qps"], p["qps_pinned"] / h["qps"]))
     if r["summary"]["qps_ratio_at_0.99"]:
-        lines.append("| best QPS at recall >= 0.99 | %.0f | %.0f | %.2fx |" % (a, b, a / b))
+        lines.append("| best QPS at recall >= 0.99 | %.0f (pinned %.0f) | %.0f | %.2fx |" % (
+            a, r["summary"]["qps_at_0.99_vector_vault_pinned"] or 0, b, a / b))
+    if hp:
+        c = r["summary"]["qps_at_0.99_hnswlib_portable"]
+        lines += ["", "hnswlib built for portable x86-64 (no -march=native), same run:", "",
+                  "| measure | vector_vault | hnswlib portable | ratio |", "|---|---|---|---|",
+                  "| build | %.2f s | %.2f s | %.2fx |" % (vv["build_seconds"], hp["build_seconds"],
+                                                         vv["build_seconds"] / hp["build_seconds"])]
+        for p in vv["search"]:
+            h = next((x for x in hp["search"] if x["ef"] == p["ef"]), None)
+            if h:
+                lines.append("| ef_search %d | recall %.4f, %.0f QPS | recall %.4f, %.0f QPS | %.2fx |" % (
+                    p["ef"], p["recall"], p["qps"], h["recall"], h["qps"], p["qps"] / h["qps"]))
+        if a and c:
+            lines.append("| best QPS at recall >= 0.99 | %.0f | %.0f | %.2fx |" % (a, c, a / c))
     s = r["scoped"]
     lines += ["", "Vault-scoped search (20 vaults x 3,000 rows, a role that may read one):", "",
               "| plan | recall@10 | QPS |", "|---|---|---|",
@@ -353,7 +378,10 @@ def write_results(outdir, r):
         ax.plot([p["recall"] for p in vv["search"]], [p["qps_pinned"] for p in vv["search"]], "o-.",
                 label="vector_vault, client and backend pinned to one CPU")
         ax.plot([p["recall"] for p in hn["search"]], [p["qps"] for p in hn["search"]], "s--",
-                label="hnswlib in-process (same run)")
+                label="hnswlib in-process, -march=native (same run)")
+        if hp:
+            ax.plot([p["recall"] for p in hp["search"]], [p["qps"] for p in hp["search"]], "^--",
+                    label="hnswlib in-process, portable x86-64 (same run)")
         ax.plot([0.989, 0.995], [1500, 1050], "x:", color="grey",
                 label="pgvector 0.8.6 (reported for this machine type, not this run)")
         ax.set_xlabel("recall@10")

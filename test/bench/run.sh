@@ -10,8 +10,12 @@ ensure_packages
 build_and_install "$top"
 make -C "$top/test/bench/plain_l2" >/dev/null && make -C "$top/test/bench/plain_l2" install >/dev/null
 mkdir -p "$top/build/bench"
+# hnswlib twice: -march=native (its best kernels on this CPU) and portable x86-64 (SSE, as a
+# distribution package or pip wheel builds it; Postgres extensions are built that way too).
 g++ -O3 -march=native -std=c++17 -pthread -isystem /usr/include/hnswlib \
 	"$top/test/bench/hnswlib_bench.cpp" -o "$top/build/bench/hnswlib_bench"
+g++ -O3 -std=c++17 -pthread -isystem /usr/include/hnswlib \
+	"$top/test/bench/hnswlib_bench.cpp" -o "$top/build/bench/hnswlib_bench_portable"
 
 WORK=$(mktemp -d /tmp/vv-bench.XXXXXX)
 chown postgres: "$WORK"
@@ -34,4 +38,5 @@ trap 'as_postgres pg_ctl -D "$WORK/data" -m fast stop >/dev/null 2>&1 || true' E
 mkdir -p "$top/test/bench/cache" "$top/test/bench/results"
 /usr/bin/python3 "$top/test/bench/bench.py" --dsn "host=$WORK port=54399 user=postgres dbname=postgres" \
 	--cache "$top/test/bench/cache" --hnswlib "$top/build/bench/hnswlib_bench" \
+	--hnswlib-portable "$top/build/bench/hnswlib_bench_portable" \
 	--out "$top/test/bench/results" "$@"
