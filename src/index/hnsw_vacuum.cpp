@@ -80,6 +80,36 @@ struct VacuumGraph
 	}
 };
 
+/* Calls fn(header, block, offset) for every element record on the graph pages: plaintext headers
+ * only, no decryption. Used to find dead elements and to count live ones. */
+template <typename Fn>
+void
+ForEachElementHeader(Relation index, BufferAccessStrategy strategy, Fn fn)
+{
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	for (BlockNumber b = 1; b < nblocks; b++)
+	{
+		vacuum_delay_point();
+		Buffer buf = ReadBufferExtended(index, MAIN_FORKNUM, b, RBM_NORMAL, strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		Page page = BufferGetPage(buf);
+		if (!PageIsNew(page) && GetOpaque(page)->kind == kGraphPage)
+		{
+			OffsetNumber max = PageGetMaxOffsetNumber(page);
+			for (OffsetNumber off = FirstOffsetNumber; off <= max; off++)
+			{
+				ItemId iid = PageGetItemId(page, off);
+				if (!ItemIdIsUsed(iid) || ItemIdGetLength(iid) < sizeof(ElementHeader))
+					continue;
+				ElementHeader h;
+				memcpy(&h, PageGetItem(page, iid), sizeof(h));
+				fn(h, b, off);
+			}
+		}
+		UnlockReleaseBuffer(buf);
+	}
+}
+
 /* Repairs one list in C++ and copies it out; false on an exception. */
 bool
 RepairIsland(const VacuumGraph &g, const hnsw::GraphParams &p, ElementId id, int layer,
@@ -352,42 +382,25 @@ hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	/* 1. find dead elements from the plaintext headers */
 	int cap = 256, ndead = 0;
 	Dead *dead = static_cast<Dead *>(palloc(sizeof(Dead) * cap));
-	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
-	BufferAccessStrategy strategy = info->strategy;
-	for (BlockNumber b = 1; b < nblocks; b++)
-	{
-		vacuum_delay_point();
-		Buffer buf = ReadBufferExtended(index, MAIN_FORKNUM, b, RBM_NORMAL, strategy);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		Page page = BufferGetPage(buf);
-		if (!PageIsNew(page) && GetOpaque(page)->kind == kGraphPage)
-		{
-			OffsetNumber max = PageGetMaxOffsetNumber(page);
-			for (OffsetNumber off = FirstOffsetNumber; off <= max; off++)
-			{
-				ItemId iid = PageGetItemId(page, off);
-				if (!ItemIdIsUsed(iid) || ItemIdGetLength(iid) < sizeof(ElementHeader))
-					continue;
-				ElementHeader h;
-				memcpy(&h, PageGetItem(page, iid), sizeof(h));
-				if (h.flags & kElementDeleted)
-					continue;
-				if (callback(&h.heap_tid, callback_state))
-				{
-					if (ndead == cap)
-					{
-						cap *= 2;
-						dead = static_cast<Dead *>(repalloc(dead, sizeof(Dead) * cap));
-					}
-					dead[ndead++] = {h.element_id, b, off, h.level, h.vec_block, h.vec_offset};
-				}
-				else
-					stats->num_index_tuples += 1;
-			}
-		}
-		UnlockReleaseBuffer(buf);
-	}
-	stats->num_pages = nblocks;
+	ForEachElementHeader(index, info->strategy,
+						 [&](const ElementHeader &h, BlockNumber b, OffsetNumber off)
+						 {
+							 if (h.flags & kElementDeleted)
+								 return;
+							 if (!callback(const_cast<ItemPointer>(&h.heap_tid), callback_state))
+							 {
+								 stats->num_index_tuples += 1;
+								 return;
+							 }
+							 if (ndead == cap)
+							 {
+								 cap *= 2;
+								 dead = static_cast<Dead *>(repalloc(dead, sizeof(Dead) * cap));
+							 }
+							 dead[ndead++] = {h.element_id, b,           off,
+											  h.level,      h.vec_block, h.vec_offset};
+						 });
+	stats->num_pages = RelationGetNumberOfBlocks(index);
 	if (ndead == 0)
 	{
 		UnlockIndexForWrite(index);
@@ -410,29 +423,13 @@ uint64
 CountLiveElements(Relation index, uint64 vault_id, uint32 key_version)
 {
 	uint64 n = 0;
-	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
-	for (BlockNumber b = 1; b < nblocks; b++)
-	{
-		Buffer buf = ReadBuffer(index, b);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		Page page = BufferGetPage(buf);
-		if (!PageIsNew(page) && GetOpaque(page)->kind == kGraphPage)
-		{
-			OffsetNumber max = PageGetMaxOffsetNumber(page);
-			for (OffsetNumber off = FirstOffsetNumber; off <= max; off++)
-			{
-				ItemId iid = PageGetItemId(page, off);
-				if (!ItemIdIsUsed(iid) || ItemIdGetLength(iid) < sizeof(ElementHeader))
-					continue;
-				ElementHeader h;
-				memcpy(&h, PageGetItem(page, iid), sizeof(h));
-				if (!(h.flags & kElementDeleted) && h.vault_id == vault_id &&
-					h.key_version == key_version)
-					n++;
-			}
-		}
-		UnlockReleaseBuffer(buf);
-	}
+	ForEachElementHeader(index, nullptr,
+						 [&](const ElementHeader &h, BlockNumber, OffsetNumber)
+						 {
+							 if (!(h.flags & kElementDeleted) && h.vault_id == vault_id &&
+								 h.key_version == key_version)
+								 n++;
+						 });
 	return n;
 }
 
@@ -632,30 +629,13 @@ hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 	if (stats == nullptr)
 	{
 		stats = static_cast<IndexBulkDeleteResult *>(palloc0(sizeof(IndexBulkDeleteResult)));
-		Relation index = info->index;
-		BlockNumber nblocks = RelationGetNumberOfBlocks(index);
-		for (BlockNumber b = 1; b < nblocks; b++)
-		{
-			Buffer buf = ReadBufferExtended(index, MAIN_FORKNUM, b, RBM_NORMAL, info->strategy);
-			LockBuffer(buf, BUFFER_LOCK_SHARE);
-			Page page = BufferGetPage(buf);
-			if (!PageIsNew(page) && GetOpaque(page)->kind == kGraphPage)
-			{
-				OffsetNumber max = PageGetMaxOffsetNumber(page);
-				for (OffsetNumber off = FirstOffsetNumber; off <= max; off++)
-				{
-					ItemId iid = PageGetItemId(page, off);
-					if (!ItemIdIsUsed(iid) || ItemIdGetLength(iid) < sizeof(ElementHeader))
-						continue;
-					ElementHeader h;
-					memcpy(&h, PageGetItem(page, iid), sizeof(h));
-					if (!(h.flags & kElementDeleted))
-						stats->num_index_tuples += 1;
-				}
-			}
-			UnlockReleaseBuffer(buf);
-		}
-		stats->num_pages = nblocks;
+		ForEachElementHeader(info->index, info->strategy,
+							 [&](const ElementHeader &h, BlockNumber, OffsetNumber)
+							 {
+								 if (!(h.flags & kElementDeleted))
+									 stats->num_index_tuples += 1;
+							 });
+		stats->num_pages = RelationGetNumberOfBlocks(info->index);
 	}
 	return stats;
 }

@@ -47,6 +47,26 @@ FreeJsonb(Jsonb *j)
 	type::FreePlaintext(j, VARSIZE(j));
 }
 
+/* Calls jsonb's field operator (-> or ->>) on the decrypted document; the result is a fresh
+ * datum, so the document is zeroed and freed before returning. */
+Datum
+FieldOfDecrypted(FunctionCallInfo fcinfo, PGFunction field)
+{
+	Jsonb *j = OpenJsonb(PG_GETARG_DATUM(0));
+	LOCAL_FCINFO(inner, 2);
+	InitFunctionCallInfoData(*inner, nullptr, 2, PG_GET_COLLATION(), nullptr, nullptr);
+	inner->args[0].value = PointerGetDatum(j);
+	inner->args[0].isnull = false;
+	inner->args[1].value = PG_GETARG_DATUM(1);
+	inner->args[1].isnull = false;
+	Datum r = field(inner);
+	bool isnull = inner->isnull;
+	FreeJsonb(j);
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(r);
+}
+
 } // namespace
 
 /* ejsonb_in(cstring): parses JSON as jsonb does and seals it. */
@@ -109,38 +129,13 @@ VV_FUNCTION(ejsonb_to_jsonb)
 /* ejsonb -> text: the field as jsonb (NULL when absent). */
 VV_FUNCTION(ejsonb_object_field)
 {
-	Jsonb *j = OpenJsonb(PG_GETARG_DATUM(0));
-	LOCAL_FCINFO(inner, 2);
-	InitFunctionCallInfoData(*inner, nullptr, 2, PG_GET_COLLATION(), nullptr, nullptr);
-	inner->args[0].value = PointerGetDatum(j);
-	inner->args[0].isnull = false;
-	inner->args[1].value = PG_GETARG_DATUM(1);
-	inner->args[1].isnull = false;
-	Datum r = jsonb_object_field(inner);
-	bool isnull = inner->isnull;
-	/* The result is a fresh jsonb, so the decrypted document can go now. */
-	FreeJsonb(j);
-	if (isnull)
-		PG_RETURN_NULL();
-	PG_RETURN_DATUM(r);
+	return FieldOfDecrypted(fcinfo, jsonb_object_field);
 }
 
 /* ejsonb ->> text: the field as text (NULL when absent). */
 VV_FUNCTION(ejsonb_object_field_text)
 {
-	Jsonb *j = OpenJsonb(PG_GETARG_DATUM(0));
-	LOCAL_FCINFO(inner, 2);
-	InitFunctionCallInfoData(*inner, nullptr, 2, PG_GET_COLLATION(), nullptr, nullptr);
-	inner->args[0].value = PointerGetDatum(j);
-	inner->args[0].isnull = false;
-	inner->args[1].value = PG_GETARG_DATUM(1);
-	inner->args[1].isnull = false;
-	Datum r = jsonb_object_field_text(inner);
-	bool isnull = inner->isnull;
-	FreeJsonb(j);
-	if (isnull)
-		PG_RETURN_NULL();
-	PG_RETURN_DATUM(r);
+	return FieldOfDecrypted(fcinfo, jsonb_object_field_text);
 }
 
 /* ejsonb @> jsonb: containment on the decrypted document. */
