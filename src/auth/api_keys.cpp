@@ -143,20 +143,6 @@ CheckKeyIdArg(const char *key_id)
 			 errhint("A key id is the 16 hex digits after \"vv_\"; vault.api_keys lists yours.")));
 }
 
-/* Runs one catalog statement as the extension owner; returns rows affected. */
-uint64
-Exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
-{
-	pg::PrivilegedScope scope;
-	pg::EnterPrivileged(&scope);
-	int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-	if (rc < 0)
-		elog(ERROR, "vector_vault catalog statement failed: %s", SPI_result_code_string(rc));
-	uint64 n = SPI_processed;
-	pg::LeavePrivileged(&scope);
-	return n;
-}
-
 /* Requires that key_id exists and is owned by the current role. */
 void
 RequireOwnKey(const char *key_id)
@@ -221,12 +207,13 @@ VV_FUNCTION(vault_set_key_password)
 				   Int32GetDatum(static_cast<int32>(h.r)),
 				   Int32GetDatum(static_cast<int32>(h.p)),
 				   Bytes(h.hash, sizeof(h.hash))};
-	Exec("INSERT INTO vault._key_passwords (role, salt, log2_n, r, p, hash) VALUES ($1::regrole, "
-		 "$2, $3, $4, $5, $6) "
-		 "ON CONFLICT (role) DO UPDATE SET salt = EXCLUDED.salt, log2_n = EXCLUDED.log2_n, r = "
-		 "EXCLUDED.r, "
-		 "p = EXCLUDED.p, hash = EXCLUDED.hash, set_at = pg_catalog.now()",
-		 6, t2, v2, nullptr);
+	pg::RunPrivileged(
+		"INSERT INTO vault._key_passwords (role, salt, log2_n, r, p, hash) VALUES ($1::regrole, "
+		"$2, $3, $4, $5, $6) "
+		"ON CONFLICT (role) DO UPDATE SET salt = EXCLUDED.salt, log2_n = EXCLUDED.log2_n, r = "
+		"EXCLUDED.r, "
+		"p = EXCLUDED.p, hash = EXCLUDED.hash, set_at = pg_catalog.now()",
+		6, t2, v2, nullptr);
 	SecureZero(&h, sizeof(h));
 	auth::AuditAtCommit("set_key_password", nullptr, "ok", nullptr);
 	PG_RETURN_VOID();
@@ -304,17 +291,19 @@ VV_FUNCTION(vault_create_api_key)
 					   Bytes(digest, sizeof(digest)),
 					   PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3)};
 	char nulls[6] = {' ', ' ', PG_ARGISNULL(2) ? 'n' : ' ', ' ', PG_ARGISNULL(3) ? 'n' : ' ', '\0'};
-	Exec("INSERT INTO vault._api_keys (key_id, owner, label, secret_hash, expires_at) VALUES ($1, "
-		 "$2::regrole, $3, $4, "
-		 "$5)",
-		 5, types, values, nulls);
+	pg::RunPrivileged(
+		"INSERT INTO vault._api_keys (key_id, owner, label, secret_hash, expires_at) VALUES ($1, "
+		"$2::regrole, $3, $4, "
+		"$5)",
+		5, types, values, nulls);
 	for (int i = 0; i < k; i++)
 	{
 		Oid t2[3] = {TEXTOID, INT8OID, TEXTOID};
 		Datum v2[3] = {CStringGetTextDatum(key_id), Int64GetDatum(static_cast<int64>(ids[i])),
 					   CStringGetTextDatum(levels[i])};
-		Exec("INSERT INTO vault._api_key_vaults (key_id, vault_id, level) VALUES ($1, $2, $3)", 3,
-			 t2, v2, nullptr);
+		pg::RunPrivileged(
+			"INSERT INTO vault._api_key_vaults (key_id, vault_id, level) VALUES ($1, $2, $3)", 3,
+			t2, v2, nullptr);
 	}
 	char detail[64];
 	snprintf(detail, sizeof(detail), "key %s created", key_id);
@@ -354,7 +343,7 @@ VV_FUNCTION(vault_rotate_api_key)
 						: PG_GETARG_DATUM(2);
 	Oid types[3] = {TEXTOID, BYTEAOID, INTERVALOID};
 	Datum values[3] = {CStringGetTextDatum(key_id), Bytes(digest, sizeof(digest)), overlap};
-	uint64 n = Exec(
+	uint64 n = pg::RunPrivileged(
 		"UPDATE vault._api_keys SET old_secret_hash = secret_hash, old_valid_until = "
 		"pg_catalog.now() "
 		"OPERATOR(pg_catalog.+) $3, secret_hash = $2, rotated_at = pg_catalog.now() WHERE key_id "
@@ -386,10 +375,10 @@ VV_FUNCTION(vault_revoke_api_key)
 	RequireOwnKey(key_id);
 	Oid types[1] = {TEXTOID};
 	Datum values[1] = {CStringGetTextDatum(key_id)};
-	Exec("UPDATE vault._api_keys SET revoked_at = pg_catalog.now() WHERE key_id "
-		 "OPERATOR(pg_catalog.=) $1 AND "
-		 "revoked_at IS NULL",
-		 1, types, values, nullptr);
+	pg::RunPrivileged("UPDATE vault._api_keys SET revoked_at = pg_catalog.now() WHERE key_id "
+					  "OPERATOR(pg_catalog.=) $1 AND "
+					  "revoked_at IS NULL",
+					  1, types, values, nullptr);
 	vault::BumpEpochAtCommit();
 	char detail[64];
 	snprintf(detail, sizeof(detail), "key %s revoked", key_id);

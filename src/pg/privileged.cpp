@@ -54,4 +54,18 @@ LeavePrivileged(PrivilegedScope *scope)
 	SetUserIdAndSecContext(scope->saved_user, scope->saved_sec_context);
 }
 
+/* Runs one catalog statement as the extension owner; returns rows processed. */
+uint64
+RunPrivileged(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	PrivilegedScope scope;
+	EnterPrivileged(&scope);
+	int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	if (rc < 0)
+		elog(ERROR, "vector_vault catalog statement failed: %s", SPI_result_code_string(rc));
+	uint64 n = SPI_processed;
+	LeavePrivileged(&scope);
+	return n;
+}
+
 } // namespace vector_vault::pg

@@ -29,6 +29,11 @@ void EnterPrivileged(PrivilegedScope *scope);
 /* Disconnects SPI, restores search_path and the caller's identity. */
 void LeavePrivileged(PrivilegedScope *scope);
 
+/* Runs one statement on our catalog as the extension owner (Enter, execute, Leave); nulls as for
+ * SPI_execute_with_args (nullptr: none). Returns the rows it processed. */
+uint64 RunPrivileged(const char *sql, int nargs, Oid *types, Datum *values,
+					 const char *nulls = nullptr);
+
 /* Oid of the owner of schema "vault" (errors when the extension is not installed). */
 Oid ExtensionOwner();
 

@@ -63,20 +63,6 @@ RequireVault(const char *name)
 	return v;
 }
 
-/* Runs one catalog-changing statement as the extension owner; returns rows affected. */
-uint64
-RunPrivileged(const char *sql, int nargs, Oid *types, Datum *values)
-{
-	pg::PrivilegedScope scope;
-	pg::EnterPrivileged(&scope);
-	int rc = SPI_execute_with_args(sql, nargs, types, values, nullptr, false, 0);
-	if (rc < 0)
-		elog(ERROR, "vector_vault catalog statement failed: %s", SPI_result_code_string(rc));
-	uint64 n = SPI_processed;
-	pg::LeavePrivileged(&scope);
-	return n;
-}
-
 /* The level currently granted to role on vault (kNone when no grant row). */
 Level
 GrantedLevel(uint64_t vault_id, Oid role)
@@ -144,8 +130,9 @@ VV_FUNCTION(vault_create_vault)
 	Oid types[3] = {INT8OID, TEXTOID, OIDOID};
 	Datum values[3] = {Int64GetDatum(static_cast<int64>(id)), CStringGetTextDatum(name),
 					   ObjectIdGetDatum(GetUserId())};
-	RunPrivileged("INSERT INTO vault._vaults (vault_id, name, owner) VALUES ($1, $2, $3::regrole)",
-				  3, types, values);
+	pg::RunPrivileged(
+		"INSERT INTO vault._vaults (vault_id, name, owner) VALUES ($1, $2, $3::regrole)", 3, types,
+		values);
 	auth::AuditVaultChangeAtCommit("create_vault", id, name, nullptr);
 	vault::BumpEpochAtCommit();
 	PG_RETURN_VOID();
@@ -161,16 +148,17 @@ VV_FUNCTION(vault_drop_vault)
 	uint64_t id = v->id;
 	Oid types[1] = {INT8OID};
 	Datum values[1] = {Int64GetDatum(static_cast<int64>(id))};
-	uint64 n = RunPrivileged("UPDATE vault._vaults SET state = 'dropped', dropped_at = "
-							 "pg_catalog.now() WHERE vault_id OPERATOR(pg_catalog.=) $1 AND state "
-							 "OPERATOR(pg_catalog.=) 'active'",
-							 1, types, values);
+	uint64 n =
+		pg::RunPrivileged("UPDATE vault._vaults SET state = 'dropped', dropped_at = "
+						  "pg_catalog.now() WHERE vault_id OPERATOR(pg_catalog.=) $1 AND state "
+						  "OPERATOR(pg_catalog.=) 'active'",
+						  1, types, values);
 	if (n != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("vault \"%s\" does not exist", name),
 				 errdetail("It was dropped by a concurrent transaction.")));
-	RunPrivileged("DELETE FROM vault._grants WHERE vault_id OPERATOR(pg_catalog.=) $1", 1, types,
-				  values);
+	pg::RunPrivileged("DELETE FROM vault._grants WHERE vault_id OPERATOR(pg_catalog.=) $1", 1,
+					  types, values);
 	keys::ScheduleShred(id, 0);
 	auth::AuditVaultChangeAtCommit("drop_vault", id, name, "keys shredded at commit");
 	vault::BumpEpochAtCommit();
@@ -205,11 +193,12 @@ VV_FUNCTION(vault_grant)
 	Oid types[4] = {INT8OID, OIDOID, TEXTOID, OIDOID};
 	Datum values[4] = {Int64GetDatum(static_cast<int64>(v->id)), ObjectIdGetDatum(role),
 					   CStringGetTextDatum(vault::LevelName(level)), ObjectIdGetDatum(GetUserId())};
-	RunPrivileged("INSERT INTO vault._grants (vault_id, grantee, level, granted_by) "
-				  "VALUES ($1, $2::regrole, $3, $4::regrole) ON CONFLICT (vault_id, grantee) DO "
-				  "UPDATE SET level = EXCLUDED.level, granted_by = EXCLUDED.granted_by, "
-				  "granted_at = pg_catalog.now()",
-				  4, types, values);
+	pg::RunPrivileged(
+		"INSERT INTO vault._grants (vault_id, grantee, level, granted_by) "
+		"VALUES ($1, $2::regrole, $3, $4::regrole) ON CONFLICT (vault_id, grantee) DO "
+		"UPDATE SET level = EXCLUDED.level, granted_by = EXCLUDED.granted_by, "
+		"granted_at = pg_catalog.now()",
+		4, types, values);
 	auth::AuditVaultChangeAtCommit(
 		"grant", v->id, NameStr(v->name),
 		psprintf("%s to %s", vault::LevelName(level), GetUserNameFromId(role, false)));
@@ -243,9 +232,9 @@ VV_FUNCTION(vault_revoke)
 	}
 	Oid types[2] = {INT8OID, OIDOID};
 	Datum values[2] = {Int64GetDatum(static_cast<int64>(v->id)), ObjectIdGetDatum(role)};
-	RunPrivileged("DELETE FROM vault._grants WHERE vault_id OPERATOR(pg_catalog.=) $1 AND "
-				  "grantee::oid OPERATOR(pg_catalog.=) $2",
-				  2, types, values);
+	pg::RunPrivileged("DELETE FROM vault._grants WHERE vault_id OPERATOR(pg_catalog.=) $1 AND "
+					  "grantee::oid OPERATOR(pg_catalog.=) $2",
+					  2, types, values);
 	auth::AuditVaultChangeAtCommit(
 		"revoke", v->id, NameStr(v->name),
 		psprintf("%s from %s", vault::LevelName(existing), GetUserNameFromId(role, false)));
