@@ -34,8 +34,13 @@ extern "C"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
+#include "tcop/tcopprot.h"
+
+	PGDLLEXPORT void vault_keyring_reconcile_main(Datum arg);
 }
 
 namespace vector_vault::keys
@@ -274,6 +279,22 @@ RegisterXactCallbacks()
 	RegisterSubXactCallback(SubXactCallback, nullptr);
 }
 
+/* Registers vault_keyring_reconcile_main to run once recovery has finished. */
+void
+RegisterStartupReconcile()
+{
+	BackgroundWorker worker;
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker.bgw_library_name, "vector_vault", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "vault_keyring_reconcile_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "vector_vault keyring reconciler", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "vector_vault keyring reconciler", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
 /* Finishes or discards shred intents left by a crash. */
 void
 ReconcileKeyring()
@@ -470,3 +491,17 @@ ScheduleShred(uint64_t vault_id, uint32_t key_version)
 }
 
 } // namespace vector_vault::keys
+
+/* Background worker: finishes shreds interrupted by a crash as soon as recovery has finished (the
+ * commit log then says which drops committed), then exits. It runs once per postmaster start; after
+ * a crash restart within one postmaster, each backend's first key use reconciles instead. */
+void
+vault_keyring_reconcile_main(Datum)
+{
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	const char *dir = vector_vault::keys::detail::KeyringDirNoError();
+	if (dir != nullptr && dir[0] == '/')
+		vector_vault::keys::ReconcileKeyring();
+	proc_exit(0);
+}

@@ -59,6 +59,10 @@ void ScheduleShred(uint64_t vault_id, uint32_t key_version);
 /* Finishes shreds whose transaction committed before a crash; drops aborted intents. */
 void ReconcileKeyring();
 
+/* Registers the background worker that reconciles the keyring once recovery has finished, so a
+ * drop interrupted by a crash is finished at the next start (from _PG_init, preload only). */
+void RegisterStartupReconcile();
+
 /* Registers the transaction callbacks that carry out creations and shreds. */
 void RegisterXactCallbacks();
 

@@ -139,6 +139,9 @@ VV_FUNCTION(vault_rotate_master_key)
 						errmsg("give exactly one of new_key_file and new_key_command")));
 	keys::RequireMasterKey();
 	PreventInTransactionBlock(true, "vault.rotate_master_key()");
+	/* Finish shreds a crash interrupted first: their half-deleted entries are not to be
+	 * re-wrapped (and would fail to open). */
+	keys::ReconcileKeyring();
 	const char *dir = keys::KeyringDir();
 	bool locked;
 	uint8_t *fresh = static_cast<uint8_t *>(AllocateLockedPages(4096, &locked));

@@ -46,5 +46,6 @@ _PG_init(void)
 		keys::RegisterNonceBudget();
 		pg::RegisterShmemHooks();
 		keys::LoadAtPostmasterStart();
+		keys::RegisterStartupReconcile();
 	}
 }

@@ -154,11 +154,13 @@ $node->start;
 ok($v1 > 0 && $v2 >= 600 && $v1 + $v2 == 2 * $nrows, "(b) after restart: $v1 values under version 1, $v2 under version 2");
 is($node->safe_psql($db, $md5_sql), $expected, '(b) after restart: every row decrypts to what was written');
 my ($ok, $report) = VectorVault::hnsw_verify($node, $db, 'items_embedding_idx');
-# The index's element/link checks are left to (e): a crash inside an insert can leave a
-# half-finished element (unreachable until VACUUM relinks it), which would make this check fail
-# only sometimes.
+# A crash inside an insert (here: reencrypt's UPDATE) can leave the half-finished element of
+# that uncommitted row unreachable until VACUUM flags it; one such element at most, since one
+# backend was writing. Every other element must be reachable; after VACUUM all are (below).
 note("(b) hnsw_verify after the crash:\n$report");
-like($report, qr/^vault\|t\|/m, '(b) after restart: every live element is reachable') or diag($report);
+my ($live, $reached) = $report =~ /^vault\|[tf]\|vault [0-9a-f]+: (\d+) live, (\d+) reachable/m;
+ok(defined $live && $live - $reached <= 1,
+	'(b) after restart: every live element but the crashed insert\'s is reachable') or diag($report);
 is_deeply(VectorVault::search_lists($node, $db, \@queries, vault => 'c3', ef => 400),
 	VectorVault::exact_lists($node, $db, \@queries, vault => 'c3'), '(b) after restart: index searches equal exact searches');
 ($state, $msg) = VectorVault::sql_error($node, $db, "SELECT vault.retire_key_version('c3', 1)");
