@@ -31,7 +31,7 @@ BEGIN
     RETURN n;
 END
 $$;
-SELECT atk_wait_for_log(285) AS events;
+SELECT atk_wait_for_log(296) AS events;
 
 -- The rolled-back denial and failed login are there.
 SELECT role, key_id IS NOT NULL AS has_key_id, vault, action, result, client_addr, detail
