@@ -2,7 +2,9 @@
 #include "core/vector_format.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <gtest/gtest.h>
 #include <vector>
 
@@ -39,6 +41,26 @@ TEST(VectorText, Parses)
 	EXPECT_EQ(Parse("[1,2,3]"), (std::vector<float>{1, 2, 3}));
 	EXPECT_EQ(Parse("  [ 1.5 , -2e3,3 ]  "), (std::vector<float>{1.5f, -2000.0f, 3}));
 	EXPECT_EQ(Parse("[0]"), (std::vector<float>{0}));
+}
+
+TEST(VectorText, IntegerFastPathMatchesFloatParsing)
+{
+	/* Plain integers of up to 7 digits take a fast path; longer ones, signs, fractions and
+	 * exponents go through from_chars. Both must give the float strtof gives. */
+	const char *tokens[] = {"0",         "7",  "007", "255", "1000000", "9999999", "16777217",
+							"123456789", "-5", "+5",  "3.0", "12e2",    "0000001", "99999999"};
+	for (const char *t : tokens)
+	{
+		std::string text = std::string("[") + t + ", " + t + " ,1]";
+		std::vector<float> got = Parse(text.c_str());
+		float want = std::strtof(t, nullptr);
+		ASSERT_EQ(got.size(), 3u) << text;
+		EXPECT_EQ(got[0], want) << t;
+		EXPECT_EQ(got[1], want) << t;
+	}
+	EXPECT_EQ(ParseCode("[12abc]"), Code::kInvalidInput);
+	EXPECT_EQ(ParseCode("[12 3]"), Code::kInvalidInput);
+	EXPECT_EQ(ParseCode("[1,2,3]", 2), Code::kOutOfRange);
 }
 
 TEST(VectorText, Rejects)
