@@ -71,7 +71,7 @@ VerifyKeyPassword(text *password)
 	const char *role = GetUserNameFromId(caller, false);
 	char subject[NAMEDATALEN + 8];
 	snprintf(subject, sizeof(subject), "role-%s", role);
-	auth::CheckLoginAllowed(subject);
+	auth::CheckPasswordAttemptAllowed(subject);
 	pg::PrivilegedScope scope;
 	pg::EnterPrivileged(&scope);
 	Oid types[1] = {OIDOID};

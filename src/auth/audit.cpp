@@ -342,15 +342,22 @@ RegisterAuditCallbacks()
 }
 } // namespace detail
 
+/* Queues a filled event now (failures and denials also go to the server log at once). */
+static void
+RecordNow(const Event &e)
+{
+	if (strcmp(e.result, "ok") != 0)
+		LogEvent(e);
+	Enqueue(&e, 1);
+}
+
 /* Records an event now; it survives this transaction's rollback. */
 void
 AuditNow(const char *action, const char *vault, const char *result, const char *detail)
 {
 	Event e;
 	Fill(&e, action, vault, result, detail);
-	if (strcmp(result, "ok") != 0)
-		LogEvent(e);
-	Enqueue(&e, 1);
+	RecordNow(e);
 }
 
 /* A slot for an event that waits for this transaction's commit. */
@@ -390,8 +397,7 @@ AuditLoginFailure(const char *attempted_key_id, const char *result, const char *
 	Event e;
 	Fill(&e, "login", nullptr, result, detail);
 	strlcpy(e.key_id, attempted_key_id ? attempted_key_id : "", sizeof(e.key_id));
-	LogEvent(e);
-	Enqueue(&e, 1);
+	RecordNow(e);
 }
 
 } // namespace vector_vault::auth

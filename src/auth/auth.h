@@ -70,6 +70,10 @@ const char *CurrentKeyIdOrEmpty();
 /* Raises 28000 when the key id or the client address is currently blocked. */
 void CheckLoginAllowed(const char *key_id);
 
+/* Raises 28000 when a role's key-management password attempts (subject "role-<name>") or the
+ * client address are currently blocked. */
+void CheckPasswordAttemptAllowed(const char *role_subject);
+
 /* Counts a failed attempt for the key id and the client address. */
 void NoteLoginFailure(const char *key_id);
 

@@ -170,9 +170,10 @@ ClientAddress()
 	return g_client;
 }
 
-/* Refuses blocked key ids and addresses. */
-void
-CheckLoginAllowed(const char *key_id)
+/* Refuses a blocked subject (key id, or a role's password) or address; password selects the
+ * wording and the access-log action. */
+static void
+CheckAllowed(const char *key_id, bool password)
 {
 	if (g_limiter == nullptr)
 		return;
@@ -183,7 +184,6 @@ CheckLoginAllowed(const char *key_id)
 	LWLockRelease(g_limiter->lock);
 	if (by_key > 0 || by_addr > 0)
 	{
-		bool password = key_id != nullptr && strncmp(key_id, "role-", 5) == 0;
 		const char *what = by_key == 0 ? "from this address"
 						   : password  ? "of this role's key-management password"
 									   : "for this API key";
@@ -196,6 +196,20 @@ CheckLoginAllowed(const char *key_id)
 				 errmsg("too many failed %s %s", password ? "attempts" : "vault logins", what),
 				 errhint("Try again in %ld seconds.", Max(by_key, by_addr))));
 	}
+}
+
+/* Refuses blocked key ids and addresses. */
+void
+CheckLoginAllowed(const char *key_id)
+{
+	CheckAllowed(key_id, false);
+}
+
+/* Refuses blocked key-management password subjects and addresses. */
+void
+CheckPasswordAttemptAllowed(const char *role_subject)
+{
+	CheckAllowed(role_subject, true);
 }
 
 /* Counts a failure for the key and the address. */

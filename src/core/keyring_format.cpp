@@ -117,6 +117,13 @@ DataKeyFileName(uint64_t vault_id, uint32_t key_version, char out[kKeyringFileNa
 	snprintf(out, kKeyringFileNameMax, "vault-%016" PRIx64 "-v%u.key", vault_id, key_version);
 }
 
+/* Formats <entry>.next. */
+void
+NextFileName(const char *entry, char out[kNextFileNameMax])
+{
+	snprintf(out, kNextFileNameMax, "%s.next", entry);
+}
+
 /* Formats shred-<16 hex>.intent. */
 void
 ShredIntentFileName(uint64_t vault_id, char out[kKeyringFileNameMax])

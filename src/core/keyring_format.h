@@ -85,4 +85,10 @@ constexpr const char *kMasterCheckFileName = "master.check";
  * hold entries wrapped under the new key that have not been renamed into place yet. */
 constexpr const char *kRotationMarkerFileName = "rotation.commit";
 
+/* Room for an entry's name plus ".next". */
+constexpr size_t kNextFileNameMax = kKeyringFileNameMax + 8;
+
+/* Formats "<entry>.next", the name a master-key rotation writes an entry's re-wrapped copy to. */
+void NextFileName(const char *entry, char out[kNextFileNameMax]);
+
 } // namespace vector_vault

@@ -83,31 +83,28 @@ ParseVectorText(const char *text, float *out, size_t cap, size_t *dims)
 				fast = true;
 			}
 		}
-		std::from_chars_result fc{p, std::errc()};
 		if (!fast)
-			fc = std::from_chars(p, text_end, f);
-		if (fast)
 		{
-			/* end and f are set */
-		}
-		else if (fc.ec == std::errc::result_out_of_range)
-			return Status::Error(Code::kOutOfRange,
-								 "vector element %zu is out of range for type real", n + 1);
-		else if (fc.ec == std::errc() && fc.ptr != p)
-			end = fc.ptr;
-		else
-		{
-			char *sp = nullptr;
-			errno = 0;
-			f = strtof(p, &sp);
-			end = sp;
-			if (end == p)
-				return Status::Error(Code::kInvalidInput, "vector element %zu is not a number",
-									 n + 1);
-			/* Overflow, or underflow to zero (as Postgres' float4in); denormals are kept. */
-			if (errno == ERANGE && (std::isinf(f) || f == 0.0f))
+			auto fc = std::from_chars(p, text_end, f);
+			if (fc.ec == std::errc::result_out_of_range)
 				return Status::Error(Code::kOutOfRange,
 									 "vector element %zu is out of range for type real", n + 1);
+			if (fc.ec == std::errc() && fc.ptr != p)
+				end = fc.ptr;
+			else
+			{
+				char *sp = nullptr;
+				errno = 0;
+				f = strtof(p, &sp);
+				end = sp;
+				if (end == p)
+					return Status::Error(Code::kInvalidInput, "vector element %zu is not a number",
+										 n + 1);
+				/* Overflow, or underflow to zero (as Postgres' float4in); denormals are kept. */
+				if (errno == ERANGE && (std::isinf(f) || f == 0.0f))
+					return Status::Error(Code::kOutOfRange,
+										 "vector element %zu is out of range for type real", n + 1);
+			}
 		}
 		out[n++] = f;
 		p = end;

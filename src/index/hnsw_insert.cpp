@@ -204,6 +204,20 @@ AppendVectorLogged(Relation index, MetaData *meta, const char *rec, size_t len,
 	meta->vector_tail_offset = offset;
 }
 
+/* Copies an insert's allocation state (next id, element count, tails, directory blocks) into a
+ * metapage image; the change counter is not part of it. */
+void
+CopyAllocation(MetaData *dst, const MetaData &src)
+{
+	dst->next_element_id = src.next_element_id;
+	dst->element_count = src.element_count;
+	dst->graph_tail = src.graph_tail;
+	dst->vector_tail = src.vector_tail;
+	dst->vector_tail_offset = src.vector_tail_offset;
+	dst->first_dir_block = src.first_dir_block;
+	dst->last_dir_block = src.last_dir_block;
+}
+
 /*
  * Registers the metapage in an open WAL record and copies the insert's allocation state into it
  * (next id, element count, tails, directory blocks; not the change counter). The record that
@@ -214,14 +228,7 @@ AppendVectorLogged(Relation index, MetaData *meta, const char *rec, size_t len,
 void
 StageMetaInRecord(GenericXLogState *state, Buffer meta_buf, const MetaData &local)
 {
-	MetaData *m = MetaOf(GenericXLogRegisterBuffer(state, meta_buf, 0));
-	m->next_element_id = local.next_element_id;
-	m->element_count = local.element_count;
-	m->graph_tail = local.graph_tail;
-	m->vector_tail = local.vector_tail;
-	m->vector_tail_offset = local.vector_tail_offset;
-	m->first_dir_block = local.first_dir_block;
-	m->last_dir_block = local.last_dir_block;
+	CopyAllocation(MetaOf(GenericXLogRegisterBuffer(state, meta_buf, 0)), local);
 }
 
 /* Adds an element record to the graph tail page (or a new one), and in the same WAL record
@@ -603,13 +610,7 @@ InsertVector(Relation index, const float *v, uint64 vault_id, uint32 key_version
 			Buffer mbuf = ReadBuffer(index, kMetaBlock);
 			LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
 			MetaData updated = *MetaOf(BufferGetPage(mbuf));
-			updated.next_element_id = meta.next_element_id;
-			updated.element_count = meta.element_count;
-			updated.graph_tail = meta.graph_tail;
-			updated.vector_tail = meta.vector_tail;
-			updated.vector_tail_offset = meta.vector_tail_offset;
-			updated.first_dir_block = meta.first_dir_block;
-			updated.last_dir_block = meta.last_dir_block;
+			CopyAllocation(&updated, meta);
 			XLogRecPtr mlsn = BumpMeta(index, mbuf, updated);
 			uint64 counter = MetaOf(BufferGetPage(mbuf))->change_counter;
 

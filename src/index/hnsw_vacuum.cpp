@@ -80,6 +80,17 @@ struct VacuumGraph
 	}
 };
 
+/* Bumps only the metapage's change counter, so readers revalidate the pages VACUUM changed. */
+void
+BumpCounter(Relation index)
+{
+	Buffer mbuf = ReadBuffer(index, kMetaBlock);
+	LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
+	MetaData same = *MetaOf(BufferGetPage(mbuf));
+	BumpMeta(index, mbuf, same);
+	UnlockReleaseBuffer(mbuf);
+}
+
 /* Calls fn(header, block, offset) for every element record on the graph pages: plaintext headers
  * only, no decryption. Used to find dead elements and to count live ones. */
 template <typename Fn>
@@ -295,11 +306,7 @@ RepairAndWrite(Relation index, const MetaData &meta, const Dead *dead, int ndead
 		GenericXLogFinish(state);
 		UnlockReleaseBuffer(buf);
 	}
-	Buffer mbuf = ReadBuffer(index, kMetaBlock);
-	LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
-	MetaData updated = *MetaOf(BufferGetPage(mbuf));
-	BumpMeta(index, mbuf, updated);
-	UnlockReleaseBuffer(mbuf);
+	BumpCounter(index);
 	return true;
 }
 
@@ -311,11 +318,7 @@ GuardedRelink(Relation index, int m, ElementRewrite *rw, int nrw, const CacheRef
 		;
 		{
 			RewriteElements(index, m, rw, nrw);
-			Buffer mbuf = ReadBuffer(index, kMetaBlock);
-			LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
-			MetaData updated = *MetaOf(BufferGetPage(mbuf));
-			BumpMeta(index, mbuf, updated);
-			UnlockReleaseBuffer(mbuf);
+			BumpCounter(index);
 		}
 		PG_CATCH()
 			;

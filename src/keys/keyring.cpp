@@ -420,8 +420,8 @@ DataKey(uint64_t vault_id, uint32_t key_version)
 	LWLockAcquire(pg::Shared()->keyring_lock, LW_SHARED);
 	/* A committed master-key rotation whose rename of this entry failed: its .next file holds
 	 * the entry wrapped under the key now in use. */
-	char next[kKeyringFileNameMax + 8];
-	snprintf(next, sizeof(next), "%s.next", name);
+	char next[kNextFileNameMax];
+	NextFileName(name, next);
 	bool use_next = FileExists(dir, kRotationMarkerFileName) && FileExists(dir, next);
 	Status s = ReadSmallFile(dir, use_next ? next : name, entry, sizeof(entry), &len);
 	if (s.code() == Code::kNotFound)

@@ -196,8 +196,8 @@ VV_FUNCTION(vault_rotate_master_key)
 		if (s.ok())
 			s = SealKeyringEntry(fresh, info, key, entry);
 		SecureZero(key, sizeof(key));
-		char next[kKeyringFileNameMax + 8];
-		snprintf(next, sizeof(next), "%s.next", names[i]);
+		char next[kNextFileNameMax];
+		NextFileName(names[i], next);
 		if (s.ok())
 			s = WriteFileDurably(dir, next, entry, sizeof(entry));
 	}
@@ -205,8 +205,8 @@ VV_FUNCTION(vault_rotate_master_key)
 	{
 		for (int i = 0; i < n; i++)
 		{
-			char next[kKeyringFileNameMax + 8];
-			snprintf(next, sizeof(next), "%s.next", names[i]);
+			char next[kNextFileNameMax];
+			NextFileName(names[i], next);
 			(void) RemoveFileDurably(dir, next);
 		}
 		LWLockRelease(pg::Shared()->keyring_lock);
@@ -228,8 +228,8 @@ VV_FUNCTION(vault_rotate_master_key)
 	Status first_failure;
 	for (int i = 0; i < n; i++)
 	{
-		char next[kKeyringFileNameMax + 8];
-		snprintf(next, sizeof(next), "%s.next", names[i]);
+		char next[kNextFileNameMax];
+		NextFileName(names[i], next);
 		Status r = RenameDurably(dir, next, names[i]);
 		if (r.ok())
 			renamed++;

@@ -83,17 +83,29 @@ EnvelopeToText(Datum d, ValueKind kind)
 	return out;
 }
 
+/* Decodes the base64 after "vve1:" into *raw (palloc'd): the byte count, -1 when it is not
+ * base64, -2 (and *raw nullptr) when text lacks the prefix. */
+static int
+DecodeCiphertextText(const char *text, char **raw)
+{
+	*raw = nullptr;
+	if (strncmp(text, kPrefix, kPrefixLen) != 0)
+		return -2;
+	const char *b64 = text + kPrefixLen;
+	int inlen = static_cast<int>(strlen(b64));
+	int cap = pg_b64_dec_len(inlen);
+	*raw = static_cast<char *>(palloc(cap + 1));
+	return pg_b64_decode(b64, inlen, *raw, cap);
+}
+
 /* Parses "vve1:" + base64. */
 struct varlena *
 EnvelopeFromText(const char *text, ValueKind kind)
 {
-	if (strncmp(text, kPrefix, kPrefixLen) != 0)
+	char *raw;
+	int n = DecodeCiphertextText(text, &raw);
+	if (n == -2)
 		return nullptr;
-	const char *b64 = text + kPrefixLen;
-	int inlen = static_cast<int>(strlen(b64));
-	int cap = pg_b64_dec_len(inlen);
-	char *raw = static_cast<char *>(palloc(cap + 1));
-	int n = pg_b64_decode(b64, inlen, raw, cap);
 	if (n < 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 						errmsg("invalid ciphertext input for type %s", KindTypeName(kind)),
@@ -110,13 +122,11 @@ RefuseCiphertextAsPlaintext(const char *text, ValueKind kind)
 {
 	if (strncmp(text, kPrefix, kPrefixLen) != 0)
 		return;
-	const char *b64 = text + kPrefixLen;
-	int inlen = static_cast<int>(strlen(b64));
+	size_t inlen = strlen(text + kPrefixLen);
 	if (inlen < 4 || inlen % 4 != 0)
 		return;
-	int cap = pg_b64_dec_len(inlen);
-	char *raw = static_cast<char *>(palloc(cap + 1));
-	int n = pg_b64_decode(b64, inlen, raw, cap);
+	char *raw;
+	int n = DecodeCiphertextText(text, &raw);
 	pfree(raw);
 	if (n < static_cast<int>(kEnvelopeOverhead))
 		return;

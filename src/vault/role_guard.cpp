@@ -68,16 +68,12 @@ CheckRoleUnused(Oid role, const char *name)
 void
 ForgetRole(Oid role)
 {
-	pg::PrivilegedScope scope;
-	pg::EnterPrivileged(&scope);
 	Oid types[1] = {OIDOID};
 	Datum values[1] = {ObjectIdGetDatum(role)};
-	SPI_execute_with_args(
-		"DELETE FROM vault._key_passwords WHERE role::oid OPERATOR(pg_catalog.=) $1", 1, types,
-		values, nullptr, false, 0);
-	SPI_execute_with_args("DELETE FROM vault._api_keys WHERE owner::oid OPERATOR(pg_catalog.=) $1",
-						  1, types, values, nullptr, false, 0);
-	pg::LeavePrivileged(&scope);
+	pg::RunPrivileged("DELETE FROM vault._key_passwords WHERE role::oid OPERATOR(pg_catalog.=) $1",
+					  1, types, values);
+	pg::RunPrivileged("DELETE FROM vault._api_keys WHERE owner::oid OPERATOR(pg_catalog.=) $1", 1,
+					  types, values);
 }
 
 /* ProcessUtility hook: checks DROP ROLE, ends key logins on DISCARD ALL, then runs the statement.
