@@ -10,6 +10,14 @@
  *                 has the layer the link is on
  *   reachability  every live element of a vault is reachable from its entry point
  * Elements of vaults whose keys were shredded are counted as "shredded", not as errors.
+ *
+ * An insert writes its element before the neighbours' lists that link to it, so an insert that
+ * failed or was cut off by a crash between those WAL records leaves an element nothing links to.
+ * Its transaction never committed, so its heap row is dead and searches could not return it
+ * anyway; VACUUM removes it. Verify therefore looks up the heap row of every unreachable element
+ * (dirty snapshot: committed or in progress counts as alive) and fails only for rows that some
+ * transaction can still see; the others are reported as awaiting VACUUM. Verify holds the
+ * writers' lock while it reads, so it never sees an insert or a VACUUM half done (searches go on).
  */
 #include "core/secure.h"
 
@@ -23,12 +31,16 @@
 extern "C"
 {
 #include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/index.h"
 #include "catalog/pg_am.h"
 #include "commands/defrem.h"
 #include "funcapi.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 }
 
@@ -46,8 +58,22 @@ struct Info
 	bool shredded;
 	uint8 level;
 	uint64 vault_id;
+	ItemPointerData heap_tid;
 	uint32 *links;
 };
+
+/* Whether some transaction (committed or still running) can see the heap row at tid. */
+bool
+HeapRowAlive(Relation heap, ItemPointerData tid)
+{
+	/* A TID past the table's end (VACUUM truncated it away) names no row. */
+	if (ItemPointerGetBlockNumberNoCheck(&tid) >= RelationGetNumberOfBlocks(heap))
+		return false;
+	SnapshotData dirty;
+	InitDirtySnapshot(dirty);
+	bool all_dead = false;
+	return table_index_fetch_tuple_check(heap, &tid, &dirty, &all_dead);
+}
 
 /* Appends one result row. */
 void
@@ -69,18 +95,26 @@ VV_FUNCTION(vault_hnsw_verify)
 	Tuplestorestate *ts = rsinfo->setResult;
 	TupleDesc desc = rsinfo->setDesc;
 
+	/* The table first, then the index, in the order the rest of Postgres locks them. */
+	Oid heapoid = IndexGetRelation(indexoid, true);
+	Relation heap = OidIsValid(heapoid) ? table_open(heapoid, AccessShareLock) : nullptr;
 	Relation index = index_open(indexoid, AccessShareLock);
 	Oid am = index->rd_rel->relam;
 	char *amname = get_am_name(am);
-	if (amname == nullptr || strcmp(amname, "vault_hnsw") != 0)
+	if (heap == nullptr || amname == nullptr || strcmp(amname, "vault_hnsw") != 0)
 	{
 		index_close(index, AccessShareLock);
+		if (heap != nullptr)
+			table_close(heap, AccessShareLock);
 		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
 						errmsg("\"%s\" is not a vault_hnsw index", get_rel_name(indexoid))));
 	}
+	/* The writers' lock: inserts and VACUUM wait, so the pages read are one consistent graph
+	 * (an insert in progress would show its element before the lists that link to it). */
+	LockIndexForWrite(index);
 	MetaData meta = ReadMeta(index);
 	const int m = meta.m;
-	char buf[256];
+	char buf[384];
 	bool meta_ok = meta.dims >= 1 && meta.m >= kMinM && meta.m <= kMaxM && meta.metric >= 1 &&
 				   meta.metric <= 3 && meta.element_count == meta.next_element_id;
 	snprintf(buf, sizeof(buf),
@@ -136,6 +170,7 @@ VV_FUNCTION(vault_hnsw_verify)
 			in.level = h.level;
 			in.vault_id = h.vault_id;
 			in.live = !(h.flags & kElementDeleted);
+			in.heap_tid = h.heap_tid;
 			in.shredded = !have;
 			if (!have)
 			{
@@ -245,16 +280,32 @@ VV_FUNCTION(vault_hnsw_verify)
 				}
 			}
 		}
+		/* Unreachable elements whose rows no transaction sees: failed or crashed inserts. */
+		uint32 orphans = 0;
+		if (entry_ok && reached < live)
+			for (uint32 id = 0; id < n; id++)
+				if (info[id].present && info[id].live && info[id].vault_id == d.vault_id &&
+					!seen[id] && !HeapRowAlive(heap, info[id].heap_tid))
+					orphans++;
+		char orphan_note[128] = "";
+		if (orphans > 0)
+			snprintf(orphan_note, sizeof(orphan_note),
+					 "; %u unreachable of rows no transaction sees (interrupted inserts; VACUUM "
+					 "removes them)",
+					 orphans);
 		snprintf(buf, sizeof(buf),
 				 "vault %016" PRIx64
-				 ": %u live, %u reachable from entry %d (level %d), directory count %u%s",
+				 ": %u live, %u reachable from entry %d (level %d), directory count %u%s%s",
 				 d.vault_id, live, reached, d.entry == kNoElement ? -1 : static_cast<int>(d.entry),
 				 d.entry_level, d.count,
-				 d.count == live ? "" : " (stale after a crash; the next VACUUM refreshes it)");
+				 d.count == live ? "" : " (stale after a crash; the next VACUUM refreshes it)",
+				 orphan_note);
 		/* The count is a statistic: searches do not depend on it, so it does not fail the check. */
-		Emit(ts, desc, "vault", entry_ok && reached == live, buf);
+		Emit(ts, desc, "vault", entry_ok && reached + orphans == live, buf);
 	}
+	UnlockIndexForWrite(index);
 	index_close(index, AccessShareLock);
+	table_close(heap, AccessShareLock);
 	MemoryContextDelete(tmp);
 	return (Datum) 0;
 }

@@ -25,6 +25,10 @@
 # stopped backend's records too); gdb kills the backend (SIGKILL) and the postmaster runs crash
 # recovery. So the WAL holds exactly a prefix of the write. Each case runs on its own fresh
 # table of 1,000 rows:
+#   w0  INSERT stopped at RewriteElements: vector and element logged, no neighbour's list yet.
+#       Verify must call the element unreachable but of a dead row (not a failure); VACUUM
+#       removes it. w0c, the control on the same table: a committed row whose element nothing
+#       links to, which verify must fail and VACUUM must relink.
 #   w1  INSERT stopped at BumpMeta: vector, element, neighbours' lists and directory logged, the
 #       metapage (next element id, change counter) not. Then 50 inserts, a VACUUM, and a restart
 #       (the decrypted cache is rebuilt from the pages).
@@ -47,7 +51,15 @@
 #   through upper-layer links, which verify and VACUUM's relinking counted; both now require
 #   reachability through layer 0, where searches explore.
 # A crash can leave directory counts stale until the next VACUUM (verify reports it; searches do
-# not depend on them).
+# not depend on them). A crash inside VACUUM before its cleanup pass (which relinks weakly linked
+# elements) may leave a few rows (at most 0.5% allowed, seen: 1 of 2,207) that their own vector's
+# search misses although they are reachable and returned by a full scan; the next VACUUM fixes
+# them, and the checks after it allow no miss.
+# w0 (added after CI caught Part A failing verify): an insert cut off between its element record
+# and its neighbours' lists leaves an element nothing links to. Its row never committed, so
+# verify now looks the row up in the heap and reports such elements as awaiting VACUUM instead
+# of failing; w0c is the control, a committed row whose element nothing links to (gdb makes
+# RewriteElements return at once), which verify must fail and VACUUM must relink.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -142,7 +154,7 @@ sub sql_ok
 # entry and count) are asserted apart from its overall result.
 sub check_index
 {
-	my ($t, $what) = @_;
+	my ($t, $what, $may_miss) = @_;    # $may_miss: own-vector misses allowed (default none)
 	my ($vreport, $verr) = try_sql(qq{SELECT "check", ok, detail FROM vault.hnsw_verify('${t}_idx')});
 	my @rows = split /\n/, $vreport;
 	my @structure_bad = grep { /^(metapage|elements|links)\|/ && !/^[a-z]+\|t\|/ } @rows;
@@ -152,7 +164,7 @@ sub check_index
 		# completed VACUUM must have refreshed it.
 		my $after_vacuum = $what =~ /then VACUUM again|inserts and VACUUM/;
 		push @structure_bad, $v
-		  unless $v =~ /: (\d+) live, (\d+) reachable from entry (-?\d+) \(level -?\d+\), directory count (\d+)( \(stale[^)]*\))?$/
+		  unless $v =~ /: (\d+) live, (\d+) reachable from entry (-?\d+) \(level -?\d+\), directory count (\d+)( \(stale[^)]*\))?(; \d+ unreachable of rows no transaction sees \([^)]*\))?$/
 		  && ($1 == $4 || !$after_vacuum) && ($1 == 0 || ($3 >= 0 && $2 >= 1));
 	}
 	my %kinds = map { (split /\|/)[0] => 1 } @rows;
@@ -164,8 +176,12 @@ sub check_index
 	my ($missing, $serr) = try_sql("$check_settings\n" . self_search_sql($t));
 	my @missing = grep { length } split /\n/, $missing;
 	my ($total) = try_sql("SELECT count(*) FROM $t");
-	ok(!$serr && !@missing, "$what: each of the $total rows is found by an index search for its own vector")
+	my $allowed = int(($may_miss // 0) * ($total || 0));
+	ok(!$serr && @missing <= $allowed,
+		"$what: each of the $total rows is found by an index search for its own vector"
+		  . ($allowed ? " (all but at most $allowed)" : ''))
 	  or diag($serr || ('not found: ' . join(',', @missing[ 0 .. ($#missing < 29 ? $#missing : 29) ])));
+	note("$what: own-vector searches missed " . join(',', @missing)) if @missing && @missing <= $allowed;
 	my $q = VectorVault::vector_text($vectors[0]);
 	my ($scan, $err) = try_sql(qq{
 $check_settings
@@ -280,7 +296,11 @@ for my $round (1 .. $rounds)
 	}
 	ok($acked_total > 0, "round $round: $acked_total inserts were acknowledged before the crash");
 	is($bad, 0, "round $round: every acknowledged insert survived, each session's rows are a prefix of its range");
-	check_index('t', "round $round, after crash recovery");
+	# A crash inside VACUUM can cut it off before its cleanup pass, which relinks weakly linked
+	# elements: every element is still reachable (verify) and every row is returned by the full
+	# index scan, but a few own-vector searches may miss until the next VACUUM, whose checks below
+	# allow no miss.
+	check_index('t', "round $round, after crash recovery", $with_vacuum ? 0.005 : 0);
 }
 
 my $script = join('', map { "INSERT INTO t (id, embedding) VALUES ($_, '" . take_vector() . "');\n" } 900001 .. 900300);
@@ -341,11 +361,54 @@ sub crash_inside
 
 SKIP:
 {
-	skip 'gdb is not installed', 43 unless system('gdb --version >/dev/null 2>&1') == 0;
+	skip 'gdb is not installed', 64 unless system('gdb --version >/dev/null 2>&1') == 0;
 	my $probe = open_session();
 	my $can = VectorVault::gdb_can_attach($probe->[3]);
 	$probe->[0]->kill_kill;
-	skip 'gdb cannot attach to a backend (ptrace not permitted)', 43 unless $can;
+	skip 'gdb cannot attach to a backend (ptrace not permitted)', 64 unless $can;
+
+	# w0: an insert killed right after its element record, before any neighbour links to it
+	create_indexed_table('w0');
+	crash_inside('w0', "INSERT INTO w0 (id, embedding) VALUES (5001, '" . take_vector() . "');",
+		['vector_vault::index::RewriteElements']);
+	is($node->safe_psql($db, 'SELECT count(*) FROM w0 WHERE id = 5001'), '0', 'w0: the killed insert did not commit');
+	my ($w0) = try_sql(q{SELECT detail FROM vault.hnsw_verify('w0_idx') WHERE "check" = 'vault'});
+	like($w0, qr/: 1001 live, 1000 reachable .*; 1 unreachable of rows no transaction sees/,
+		'w0: verify finds the killed insert\'s element unreachable and its row dead (not a failure)')
+	  or diag($w0);
+	check_index('w0', 'w0: insert killed after its element record');
+	sql_ok('VACUUM (INDEX_CLEANUP ON) w0', 'w0: VACUUM after the crash succeeds');
+	($w0) = try_sql(q{SELECT detail FROM vault.hnsw_verify('w0_idx') WHERE "check" = 'vault'});
+	like($w0, qr/: 1000 live, 1000 reachable from entry \d+ \(level \d+\), directory count 1000$/,
+		'w0: VACUUM removed the element of the killed insert') or diag($w0);
+	check_index('w0', 'w0: then VACUUM');
+
+	# w0c, the control: the same element, but of a committed row. gdb makes RewriteElements
+	# return at once, so the insert commits with nothing linking to its element; verify must fail
+	# that (a committed row searches cannot reach), and VACUUM must relink it.
+	{
+		my $s = open_session();
+		my $dir = "$tmp/gdb_w0c";
+		mkdir $dir;
+		my $g = VectorVault::gdb_pause($s->[3], $dir, ['vector_vault::index::RewriteElements'],
+			{ finally => [ 'return', 'detach' ] });
+		${ $s->[1] } .= "INSERT INTO w0 (id, embedding) VALUES (5002, '" . take_vector() . "');\n";
+		$s->[0]->pump_nb;
+		my $stopped = $g->{attached} && VectorVault::gdb_stopped($g);
+		ok($stopped, 'w0c: the backend stopped at RewriteElements') or diag(${ $g->{out} } . ${ $g->{err} });
+		VectorVault::gdb_kill($g);    # with finally: return, detach
+		$node->poll_query_until($db, 'SELECT count(*) = 1 FROM w0 WHERE id = 5002')
+		  or diag('the insert did not commit: ' . ${ $g->{out} } . ${ $g->{err} });
+		$s->[0]->kill_kill;
+		# The insert told the shared cache about links its skipped page writes never made: a
+		# restart drops the cache, so VACUUM and searches see only what the pages hold.
+		$node->restart;
+		my ($rep) = try_sql(q{SELECT ok, detail FROM vault.hnsw_verify('w0_idx') WHERE "check" = 'vault'});
+		like($rep, qr/^f\|.*: 1001 live, 1000 reachable from entry \d+ \(level \d+\), directory count 1001$/,
+			'w0c: verify fails for a committed row whose element nothing links to') or diag($rep);
+		sql_ok('VACUUM (INDEX_CLEANUP ON) w0', 'w0c: VACUUM succeeds');
+		check_index('w0', 'w0c: then VACUUM (relinks it)');
+	}
 
 	# w1: an insert killed after everything but its metapage write
 	create_indexed_table('w1');

@@ -606,7 +606,9 @@ sub wait_promoted
 # last one is hit touches "$dir/stopped" and waits for "$dir/go", then kills the backend with
 # SIGKILL (the postmaster then runs crash recovery). Returns a handle ({attached} is false
 # when gdb could not attach); wait for gdb_stopped(), do what must happen while the backend is
-# paused, then gdb_kill(). A function name gdb does not know never stops the backend.
+# paused, then gdb_kill(). $then->{finally} = [gdb commands] replaces the kill (for example
+# ['return', 'detach']: the function returns at once and the backend goes on). A function name
+# gdb does not know never stops the backend.
 sub gdb_pause
 {
 	my ($pid, $dir, $breaks, $then) = @_;
@@ -621,7 +623,9 @@ sub gdb_pause
 		push @ex, "shell touch $dir/ready" if $i == 0;
 		push @ex, 'continue';
 	}
-	push @ex, "shell touch $dir/stopped", "shell while [ ! -f $dir/go ]; do sleep 0.05; done", 'kill', 'quit';
+	# What gdb does once released: kill the backend, unless $then->{finally} lists other commands.
+	push @ex, "shell touch $dir/stopped", "shell while [ ! -f $dir/go ]; do sleep 0.05; done",
+	  @{ $then->{finally} // ['kill'] }, 'quit';
 	my ($out, $err) = ('', '');
 	my $h = IPC::Run::start([ 'gdb', '-nx', '-q', '-batch', '-p', $pid, map { ('-ex', $_) } @ex ],
 		'>', \$out, '2>', \$err);
