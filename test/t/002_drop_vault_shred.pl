@@ -269,15 +269,12 @@ VectorVault::write_bytes($f_key, $f_bytes);
 write_intent($id{vault_f}, $f_xid);
 $log_offset = -s $node->logfile;
 $node->restart;
-my $gone = 0;
-for (1 .. 200)
-{
-	if (!-f $f_key && !-f "$node->{vv_keyring}/$f_intent") { $gone = 1; last; }
-	select(undef, undef, undef, 0.05);
-}
-ok($gone, 'the restart alone finished the pending shred: key file and intent are gone');
-like(VectorVault::log_since($node, $log_offset), qr/finished shredding the keys of vault/,
-	'... and the start-up reconciliation logged it');
+# The worker logs after it has removed both files, so waiting for the line (not the files) leaves
+# no moment in which the files are gone but the line not yet written.
+my $logged = eval { $node->wait_for_log(qr/finished shredding the keys of vault/, $log_offset) };
+ok($logged && !-f $f_key && !-f "$node->{vv_keyring}/$f_intent",
+	'the restart alone finished the pending shred: key file and intent are gone');
+ok($logged, '... and the start-up reconciliation logged it');
 docs_readable('vault_b', 'first key use after restart');
 
 # And the first key use of a new backend reconciles too (a keyring restored while running).

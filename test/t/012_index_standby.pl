@@ -28,6 +28,7 @@ $primary->append_conf('postgresql.conf', qq{
 vector_vault.cache_size = '128MB'
 maintenance_work_mem = '256MB'
 log_statement = 'ddl'
+autovacuum = off    # primary and standby are compared: only the test's own VACUUMs may change the graph
 });
 $primary->start;
 my $tmp = PostgreSQL::Test::Utils::tempdir;

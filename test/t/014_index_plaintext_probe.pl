@@ -83,6 +83,27 @@ sub none_found
 	my ($p, $what, @files) = @_;
 	my $hits = VectorVault::find_patterns($p, @files);
 	my @found = map { "$_ in " . join(', ', @{ $hits->{$_} }) } grep { @{ $hits->{$_} } } sort keys %$hits;
+	# A single 4-byte marker turns up once in a few hundred kB of random ciphertext about once in
+	# 2,000 runs; every row holds all eight markers, so a plaintext copy of even one dimension
+	# shows its marker once per row. So one marker found exactly once (and nothing else) is noted,
+	# not failed; anything more fails.
+	my @singles = grep { /^marker \d+ in / } @found;
+	if (@singles == 1 && @found == 1)
+	{
+		my ($name) = $singles[0] =~ /^(marker \d+) in /;
+		my $count = 0;
+		for my $f (@{ $hits->{$name} })
+		{
+			my $data = VectorVault::read_bytes($f);
+			my $at = -1;
+			$count++ while ($at = index($data, $p->{$name}, $at + 1)) >= 0;
+		}
+		if ($count == 1)
+		{
+			note("$what: $name found once, by chance in ciphertext; not counted");
+			@found = ();
+		}
+	}
 	ok(@files && !@found, "$what: none of " . scalar(keys %$p) . ' plaintext patterns')
 	  or diag(join("\n", @found));
 	return;

@@ -139,7 +139,7 @@ $key = VectorVault::create_api_key($node, $db, 'live_owner', $pw, '{"live_a": "r
 $s1 = logged_in_session($key, 'overlap');
 $node->safe_psql($db,
 	"SET ROLE live_owner; SELECT vault.rotate_api_key('$pw', '" . VectorVault::key_id($key)
-	  . "', '3 seconds')");
+	  . "', '10 seconds')");
 ($out, $err) = VectorVault::bg_query($s1, $read_plain);
 is($out, 'LIVE-SECRET-1', 'overlap: the old secret keeps working during the overlap');
 my $until = $node->safe_psql($db,

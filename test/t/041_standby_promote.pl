@@ -27,7 +27,8 @@ use VectorVault;
 my $db = 'postgres';
 my $dim = 16;
 my $primary = VectorVault::new_node('primary', init_opts => { allows_streaming => 1 });
-$primary->append_conf('postgresql.conf', "max_connections = 20\n");
+# autovacuum off: primary and standby are compared, so only the test's own VACUUMs may change the graph
+$primary->append_conf('postgresql.conf', "max_connections = 20\nautovacuum = off\n");
 $primary->start;
 
 my $vecs = VectorVault::int_vectors(700, $dim, 4141);

@@ -14,8 +14,9 @@
 # refused (55000) while the index still holds the pre-VACUUM elements; after restart + VACUUM it
 # works, the v1 key file is gone, and after another restart every row reads back unchanged and
 # index searches equal exact (sequential) searches.
-# During a base backup (pg_basebackup --max-rate, started in the background and seen streaming
-# files): rotate_key -> 3, inserts, reencrypt, VACUUM, retire_key_version(2) all complete before
+# During a base backup (pg_basebackup --max-rate, started in the background, seen streaming
+# files, then held with SIGSTOP until the rotation is done, so machine speed does not matter):
+# rotate_key -> 3, inserts, reencrypt, VACUUM, retire_key_version(2) all complete before
 # the backup ends; the backup restored with the CURRENT keyring and key holds only version 3
 # values and gives the primary's contents and search results.
 use strict;
@@ -200,16 +201,22 @@ like($report, qr/vault \Q@{[ sprintf('%016x', $r1_id) ]}\E: 350 live, 350 reacha
 # --- data key rotation during a base backup ------------------------------------------------------------
 
 my $size = $node->safe_psql($db, 'SELECT sum(pg_database_size(oid)) FROM pg_database');
-my $rate_kb = int($size / 1024 / 10);    # about 10 s for the whole copy
+my $rate_kb = int($size / 1024 / 10);    # about 10 s for the whole copy, once resumed
 $rate_kb = 32 if $rate_kb < 32;
 my $backup_dir = $node->backup_dir . '/during_rotation';
 my ($bb_out, $bb_err) = ('', '');
+my $bb_pidfile = $node->basedir . '/basebackup.pid';
 my $bb = IPC::Run::start(
-	[ 'pg_basebackup', '-D', $backup_dir, '-h', $node->host, '-p', $node->port, '-X', 'stream',
+	[ 'sh', '-c', 'echo $$ > "$0"; exec "$@"', $bb_pidfile,
+		'pg_basebackup', '-D', $backup_dir, '-h', $node->host, '-p', $node->port, '-X', 'stream',
 		'--checkpoint', 'fast', '--no-sync', "--max-rate=${rate_kb}k" ],
 	'>', \$bb_out, '2>', \$bb_err);
 ok($node->poll_query_until($db, "SELECT count(*) > 0 FROM pg_stat_progress_basebackup WHERE phase = 'streaming database files'"),
 	'pg_basebackup is streaming database files');
+# Hold the copy where it is (SIGSTOP to pg_basebackup's main process; its WAL-streaming child goes
+# on), so that the whole rotation happens during the backup however slow this machine is.
+chomp(my $bb_pid = VectorVault::read_bytes($bb_pidfile));
+ok(kill('STOP', $bb_pid), 'pg_basebackup paused mid-copy');
 is($node->safe_psql($db, "SELECT vault.rotate_key('r1')"), '3', 'during the backup: rotate_key(r1) returns version 3');
 insert_rows('r1', 351 .. 400);
 ($rc, $out, $err) = $node->psql($db, "CALL vault.reencrypt('r1', 100)");
@@ -219,6 +226,7 @@ $node->safe_psql($db, 'VACUUM items');
 is($state, '', 'during the backup: retire_key_version(r1, 2) succeeds') or diag($err);
 is($node->safe_psql($db, 'SELECT count(*) FROM pg_stat_progress_basebackup'), '1',
 	'the backup was still running when the rotation finished');
+kill('CONT', $bb_pid);
 ok($bb->finish, 'pg_basebackup finished successfully') or diag($bb_err);
 is($node->safe_psql($db, $versions_sql), '3/3:400', 'primary: every value uses version 3');
 my $primary_md5 = $node->safe_psql($db, $md5_sql);

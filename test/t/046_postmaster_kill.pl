@@ -476,7 +476,7 @@ is(join(' ', map { s/^vault-[0-9a-f]+-//r } keyring_files_of($vault_id{d2})), 'v
 	# the next start, by the keyring reconciler worker that runs once recovery has finished (it
 	# used to wait for a backend's first uncached key use). Polled: the worker runs beside us.
 	my $leftover;
-	for (1 .. 200)
+	for (1 .. 1200)    # up to 60 s
 	{
 		$leftover = join(' ', keyring_files_of($vault_id{d2}), map { s{.*/}{}r } grep { -f $_ } intent_of($vault_id{d2}));
 		last if $leftover eq '';
