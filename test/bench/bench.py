@@ -85,6 +85,7 @@ def main():
     ap.add_argument("--cache", required=True, help="directory for ground truth and binary data")
     ap.add_argument("--hnswlib", required=True, help="path of the hnswlib_bench binary (-march=native)")
     ap.add_argument("--hnswlib-portable", help="hnswlib_bench built for portable x86-64")
+    ap.add_argument("--client", help="path of knn_client (libpq, binary parameters)")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--inserts", type=int, default=1000)
     ap.add_argument("--efs", default="10,20,40,80,120,200,400")
@@ -130,6 +131,41 @@ def main():
         print("  build %.2f s" % hn[0]["seconds"], flush=True)
         for h in hn[1:]:
             print("  ef %4d recall %.4f qps %8.1f" % (h["ef"], h["recall"], h["qps"]), flush=True)
+
+    # --- hnswlib's Python bindings (Debian's python3-hnswlib), one knn_query call per query ---
+    # ann-benchmarks measures hnswlib this way; the figures the issue gives for this machine type
+    # match it best. Optional: skipped when the module is missing.
+    try:
+        import hnswlib
+    except ImportError:
+        hnswlib = None
+    if hnswlib is not None:
+        print("hnswlib Python bindings ...", flush=True)
+        p = hnswlib.Index(space="l2", dim=train.shape[1])
+        p.init_index(max_elements=len(train), ef_construction=args.ef_construction, M=args.m,
+                     random_seed=100)
+        p.set_num_threads(args.threads)
+        t0 = time.perf_counter()
+        p.add_items(train, np.arange(len(train)))
+        hp_build = time.perf_counter() - t0
+        p.set_num_threads(1)
+        hp_search = []
+        for ef in efs:
+            p.set_ef(ef)
+            for q in queries[:100]:
+                p.knn_query(q, k=k)
+            rec = 0.0
+            t0 = time.perf_counter()
+            for i, q in enumerate(queries):
+                labels, _ = p.knn_query(q, k=k)
+                rec += recall(labels[0].tolist(), truth[i])
+            secs = time.perf_counter() - t0
+            hp_search.append({"ef": ef, "recall": rec / len(queries), "qps": len(queries) / secs})
+            print("  ef %4d recall %.4f qps %8.1f" % (ef, hp_search[-1]["recall"], hp_search[-1]["qps"]),
+                  flush=True)
+        results["hnswlib_python"] = {"build_seconds": hp_build, "search": hp_search}
+        print("  build %.2f s" % hp_build, flush=True)
+        del p
 
     conn = psycopg2.connect(args.dsn)
     conn.autocommit = True
@@ -190,6 +226,22 @@ def main():
                                                   "qps_pinned": qps_p})
         print("  ef %4d recall %.4f qps %8.1f (pinned to one CPU: %8.1f)" % (ef, rec, qps, qps_p),
               flush=True)
+
+    # --- the same search through libpq with binary parameters (knn_client.c) -------------------
+    if args.client:
+        print("search through libpq, binary parameters ...", flush=True)
+        out = subprocess.run([args.client, args.dsn, os.path.join(args.cache, "queries.f32"),
+                              str(len(queries)), str(train.shape[1]), "100"] + [str(e) for e in efs],
+                             check=True, capture_output=True, text=True).stdout
+        lp = []
+        for line in out.splitlines():
+            j = json.loads(line)
+            ids = np.array(j["ids"]).reshape(len(queries), k)
+            rec = sum(recall(ids[i].tolist(), truth[i]) for i in range(len(queries))) / len(queries)
+            lp.append({"ef": j["ef"], "recall": rec, "qps": j["qps"], "qps_pinned": j["qps_pinned"]})
+            print("  ef %4d recall %.4f qps %8.1f (pinned to one CPU: %8.1f)" % (
+                j["ef"], rec, j["qps"], j["qps_pinned"]), flush=True)
+        results["vector_vault"]["search_libpq"] = lp
 
     # --- single-row inserts, one transaction each ---------------------------------------------
     extra = test[args.queries:args.queries + args.inserts]
@@ -322,8 +374,6 @@ def write_results(outdir, r):
         r["summary"]["qps_at_0.99_hnswlib_portable"] = c
         r["summary"]["qps_ratio_at_0.99_vs_portable"] = (a / c) if a and c else None
         r["summary"]["build_ratio_vs_hnswlib_portable"] = vv["build_seconds"] / hp["build_seconds"]
-    with open(os.path.join(outdir, "results-%s.json" % date), "w") as f:
-        json.dump(r, f, indent=2)
     lines = ["# vector_vault benchmark, %s" % date, "",
              "Machine: %s, %d cores. Fashion-MNIST 60,000 x 784 (L2), %d queries, m=%d, "
              "ef_construction=%d, build threads %d. One SQL connection (QPS as the OS schedules it, "
@@ -358,6 +408,44 @@ def write_results(outdir, r):
                     p["ef"], p["recall"], p["qps"], h["recall"], h["qps"], p["qps"] / h["qps"]))
         if a and c:
             lines.append("| best QPS at recall >= 0.99 | %.0f | %.0f | %.2fx |" % (a, c, a / c))
+    lp = vv.get("search_libpq")
+    refs = [(name, r[key]) for name, key in (("hnswlib -march=native", "hnswlib"),
+                                              ("hnswlib portable", "hnswlib_portable"),
+                                              ("hnswlib Python bindings", "hnswlib_python"))
+            if r.get(key)]
+    if lp:
+        lines += ["", "The same search through libpq (test/bench/knn_client.c: prepared statement, vector as "
+                  "a binary parameter), same server, same run; ratios against hnswlib -march=native:", "",
+                  "| ef_search | recall | QPS | pinned QPS | ratio (pinned) |", "|---|---|---|---|---|"]
+        for p in lp:
+            h = next((x for x in hn["search"] if x["ef"] == p["ef"]), None)
+            lines.append("| %d | %.4f | %.0f | %.0f | %.2fx (%.2fx) |" % (
+                p["ef"], p["recall"], p["qps"], p["qps_pinned"], p["qps"] / h["qps"], p["qps_pinned"] / h["qps"]))
+    # Every reference against every client, at the issue's operating point (recall >= 0.99).
+    clients = [("psycopg2, text", vv["search"])] + ([("libpq, binary", lp)] if lp else [])
+    best = {}
+    for cname, pts in clients:
+        best[cname] = (qps_at_recall(pts, 0.99),
+                       qps_at_recall([{"recall": p["recall"], "qps": p["qps_pinned"]} for p in pts], 0.99))
+    lines += ["", "At recall@10 >= 0.99 (best QPS over the ef_search values; ratio = vector_vault / reference):", "",
+              "| reference | its build | its QPS | build ratio | " + " | ".join(
+                  "%s: ratio (pinned)" % c for c, _ in clients) + " |",
+              "|---|---|---|---|" + "---|" * len(clients)]
+    for name, ref in refs:
+        rq = qps_at_recall(ref["search"], 0.99)
+        cells = []
+        for cname, _ in clients:
+            q, qp = best[cname]
+            cells.append("%.2fx (%.2fx)" % (q / rq, qp / rq) if q and qp and rq else "n/a")
+        lines.append("| %s | %.2f s | %.0f | %.2fx | %s |" % (
+            name, ref["build_seconds"], rq or 0, vv["build_seconds"] / ref["build_seconds"], " | ".join(cells)))
+        r["summary"]["vs " + name] = {"build_ratio": vv["build_seconds"] / ref["build_seconds"],
+                                      "qps_at_0.99": rq,
+                                      "ratios": {c: [best[c][0] / rq if best[c][0] and rq else None,
+                                                     best[c][1] / rq if best[c][1] and rq else None]
+                                                 for c, _ in clients}}
+    with open(os.path.join(outdir, "results-%s.json" % date), "w") as f:
+        json.dump(r, f, indent=2)
     s = r["scoped"]
     lines += ["", "Vault-scoped search (20 vaults x 3,000 rows, a role that may read one):", "",
               "| plan | recall@10 | QPS |", "|---|---|---|",
@@ -382,6 +470,13 @@ def write_results(outdir, r):
         if hp:
             ax.plot([p["recall"] for p in hp["search"]], [p["qps"] for p in hp["search"]], "^--",
                     label="hnswlib in-process, portable x86-64 (same run)")
+        if lp:
+            ax.plot([p["recall"] for p in lp], [p["qps"] for p in lp], "D-",
+                    label="vector_vault through libpq, binary parameters")
+        if r.get("hnswlib_python"):
+            hy = r["hnswlib_python"]["search"]
+            ax.plot([p["recall"] for p in hy], [p["qps"] for p in hy], "v--",
+                    label="hnswlib Python bindings, one call per query (same run)")
         ax.plot([0.989, 0.995], [1500, 1050], "x:", color="grey",
                 label="pgvector 0.8.6 (reported for this machine type, not this run)")
         ax.set_xlabel("recall@10")

@@ -16,6 +16,13 @@ g++ -O3 -march=native -std=c++17 -pthread -isystem /usr/include/hnswlib \
 	"$top/test/bench/hnswlib_bench.cpp" -o "$top/build/bench/hnswlib_bench"
 g++ -O3 -std=c++17 -pthread -isystem /usr/include/hnswlib \
 	"$top/test/bench/hnswlib_bench.cpp" -o "$top/build/bench/hnswlib_bench_portable"
+# The minimal-overhead SQL client (libpq, binary parameters).
+gcc -O2 -Wall -Wextra -Werror "$top/test/bench/knn_client.c" -I"$(pg_config --includedir)" -lpq \
+	-o "$top/build/bench/knn_client"
+# hnswlib's Python bindings, as ann-benchmarks runs it (bench-only package).
+if ! /usr/bin/python3 -c 'import hnswlib' 2>/dev/null; then
+	VV_PACKAGES=python3-hnswlib ensure_packages
+fi
 
 WORK=$(mktemp -d /tmp/vv-bench.XXXXXX)
 chown postgres: "$WORK"
@@ -38,5 +45,5 @@ trap 'as_postgres pg_ctl -D "$WORK/data" -m fast stop >/dev/null 2>&1 || true' E
 mkdir -p "$top/test/bench/cache" "$top/test/bench/results"
 /usr/bin/python3 "$top/test/bench/bench.py" --dsn "host=$WORK port=54399 user=postgres dbname=postgres" \
 	--cache "$top/test/bench/cache" --hnswlib "$top/build/bench/hnswlib_bench" \
-	--hnswlib-portable "$top/build/bench/hnswlib_bench_portable" \
+	--hnswlib-portable "$top/build/bench/hnswlib_bench_portable" --client "$top/build/bench/knn_client" \
 	--out "$top/test/bench/results" "$@"
