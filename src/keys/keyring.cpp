@@ -34,11 +34,14 @@ extern "C"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
 #include "tcop/tcopprot.h"
+#include "utils/wait_event.h"
 
 	PGDLLEXPORT void vault_keyring_reconcile_main(Datum arg);
 }
@@ -279,7 +282,9 @@ RegisterXactCallbacks()
 	RegisterSubXactCallback(SubXactCallback, nullptr);
 }
 
-/* Registers vault_keyring_reconcile_main to run once recovery has finished. */
+/* Registers vault_keyring_reconcile_main to run whenever recovery has finished: at start and
+ * again after every crash restart (a restart time other than "never" makes Postgres start it
+ * again with the other processes). */
 void
 RegisterStartupReconcile()
 {
@@ -287,7 +292,7 @@ RegisterStartupReconcile()
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	worker.bgw_restart_time = 5;
 	strlcpy(worker.bgw_library_name, "vector_vault", BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, "vault_keyring_reconcile_main", BGW_MAXLEN);
 	strlcpy(worker.bgw_name, "vector_vault keyring reconciler", BGW_MAXLEN);
@@ -493,8 +498,9 @@ ScheduleShred(uint64_t vault_id, uint32_t key_version)
 } // namespace vector_vault::keys
 
 /* Background worker: finishes shreds interrupted by a crash as soon as recovery has finished (the
- * commit log then says which drops committed), then exits. It runs once per postmaster start; after
- * a crash restart within one postmaster, each backend's first key use reconciles instead. */
+ * commit log then says which drops committed), then idles. It stays (an exit would unregister it)
+ * so that a crash restart within one postmaster, which ends every process, starts it again and a
+ * drop interrupted by a backend's crash is finished without waiting for a session's key use. */
 void
 vault_keyring_reconcile_main(Datum)
 {
@@ -502,6 +508,25 @@ vault_keyring_reconcile_main(Datum)
 	BackgroundWorkerUnblockSignals();
 	const char *dir = vector_vault::keys::detail::KeyringDirNoError();
 	if (dir != nullptr && dir[0] == '/')
-		vector_vault::keys::ReconcileKeyring();
-	proc_exit(0);
+	{
+		/* An error is reported and the worker idles on: exiting would restart it every few
+		 * seconds with the same error; sessions' first key use and a rotation retry anyway. */
+		PG_TRY();
+		{
+			vector_vault::keys::ReconcileKeyring();
+		}
+		PG_CATCH();
+		{
+			LWLockReleaseAll();
+			EmitErrorReport();
+			FlushErrorState();
+		}
+		PG_END_TRY();
+	}
+	for (;;)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 }

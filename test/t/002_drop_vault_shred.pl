@@ -14,8 +14,9 @@
 #   - is crash-safe on the common path: an immediate shutdown right after the drop's COMMIT
 #     leaves no key and no shred intent behind; and the intent mechanism itself works: a shred
 #     intent written by hand for a committed transaction (with the key files put back) is
-#     finished by vault.reconcile_keyring() and by the automatic reconciliation on first key use
-#     after a restart; an intent of an aborted transaction is discarded and keeps the keys; an
+#     finished by vault.reconcile_keyring(), by the reconciler worker after a restart and after a
+#     crash restart (a backend killed, the postmaster stays), and on a new session's first key
+#     use; an intent of an aborted transaction is discarded and keeps the keys; an
 #     intent naming a future transaction is not carried out; an intent of a transaction still in
 #     progress is left alone, and discarded (keys kept) once that transaction rolled back;
 #   - a crash in the real window (backend killed after writing the shred intent, before the commit
@@ -276,6 +277,30 @@ ok($logged && !-f $f_key && !-f "$node->{vv_keyring}/$f_intent",
 	'the restart alone finished the pending shred: key file and intent are gone');
 ok($logged, '... and the start-up reconciliation logged it');
 docs_readable('vault_b', 'first key use after restart');
+
+# The same after a crash restart that keeps the postmaster running (a backend killed with
+# SIGKILL): the worker idles between restarts, so Postgres starts it again with the other
+# processes and it finishes the shred before any session uses a key.
+$node->append_conf('postgresql.conf', "restart_after_crash = on\n");
+$node->reload;
+VectorVault::write_bytes($f_key, $f_bytes);
+write_intent($id{vault_f}, $f_xid);
+$log_offset = -s $node->logfile;
+my $victim = $node->background_psql($db);
+my $victim_pid = $victim->query_safe('SELECT pg_backend_pid()');
+ok(kill('KILL', $victim_pid), 'a backend is killed with SIGKILL');
+$logged = eval {
+	$node->wait_for_log(qr/all server processes terminated; reinitializing.*finished shredding the keys of vault/s,
+		$log_offset);
+};
+ok($logged && !-f $f_key && !-f "$node->{vv_keyring}/$f_intent",
+	'the crash restart alone finished the pending shred (the worker ran again)')
+  or diag(VectorVault::log_since($node, $log_offset));
+eval { $victim->quit };
+$node->poll_query_until($db, 'SELECT true') or die 'the server did not come back';
+$node->append_conf('postgresql.conf', "restart_after_crash = off\n");
+$node->reload;
+docs_readable('vault_b', 'first key use after the crash restart');
 
 # And the first key use of a new backend reconciles too (a keyring restored while running).
 VectorVault::write_bytes($f_key, $f_bytes);
