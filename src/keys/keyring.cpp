@@ -36,6 +36,7 @@ extern "C"
 #include "access/xlog.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -504,29 +505,32 @@ ScheduleShred(uint64_t vault_id, uint32_t key_version)
 void
 vault_keyring_reconcile_main(Datum)
 {
-	pqsignal(SIGTERM, die);
+	/* Shutdown ends the idle loop quietly (die() would log a FATAL at every shutdown). */
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
 	const char *dir = vector_vault::keys::detail::KeyringDirNoError();
 	if (dir != nullptr && dir[0] == '/')
 	{
 		/* An error is reported and the worker idles on: exiting would restart it every few
 		 * seconds with the same error; sessions' first key use and a rotation retry anyway. */
-		PG_TRY();
-		{
-			vector_vault::keys::ReconcileKeyring();
-		}
-		PG_CATCH();
-		{
-			LWLockReleaseAll();
-			EmitErrorReport();
-			FlushErrorState();
-		}
-		PG_END_TRY();
+		PG_TRY()
+			;
+			{
+				vector_vault::keys::ReconcileKeyring();
+			}
+			PG_CATCH()
+				;
+				{
+					LWLockReleaseAll();
+					EmitErrorReport();
+					FlushErrorState();
+				}
+			PG_END_TRY();
 	}
-	for (;;)
+	while (!ShutdownRequestPending)
 	{
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
 	}
+	proc_exit(0);
 }
