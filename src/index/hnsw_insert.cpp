@@ -509,141 +509,137 @@ InsertVector(Relation index, const float *v, uint64 vault_id, uint32 key_version
 	char *rec = static_cast<char *>(
 		palloc(Max(VectorRecordBytes(meta.dims), ElementRecordBytes(m, level))));
 
-	PG_TRY()
-		;
+	PG_TRY();
+	{
+		/* The vault's sub-graph. */
+		int nv;
+		const DirEntry *vaults = CachedVaults(ref, &nv);
+		DirEntry d;
+		memset(&d, 0, sizeof(d));
+		d.vault_id = vault_id;
+		d.entry = kNoElement;
+		d.entry_level = -1;
+		for (int i = 0; i < nv; i++)
+			if (vaults[i].vault_id == vault_id)
+				d = vaults[i];
+
+		/* 1. plan */
+		CacheStageVector(ref, id, v);
+		CacheGraph g = GraphOf(ref);
+		g.params.ef_construction = meta.ef_construction;
+		PlanIsland(g, id, level, d.entry, d.entry_level, BackendVisitedSet(g.Capacity()), &plan);
+		if (!plan.ok)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+							errmsg("out of memory planning a vault_hnsw insert")));
+
+		/* 2. pages: vector, element, neighbours, directory */
+		BlockNumber vblock;
+		uint32 voff;
+		SealVector(id, vault_id, key_version, v, meta.dims, rec);
+		AppendVectorLogged(index, &meta, rec, VectorRecordBytes(meta.dims), &vblock, &voff,
+						   &touched);
+
+		ElementHeader h;
+		memset(&h, 0, sizeof(h));
+		h.element_id = id;
+		h.level = static_cast<uint8>(level);
+		h.heap_tid = *tid;
+		h.vault_id = vault_id;
+		h.key_version = key_version;
+		h.vec_block = vblock;
+		h.vec_offset = voff;
+		for (int l = 0; l <= level; l++)
 		{
-			/* The vault's sub-graph. */
-			int nv;
-			const DirEntry *vaults = CachedVaults(ref, &nv);
-			DirEntry d;
-			memset(&d, 0, sizeof(d));
-			d.vault_id = vault_id;
-			d.entry = kNoElement;
-			d.entry_level = -1;
-			for (int i = 0; i < nv; i++)
-				if (vaults[i].vault_id == vault_id)
-					d = vaults[i];
-
-			/* 1. plan */
-			CacheStageVector(ref, id, v);
-			CacheGraph g = GraphOf(ref);
-			g.params.ef_construction = meta.ef_construction;
-			PlanIsland(g, id, level, d.entry, d.entry_level, BackendVisitedSet(g.Capacity()),
-					   &plan);
-			if (!plan.ok)
-				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
-								errmsg("out of memory planning a vault_hnsw insert")));
-
-			/* 2. pages: vector, element, neighbours, directory */
-			BlockNumber vblock;
-			uint32 voff;
-			SealVector(id, vault_id, key_version, v, meta.dims, rec);
-			AppendVectorLogged(index, &meta, rec, VectorRecordBytes(meta.dims), &vblock, &voff,
-							   &touched);
-
-			ElementHeader h;
-			memset(&h, 0, sizeof(h));
-			h.element_id = id;
-			h.level = static_cast<uint8>(level);
-			h.heap_tid = *tid;
-			h.vault_id = vault_id;
-			h.key_version = key_version;
-			h.vec_block = vblock;
-			h.vec_offset = voff;
-			for (int l = 0; l <= level; l++)
-			{
-				uint32 *dst = l == 0 ? links : links + (1 + 2 * m) + (l - 1) * (1 + m);
-				dst[0] = static_cast<uint32>(plan.own_counts[l]);
-				memcpy(dst + 1, plan.own + l * plan.stride, sizeof(uint32) * plan.own_counts[l]);
-			}
-			SealElement(h, m, links, rec);
-			BlockNumber gblock;
-			OffsetNumber goff;
-			meta.next_element_id = id + 1;
-			meta.element_count += 1;
-			AddElementLogged(index, &meta, rec, ElementRecordBytes(m, level), &gblock, &goff,
-							 &touched);
-
-			/* Neighbours: one rewrite per element, with every changed layer applied. */
-			ElementRewrite *rw = static_cast<ElementRewrite *>(
-				palloc0(sizeof(ElementRewrite) * Max(plan.nupdates, 1)));
-			int nrw = 0;
-			for (int u = 0; u < plan.nupdates; u++)
-			{
-				ElementId nb = plan.upd_ids[u];
-				int k = 0;
-				while (k < nrw && rw[k].id != nb)
-					k++;
-				CachedElement ce;
-				if (!GetCachedElement(ref, nb, &ce))
-					continue;
-				if (k == nrw)
-				{
-					uint32 *all = static_cast<uint32 *>(palloc(LinksBytes(m, ce.level)));
-					CacheGetAllLinks(ref, nb, all);
-					rw[nrw] = {nb, ce.graph_block, ce.graph_off, 0, all, InvalidXLogRecPtr};
-					nrw++;
-				}
-				uint32 *all = const_cast<uint32 *>(rw[k].links);
-				int layer = plan.upd_layers[u];
-				uint32 *dst = layer == 0 ? all : all + (1 + 2 * m) + (layer - 1) * (1 + m);
-				dst[0] = static_cast<uint32>(plan.upd_counts[u]);
-				memcpy(dst + 1, plan.upd_links + static_cast<size_t>(u) * plan.stride,
-					   sizeof(uint32) * plan.upd_counts[u]);
-			}
-			std::sort(rw, rw + nrw,
-					  [](const ElementRewrite &a, const ElementRewrite &b)
-					  { return a.block < b.block; });
-			RewriteElements(index, m, rw, nrw);
-			for (int k = 0; k < nrw; k++)
-				Touch(&touched, rw[k].block, rw[k].lsn, kGraphPage);
-
-			d.count += 1;
-			if (plan.new_entry)
-			{
-				d.entry = id;
-				d.entry_level = static_cast<int16>(level);
-			}
-			UpdateDirectoryLogged(index, &meta, d, &touched);
-
-			/* 3. metapage last, then the cache while the metapage is still locked */
-			Buffer mbuf = ReadBuffer(index, kMetaBlock);
-			LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
-			MetaData updated = *MetaOf(BufferGetPage(mbuf));
-			CopyAllocation(&updated, meta);
-			XLogRecPtr mlsn = BumpMeta(index, mbuf, updated);
-			uint64 counter = MetaOf(BufferGetPage(mbuf))->change_counter;
-
-			int vault_index = CacheSetVault(ref, d);
-			CacheAddElement(ref, id, h, v, links, gblock, goff, vault_index);
-			for (int k = 0; k < nrw; k++)
-			{
-				CachedElement ce;
-				GetCachedElement(ref, rw[k].id, &ce);
-				for (int l = 0; l <= ce.level; l++)
-				{
-					const uint32 *src =
-						l == 0 ? rw[k].links : rw[k].links + (1 + 2 * m) + (l - 1) * (1 + m);
-					CacheSetLinks(ref, rw[k].id, l, src + 1, static_cast<int>(src[0]));
-				}
-			}
-			for (int k = 0; k < touched.n; k++)
-				CacheNoteBlock(ref, touched.items[k].block, touched.items[k].lsn,
-							   touched.items[k].kind);
-			CacheNoteBlock(ref, kMetaBlock, mlsn, kMetaPage);
-			CacheSetCounter(ref, counter);
-			UnlockReleaseBuffer(mbuf);
+			uint32 *dst = l == 0 ? links : links + (1 + 2 * m) + (l - 1) * (1 + m);
+			dst[0] = static_cast<uint32>(plan.own_counts[l]);
+			memcpy(dst + 1, plan.own + l * plan.stride, sizeof(uint32) * plan.own_counts[l]);
 		}
-		PG_CATCH()
-			;
+		SealElement(h, m, links, rec);
+		BlockNumber gblock;
+		OffsetNumber goff;
+		meta.next_element_id = id + 1;
+		meta.element_count += 1;
+		AddElementLogged(index, &meta, rec, ElementRecordBytes(m, level), &gblock, &goff, &touched);
+
+		/* Neighbours: one rewrite per element, with every changed layer applied. */
+		ElementRewrite *rw =
+			static_cast<ElementRewrite *>(palloc0(sizeof(ElementRewrite) * Max(plan.nupdates, 1)));
+		int nrw = 0;
+		for (int u = 0; u < plan.nupdates; u++)
+		{
+			ElementId nb = plan.upd_ids[u];
+			int k = 0;
+			while (k < nrw && rw[k].id != nb)
+				k++;
+			CachedElement ce;
+			if (!GetCachedElement(ref, nb, &ce))
+				continue;
+			if (k == nrw)
 			{
-				CacheMarkInvalid(ref);
-				PG_RE_THROW();
+				uint32 *all = static_cast<uint32 *>(palloc(LinksBytes(m, ce.level)));
+				CacheGetAllLinks(ref, nb, all);
+				rw[nrw] = {nb, ce.graph_block, ce.graph_off, 0, all, InvalidXLogRecPtr};
+				nrw++;
 			}
-		PG_END_TRY();
-		ReleaseCache(&ref);
-		UnlockIndexForWrite(index);
-		SecureZero(links, LinksBytes(m, level));
+			uint32 *all = const_cast<uint32 *>(rw[k].links);
+			int layer = plan.upd_layers[u];
+			uint32 *dst = layer == 0 ? all : all + (1 + 2 * m) + (layer - 1) * (1 + m);
+			dst[0] = static_cast<uint32>(plan.upd_counts[u]);
+			memcpy(dst + 1, plan.upd_links + static_cast<size_t>(u) * plan.stride,
+				   sizeof(uint32) * plan.upd_counts[u]);
+		}
+		std::sort(rw, rw + nrw,
+				  [](const ElementRewrite &a, const ElementRewrite &b)
+				  { return a.block < b.block; });
+		RewriteElements(index, m, rw, nrw);
+		for (int k = 0; k < nrw; k++)
+			Touch(&touched, rw[k].block, rw[k].lsn, kGraphPage);
+
+		d.count += 1;
+		if (plan.new_entry)
+		{
+			d.entry = id;
+			d.entry_level = static_cast<int16>(level);
+		}
+		UpdateDirectoryLogged(index, &meta, d, &touched);
+
+		/* 3. metapage last, then the cache while the metapage is still locked */
+		Buffer mbuf = ReadBuffer(index, kMetaBlock);
+		LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
+		MetaData updated = *MetaOf(BufferGetPage(mbuf));
+		CopyAllocation(&updated, meta);
+		XLogRecPtr mlsn = BumpMeta(index, mbuf, updated);
+		uint64 counter = MetaOf(BufferGetPage(mbuf))->change_counter;
+
+		int vault_index = CacheSetVault(ref, d);
+		CacheAddElement(ref, id, h, v, links, gblock, goff, vault_index);
+		for (int k = 0; k < nrw; k++)
+		{
+			CachedElement ce;
+			GetCachedElement(ref, rw[k].id, &ce);
+			for (int l = 0; l <= ce.level; l++)
+			{
+				const uint32 *src =
+					l == 0 ? rw[k].links : rw[k].links + (1 + 2 * m) + (l - 1) * (1 + m);
+				CacheSetLinks(ref, rw[k].id, l, src + 1, static_cast<int>(src[0]));
+			}
+		}
+		for (int k = 0; k < touched.n; k++)
+			CacheNoteBlock(ref, touched.items[k].block, touched.items[k].lsn,
+						   touched.items[k].kind);
+		CacheNoteBlock(ref, kMetaBlock, mlsn, kMetaPage);
+		CacheSetCounter(ref, counter);
+		UnlockReleaseBuffer(mbuf);
+	}
+	PG_CATCH();
+	{
+		CacheMarkInvalid(ref);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	ReleaseCache(&ref);
+	UnlockIndexForWrite(index);
+	SecureZero(links, LinksBytes(m, level));
 }
 
 /* aminsert: decrypts the new row's vector and inserts it. */

@@ -314,20 +314,18 @@ RepairAndWrite(Relation index, const MetaData &meta, const Dead *dead, int ndead
 void
 GuardedRelink(Relation index, int m, ElementRewrite *rw, int nrw, const CacheRef &ref)
 {
-	PG_TRY()
-		;
-		{
-			RewriteElements(index, m, rw, nrw);
-			BumpCounter(index);
-		}
-		PG_CATCH()
-			;
-			{
-				CacheMarkInvalid(ref);
-				PG_RE_THROW();
-			}
-		PG_END_TRY();
+	PG_TRY();
+	{
+		RewriteElements(index, m, rw, nrw);
+		BumpCounter(index);
+	}
+	PG_CATCH();
+	{
 		CacheMarkInvalid(ref);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	CacheMarkInvalid(ref);
 }
 
 /* Runs RepairAndWrite, marking the cache stale if it fails half-way; true when it wrote. */
@@ -336,19 +334,17 @@ GuardedRepair(Relation index, const MetaData &meta, const Dead *dead, int ndead,
 			  const CacheRef &ref)
 {
 	bool wrote = false;
-	PG_TRY()
-		;
-		{
-			wrote = RepairAndWrite(index, meta, dead, ndead, ref);
-		}
-		PG_CATCH()
-			;
-			{
-				CacheMarkInvalid(ref);
-				PG_RE_THROW();
-			}
-		PG_END_TRY();
-		return wrote;
+	PG_TRY();
+	{
+		wrote = RepairAndWrite(index, meta, dead, ndead, ref);
+	}
+	PG_CATCH();
+	{
+		CacheMarkInvalid(ref);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return wrote;
 }
 
 /* Repairs what a crashed VACUUM can leave: live lists that still link to elements flagged

@@ -513,19 +513,17 @@ vault_keyring_reconcile_main(Datum)
 	{
 		/* An error is reported and the worker idles on: exiting would restart it every few
 		 * seconds with the same error; sessions' first key use and a rotation retry anyway. */
-		PG_TRY()
-			;
-			{
-				vector_vault::keys::ReconcileKeyring();
-			}
-			PG_CATCH()
-				;
-				{
-					LWLockReleaseAll();
-					EmitErrorReport();
-					FlushErrorState();
-				}
-			PG_END_TRY();
+		PG_TRY();
+		{
+			vector_vault::keys::ReconcileKeyring();
+		}
+		PG_CATCH();
+		{
+			LWLockReleaseAll();
+			EmitErrorReport();
+			FlushErrorState();
+		}
+		PG_END_TRY();
 	}
 	while (!ShutdownRequestPending)
 	{
