@@ -52,7 +52,7 @@ $(DATA_built): $(SQL_SOURCES)
 
 all: $(DATA_built)
 
-FORMAT_FILES = $(SRCS) $(wildcard src/*/*.h test/unit/*.cpp test/unit/*.h test/fuzz/*.cpp test/bench/*.cpp)
+FORMAT_FILES = $(SRCS) $(wildcard src/*/*.h test/unit/*.cpp test/unit/*.h test/fuzz/*.cpp test/bench/*.cpp test/bench/*.c)
 .PHONY: format format-check
 format:
 	clang-format -i $(FORMAT_FILES)

@@ -2,6 +2,7 @@
 #include "core/api_key.h"
 
 #include "core/aead.h"
+#include "core/hex.h"
 #include "core/secure.h"
 
 #include <cinttypes>
@@ -19,29 +20,6 @@ namespace
 constexpr uint32_t kDefaultLog2N = 15;
 constexpr uint32_t kDefaultR = 8;
 constexpr uint32_t kDefaultP = 1;
-
-/* Value of a lower-case hex digit, or -1. */
-int
-Hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Writes bytes as lower-case hex. */
-void
-ToHex(const uint8_t *p, size_t n, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++)
-	{
-		out[2 * i] = d[p[i] >> 4];
-		out[2 * i + 1] = d[p[i] & 15];
-	}
-}
 
 /* Runs scrypt. */
 Status
@@ -93,7 +71,7 @@ FormatApiKey(const ParsedApiKey &key, char out[kApiKeyLength + 1])
 	snprintf(p, kApiKeyIdHex + 1, "%016" PRIx64, key.id);
 	p += kApiKeyIdHex;
 	*p++ = '_';
-	ToHex(key.secret, kApiKeySecretBytes, p);
+	EncodeHexLower(key.secret, kApiKeySecretBytes, p);
 	p += kApiKeySecretHex;
 	uint32_t crc = Crc32(reinterpret_cast<const uint8_t *>(out), static_cast<size_t>(p - out));
 	*p++ = '_';
@@ -132,22 +110,22 @@ ParseApiKey(const char *text, size_t len, ParsedApiKey *out)
 							 "API key is not of the form vv_<id>_<secret>_<checksum>");
 	const size_t sep1 = 3 + kApiKeyIdHex, sep2 = sep1 + 1 + kApiKeySecretHex;
 	for (size_t i = 3; i < len; i++)
-		if (i != sep1 && i != sep2 && Hex(text[i]) < 0)
+		if (i != sep1 && i != sep2 && HexDigit(text[i]) < 0)
 			return Status::Error(Code::kInvalidInput,
 								 "API key contains a character that is not a lower-case hex digit");
 	uint32_t want = 0;
 	for (size_t i = 0; i < kApiKeyChecksumHex; i++)
-		want = (want << 4) | static_cast<uint32_t>(Hex(text[len - kApiKeyChecksumHex + i]));
+		want = (want << 4) | static_cast<uint32_t>(HexDigit(text[len - kApiKeyChecksumHex + i]));
 	uint32_t got = Crc32(reinterpret_cast<const uint8_t *>(text), len - kApiKeyChecksumHex - 1);
 	if (want != got)
 		return Status::Error(Code::kInvalidInput,
 							 "API key checksum does not match: the key was mistyped or truncated");
 	uint64_t id = 0;
 	for (size_t i = 0; i < kApiKeyIdHex; i++)
-		id = (id << 4) | static_cast<uint64_t>(Hex(text[3 + i]));
+		id = (id << 4) | static_cast<uint64_t>(HexDigit(text[3 + i]));
 	const char *s = text + 3 + kApiKeyIdHex + 1;
 	for (size_t i = 0; i < kApiKeySecretBytes; i++)
-		out->secret[i] = static_cast<uint8_t>(Hex(s[2 * i]) << 4 | Hex(s[2 * i + 1]));
+		out->secret[i] = static_cast<uint8_t>(HexDigit(s[2 * i]) << 4 | HexDigit(s[2 * i + 1]));
 	out->id = id;
 	return Status::Ok();
 }

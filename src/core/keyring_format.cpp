@@ -2,6 +2,7 @@
 #include "core/keyring_format.h"
 
 #include "core/envelope.h"
+#include "core/hex.h"
 
 #include <cinttypes>
 #include <cstdio>
@@ -36,13 +37,8 @@ ParseHex16(const char *s, uint64_t *out)
 	uint64_t v = 0;
 	for (int i = 0; i < 16; i++)
 	{
-		char c = s[i];
-		int d;
-		if (c >= '0' && c <= '9')
-			d = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			d = c - 'a' + 10;
-		else
+		int d = HexDigit(s[i]);
+		if (d < 0)
 			return false;
 		v = (v << 4) | static_cast<uint64_t>(d);
 	}

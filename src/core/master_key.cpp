@@ -1,6 +1,7 @@
 /* master_key.cpp — parsing and fetching the master key (see master_key.h). */
 #include "core/master_key.h"
 
+#include "core/hex.h"
 #include "core/secure.h"
 
 #include <cerrno>
@@ -16,19 +17,6 @@ namespace vector_vault
 
 namespace
 {
-
-/* Value of one hex digit, or -1. */
-int
-HexValue(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* True for the whitespace we strip around a key. */
 bool
@@ -62,8 +50,8 @@ ParseMasterKeyHex(const char *text, size_t len, uint8_t out[kKeyBytes])
 	uint8_t key[kKeyBytes];
 	for (size_t i = 0; i < kKeyBytes; i++)
 	{
-		int hi = HexValue(text[start + 2 * i]);
-		int lo = HexValue(text[start + 2 * i + 1]);
+		int hi = HexDigitAnyCase(text[start + 2 * i]);
+		int lo = HexDigitAnyCase(text[start + 2 * i + 1]);
 		if (hi < 0 || lo < 0)
 		{
 			SecureZero(key, sizeof(key));
@@ -196,12 +184,7 @@ RunMasterKeyCommand(const char *command, uint8_t out[kKeyBytes])
 void
 FormatKeyHex(const uint8_t key[kKeyBytes], char out[2 * kKeyBytes + 1])
 {
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < kKeyBytes; i++)
-	{
-		out[2 * i] = digits[key[i] >> 4];
-		out[2 * i + 1] = digits[key[i] & 15];
-	}
+	EncodeHexLower(key, kKeyBytes, out);
 	out[2 * kKeyBytes] = '\0';
 }
 
