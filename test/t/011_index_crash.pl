@@ -396,13 +396,12 @@ SKIP:
 		my $s = open_session();
 		my $dir = "$tmp/gdb_w0c";
 		mkdir $dir;
-		my $g = VectorVault::gdb_pause($s->[3], $dir, ['vector_vault::index::RewriteElements'],
-			{ finally => [ 'return', 'detach' ] });
+		my $g = VectorVault::gdb_pause($s->[3], $dir, ['vector_vault::index::RewriteElements']);
 		${ $s->[1] } .= "INSERT INTO w0 (id, embedding) VALUES (5002, '" . take_vector() . "');\n";
 		$s->[0]->pump_nb;
 		my $stopped = $g->{attached} && VectorVault::gdb_stopped($g);
 		ok($stopped, 'w0c: the backend stopped at RewriteElements') or diag(${ $g->{out} } . ${ $g->{err} });
-		VectorVault::gdb_kill($g);    # with finally: return, detach
+		VectorVault::gdb_release($g, 'return', 'detach');
 		$node->poll_query_until($db, 'SELECT count(*) = 1 FROM w0 WHERE id = 5002')
 		  or diag('the insert did not commit: ' . ${ $g->{out} } . ${ $g->{err} });
 		$s->[0]->kill_kill;

@@ -261,36 +261,17 @@ sub close_session
 	return;
 }
 
-# Stops the backend of session $s with gdb at the last function of @$breaks (each breakpoint is
-# set once the one before it was hit; $skip{fn} = n lets the first n hits of fn pass), like
-# VectorVault::gdb_pause, except that what happens next is chosen later: release($g, 'kill')
-# SIGKILLs the backend, release($g, 'detach') lets it run on. Returns the handle once gdb has set
-# the first breakpoint (attached => 0 when it could not).
+# Stops the backend of session $s with gdb (VectorVault::gdb_pause) at the last function of
+# @$breaks (each breakpoint is set once the one before it was hit; $skip{fn} = n lets the first n
+# hits of fn pass); what happens next is chosen later: VectorVault::gdb_release($g, 'kill')
+# SIGKILLs the backend, gdb_release($g, 'detach') lets it run on. Returns the handle once gdb has
+# set the first breakpoint (attached => 0 when it could not).
 sub pause_backend
 {
 	my ($s, $name, $breaks, %skip) = @_;
 	my $dir = $node->basedir . "/gdb_$name";
 	mkdir $dir;
-	my @ex = ('set pagination off', 'set confirm off');
-	for my $i (0 .. $#$breaks)
-	{
-		push @ex, "break $breaks->[$i]";
-		push @ex, "ignore \$bpnum $skip{$breaks->[$i]}" if $skip{ $breaks->[$i] };
-		push @ex, "shell touch $dir/ready" if $i == 0;
-		push @ex, 'continue';
-	}
-	push @ex, "shell touch $dir/stopped", "shell while [ ! -f $dir/go ]; do sleep 0.05; done",
-	  "source $dir/go", 'quit';
-	my ($out, $err) = ('', '');
-	my $h = IPC::Run::start([ 'gdb', '-nx', '-q', '-batch', '-p', $s->{pid}, map { ('-ex', $_) } @ex ],
-		'>', \$out, '2>', \$err);
-	my $deadline = time() + 60;
-	while (!-f "$dir/ready" && time() < $deadline && $h->pumpable)
-	{
-		$h->pump_nb;
-		select(undef, undef, undef, 0.05);
-	}
-	return { h => $h, out => \$out, err => \$err, dir => $dir, attached => (-f "$dir/ready" ? 1 : 0) };
+	return VectorVault::gdb_pause($s->{pid}, $dir, $breaks, { skip => \%skip });
 }
 
 # Runs $sql in session $s and waits until gdb holds its backend at the breakpoint.
@@ -302,15 +283,6 @@ sub run_until_paused
 	ok($stopped, "$what: gdb stopped the backend at its breakpoint")
 	  or diag(${ $g->{out} } . ${ $g->{err} } . $s->{err});
 	die "$what: the backend did not stop; the rest of the test depends on it" unless $stopped;
-	return;
-}
-
-sub release
-{
-	my ($g, $how) = @_;
-	VectorVault::write_bytes("$g->{dir}/go.tmp", "$how\n");
-	rename("$g->{dir}/go.tmp", "$g->{dir}/go") or die "rename: $!";
-	$g->{h}->finish;
 	return;
 }
 
@@ -443,7 +415,7 @@ is(join(' ', map { s/^vault-[0-9a-f]+-//r } keyring_files_of($vault_id{d2})), 'v
 		'(a) d1: at the stop the shred intent is on disk and the key file still there');
 	is(vault_state('d1'), 'active', '(a) d1: ... and the drop is not committed (others see d1 active)');
 	kill_postmaster('(a) d1 pre-commit');
-	release($g, 'kill');
+	VectorVault::gdb_release($g, 'kill');
 	wait_old_processes_gone('(a) d1 pre-commit');
 	close_session($s);
 	restart_after_kill('(a) d1 pre-commit');
@@ -465,7 +437,7 @@ is(join(' ', map { s/^vault-[0-9a-f]+-//r } keyring_files_of($vault_id{d2})), 'v
 	ok(@left == 1 && VectorVault::read_bytes("$keyring/$left[0]") eq "\0" x 88 && -f intent_of($vault_id{d2}),
 		"(a) d2: ... one of its two key files is deleted, the other (@left) overwritten with zeros, the shred intent still there");
 	kill_postmaster('(a) d2 mid-shred');
-	release($g, 'kill');
+	VectorVault::gdb_release($g, 'kill');
 	wait_old_processes_gone('(a) d2 mid-shred');
 	close_session($s);
 	is(join(' ', key_files_of($vault_id{d2})), "@left", '(a) d2: after the kill that key file is still there');
@@ -504,7 +476,7 @@ is(join(' ', map { s/^vault-[0-9a-f]+-//r } keyring_files_of($vault_id{d2})), 'v
 		'(a) d3: at the stop the drop is committed, its key file and the intent are still there');
 	my $kill_offset = -s $node->logfile;
 	kill_postmaster('(a) d3 orphan');
-	release($g, 'detach');
+	VectorVault::gdb_release($g, 'detach');
 	# It reports COMMIT, then exits by itself when it waits for a statement. Whether psql shows
 	# that FATAL depends on timing (psql, waiting on its input, does not read a message that
 	# arrives after a result), so the server log, which names the backend, is where to look.
@@ -577,7 +549,7 @@ VectorVault::write_key($_) for ($key2, $key3);
 	like($log, qr/pre-existing shared memory block .* is still in use/, '(b) b1: ... by the shared memory interlock');
 	ok("@files" eq join(' ', VectorVault::keyring_files($node)) && $log !~ /vector_vault:/,
 		'(b) b1: ... and the refused start left the keyring alone') or diag($log);
-	release($g, 'kill');
+	VectorVault::gdb_release($g, 'kill');
 	wait_old_processes_gone('(b) b1 writing .next files');
 	close_session($s);
 	$log = restart_after_kill('(b) b1 writing .next files');
@@ -595,7 +567,7 @@ VectorVault::write_key($_) for ($key2, $key3);
 	run_until_paused($s, $g, "SELECT vault.rotate_master_key(new_key_file => '$key2');", '(b) b2 after the commit marker');
 	is(join('/', rotation_files()), ($n - 1) . '/1', "(b) b2: at the stop the marker is written and 1 of $n entries renamed into place");
 	kill_postmaster('(b) b2 after the commit marker');
-	release($g, 'kill');
+	VectorVault::gdb_release($g, 'kill');
 	wait_old_processes_gone('(b) b2 after the commit marker');
 	close_session($s);
 	my $log = restart_after_kill('(b) b2 after the commit marker');
@@ -617,7 +589,7 @@ VectorVault::write_key($_) for ($key2, $key3);
 	run_until_paused($s, $g, "SELECT vault.rotate_master_key(new_key_file => '$key3');", '(b) b3 orphan');
 	is(join('/', rotation_files()), "$n/1", "(b) b3: at the stop the marker and $n .next files are written");
 	kill_postmaster('(b) b3 orphan');
-	release($g, 'detach');
+	VectorVault::gdb_release($g, 'detach');
 	ok(wait_output($s, qr/^$n$/m), "(b) b3: the orphaned backend completed the rotation ($n entries)") or diag($s->{out} . $s->{err});
 	wait_old_processes_gone('(b) b3 orphan');
 	close_session($s);
@@ -646,7 +618,7 @@ VectorVault::write_key($_) for ($key2, $key3);
 	# A commit elsewhere flushes the WAL of everything the stopped backend wrote in its open batch.
 	$node->safe_psql($db, 'CREATE TABLE flush_c ()');
 	kill_postmaster('(c) reencrypt mid-batch');
-	release($g, 'kill');
+	VectorVault::gdb_release($g, 'kill');
 	wait_old_processes_gone('(c) reencrypt mid-batch');
 	close_session($s);
 	unlike($s->{err}, qr/values re-encrypted/, '(c) reencrypt had not finished');

@@ -603,12 +603,12 @@ sub wait_promoted
 #   my $g = VectorVault::gdb_pause($pid, $dir, ['vector_vault::index::BumpMeta'], $then);
 # Attaches gdb to $pid, sets a breakpoint on each function of @$breaks in turn (each after the
 # previous was hit; $then->{skip}{$fn} = n continues past the first n hits of $fn), and when the
-# last one is hit touches "$dir/stopped" and waits for "$dir/go", then kills the backend with
-# SIGKILL (the postmaster then runs crash recovery). Returns a handle ({attached} is false
-# when gdb could not attach); wait for gdb_stopped(), do what must happen while the backend is
-# paused, then gdb_kill(). $then->{finally} = [gdb commands] replaces the kill (for example
-# ['return', 'detach']: the function returns at once and the backend goes on). A function name
-# gdb does not know never stops the backend.
+# last one is hit touches "$dir/stopped" and waits for "$dir/go", then runs the gdb commands
+# that file holds. Returns a handle ({attached} is false when gdb could not attach); wait for
+# gdb_stopped(), do what must happen while the backend is paused, then gdb_kill() (SIGKILL: the
+# postmaster then runs crash recovery) or gdb_release($g, commands), e.g. 'detach' (the backend
+# goes on) or 'return', 'detach' (the function returns at once). A function name gdb does not
+# know never stops the backend.
 sub gdb_pause
 {
 	my ($pid, $dir, $breaks, $then) = @_;
@@ -623,9 +623,8 @@ sub gdb_pause
 		push @ex, "shell touch $dir/ready" if $i == 0;
 		push @ex, 'continue';
 	}
-	# What gdb does once released: kill the backend, unless $then->{finally} lists other commands.
 	push @ex, "shell touch $dir/stopped", "shell while [ ! -f $dir/go ]; do sleep 0.05; done",
-	  @{ $then->{finally} // ['kill'] }, 'quit';
+	  "source $dir/go", 'quit';
 	my ($out, $err) = ('', '');
 	my $h = IPC::Run::start([ 'gdb', '-nx', '-q', '-batch', '-p', $pid, map { ('-ex', $_) } @ex ],
 		'>', \$out, '2>', \$err);
@@ -651,21 +650,29 @@ sub gdb_stopped
 	return -f "$g->{dir}/stopped" ? 1 : 0;
 }
 
-# Lets gdb kill the paused backend and exit; when the backend never stopped, ends gdb itself
-# (the backend is detached and goes on).
-sub gdb_kill
+# Lets gdb run @commands on the paused backend and exit; when the backend never stopped, ends
+# gdb itself (the backend is detached and goes on). The commands file appears at once (rename).
+sub gdb_release
 {
-	my ($g) = @_;
+	my ($g, @commands) = @_;
 	if (-f "$g->{dir}/stopped")
 	{
-		open(my $fh, '>', "$g->{dir}/go") or die "could not write $g->{dir}/go: $!";
-		close($fh);
+		write_bytes("$g->{dir}/go.tmp", join('', map { "$_\n" } @commands));
+		rename("$g->{dir}/go.tmp", "$g->{dir}/go") or die "could not rename to $g->{dir}/go: $!";
 		$g->{h}->finish;
 	}
 	else
 	{
 		$g->{h}->kill_kill;
 	}
+	return;
+}
+
+# Lets gdb kill (SIGKILL) the paused backend and exit.
+sub gdb_kill
+{
+	my ($g) = @_;
+	gdb_release($g, 'kill');
 	return;
 }
 
