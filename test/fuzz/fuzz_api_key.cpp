@@ -11,6 +11,7 @@
  *   - any id and secret taken from the input format to a key that parses back to them.
  */
 #include "core/api_key.h"
+#include "fuzz_util.h"
 
 #include <cctype>
 #include <cstdint>
@@ -18,17 +19,10 @@
 #include <vector>
 
 using namespace vector_vault;
+using namespace vector_vault::fuzz;
 
 namespace
 {
-
-/* Stops the fuzzer when a property does not hold. */
-void
-Check(bool ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
 
 /* True for a lower-case hex digit. */
 bool
@@ -55,20 +49,6 @@ ReferenceValid(const uint8_t *t, size_t n)
 	return want == Crc32(t, u2);
 }
 
-/* True when s holds eight or more hex digits in a row. */
-bool
-HasHexRun(const char *s)
-{
-	int run = 0;
-	for (; *s; s++)
-	{
-		run = isxdigit(static_cast<unsigned char>(*s)) ? run + 1 : 0;
-		if (run >= 8)
-			return true;
-	}
-	return false;
-}
-
 } // namespace
 
 /* Parses the input as a key; then formats a key built from the input's bytes. */
@@ -86,7 +66,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		Check(memcmp(text, data, kApiKeyLength) == 0);
 	}
 	else
-		Check(!HasHexRun(s.message()));
+		Check(!HasHexRun(s.message(), 8));
 
 	if (size >= 8 + kApiKeySecretBytes)
 	{

@@ -14,12 +14,14 @@
  */
 #include "core/aead.h"
 #include "core/envelope.h"
+#include "fuzz_util.h"
 
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
 using namespace vector_vault;
+using namespace vector_vault::fuzz;
 
 namespace
 {
@@ -27,14 +29,6 @@ namespace
 const uint8_t kFuzzKey[kKeyBytes] = {
 	0x76, 0x76, 0x2d, 0x66, 0x75, 0x7a, 0x7a, 0x2d, 0x65, 0x6e, 0x76, 0x65, 0x6c, 0x6f, 0x70, 0x65,
 	0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10};
-
-/* Stops the fuzzer with a crash report when a property does not hold. */
-void
-Check(bool ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
 
 /* The documented validity rules of a header, written independently of envelope.cpp. */
 bool

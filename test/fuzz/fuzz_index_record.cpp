@@ -12,26 +12,20 @@
  *   - OpenVectorRecord accepts only the exact size and fails on any bytes not sealed here.
  */
 #include "core/index_record.h"
+#include "fuzz_util.h"
 
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
 using namespace vector_vault;
+using namespace vector_vault::fuzz;
 
 namespace
 {
 
 const uint8_t kKey[kKeyBytes] = {7, 1, 4, 2, 8, 5, 7, 1, 4, 2, 8, 5, 7, 1, 4, 2,
 								 8, 5, 7, 1, 4, 2, 8, 5, 7, 1, 4, 2, 8, 5, 7, 1};
-
-/* Stops the fuzzer when a property does not hold. */
-void
-Check(bool ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
 
 } // namespace
 

@@ -18,6 +18,7 @@
 #include "core/aead.h"
 #include "core/envelope.h"
 #include "core/keyring_format.h"
+#include "fuzz_util.h"
 
 #include <cstdint>
 #include <cstring>
@@ -25,6 +26,7 @@
 #include <vector>
 
 using namespace vector_vault;
+using namespace vector_vault::fuzz;
 
 namespace
 {
@@ -32,14 +34,6 @@ namespace
 const uint8_t kMaster[kKeyBytes] = {
 	0x76, 0x76, 0x2d, 0x66, 0x75, 0x7a, 0x7a, 0x2d, 0x6b, 0x65, 0x79, 0x72, 0x69, 0x6e, 0x67, 0x21,
 	0xf0, 0xe1, 0xd2, 0xc3, 0xb4, 0xa5, 0x96, 0x87, 0x78, 0x69, 0x5a, 0x4b, 0x3c, 0x2d, 0x1e, 0x0f};
-
-/* Stops the fuzzer with a crash report when a property does not hold. */
-void
-Check(bool ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
 
 /* Property 1: untrusted bytes as a keyring entry. */
 void

@@ -13,6 +13,7 @@
  */
 #include "core/aead.h"
 #include "core/master_key.h"
+#include "fuzz_util.h"
 
 #include <cctype>
 #include <cstdint>
@@ -20,17 +21,10 @@
 #include <vector>
 
 using namespace vector_vault;
+using namespace vector_vault::fuzz;
 
 namespace
 {
-
-/* Stops the fuzzer with a crash report when a property does not hold. */
-void
-Check(bool ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
 
 /* Value of a hex digit or -1 (the reference decoder's own table). */
 int
@@ -72,20 +66,6 @@ ReferenceDecode(const uint8_t *text, size_t len, uint8_t key[kKeyBytes], size_t 
 	return true;
 }
 
-/* True when s holds six or more hex digits in a row. */
-bool
-HasHexRun(const char *s)
-{
-	int run = 0;
-	for (; *s; s++)
-	{
-		run = isxdigit(static_cast<unsigned char>(*s)) ? run + 1 : 0;
-		if (run >= 6)
-			return true;
-	}
-	return false;
-}
-
 } // namespace
 
 /* Decodes the input as key text and compares against the reference decoder. */
@@ -107,7 +87,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (uint8_t b : key)
 			Check(b == 0x5A);
 		if (size < 100000)
-			Check(!HasHexRun(s.message()));
+			Check(!HasHexRun(s.message(), 6));
 		return 0;
 	}
 	Check(memcmp(key, want, kKeyBytes) == 0);

@@ -13,6 +13,7 @@
  */
 #include "core/envelope.h"
 #include "core/vector_format.h"
+#include "fuzz_util.h"
 
 #include <cmath>
 #include <cstdint>
@@ -21,19 +22,7 @@
 #include <vector>
 
 using namespace vector_vault;
-
-namespace
-{
-
-/* Stops the fuzzer with a crash report when a property does not hold. */
-void
-Check(bool ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
-
-} // namespace
+using namespace vector_vault::fuzz;
 
 /* Parses the input as a binary vector and checks the properties listed at the top of the file. */
 extern "C" int

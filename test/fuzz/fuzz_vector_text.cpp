@@ -17,6 +17,7 @@
  */
 #include "core/envelope.h"
 #include "core/vector_format.h"
+#include "fuzz_util.h"
 
 #include <cctype>
 #include <cmath>
@@ -31,17 +32,10 @@
 #endif
 
 using namespace vector_vault;
+using namespace vector_vault::fuzz;
 
 namespace
 {
-
-/* Stops the fuzzer with a crash report when a property does not hold. */
-void
-Check(bool ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
 
 /* True when a failed parse carries a code and message the bridge can report. */
 bool
