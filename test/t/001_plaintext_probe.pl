@@ -185,28 +185,6 @@ sub patterns_of
 my $items_patterns = patterns_of('items');
 my $plain_patterns = patterns_of('plain');
 
-# Asserts that no file under @where holds any of %$patterns.
-sub none_found
-{
-	my ($patterns, $what, @where) = @_;
-	my $hits = VectorVault::find_patterns($patterns, @where);
-	my @found = map { "$_ in " . join(', ', @{ $hits->{$_} }) } grep { @{ $hits->{$_} } } sort keys %$hits;
-	ok(!@found, "$what: none of " . scalar(keys %$patterns) . ' items markers')
-	  or diag(join("\n", @found));
-	return;
-}
-
-# Asserts that every pattern of %$patterns is in some file under @where.
-sub all_found
-{
-	my ($patterns, $what, @where) = @_;
-	my $hits = VectorVault::find_patterns($patterns, @where);
-	my @missing = grep { !@{ $hits->{$_} } } sort keys %$hits;
-	ok(!@missing, "$what: all " . scalar(keys %$patterns) . ' markers found (positive control)')
-	  or diag('missing: ' . join(', ', @missing));
-	return;
-}
-
 # --- phase 1: items (encrypted) ----------------------------------------------------------------
 
 sub insert_lsn { return $node->safe_psql($db, 'SELECT pg_current_wal_insert_lsn()'); }
@@ -256,8 +234,8 @@ ok((grep { $_ eq $node->data_dir . "/$items_rel" } @items_files)
 	'items: heap, TOAST heap and TOAST index files found (' . scalar(@items_files) . ' files)');
 ok(@plain_files >= 3, 'plain_items: heap, TOAST heap and TOAST index files found');
 
-none_found($items_patterns, 'items heap/TOAST/TOAST index files', @items_files);
-all_found($plain_patterns, 'plain_items heap/TOAST/TOAST index files', @plain_files);
+VectorVault::assert_none_found($items_patterns, 'items heap/TOAST/TOAST index files', [@items_files]);
+VectorVault::assert_all_found($plain_patterns, 'plain_items heap/TOAST/TOAST index files', @plain_files);
 
 # The items files do hold envelopes of vault 'probe': header = format 1, kind, flags 0,
 # reserved 0, key version 1 (LE32), vault id (LE64).
@@ -265,8 +243,8 @@ my %envelope = (
 	'evector envelope header' => pack('C4 V Q<', 1, 1, 0, 0, 1, $vault_id),
 	'etext envelope header' => pack('C4 V Q<', 1, 2, 0, 0, 1, $vault_id),
 	'ejsonb envelope header' => pack('C4 V Q<', 1, 3, 0, 0, 1, $vault_id),);
-all_found(\%envelope, 'items heap/TOAST files hold vault envelopes', @items_files);
-all_found({ 'etext envelope header' => $envelope{'etext envelope header'} },
+VectorVault::assert_all_found(\%envelope, 'items heap/TOAST files hold vault envelopes', @items_files);
+VectorVault::assert_all_found({ 'etext envelope header' => $envelope{'etext envelope header'} },
 	'items TOAST heap holds the long etext envelopes', $node->data_dir . "/$items_toast_rel");
 
 # --- (c) WAL -----------------------------------------------------------------------------------
@@ -287,8 +265,8 @@ sub segments_between
 my @items_segs = segments_between($items_start, $items_end);
 my @plain_segs = segments_between($plain_start, $plain_end);
 
-none_found($items_patterns, 'WAL segments of the items phase', @items_segs);
-all_found({ canary => 'VVCANARY-ITEMS-PHASE-31f9' },
+VectorVault::assert_none_found($items_patterns, 'WAL segments of the items phase', [@items_segs]);
+VectorVault::assert_all_found({ canary => 'VVCANARY-ITEMS-PHASE-31f9' },
 	'WAL segments of the items phase hold that phase\'s plaintext canary', @items_segs);
 
 # pg_waldump: the items-phase segments carry records of items and of its TOAST table.
@@ -303,19 +281,19 @@ like($dump_out, qr{rel \d+/$dboid/$items_node blk}, 'pg_waldump: items-phase WAL
 like($dump_out, qr{rel \d+/$dboid/$items_toast_node blk},
 	'pg_waldump: items-phase WAL has records of items\' TOAST table');
 
-all_found($plain_patterns, 'WAL segments of the plain phase', @plain_segs);
-none_found($items_patterns, 'all of pg_wal', $pg_wal);
+VectorVault::assert_all_found($plain_patterns, 'WAL segments of the plain phase', @plain_segs);
+VectorVault::assert_none_found($items_patterns, 'all of pg_wal', [$pg_wal]);
 
 # --- (d) the whole data directory and a base backup --------------------------------------------
 
-none_found($items_patterns, 'whole data directory', $node->data_dir);
-all_found($plain_patterns, 'whole data directory', $node->data_dir);
+VectorVault::assert_none_found($items_patterns, 'whole data directory', [$node->data_dir]);
+VectorVault::assert_all_found($plain_patterns, 'whole data directory', $node->data_dir);
 
 $node->backup('bb');
 my $bb = $node->backup_dir . '/bb';
 ok(-f "$bb/PG_VERSION", 'pg_basebackup wrote a backup');
-none_found($items_patterns, 'pg_basebackup', $bb);
-all_found($plain_patterns, 'pg_basebackup', $bb);
+VectorVault::assert_none_found($items_patterns, 'pg_basebackup', [$bb]);
+VectorVault::assert_all_found($plain_patterns, 'pg_basebackup', $bb);
 
 # Neither the master key (hex or raw) nor any keyring entry is in the data directory or backup.
 my $key_hex = VectorVault::read_bytes($node->{vv_keyfile}) =~ s/\s+//gr;
@@ -330,7 +308,7 @@ for my $e (@entries)
 	my $bytes = VectorVault::read_bytes("$node->{vv_keyring}/$e");
 	$secrets{"keyring entry $e"} = substr($bytes, 28);    # nonce, wrapped key, tag
 }
-all_found(\%secrets, 'key file and keyring (positive control for the secret patterns)',
+VectorVault::assert_all_found(\%secrets, 'key file and keyring (positive control for the secret patterns)',
 	$node->{vv_keyfile}, $node->{vv_keyring});
 $secrets{'master key hex (upper case)'} = uc($key_hex);
 $secrets{'master key bytes'} = pack('H*', $key_hex);

@@ -4,6 +4,8 @@
 #   my $node = VectorVault::new_node('standby', keyring => $primary_keyring, keyfile => ..., init => 0)
 #   VectorVault::grep_files($pattern, @paths)              # files (recursively) containing bytes
 #   VectorVault::find_patterns(\%patterns, @paths)         # one pass, many patterns
+#   VectorVault::assert_none_found(\%patterns, $what, \@paths, $forgive)   # the probe's assertions
+#   VectorVault::assert_all_found(\%patterns, $what, @paths)               # (and positive controls)
 #   VectorVault::relation_files($node, $db, $rel)          # heap, TOAST heap, TOAST index files
 #   my ($state, $msg, $err) = VectorVault::sql_error($node, $db, $sql)   # SQLSTATE of a failure
 #   VectorVault::keyring_files($node)                      # names in the node's keyring dir
@@ -188,6 +190,31 @@ sub find_patterns
 		}
 	}
 	return \%hits;
+}
+
+# Asserts that no file under @$where (which must not be empty) holds a pattern of %$patterns.
+# $forgive (optional) gets the hits and the findings ("name in files") and returns those that
+# count (014 uses it for a 4-byte marker that random ciphertext may hold once by chance).
+sub assert_none_found
+{
+	my ($patterns, $what, $where, $forgive) = @_;
+	my $hits = find_patterns($patterns, @$where);
+	my @found = map { "$_ in " . join(', ', @{ $hits->{$_} }) } grep { @{ $hits->{$_} } } sort keys %$hits;
+	@found = $forgive->($hits, @found) if $forgive && @found;
+	Test::More::ok(@$where && !@found, "$what: none of " . scalar(keys %$patterns) . ' plaintext patterns')
+	  or Test::More::diag(join("\n", @found));
+	return;
+}
+
+# Asserts that every pattern of %$patterns is in some file under @where (which must not be empty).
+sub assert_all_found
+{
+	my ($patterns, $what, @where) = @_;
+	my $hits = find_patterns($patterns, @where);
+	my @missing = grep { !@{ $hits->{$_} } } sort keys %$hits;
+	Test::More::ok(@where && !@missing, "$what: all " . scalar(keys %$patterns) . ' patterns found')
+	  or Test::More::diag('missing: ' . join(', ', @missing));
+	return;
 }
 
 # The bytes of a WAL segment with every page header removed (XLOG_BLCKSZ 8192; the long header,
