@@ -46,6 +46,9 @@ SELECT vault.create_vault(NULL) IS NULL AS strict;
 SELECT sqlstate_of($$SELECT vault.drop_vault('nope')$$);
 SELECT sqlstate_of($$SELECT vault.grant('nope', current_user::regrole, 'read')$$);
 SELECT sqlstate_of($$SELECT vault.revoke('nope', current_user::regrole)$$);
+SELECT sqlstate_of($$SELECT vault.rotate_key('nope')$$);
+SELECT sqlstate_of($$SELECT vault.retire_key_version('nope', 1)$$);
+SELECT sqlstate_of($$SELECT vault.seal_count('nope', 1)$$);
 SET vector_vault.vault = 'nope';
 SELECT '[1,2]'::evector;
 

@@ -256,10 +256,7 @@ VV_FUNCTION(vault_create_api_key)
 								errmsg("level of vault \"%s\" must be a string", name)));
 			char *level_text = pnstrdup(v.val.string.val, v.val.string.len);
 			vault::Level level = vault::ParseGrantLevel(level_text);
-			const vault::VaultInfo *vi = vault::LookupVaultByName(name);
-			if (vi == nullptr)
-				ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-								errmsg("vault \"%s\" does not exist", name)));
+			const vault::VaultInfo *vi = vault::RequireVault(name);
 			if (vi->level < level)
 				ereport(
 					ERROR,

@@ -269,10 +269,7 @@ VV_FUNCTION(vault_rotate_key)
 {
 	char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	PreventCommandIfReadOnly("vault.rotate_key()");
-	const vault::VaultInfo *v = vault::LookupVaultByName(name);
-	if (v == nullptr)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("vault \"%s\" does not exist", name)));
+	const vault::VaultInfo *v = vault::RequireVault(name);
 	vault::RequireLevel(v, vault::Level::kAdmin, "rotate the key");
 	uint64_t id = v->id;
 	uint32_t next = v->key_version + 1;
@@ -334,10 +331,7 @@ VV_FUNCTION(vault_retire_key_version)
 	char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	int32 version = PG_GETARG_INT32(1);
 	PreventCommandIfReadOnly("vault.retire_key_version()");
-	const vault::VaultInfo *v = vault::LookupVaultByName(name);
-	if (v == nullptr)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("vault \"%s\" does not exist", name)));
+	const vault::VaultInfo *v = vault::RequireVault(name);
 	vault::RequireLevel(v, vault::Level::kAdmin, "retire a key version");
 	if (version < 1 || static_cast<uint32_t>(version) >= v->key_version)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -400,10 +394,7 @@ VV_FUNCTION(vault_retire_key_version)
 VV_FUNCTION(vault_seal_count)
 {
 	char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	const vault::VaultInfo *v = vault::LookupVaultByName(name);
-	if (v == nullptr)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("vault \"%s\" does not exist", name)));
+	const vault::VaultInfo *v = vault::RequireVault(name);
 	vault::RequireLevel(v, vault::Level::kAdmin, "read key usage");
 	PG_RETURN_INT64(
 		static_cast<int64>(keys::SealCount(v->id, static_cast<uint32_t>(PG_GETARG_INT32(1)))));

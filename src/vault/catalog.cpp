@@ -362,6 +362,18 @@ LookupVaultByName(const char *name)
 	return nullptr;
 }
 
+/* The active vault with this name; raises 42704 (with a hint) when there is none. */
+const VaultInfo *
+RequireVault(const char *name)
+{
+	const VaultInfo *v = LookupVaultByName(name);
+	if (v == nullptr)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("vault \"%s\" does not exist", name),
+				 errhint("SELECT name FROM vault.vaults lists the vaults you can use.")));
+	return v;
+}
+
 /* The vault selected by vector_vault.vault. */
 const VaultInfo *
 CurrentVault()

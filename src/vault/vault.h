@@ -59,6 +59,9 @@ const VaultInfo *LookupVault(uint64_t id);
 /* The active vault with this name, or nullptr. */
 const VaultInfo *LookupVaultByName(const char *name);
 
+/* The active vault with this name; raises 42704 (with a hint) when there is none. */
+const VaultInfo *RequireVault(const char *name);
+
 /* The vault named by vector_vault.vault; raises ERROR with a hint when unset or unknown. */
 const VaultInfo *CurrentVault();
 

@@ -51,18 +51,6 @@ ValidateVaultName(const char *name)
 								"letter or '_'.")));
 }
 
-/* The active vault of that name, or ERROR 42704. */
-const VaultInfo *
-RequireVault(const char *name)
-{
-	const VaultInfo *v = vault::LookupVaultByName(name);
-	if (v == nullptr)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("vault \"%s\" does not exist", name),
-				 errhint("SELECT name FROM vault.vaults lists the vaults you can use.")));
-	return v;
-}
-
 /* The level currently granted to role on vault (kNone when no grant row). */
 Level
 GrantedLevel(uint64_t vault_id, Oid role)
@@ -143,7 +131,7 @@ VV_FUNCTION(vault_drop_vault)
 {
 	char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	RequireWritable("vault.drop_vault()");
-	const VaultInfo *v = RequireVault(name);
+	const VaultInfo *v = vault::RequireVault(name);
 	vault::RequireLevel(v, Level::kOwner, "drop the vault");
 	uint64_t id = v->id;
 	Oid types[1] = {INT8OID};
@@ -172,7 +160,7 @@ VV_FUNCTION(vault_grant)
 	Oid role = PG_GETARG_OID(1);
 	char *level_text = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	RequireWritable("vault.grant()");
-	const VaultInfo *v = RequireVault(name);
+	const VaultInfo *v = vault::RequireVault(name);
 	vault::RequireLevel(v, Level::kAdmin, "grant access");
 	Level level = vault::ParseGrantLevel(level_text);
 	if (level > v->level)
@@ -212,7 +200,7 @@ VV_FUNCTION(vault_revoke)
 	char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	Oid role = PG_GETARG_OID(1);
 	RequireWritable("vault.revoke()");
-	const VaultInfo *v = RequireVault(name);
+	const VaultInfo *v = vault::RequireVault(name);
 	vault::RequireLevel(v, Level::kAdmin, "revoke access");
 	if (role == v->owner)
 		ereport(ERROR,
