@@ -149,19 +149,39 @@ RequireOwnKey(const char *key_id)
 {
 	Oid types[2] = {TEXTOID, OIDOID};
 	Datum values[2] = {CStringGetTextDatum(key_id), ObjectIdGetDatum(GetUserId())};
-	pg::PrivilegedScope scope;
-	pg::EnterPrivileged(&scope);
-	if (SPI_execute_with_args(
-			"SELECT 1 FROM vault._api_keys WHERE key_id OPERATOR(pg_catalog.=) $1 AND owner::oid "
-			"OPERATOR(pg_catalog.=) $2",
-			2, types, values, nullptr, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read vault._api_keys");
-	bool found = SPI_processed == 1;
-	pg::LeavePrivileged(&scope);
-	if (!found)
+	uint64 found = pg::RunPrivileged(
+		"SELECT 1 FROM vault._api_keys WHERE key_id OPERATOR(pg_catalog.=) $1 AND owner::oid "
+		"OPERATOR(pg_catalog.=) $2",
+		2, types, values);
+	if (found == 0)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("API key %s does not exist or is not yours", key_id),
 						errhint("vault.api_keys lists the keys you own.")));
+}
+
+/* The checks rotate_api_key and revoke_api_key share (non-null password and key id, no key
+ * session, the owner's password, a well-formed id of a key the caller owns); the key id. */
+char *
+OwnKeyArgument(FunctionCallInfo fcinfo, const char *fn)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("password and key id must not be null")));
+	RefuseInKeySession(fn);
+	VerifyKeyPassword(PG_GETARG_TEXT_PP(0));
+	char *key_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	CheckKeyIdArg(key_id);
+	RequireOwnKey(key_id);
+	return key_id;
+}
+
+/* Records a key change (detail "key <id> <done>") in the access log at commit. */
+void
+AuditKeyChange(const char *action, const char *key_id, const char *done)
+{
+	char detail[64];
+	snprintf(detail, sizeof(detail), "key %s %s", key_id, done);
+	auth::AuditAtCommit(action, nullptr, "ok", detail);
 }
 
 } // namespace
@@ -302,9 +322,7 @@ VV_FUNCTION(vault_create_api_key)
 			"INSERT INTO vault._api_key_vaults (key_id, vault_id, level) VALUES ($1, $2, $3)", 3,
 			t2, v2, nullptr);
 	}
-	char detail[64];
-	snprintf(detail, sizeof(detail), "key %s created", key_id);
-	auth::AuditAtCommit("create_api_key", nullptr, "ok", detail);
+	AuditKeyChange("create_api_key", key_id, "created");
 	text *result = cstring_to_text(text_key);
 	SecureZero(text_key, sizeof(text_key));
 	PG_RETURN_TEXT_P(result);
@@ -313,14 +331,7 @@ VV_FUNCTION(vault_create_api_key)
 /* vault.rotate_api_key(password, key_id, overlap): a new secret for the same key id. */
 VV_FUNCTION(vault_rotate_api_key)
 {
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("password and key id must not be null")));
-	RefuseInKeySession("vault.rotate_api_key()");
-	VerifyKeyPassword(PG_GETARG_TEXT_PP(0));
-	char *key_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	CheckKeyIdArg(key_id);
-	RequireOwnKey(key_id);
+	char *key_id = OwnKeyArgument(fcinfo, "vault.rotate_api_key()");
 	ParsedApiKey key;
 	key.id = strtoull(key_id, nullptr, 16);
 	Status s = RandomBytes(key.secret, kApiKeySecretBytes);
@@ -350,9 +361,7 @@ VV_FUNCTION(vault_rotate_api_key)
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						errmsg("API key %s is revoked", key_id), errhint("Create a new key.")));
 	vault::BumpEpochAtCommit();
-	char detail[64];
-	snprintf(detail, sizeof(detail), "key %s rotated", key_id);
-	auth::AuditAtCommit("rotate_api_key", nullptr, "ok", detail);
+	AuditKeyChange("rotate_api_key", key_id, "rotated");
 	text *result = cstring_to_text(text_key);
 	SecureZero(text_key, sizeof(text_key));
 	PG_RETURN_TEXT_P(result);
@@ -362,14 +371,7 @@ VV_FUNCTION(vault_rotate_api_key)
  */
 VV_FUNCTION(vault_revoke_api_key)
 {
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("password and key id must not be null")));
-	RefuseInKeySession("vault.revoke_api_key()");
-	VerifyKeyPassword(PG_GETARG_TEXT_PP(0));
-	char *key_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	CheckKeyIdArg(key_id);
-	RequireOwnKey(key_id);
+	char *key_id = OwnKeyArgument(fcinfo, "vault.revoke_api_key()");
 	Oid types[1] = {TEXTOID};
 	Datum values[1] = {CStringGetTextDatum(key_id)};
 	pg::RunPrivileged("UPDATE vault._api_keys SET revoked_at = pg_catalog.now() WHERE key_id "
@@ -377,9 +379,7 @@ VV_FUNCTION(vault_revoke_api_key)
 					  "revoked_at IS NULL",
 					  1, types, values, nullptr);
 	vault::BumpEpochAtCommit();
-	char detail[64];
-	snprintf(detail, sizeof(detail), "key %s revoked", key_id);
-	auth::AuditAtCommit("revoke_api_key", nullptr, "ok", detail);
+	AuditKeyChange("revoke_api_key", key_id, "revoked");
 	PG_RETURN_VOID();
 }
 
