@@ -233,33 +233,18 @@ XactCallback(XactEvent event, void *)
 		g_npending = 0;
 }
 
-/* Shared memory size. */
-Size
-QueueSize(void)
-{
-	return MAXALIGN(sizeof(Queue));
-}
-
 /* Creates the queue. */
 void
 QueueInit(bool)
 {
-	bool found;
-	g_queue = static_cast<Queue *>(
-		ShmemInitStruct("vector_vault access log queue", sizeof(Queue), &found));
-	if (!found)
-	{
-		memset(g_queue, 0, sizeof(Queue));
-		g_queue->lock = &GetNamedLWLockTranche("vector_vault access log")[0].lock;
-	}
+	g_queue = pg::InitLockedStruct<Queue>("vector_vault access log");
 }
 
 /* Requests the queue's LWLock and returns its size. */
 Size
 QueueRequest(void)
 {
-	RequestNamedLWLockTranche("vector_vault access log", 1);
-	return QueueSize();
+	return pg::RequestLockedStruct("vector_vault access log", sizeof(Queue));
 }
 
 /* Takes up to kBatch events of a database out of the queue. */

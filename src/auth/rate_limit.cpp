@@ -112,33 +112,18 @@ BlockedFor(uint64 subject, TimestampTz now)
 	return static_cast<long>((until - now) / USECS_PER_SEC) + 1;
 }
 
-/* Shared memory size. */
-Size
-LimiterSize(void)
-{
-	return MAXALIGN(sizeof(Limiter));
-}
-
 /* Creates the table. */
 void
 LimiterInit(bool)
 {
-	bool found;
-	g_limiter = static_cast<Limiter *>(
-		ShmemInitStruct("vector_vault login limiter", sizeof(Limiter), &found));
-	if (!found)
-	{
-		memset(g_limiter, 0, sizeof(Limiter));
-		g_limiter->lock = &GetNamedLWLockTranche("vector_vault login limiter")[0].lock;
-	}
+	g_limiter = pg::InitLockedStruct<Limiter>("vector_vault login limiter");
 }
 
 /* Requests the LWLock and returns the size. */
 Size
 LimiterRequest(void)
 {
-	RequestNamedLWLockTranche("vector_vault login limiter", 1);
-	return LimiterSize();
+	return pg::RequestLockedStruct("vector_vault login limiter", sizeof(Limiter));
 }
 
 } // namespace

@@ -63,35 +63,22 @@ CountFileName(uint64_t vault_id, uint32_t version, char out[kKeyringFileNameMax]
 	snprintf(out, kKeyringFileNameMax, "vault-%016" PRIx64 "-v%u.count", vault_id, version);
 }
 
-/* Size of the shared table. */
-Size
-BudgetSize(void)
-{
-	return MAXALIGN(sizeof(Budget));
-}
-
 /* Creates the shared table. */
 void
 BudgetInit(bool)
 {
-	bool found;
-	g_budget =
-		static_cast<Budget *>(ShmemInitStruct("vector_vault nonce budget", sizeof(Budget), &found));
-	if (!found)
-	{
-		memset(g_budget, 0, sizeof(Budget));
-		g_budget->lock = &GetNamedLWLockTranche("vector_vault nonce budget")[0].lock;
+	bool created;
+	g_budget = pg::InitLockedStruct<Budget>("vector_vault nonce budget", &created);
+	if (created)
 		for (Slot &s : g_budget->slots)
 			pg_atomic_init_u64(&s.count, 0);
-	}
 }
 
 /* Requests the table's LWLock and returns its size. */
 Size
 BudgetRequest(void)
 {
-	RequestNamedLWLockTranche("vector_vault nonce budget", 1);
-	return BudgetSize();
+	return pg::RequestLockedStruct("vector_vault nonce budget", sizeof(Budget));
 }
 
 /* Writes a reservation durably (caller holds the budget lock exclusively). */

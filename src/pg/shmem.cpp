@@ -73,6 +73,14 @@ AddShmemClient(ShmemClient client)
 	g_clients[g_nclients++] = client;
 }
 
+/* Requests a locked struct's LWLock; returns its space. */
+Size
+RequestLockedStruct(const char *name, Size size)
+{
+	RequestNamedLWLockTranche(name, 1);
+	return MAXALIGN(size);
+}
+
 /* The shared state or nullptr. */
 SharedState *
 Shared()

@@ -10,10 +10,13 @@
 
 #include "pg/pg.h"
 
+#include <cstring>
+
 extern "C"
 {
 #include "port/atomics.h"
 #include "storage/lwlock.h"
+#include "storage/shmem.h"
 }
 
 namespace vector_vault::pg
@@ -48,5 +51,27 @@ struct ShmemClient
 
 /* Adds a module's shared-memory needs (at most 8 clients). */
 void AddShmemClient(ShmemClient client);
+
+/* For a client's size(): requests the one LWLock of tranche `name` that a LockedStruct of `size`
+ * bytes carries; returns the space to reserve. */
+Size RequestLockedStruct(const char *name, Size size);
+
+/* For a client's init(): the struct T named `name` in shared memory, zeroed and given the lock of
+ * its tranche (field `lock`) when created now; *created (optional) says which. */
+template <typename T>
+T *
+InitLockedStruct(const char *name, bool *created = nullptr)
+{
+	bool found;
+	T *p = static_cast<T *>(ShmemInitStruct(name, sizeof(T), &found));
+	if (!found)
+	{
+		memset(p, 0, sizeof(T));
+		p->lock = &GetNamedLWLockTranche(name)[0].lock;
+	}
+	if (created != nullptr)
+		*created = !found;
+	return p;
+}
 
 } // namespace vector_vault::pg
