@@ -175,6 +175,25 @@ OwnKeyArgument(FunctionCallInfo fcinfo, const char *fn)
 	return key_id;
 }
 
+/* Gives key a fresh random secret (and a fresh id when new_id), writes the key's text and the
+ * secret's SHA-256 (the only form stored), and zeroes the secret, also when it raises. */
+void
+FreshSecret(ParsedApiKey *key, bool new_id, char text_key[kApiKeyLength + 1],
+			uint8_t digest[kSha256Bytes])
+{
+	Status s = new_id ? NewApiKey(key, text_key) : RandomBytes(key->secret, kApiKeySecretBytes);
+	if (s.ok() && !new_id)
+		FormatApiKey(*key, text_key);
+	if (s.ok())
+		s = Sha256(key->secret, kApiKeySecretBytes, digest);
+	SecureZero(key->secret, sizeof(key->secret));
+	if (!s.ok())
+	{
+		SecureZero(text_key, kApiKeyLength + 1);
+		pg::ThrowStatus(s, nullptr, nullptr);
+	}
+}
+
 /* Records a key change (detail "key <id> <done>") in the access log at commit. */
 void
 AuditKeyChange(const char *action, const char *key_id, const char *done)
@@ -292,14 +311,8 @@ VV_FUNCTION(vault_create_api_key)
 	}
 	ParsedApiKey key;
 	char text_key[kApiKeyLength + 1];
-	Status s = NewApiKey(&key, text_key);
-	if (!s.ok())
-		pg::ThrowStatus(s, nullptr, nullptr);
 	uint8_t digest[kSha256Bytes];
-	s = Sha256(key.secret, kApiKeySecretBytes, digest);
-	SecureZero(key.secret, sizeof(key.secret));
-	if (!s.ok())
-		pg::ThrowStatus(s, nullptr, nullptr);
+	FreshSecret(&key, true, text_key, digest);
 	char key_id[17];
 	KeyIdText(key.id, key_id);
 	Oid types[5] = {TEXTOID, OIDOID, TEXTOID, BYTEAOID, TIMESTAMPTZOID};
@@ -334,17 +347,9 @@ VV_FUNCTION(vault_rotate_api_key)
 	char *key_id = OwnKeyArgument(fcinfo, "vault.rotate_api_key()");
 	ParsedApiKey key;
 	key.id = strtoull(key_id, nullptr, 16);
-	Status s = RandomBytes(key.secret, kApiKeySecretBytes);
 	char text_key[kApiKeyLength + 1];
 	uint8_t digest[kSha256Bytes];
-	if (s.ok())
-	{
-		FormatApiKey(key, text_key);
-		s = Sha256(key.secret, kApiKeySecretBytes, digest);
-	}
-	SecureZero(key.secret, sizeof(key.secret));
-	if (!s.ok())
-		pg::ThrowStatus(s, nullptr, nullptr);
+	FreshSecret(&key, false, text_key, digest);
 	Datum overlap = PG_ARGISNULL(2)
 						? DirectFunctionCall3(interval_in, CStringGetDatum("0"),
 											  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1))
