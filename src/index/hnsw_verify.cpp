@@ -62,12 +62,13 @@ struct Info
 	uint32 *links;
 };
 
-/* Whether some transaction (committed or still running) can see the heap row at tid. */
+/* Whether some transaction (committed or still running) can see the heap row at tid; the table
+ * has heap_blocks blocks. */
 bool
-HeapRowAlive(Relation heap, ItemPointerData tid)
+HeapRowAlive(Relation heap, BlockNumber heap_blocks, ItemPointerData tid)
 {
 	/* A TID past the table's end (VACUUM truncated it away) names no row. */
-	if (ItemPointerGetBlockNumberNoCheck(&tid) >= RelationGetNumberOfBlocks(heap))
+	if (ItemPointerGetBlockNumberNoCheck(&tid) >= heap_blocks)
 		return false;
 	SnapshotData dirty;
 	InitDirtySnapshot(dirty);
@@ -283,10 +284,13 @@ VV_FUNCTION(vault_hnsw_verify)
 		/* Unreachable elements whose rows no transaction sees: failed or crashed inserts. */
 		uint32 orphans = 0;
 		if (entry_ok && reached < live)
+		{
+			BlockNumber heap_blocks = RelationGetNumberOfBlocks(heap);
 			for (uint32 id = 0; id < n; id++)
 				if (info[id].present && info[id].live && info[id].vault_id == d.vault_id &&
-					!seen[id] && !HeapRowAlive(heap, info[id].heap_tid))
+					!seen[id] && !HeapRowAlive(heap, heap_blocks, info[id].heap_tid))
 					orphans++;
+		}
 		char orphan_note[128] = "";
 		if (orphans > 0)
 			snprintf(orphan_note, sizeof(orphan_note),
