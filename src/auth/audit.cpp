@@ -397,8 +397,20 @@ vault_audit_worker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
-	/* Our statements are schema-qualified; nothing a database user creates can intercept them. */
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	/* Settings a database or role owner can attach (ALTER DATABASE/ROLE ... SET) must neither
+	 * redirect our statements (search_path) nor stop the writer (read-only default, timeouts):
+	 * they are overridden here. Our statements are schema-qualified besides. */
+	static const char *const kPinned[][2] = {
+		{"search_path", "pg_catalog, pg_temp"},
+		{"default_transaction_read_only", "off"},
+		{"default_transaction_isolation", "read committed"},
+		{"statement_timeout", "0"},
+		{"lock_timeout", "0"},
+		{"idle_in_transaction_session_timeout", "0"},
+		{"synchronous_commit", "on"},
+	};
+	for (const auto &setting : kPinned)
+		SetConfigOption(setting[0], setting[1], PGC_SUSET, PGC_S_OVERRIDE);
 	LWLockAcquire(g_queue->lock, LW_EXCLUSIVE);
 	for (Writer &w : g_queue->writers)
 		if (w.dbid == dbid)

@@ -1,9 +1,10 @@
 /*
  * catalog.cpp — the per-backend cache of vaults and of the principal's levels (see vault.h).
  *
- * The cache is loaded with two SPI queries (all vaults, all grants) run as the extension owner;
- * the queries use no operators or functions, so they are immune to the caller's search_path and
- * safe in parallel workers. Levels are computed once per load for the current role. Lookups are a
+ * The cache is loaded with plain heap scans of vault._vaults, vault._grants and the API-key
+ * tables (pg/catalog_scan.h): no SQL runs, so nothing the caller planted (a domain in pg_temp,
+ * a function in public) can run with the extension's rights, and parallel workers load it the
+ * same way. Levels are computed once per load for the current role. Lookups are a
  * hash probe plus one atomic read of the shared epoch, cheap enough to run for every value a
  * type output or distance function decrypts.
  */
@@ -15,13 +16,12 @@
 
 #include "auth/auth.h"
 #include "pg/guard.h"
-#include "pg/privileged.h"
+#include "pg/catalog_scan.h"
 #include "pg/shmem.h"
 
 extern "C"
 {
 #include "access/xact.h"
-#include "executor/spi.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
@@ -93,52 +93,68 @@ Find(uint64_t id)
 	return nullptr;
 }
 
+/* True when a bytea datum holds exactly this 32-byte digest (constant time). */
+bool
+DigestMatches(Datum value, const uint8_t digest[32])
+{
+	bytea *b = DatumGetByteaPP(value);
+	return VARSIZE_ANY_EXHDR(b) == 32 && ConstantTimeEqual(VARDATA_ANY(b), digest, 32);
+}
+
 /*
- * Re-reads the key principal's row (inside Load's SPI connection): marks the key invalid when it
- * was revoked, expired, or rotated past its overlap window, and returns its owner role.
+ * Re-reads the key principal's row of vault._api_keys: marks the key invalid when it was
+ * revoked, expired, or rotated past its overlap window, and returns its owner role.
  */
 Oid
 KeyOwner(auth::KeyPrincipal *key)
 {
-	Oid types[1] = {TEXTOID};
-	Datum values[1] = {CStringGetTextDatum(key->key_id)};
-	/* No operator in this query: Load runs as the extension owner with the caller's search_path,
-	 * so every comparison happens here in C (found by test sql/40_attack_7_holes.sql). */
-	if (SPI_execute_with_args(
-			"SELECT owner::oid, revoked_at, expires_at, secret_hash, old_secret_hash, "
-			"old_valid_until FROM vault._api_keys WHERE key_id OPERATOR(pg_catalog.=) $1",
-			1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read vault._api_keys");
+	pg::CatalogScan scan;
+	pg::BeginCatalogScan(&scan, "_api_keys");
+	AttrNumber a_id = pg::CatalogColumn(&scan, "key_id");
+	AttrNumber a_owner = pg::CatalogColumn(&scan, "owner");
+	AttrNumber a_revoked = pg::CatalogColumn(&scan, "revoked_at");
+	AttrNumber a_expires = pg::CatalogColumn(&scan, "expires_at");
+	AttrNumber a_secret = pg::CatalogColumn(&scan, "secret_hash");
+	AttrNumber a_old = pg::CatalogColumn(&scan, "old_secret_hash");
+	AttrNumber a_old_until = pg::CatalogColumn(&scan, "old_valid_until");
+	bool found = false;
+	bool revoked = false, expired = false, match = false;
+	Oid owner = InvalidOid;
+	TimestampTz now = GetCurrentTimestamp();
 	key->invalid = true;
-	if (SPI_processed != 1)
+	while (!found && pg::NextCatalogRow(&scan))
+	{
+		bool isnull;
+		Datum id = pg::CatalogValue(&scan, a_id, &isnull);
+		if (isnull || strcmp(TextDatumGetCString(id), key->key_id) != 0)
+			continue;
+		found = true;
+		bool revoked_null, exp_null, old_null, old_until_null;
+		owner = DatumGetObjectId(pg::CatalogValue(&scan, a_owner, &isnull));
+		(void) pg::CatalogValue(&scan, a_revoked, &revoked_null);
+		Datum exp = pg::CatalogValue(&scan, a_expires, &exp_null);
+		Datum current = pg::CatalogValue(&scan, a_secret, &isnull);
+		Datum old = pg::CatalogValue(&scan, a_old, &old_null);
+		Datum old_until = pg::CatalogValue(&scan, a_old_until, &old_until_null);
+		revoked = !revoked_null;
+		expired = !exp_null && DatumGetTimestampTz(exp) <= now;
+		bool old_ok = !old_until_null && DatumGetTimestampTz(old_until) > now;
+		key->expires_at = exp_null ? 0 : DatumGetTimestampTz(exp);
+		match = !isnull && DigestMatches(current, key->digest);
+		if (!match && !old_null && old_ok)
+		{
+			match = DigestMatches(old, key->digest);
+			/* valid on the previous secret only until the rotation's overlap ends */
+			TimestampTz until = DatumGetTimestampTz(old_until);
+			if (match && (key->expires_at == 0 || until < key->expires_at))
+				key->expires_at = until;
+		}
+	}
+	pg::EndCatalogScan(&scan);
+	if (!found)
 	{
 		strlcpy(key->reason, "it no longer exists", sizeof(key->reason));
 		return InvalidOid;
-	}
-	HeapTuple t = SPI_tuptable->vals[0];
-	TupleDesc d = SPI_tuptable->tupdesc;
-	bool isnull, revoked_null, exp_null, old_null, old_until_null;
-	TimestampTz now = GetCurrentTimestamp();
-	Oid owner = DatumGetObjectId(SPI_getbinval(t, d, 1, &isnull));
-	(void) SPI_getbinval(t, d, 2, &revoked_null);
-	Datum exp = SPI_getbinval(t, d, 3, &exp_null);
-	bytea *current = DatumGetByteaPP(SPI_getbinval(t, d, 4, &isnull));
-	Datum old = SPI_getbinval(t, d, 5, &old_null);
-	Datum old_until = SPI_getbinval(t, d, 6, &old_until_null);
-	bool revoked = !revoked_null;
-	bool expired = !exp_null && DatumGetTimestampTz(exp) <= now;
-	bool old_ok = !old_until_null && DatumGetTimestampTz(old_until) > now;
-	key->expires_at = exp_null ? 0 : DatumGetTimestampTz(exp);
-	bool match = VARSIZE_ANY_EXHDR(current) == 32 &&
-				 ConstantTimeEqual(VARDATA_ANY(current), key->digest, 32);
-	if (!match && !old_null && old_ok)
-	{
-		bytea *ob = DatumGetByteaPP(old);
-		match = VARSIZE_ANY_EXHDR(ob) == 32 && ConstantTimeEqual(VARDATA_ANY(ob), key->digest, 32);
-		/* valid on the previous secret only until the rotation's overlap ends */
-		TimestampTz until = DatumGetTimestampTz(old_until);
-		if (match && (key->expires_at == 0 || until < key->expires_at))
-			key->expires_at = until;
 	}
 	if (revoked)
 		strlcpy(key->reason, "it was revoked", sizeof(key->reason));
@@ -162,22 +178,25 @@ ApplyKeyPrincipal(auth::KeyPrincipal *key, VaultInfo *vaults, int n)
 	Level *capped = static_cast<Level *>(palloc0(sizeof(Level) * (n + 1)));
 	if (!key->invalid)
 	{
-		Oid types[1] = {TEXTOID};
-		Datum values[1] = {CStringGetTextDatum(key->key_id)};
-		if (SPI_execute_with_args("SELECT vault_id, level FROM vault._api_key_vaults WHERE key_id "
-								  "OPERATOR(pg_catalog.=) $1",
-								  1, types, values, nullptr, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read vault._api_key_vaults");
-		for (uint64 i = 0; i < SPI_processed; i++)
+		pg::CatalogScan scan;
+		pg::BeginCatalogScan(&scan, "_api_key_vaults");
+		AttrNumber a_key = pg::CatalogColumn(&scan, "key_id");
+		AttrNumber a_vault = pg::CatalogColumn(&scan, "vault_id");
+		AttrNumber a_level = pg::CatalogColumn(&scan, "level");
+		while (pg::NextCatalogRow(&scan))
 		{
 			bool isnull;
-			uint64_t id = static_cast<uint64_t>(DatumGetInt64(
-				SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
-			char *lt = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+			Datum kid = pg::CatalogValue(&scan, a_key, &isnull);
+			if (isnull || strcmp(TextDatumGetCString(kid), key->key_id) != 0)
+				continue;
+			uint64_t id =
+				static_cast<uint64_t>(DatumGetInt64(pg::CatalogValue(&scan, a_vault, &isnull)));
+			char *lt = TextDatumGetCString(pg::CatalogValue(&scan, a_level, &isnull));
 			for (int k = 0; k < n; k++)
 				if (vaults[k].id == id)
 					capped[k] = LevelFromText(lt);
 		}
+		pg::EndCatalogScan(&scan);
 	}
 	for (int k = 0; k < n; k++)
 		if (capped[k] < vaults[k].level)
@@ -185,7 +204,94 @@ ApplyKeyPrincipal(auth::KeyPrincipal *key, VaultInfo *vaults, int n)
 	pfree(capped);
 }
 
-/* Loads all vaults and grants and computes the current principal's levels. */
+/* Reads vault._vaults into g_context: the array of vaults and its hash slots. */
+void
+LoadVaults(Oid who)
+{
+	pg::CatalogScan scan;
+	pg::BeginCatalogScan(&scan, "_vaults");
+	AttrNumber a_id = pg::CatalogColumn(&scan, "vault_id");
+	AttrNumber a_name = pg::CatalogColumn(&scan, "name");
+	AttrNumber a_owner = pg::CatalogColumn(&scan, "owner");
+	AttrNumber a_state = pg::CatalogColumn(&scan, "state");
+	AttrNumber a_version = pg::CatalogColumn(&scan, "key_version");
+	int cap = 16, n = 0;
+	VaultInfo *vaults =
+		static_cast<VaultInfo *>(MemoryContextAllocZero(g_context, sizeof(VaultInfo) * cap));
+	while (pg::NextCatalogRow(&scan))
+	{
+		if (n == cap)
+		{
+			vaults = static_cast<VaultInfo *>(repalloc(vaults, sizeof(VaultInfo) * cap * 2));
+			memset(vaults + cap, 0, sizeof(VaultInfo) * cap);
+			cap *= 2;
+		}
+		bool isnull;
+		VaultInfo *v = &vaults[n++];
+		v->id = static_cast<uint64_t>(DatumGetInt64(pg::CatalogValue(&scan, a_id, &isnull)));
+		char *name = TextDatumGetCString(pg::CatalogValue(&scan, a_name, &isnull));
+		namestrcpy(&v->name, name);
+		pfree(name);
+		v->owner = DatumGetObjectId(pg::CatalogValue(&scan, a_owner, &isnull));
+		char *state = TextDatumGetCString(pg::CatalogValue(&scan, a_state, &isnull));
+		v->dropped = strcmp(state, "active") != 0;
+		pfree(state);
+		v->key_version =
+			static_cast<uint32_t>(DatumGetInt32(pg::CatalogValue(&scan, a_version, &isnull)));
+		v->level = (!v->dropped && OidIsValid(who) && RoleHasRightsOf(who, v->owner))
+					   ? Level::kOwner
+					   : Level::kNone;
+	}
+	pg::EndCatalogScan(&scan);
+	int nslots = 16;
+	while (nslots < 2 * n + 1)
+		nslots *= 2;
+	int *slots = static_cast<int *>(MemoryContextAlloc(g_context, sizeof(int) * nslots));
+	memset(slots, -1, sizeof(int) * nslots);
+	for (int i = 0; i < n; i++)
+	{
+		int s = SlotOf(vaults[i].id, nslots);
+		while (slots[s] >= 0)
+			s = (s + 1) % nslots;
+		slots[s] = i;
+	}
+	g_cache.vaults = vaults;
+	g_cache.slots = slots;
+	g_cache.nslots = nslots;
+	g_cache.count = n;
+}
+
+/* Reads vault._grants and raises each vault's level to what `who` holds through grants. */
+void
+LoadGrants(Oid who)
+{
+	pg::CatalogScan scan;
+	pg::BeginCatalogScan(&scan, "_grants");
+	AttrNumber a_id = pg::CatalogColumn(&scan, "vault_id");
+	AttrNumber a_grantee = pg::CatalogColumn(&scan, "grantee");
+	AttrNumber a_level = pg::CatalogColumn(&scan, "level");
+	while (pg::NextCatalogRow(&scan))
+	{
+		bool isnull;
+		uint64_t id = static_cast<uint64_t>(DatumGetInt64(pg::CatalogValue(&scan, a_id, &isnull)));
+		Oid grantee = DatumGetObjectId(pg::CatalogValue(&scan, a_grantee, &isnull));
+		char *level_text = TextDatumGetCString(pg::CatalogValue(&scan, a_level, &isnull));
+		Level level = LevelFromText(level_text);
+		pfree(level_text);
+		VaultInfo *v = Find(id);
+		if (v == nullptr || v->dropped)
+			continue;
+		if (level > v->level && OidIsValid(who) && RoleHasRightsOf(who, grantee))
+			v->level = level;
+	}
+	pg::EndCatalogScan(&scan);
+}
+
+/*
+ * Loads all vaults and grants and computes the current principal's levels. No SQL and no
+ * identity switch: plain heap scans of our tables (see pg/catalog_scan.h), so nothing the caller
+ * planted can run here, and parallel workers load the same way as their leader.
+ */
 void
 Load()
 {
@@ -196,80 +302,12 @@ Load()
 	g_cache = Cache();
 	Oid role = GetUserId();
 	/* A key principal acts with its owner's rights, capped per vault by the key (below). */
-	auth::KeyPrincipal *principal_key = auth::CurrentKey();
-	Oid who = role;
-	Oid saved_user;
-	int saved_sec;
-	/* Identity switch only: these queries name no operator or function (see file comment). */
-	GetUserIdAndSecContext(&saved_user, &saved_sec);
-	SetUserIdAndSecContext(pg::ExtensionOwner(), saved_sec | SECURITY_LOCAL_USERID_CHANGE);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	/* Rights are read as of now, not as of the transaction's snapshot: a revocation must reach a
-	 * REPEATABLE READ transaction on its next statement too. */
-	PushActiveSnapshot(GetLatestSnapshot());
-	if (principal_key != nullptr)
-		who = KeyOwner(principal_key);
-	if (SPI_execute("SELECT vault_id, name, owner::oid, state, key_version FROM vault._vaults",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read vault._vaults");
-	int n = static_cast<int>(SPI_processed);
-	int nslots = 16;
-	while (nslots < 2 * n + 1)
-		nslots *= 2;
-	VaultInfo *vaults =
-		static_cast<VaultInfo *>(MemoryContextAllocZero(g_context, sizeof(VaultInfo) * (n + 1)));
-	int *slots = static_cast<int *>(MemoryContextAlloc(g_context, sizeof(int) * nslots));
-	memset(slots, -1, sizeof(int) * nslots);
-	for (int i = 0; i < n; i++)
-	{
-		HeapTuple tup = SPI_tuptable->vals[i];
-		TupleDesc desc = SPI_tuptable->tupdesc;
-		bool isnull;
-		VaultInfo *v = &vaults[i];
-		v->id = static_cast<uint64_t>(DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)));
-		char *name = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
-		namestrcpy(&v->name, name);
-		v->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
-		char *state = TextDatumGetCString(SPI_getbinval(tup, desc, 4, &isnull));
-		v->dropped = strcmp(state, "active") != 0;
-		v->key_version = static_cast<uint32_t>(DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull)));
-		v->level = (!v->dropped && OidIsValid(who) && RoleHasRightsOf(who, v->owner))
-					   ? Level::kOwner
-					   : Level::kNone;
-		int s = SlotOf(v->id, nslots);
-		while (slots[s] >= 0)
-			s = (s + 1) % nslots;
-		slots[s] = i;
-	}
-	g_cache.vaults = vaults;
-	g_cache.slots = slots;
-	g_cache.nslots = nslots;
-	g_cache.count = n;
-	if (SPI_execute("SELECT vault_id, grantee::oid, level FROM vault._grants", true, 0) !=
-		SPI_OK_SELECT)
-		elog(ERROR, "could not read vault._grants");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple tup = SPI_tuptable->vals[i];
-		TupleDesc desc = SPI_tuptable->tupdesc;
-		bool isnull;
-		uint64_t id = static_cast<uint64_t>(DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)));
-		Oid grantee = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
-		char *level_text = TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull));
-		VaultInfo *v = Find(id);
-		if (v == nullptr || v->dropped)
-			continue;
-		Level level = LevelFromText(level_text);
-		if (level > v->level && OidIsValid(who) && RoleHasRightsOf(who, grantee))
-			v->level = level;
-	}
 	auth::KeyPrincipal *key = auth::CurrentKey();
+	Oid who = key != nullptr ? KeyOwner(key) : role;
+	LoadVaults(who);
+	LoadGrants(who);
 	if (key != nullptr)
-		ApplyKeyPrincipal(key, vaults, n);
-	PopActiveSnapshot();
-	SPI_finish();
-	SetUserIdAndSecContext(saved_user, saved_sec);
+		ApplyKeyPrincipal(key, g_cache.vaults, g_cache.count);
 	g_cache.role = role;
 	g_cache.principal = auth::PrincipalGeneration();
 	g_cache.key_expires_at = (key != nullptr && !key->invalid) ? key->expires_at : 0;
