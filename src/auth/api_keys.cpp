@@ -113,13 +113,13 @@ VerifyKeyPassword(text *password)
 		pg::ThrowStatus(s, "could not check the key-management password", nullptr);
 	if (!match)
 	{
-		auth::NoteLoginFailure(subject);
+		auth::NotePasswordFailure(subject);
 		auth::AuditNow("key_password", nullptr, "denied", "wrong key-management password");
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD), errmsg("key-management password is wrong"),
 				 errhint("Failed attempts are logged and rate-limited.")));
 	}
-	auth::NoteLoginSuccess(subject);
+	auth::NotePasswordSuccess(subject);
 }
 
 /* Hex text of a key id. */
@@ -402,7 +402,7 @@ VV_FUNCTION(vault_login)
 	if (!s.ok())
 	{
 		auth::CheckLoginAllowed(nullptr);
-		auth::NoteLoginFailure(nullptr);
+		auth::NoteLoginFailure(nullptr, false);
 		auth::AuditNow("login", nullptr, "failed", "malformed API key");
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PASSWORD), errmsg("malformed API key"),
 						errdetail("%s.", s.message()),
@@ -420,6 +420,7 @@ VV_FUNCTION(vault_login)
 	Oid types[1] = {TEXTOID};
 	Datum values[1] = {CStringGetTextDatum(key_id)};
 	bool valid = false;
+	bool key_exists = false;
 	char vault_name[NAMEDATALEN] = {0};
 	int nvaults = 0;
 	pg::PrivilegedScope scope;
@@ -430,6 +431,7 @@ VV_FUNCTION(vault_login)
 			"FROM vault._api_keys WHERE key_id OPERATOR(pg_catalog.=) $1",
 			1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read vault._api_keys");
+	key_exists = SPI_processed == 1;
 	if (SPI_processed == 1)
 	{
 		HeapTuple t = SPI_tuptable->vals[0];
@@ -465,7 +467,7 @@ VV_FUNCTION(vault_login)
 	pg::LeavePrivileged(&scope);
 	if (!valid)
 	{
-		auth::NoteLoginFailure(key_id);
+		auth::NoteLoginFailure(key_id, key_exists);
 		auth::AuditLoginFailure(key_id, "failed", "unknown, revoked, expired or wrong API key");
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD), errmsg("API key authentication failed"),

@@ -67,18 +67,26 @@ const char *CurrentKeyIdOrEmpty();
 
 /* --- failed-login limiter (rate_limit.cpp) -------------------------------------------------- */
 
-/* Raises 28000 when the key id or the client address is currently blocked. */
+/* Raises 28000 when this client, or this (key id, client) pair, is currently blocked; key_id is
+ * nullptr for a malformed key. */
 void CheckLoginAllowed(const char *key_id);
 
-/* Raises 28000 when a role's key-management password attempts (subject "role-<name>") or the
- * client address are currently blocked. */
+/* Raises 28000 when a role's key-management password attempts (subject "role-<name>") are
+ * currently blocked, or the role has no entry while the limiter's password area is full. */
 void CheckPasswordAttemptAllowed(const char *role_subject);
 
-/* Counts a failed attempt for the key id and the client address. */
-void NoteLoginFailure(const char *key_id);
+/* Counts a failed login: per (key id, client) when the key id exists, else per client (key_id
+ * nullptr: a malformed key). */
+void NoteLoginFailure(const char *key_id, bool key_exists);
 
-/* Clears the counters after a successful login. */
+/* Clears the (key id, client) and client counters after a successful login. */
 void NoteLoginSuccess(const char *key_id);
+
+/* Counts a wrong key-management password for a role (subject "role-<name>"). */
+void NotePasswordFailure(const char *role_subject);
+
+/* Clears a role's key-management password counter after a right password. */
+void NotePasswordSuccess(const char *role_subject);
 
 /* The client address of this session ("local" for Unix sockets). */
 const char *ClientAddress();

@@ -1,21 +1,42 @@
 /*
- * rate_limit.cpp — failed vault.login attempts, limited per key id and per client address.
+ * rate_limit.cpp — failed vault.login attempts and key-management passwords, limited per subject.
  *
- * A small table in shared memory counts failures per subject ("key:<id>" or "addr:<address>")
- * in a fixed window. After kMaxFailures failures within kWindowSeconds the subject is refused
- * until the window ends — without checking the key at all, so guessing gets no answers. A
- * success clears the key's and the address's counters. The table is a fixed array with
- * least-recently-used replacement; an attacker rotating through many addresses can evict
- * entries, which bounds memory, not security (each key id still has its own counter).
+ * A subject may fail kMaxFailures times in a fixed window of kWindowSeconds (the window opens at
+ * its first failure); then it is refused until the window ends, without checking anything, so
+ * guessing gets no answers. Three kinds of subject, each in its own fixed area of shared memory,
+ * so that a flood of one kind cannot touch the counters of another:
  *
- * Unix-socket clients share the address "local"; counting them by address would let one local
- * process lock every local application out, so they are limited per key id (or role) only.
- * Key-management passwords are limited per role under the subject "role-<name>".
+ *   password  a role's key-management password ("role-<name>"): guessable, so limited per role
+ *             whichever client tries it (only a session of that role can try it at all).
+ *   key       an existing API key id *and* the client trying it: a wrong secret for a key id
+ *             that exists. Key ids are not secret (logs show them), so counting per key id alone
+ *             would let anyone who can connect lock a real key out; counting per (key, client)
+ *             lets one client lock out only itself. A per-key global ceiling would buy nothing:
+ *             secrets have 160 random bits.
+ *   client    the client alone: malformed keys, well-formed keys whose id does not exist (the
+ *             ids of a flood of made-up keys all land on one counter), and wrong secrets that
+ *             found the key area full. A blocked client is refused every vault.login.
+ *
+ * The client is the TCP address and the session's login role ("<address>/<role oid>"); Unix
+ * sockets have no address, so there it is the login role alone ("local/<role oid>"). Two
+ * applications that share both (behind one pooler, say) are one client to the server.
+ *
+ * Memory is fixed. An entry is live while its window is open (it is limiting, or it has failures
+ * inside its window) and is never evicted: only expired or free slots are reused, so no flood can
+ * reset a counter. When an area has no free slot, a new subject is handled by a rule per area:
+ * a role with no entry may not try its password until a slot expires (fail closed; filling the
+ * area needs 1,024 roles with key-management passwords, each failing every minute); a wrong
+ * secret is counted against the client instead of the (key, client) pair (fail closed for that
+ * client only); a client failure is not counted at all, since what such a client could gain is a
+ * guess at a 160-bit secret or nothing, and refusing unknown clients would lock out real ones.
+ * Uncounted failures are added up and reported to the server log once a window.
+ *
+ * A success clears the (key, client) counter and the client's counter, or the role's password
+ * counter; never another subject's.
  */
 #include "core/api_key.h"
 
 #include <cstring>
-#include <initializer_list>
 
 #include "auth/auth.h"
 #include "pg/guard.h"
@@ -24,6 +45,7 @@
 extern "C"
 {
 #include "libpq/libpq-be.h"
+#include "miscadmin.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
@@ -36,34 +58,46 @@ namespace vector_vault::auth
 namespace
 {
 
-constexpr int kEntries = 512;
 constexpr int kMaxFailures = 5;
 constexpr int kWindowSeconds = 60;
+constexpr int kPasswordSlots = 1024;
+constexpr int kKeySlots = 2048;
+constexpr int kClientSlots = 1024;
 
 struct Entry
 {
 	uint64 subject; /* hash of the subject text; 0 = free */
-	int failures;
+	int32 failures;
 	TimestampTz window_start;
-	TimestampTz last;
 };
 
 struct Limiter
 {
 	LWLock *lock;
-	Entry entries[kEntries];
+	Entry passwords[kPasswordSlots];
+	Entry keys[kKeySlots];
+	Entry clients[kClientSlots];
+	uint64 uncounted;         /* client failures that found the client area full */
+	TimestampTz full_noticed; /* when the server log was last told so */
+};
+
+/* One area of the table. */
+struct Area
+{
+	Entry *entries;
+	int n;
 };
 
 Limiter *g_limiter = nullptr;
 char g_client[64];
 
-/* 64-bit hash of a subject. */
+/* 64-bit hash of a subject: its kind and one or two values. */
 uint64
-SubjectHash(const char *kind, const char *value)
+SubjectHash(const char *kind, const char *value, const char *value2 = "")
 {
 	uint8_t d[kSha256Bytes];
-	char buf[160];
-	snprintf(buf, sizeof(buf), "%s:%s", kind, value);
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s:%s:%s", kind, value, value2);
 	(void) Sha256(reinterpret_cast<const uint8_t *>(buf), strlen(buf), d);
 	uint64 h = 0;
 	for (int i = 0; i < 8; i++)
@@ -71,45 +105,120 @@ SubjectHash(const char *kind, const char *value)
 	return h == 0 ? 1 : h;
 }
 
-/* False for Unix-socket clients, which all share the address "local". */
+/* The client as the limiter counts it: address and login role. */
+void
+ClientIdentity(char *out, size_t len)
+{
+	snprintf(out, len, "%s/%u", ClientAddress(), GetSessionUserId());
+}
+
+/* When an entry's window ends. */
+TimestampTz
+WindowEnd(const Entry *e)
+{
+	return TimestampTzPlusMilliseconds(e->window_start, kWindowSeconds * 1000L);
+}
+
+/* True while an entry's window is open: it must not be reused. */
 bool
-CountsAddress()
+Live(const Entry *e, TimestampTz now)
 {
-	return strcmp(ClientAddress(), "local") != 0;
+	return e->subject != 0 && now < WindowEnd(e);
 }
 
-/* Finds a subject's entry; with create, takes a free or the least recently used one. */
+/* A subject's live entry, or nullptr. */
 Entry *
-Find(uint64 subject, bool create, TimestampTz now)
+Find(Area a, uint64 subject, TimestampTz now)
 {
-	Entry *lru = nullptr;
-	for (int i = 0; i < kEntries; i++)
-	{
-		Entry *e = &g_limiter->entries[i];
-		if (e->subject == subject)
-			return e;
-		if (lru == nullptr || e->subject == 0 || (lru->subject != 0 && e->last < lru->last))
-			lru = e;
-	}
-	if (!create)
-		return nullptr;
-	memset(lru, 0, sizeof(*lru));
-	lru->subject = subject;
-	lru->window_start = now;
-	return lru;
+	for (int i = 0; i < a.n; i++)
+		if (a.entries[i].subject == subject && Live(&a.entries[i], now))
+			return &a.entries[i];
+	return nullptr;
 }
 
-/* Seconds a subject is still blocked (0 when allowed). */
-long
-BlockedFor(uint64 subject, TimestampTz now)
+/* A subject's live entry, or a free or expired slot made its own; nullptr when the area is full
+ * of live entries (which are never evicted). */
+Entry *
+Take(Area a, uint64 subject, TimestampTz now)
 {
-	Entry *e = Find(subject, false, now);
-	if (e == nullptr || e->failures < kMaxFailures)
-		return 0;
-	TimestampTz until = TimestampTzPlusMilliseconds(e->window_start, kWindowSeconds * 1000L);
-	if (now >= until)
-		return 0;
+	Entry *slot = nullptr;
+	for (int i = 0; i < a.n; i++)
+	{
+		Entry *e = &a.entries[i];
+		if (!Live(e, now))
+		{
+			if (slot == nullptr)
+				slot = e;
+		}
+		else if (e->subject == subject)
+			return e;
+	}
+	if (slot != nullptr)
+	{
+		slot->subject = subject;
+		slot->failures = 0;
+		slot->window_start = now;
+	}
+	return slot;
+}
+
+/* Seconds (rounded up) until a time, at least 1. */
+long
+SecondsUntil(TimestampTz until, TimestampTz now)
+{
 	return static_cast<long>((until - now) / USECS_PER_SEC) + 1;
+}
+
+/* Seconds an entry still blocks its subject (0 when allowed or absent). */
+long
+BlockedFor(const Entry *e, TimestampTz now)
+{
+	if (e == nullptr || e->failures < kMaxFailures || now >= WindowEnd(e))
+		return 0;
+	return SecondsUntil(WindowEnd(e), now);
+}
+
+/* Seconds until an area full of live entries frees a slot (0 when one is free now). */
+long
+FullFor(Area a, TimestampTz now)
+{
+	TimestampTz first = 0;
+	for (int i = 0; i < a.n; i++)
+	{
+		if (!Live(&a.entries[i], now))
+			return 0;
+		TimestampTz end = WindowEnd(&a.entries[i]);
+		if (first == 0 || end < first)
+			first = end;
+	}
+	return SecondsUntil(first, now);
+}
+
+/* Frees a subject's entry (after a success). */
+void
+Clear(Area a, uint64 subject, TimestampTz now)
+{
+	Entry *e = Find(a, subject, now);
+	if (e != nullptr)
+		memset(e, 0, sizeof(*e));
+}
+
+Area
+Passwords()
+{
+	return {g_limiter->passwords, kPasswordSlots};
+}
+
+Area
+Keys()
+{
+	return {g_limiter->keys, kKeySlots};
+}
+
+Area
+Clients()
+{
+	return {g_limiter->clients, kClientSlots};
 }
 
 /* Creates the table. */
@@ -124,6 +233,23 @@ Size
 LimiterRequest(void)
 {
 	return pg::RequestLockedStruct("vector_vault login limiter", sizeof(Limiter));
+}
+
+/* Records and raises the refusal of a blocked login or password attempt. */
+void
+Refuse(const char *key_id, bool password, const char *what, long seconds)
+{
+	if (password)
+		AuditNow("key_password", nullptr, "blocked", what);
+	else
+		AuditLoginFailure(key_id, "blocked", what);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("too many failed %s %s", password ? "attempts" : "vault logins", what),
+			 password ? errdetail("Wrong key-management passwords are counted per role.")
+					  : errdetail("Failed logins are counted per key id and client (address and "
+								  "role), malformed keys and unknown key ids per client."),
+			 errhint("Try again in %ld seconds.", seconds)));
 }
 
 } // namespace
@@ -155,87 +281,131 @@ ClientAddress()
 	return g_client;
 }
 
-/* Refuses a blocked subject (key id, or a role's password) or address; password selects the
- * wording and the access-log action. */
-static void
-CheckAllowed(const char *key_id, bool password)
-{
-	if (g_limiter == nullptr)
-		return;
-	TimestampTz now = GetCurrentTimestamp();
-	LWLockAcquire(g_limiter->lock, LW_SHARED);
-	long by_key = key_id ? BlockedFor(SubjectHash("key", key_id), now) : 0;
-	long by_addr = CountsAddress() ? BlockedFor(SubjectHash("addr", ClientAddress()), now) : 0;
-	LWLockRelease(g_limiter->lock);
-	if (by_key > 0 || by_addr > 0)
-	{
-		const char *what = by_key == 0 ? "from this address"
-						   : password  ? "of this role's key-management password"
-									   : "for this API key";
-		if (password)
-			AuditNow("key_password", nullptr, "blocked", what);
-		else
-			AuditLoginFailure(key_id, "blocked", what);
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("too many failed %s %s", password ? "attempts" : "vault logins", what),
-				 errhint("Try again in %ld seconds.", Max(by_key, by_addr))));
-	}
-}
-
-/* Refuses blocked key ids and addresses. */
+/* Refuses a blocked client, or a blocked (key id, client) pair. */
 void
 CheckLoginAllowed(const char *key_id)
 {
-	CheckAllowed(key_id, false);
+	if (g_limiter == nullptr)
+		return;
+	char client[96];
+	ClientIdentity(client, sizeof(client));
+	uint64 client_subject = SubjectHash("client", client);
+	uint64 key_subject = key_id ? SubjectHash("key", key_id, client) : 0;
+	TimestampTz now = GetCurrentTimestamp();
+	LWLockAcquire(g_limiter->lock, LW_SHARED);
+	long by_key = key_id ? BlockedFor(Find(Keys(), key_subject, now), now) : 0;
+	long by_client = BlockedFor(Find(Clients(), client_subject, now), now);
+	LWLockRelease(g_limiter->lock);
+	if (by_key > 0)
+		Refuse(key_id, false, "for this API key", by_key);
+	if (by_client > 0)
+		Refuse(key_id, false, "from this client", by_client);
 }
 
-/* Refuses blocked key-management password subjects and addresses. */
+/* Refuses a role whose key-management password is blocked, or that has no entry while the
+ * password area is full of live ones. */
 void
 CheckPasswordAttemptAllowed(const char *role_subject)
 {
-	CheckAllowed(role_subject, true);
+	if (g_limiter == nullptr)
+		return;
+	uint64 subject = SubjectHash("password", role_subject);
+	TimestampTz now = GetCurrentTimestamp();
+	LWLockAcquire(g_limiter->lock, LW_SHARED);
+	Entry *e = Find(Passwords(), subject, now);
+	long blocked = BlockedFor(e, now);
+	long full = e == nullptr ? FullFor(Passwords(), now) : 0;
+	LWLockRelease(g_limiter->lock);
+	if (blocked > 0)
+		Refuse(nullptr, true, "of this role's key-management password", blocked);
+	if (full > 0)
+		Refuse(nullptr, true, "of key-management passwords by too many roles at once", full);
 }
 
-/* Counts a failure for the key and the address. */
+/* Counts a failed login: against (key id, client) when the key exists, else (or when the key
+ * area is full) against the client; uncounted when the client area is full too. */
 void
-NoteLoginFailure(const char *key_id)
+NoteLoginFailure(const char *key_id, bool key_exists)
 {
 	if (g_limiter == nullptr)
 		return;
+	char client[96];
+	ClientIdentity(client, sizeof(client));
+	uint64 client_subject = SubjectHash("client", client);
+	uint64 key_subject = key_id && key_exists ? SubjectHash("key", key_id, client) : 0;
 	TimestampTz now = GetCurrentTimestamp();
+	bool notice = false;
+	uint64 uncounted = 0;
 	LWLockAcquire(g_limiter->lock, LW_EXCLUSIVE);
-	for (int k = 0; k < 2; k++)
-	{
-		if ((k == 0 && key_id == nullptr) || (k == 1 && !CountsAddress()))
-			continue;
-		uint64 subject = k == 0 ? SubjectHash("key", key_id) : SubjectHash("addr", ClientAddress());
-		Entry *e = Find(subject, true, now);
-		if (now >= TimestampTzPlusMilliseconds(e->window_start, kWindowSeconds * 1000L))
-		{
-			e->window_start = now;
-			e->failures = 0;
-		}
+	Entry *e = key_subject != 0 ? Take(Keys(), key_subject, now) : nullptr;
+	if (e == nullptr)
+		e = Take(Clients(), client_subject, now);
+	if (e != nullptr)
 		e->failures++;
-		e->last = now;
+	else
+	{
+		uncounted = ++g_limiter->uncounted;
+		notice =
+			g_limiter->full_noticed == 0 ||
+			now >= TimestampTzPlusMilliseconds(g_limiter->full_noticed, kWindowSeconds * 1000L);
+		if (notice)
+			g_limiter->full_noticed = now;
 	}
 	LWLockRelease(g_limiter->lock);
+	if (notice)
+		ereport(LOG, (errmsg("vector_vault login limiter is full: failed logins of new clients "
+							 "are not counted"),
+					  errdetail("%llu failed logins have not been counted since the server "
+								"started.",
+								static_cast<unsigned long long>(uncounted)),
+					  errhint("More than %d clients failed to log in within %d seconds; look "
+							  "for a flood of failed logins in the access log.",
+							  kClientSlots, kWindowSeconds)));
 }
 
-/* Clears the counters after a success. */
+/* Clears the (key id, client) and client counters after a successful login. */
 void
 NoteLoginSuccess(const char *key_id)
 {
 	if (g_limiter == nullptr)
 		return;
+	char client[96];
+	ClientIdentity(client, sizeof(client));
+	uint64 client_subject = SubjectHash("client", client);
+	uint64 key_subject = SubjectHash("key", key_id, client);
 	TimestampTz now = GetCurrentTimestamp();
 	LWLockAcquire(g_limiter->lock, LW_EXCLUSIVE);
-	for (uint64 subject : {SubjectHash("key", key_id), SubjectHash("addr", ClientAddress())})
-	{
-		Entry *e = Find(subject, false, now);
-		if (e != nullptr)
-			memset(e, 0, sizeof(*e));
-	}
+	Clear(Keys(), key_subject, now);
+	Clear(Clients(), client_subject, now);
+	LWLockRelease(g_limiter->lock);
+}
+
+/* Counts a wrong key-management password against the role (nothing when the password area
+ * is full: the role's next attempt is then refused by CheckPasswordAttemptAllowed). */
+void
+NotePasswordFailure(const char *role_subject)
+{
+	if (g_limiter == nullptr)
+		return;
+	uint64 subject = SubjectHash("password", role_subject);
+	TimestampTz now = GetCurrentTimestamp();
+	LWLockAcquire(g_limiter->lock, LW_EXCLUSIVE);
+	Entry *e = Take(Passwords(), subject, now);
+	if (e != nullptr)
+		e->failures++;
+	LWLockRelease(g_limiter->lock);
+}
+
+/* Clears a role's password counter after a right password. */
+void
+NotePasswordSuccess(const char *role_subject)
+{
+	if (g_limiter == nullptr)
+		return;
+	uint64 subject = SubjectHash("password", role_subject);
+	TimestampTz now = GetCurrentTimestamp();
+	LWLockAcquire(g_limiter->lock, LW_EXCLUSIVE);
+	Clear(Passwords(), subject, now);
 	LWLockRelease(g_limiter->lock);
 }
 
