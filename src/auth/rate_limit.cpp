@@ -24,15 +24,20 @@
  * Memory is fixed. An entry is live while its window is open (it is limiting, or it has failures
  * inside its window) and is never evicted: only expired or free slots are reused, so no flood can
  * reset a counter. When an area has no free slot, a new subject is handled by a rule per area:
- * a role with no entry may not try its password until a slot expires (fail closed; filling the
- * area needs 1,024 roles with key-management passwords, each failing every minute); a wrong
- * secret is counted against the client instead of the (key, client) pair (fail closed for that
- * client only); a client failure is not counted at all, since what such a client could gain is a
- * guess at a 160-bit secret or nothing, and refusing unknown clients would lock out real ones.
- * Uncounted failures are added up and reported to the server log once a window.
+ *   password  a role with no entry may not try its password until a slot expires (fail closed;
+ *             filling the area takes 1,024 roles with key-management passwords, each failing
+ *             every minute, and only blocks key management, never data access);
+ *   key       the wrong secret is counted against the client instead (fail closed for that
+ *             client only);
+ *   client    the failure is counted in one shared overflow counter; while that is at the limit,
+ *             malformed keys from clients with no entry are refused. A malformed key can never
+ *             log in, so this locks out no real user; well-formed keys from such clients are
+ *             still checked (what a flood gains then is guesses at a 160-bit secret).
+ * The first overflow of each window is reported to the server log with the running total.
  *
  * A success clears the (key, client) counter and the client's counter, or the role's password
- * counter; never another subject's.
+ * counter; never another subject's. (A client holding a valid key of its own can so reset its
+ * own client counter: that counter bounds the volume of hopeless attempts, it guards no secret.)
  */
 #include "core/api_key.h"
 
@@ -77,7 +82,8 @@ struct Limiter
 	Entry passwords[kPasswordSlots];
 	Entry keys[kKeySlots];
 	Entry clients[kClientSlots];
-	uint64 uncounted;         /* client failures that found the client area full */
+	Entry overflow;           /* client failures that found the client area full, per window */
+	uint64 uncounted;         /* all of them since the server started */
 	TimestampTz full_noticed; /* when the server log was last told so */
 };
 
@@ -294,12 +300,18 @@ CheckLoginAllowed(const char *key_id)
 	TimestampTz now = GetCurrentTimestamp();
 	LWLockAcquire(g_limiter->lock, LW_SHARED);
 	long by_key = key_id ? BlockedFor(Find(Keys(), key_subject, now), now) : 0;
-	long by_client = BlockedFor(Find(Clients(), client_subject, now), now);
+	Entry *client_entry = Find(Clients(), client_subject, now);
+	long by_client = BlockedFor(client_entry, now);
+	/* A malformed key can never log in: refusing it locks out no real user. */
+	long by_overflow =
+		key_id == nullptr && client_entry == nullptr ? BlockedFor(&g_limiter->overflow, now) : 0;
 	LWLockRelease(g_limiter->lock);
 	if (by_key > 0)
 		Refuse(key_id, false, "for this API key", by_key);
 	if (by_client > 0)
 		Refuse(key_id, false, "from this client", by_client);
+	if (by_overflow > 0)
+		Refuse(key_id, false, "with malformed keys while the limiter is full", by_overflow);
 }
 
 /* Refuses a role whose key-management password is blocked, or that has no entry while the
@@ -340,10 +352,15 @@ NoteLoginFailure(const char *key_id, bool key_exists)
 	Entry *e = key_subject != 0 ? Take(Keys(), key_subject, now) : nullptr;
 	if (e == nullptr)
 		e = Take(Clients(), client_subject, now);
-	if (e != nullptr)
-		e->failures++;
-	else
+	if (e == nullptr)
 	{
+		e = &g_limiter->overflow;
+		if (!Live(e, now))
+		{
+			e->subject = 1;
+			e->failures = 0;
+			e->window_start = now;
+		}
 		uncounted = ++g_limiter->uncounted;
 		notice =
 			g_limiter->full_noticed == 0 ||
@@ -351,12 +368,13 @@ NoteLoginFailure(const char *key_id, bool key_exists)
 		if (notice)
 			g_limiter->full_noticed = now;
 	}
+	e->failures++;
 	LWLockRelease(g_limiter->lock);
 	if (notice)
 		ereport(LOG, (errmsg("vector_vault login limiter is full: failed logins of new clients "
-							 "are not counted"),
-					  errdetail("%llu failed logins have not been counted since the server "
-								"started.",
+							 "are counted together"),
+					  errdetail("%llu failed logins could not be counted per client since the "
+								"server started.",
 								static_cast<unsigned long long>(uncounted)),
 					  errhint("More than %d clients failed to log in within %d seconds; look "
 							  "for a flood of failed logins in the access log.",
