@@ -27,6 +27,7 @@
 
 extern "C"
 {
+#include "access/parallel.h"
 #include "access/xact.h"
 #include "commands/prepare.h"
 #include "libpq/libpq-be.h"
@@ -65,6 +66,25 @@ constexpr int kMaxSaved = 32;
 Saved g_saved[kMaxSaved];
 int g_nsaved = 0;
 uint64_t g_generation = 1;
+
+} // namespace
+
+namespace detail
+{
+void PublishPrincipal();
+}
+
+namespace
+{
+
+/* A login, logout or rollback changed the principal: caches keyed on it reload, and parallel
+ * workers started from now on see the new one. */
+void
+PrincipalChanged()
+{
+	g_generation++;
+	detail::PublishPrincipal();
+}
 emit_log_hook_type g_prev_emit = nullptr;
 
 /* Functions whose arguments are secrets. */
@@ -283,7 +303,7 @@ XactCallback(XactEvent event, void *)
 		g_state.txn_active = false;
 	}
 	if (g_nsaved > 0 || abort)
-		g_generation++;
+		PrincipalChanged();
 	SecureZero(g_saved, sizeof(g_saved));
 	g_nsaved = 0;
 }
@@ -301,7 +321,7 @@ SubXactCallback(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
 			{
 				g_state = g_saved[i].state;
 				keep = i;
-				g_generation++;
+				PrincipalChanged();
 				break;
 			}
 		g_nsaved = keep;
@@ -337,6 +357,8 @@ SaveForAbort()
 KeyPrincipal *
 CurrentKey()
 {
+	if (IsParallelWorker())
+		return LeaderKey();
 	if (g_state.txn_active)
 		return &g_state.txn;
 	return g_state.session_active ? &g_state.session : nullptr;
@@ -373,7 +395,7 @@ SetKey(const char *key_id, const uint8_t digest[32], bool transaction)
 		g_state.txn_active = true;
 	else
 		g_state.session_active = true;
-	g_generation++;
+	PrincipalChanged();
 	vault::InvalidateCache();
 }
 
@@ -385,7 +407,7 @@ ClearKey()
 	SecureZero(&g_state.txn, sizeof(g_state.txn));
 	SecureZero(&g_state.session, sizeof(g_state.session));
 	g_state.txn_active = g_state.session_active = false;
-	g_generation++;
+	PrincipalChanged();
 	vault::InvalidateCache();
 }
 } // namespace detail
@@ -415,7 +437,8 @@ DefineGucs()
 namespace detail
 {
 void RegisterAuditCallbacks();
-}
+void RegisterSessionGuard();
+} // namespace detail
 
 /* Installs the transaction callbacks and the log hook. */
 void
@@ -424,22 +447,35 @@ Register()
 	RegisterXactCallback(XactCallback, nullptr);
 	RegisterSubXactCallback(SubXactCallback, nullptr);
 	detail::RegisterAuditCallbacks();
+	detail::RegisterSessionGuard();
 	g_prev_emit = emit_log_hook;
 	emit_log_hook = EmitLogHook;
+}
+
+/* True unless vector_vault.require_ssl is on and this is a TCP connection without TLS (in a
+ * parallel worker: what its leader's connection allows). */
+bool
+TransportAllowed()
+{
+	if (IsParallelWorker())
+		return LeaderTransportAllowed();
+	if (!g_require_ssl || MyProcPort == nullptr)
+		return true;
+	if (MyProcPort->laddr.addr.ss_family == AF_UNIX)
+		return true;
+#ifdef USE_SSL
+	if (MyProcPort->ssl_in_use)
+		return true;
+#endif
+	return false;
 }
 
 /* Refuses TCP connections without TLS when vector_vault.require_ssl is on. */
 void
 RequireSecureConnection(const char *what)
 {
-	if (!g_require_ssl || MyProcPort == nullptr)
+	if (TransportAllowed())
 		return;
-	if (MyProcPort->laddr.addr.ss_family == AF_UNIX)
-		return;
-#ifdef USE_SSL
-	if (MyProcPort->ssl_in_use)
-		return;
-#endif
 	AuditNow("tls", nullptr, "denied", what);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
