@@ -76,12 +76,12 @@ struct Slots
 };
 
 Slots *g_slots = nullptr;
-int g_depth = 0;                      /* executor/utility nesting, 0 = between statements */
-QueryDesc *g_top_query = nullptr;     /* the top-level plan while it runs */
-bool g_toplevel_set = false;          /* a top-level SET/RESET is being executed */
-bool g_internal_change = false;       /* vault.login sets vector_vault.vault */
-KeyPrincipal g_worker_key;            /* a parallel worker's copy of its leader's key */
-int g_worker_state = 0;               /* 0 unread, 1 no key, 2 key */
+int g_depth = 0;                  /* executor/utility nesting, 0 = between statements */
+QueryDesc *g_top_query = nullptr; /* the top-level plan while it runs */
+bool g_toplevel_set = false;      /* a top-level SET/RESET is being executed */
+bool g_internal_change = false;   /* vault.login sets vector_vault.vault */
+KeyPrincipal g_worker_key;        /* a parallel worker's copy of its leader's key */
+int g_worker_state = 0;           /* 0 unread, 1 no key, 2 key */
 bool g_worker_transport_ok = true;
 
 ExecutorStart_hook_type g_prev_start = nullptr;
@@ -280,24 +280,28 @@ Nested(QueryDesc *top, Fn fn)
 void
 RunHook(QueryDesc *qd, ScanDirection dir, uint64 count, bool execute_once)
 {
-	Nested(qd, [&]() {
-		if (g_prev_run)
-			g_prev_run(qd, dir, count, execute_once);
-		else
-			standard_ExecutorRun(qd, dir, count, execute_once);
-	});
+	Nested(qd,
+		   [&]()
+		   {
+			   if (g_prev_run)
+				   g_prev_run(qd, dir, count, execute_once);
+			   else
+				   standard_ExecutorRun(qd, dir, count, execute_once);
+		   });
 }
 
 /* ExecutorFinish: counts nesting (AFTER triggers run here). */
 void
 FinishHook(QueryDesc *qd)
 {
-	Nested(nullptr, [&]() {
-		if (g_prev_finish)
-			g_prev_finish(qd);
-		else
-			standard_ExecutorFinish(qd);
-	});
+	Nested(nullptr,
+		   [&]()
+		   {
+			   if (g_prev_finish)
+				   g_prev_finish(qd);
+			   else
+				   standard_ExecutorFinish(qd);
+		   });
 }
 
 /* ProcessUtility: counts nesting and notes a top-level SET/RESET. */
@@ -309,12 +313,14 @@ UtilityHook(PlannedStmt *pstmt, const char *query, bool read_only, ProcessUtilit
 						IsA(pstmt->utilityStmt, VariableSetStmt);
 	bool saved = g_toplevel_set;
 	g_toplevel_set = toplevel_set;
-	Nested(nullptr, [&]() {
-		if (g_prev_utility)
-			g_prev_utility(pstmt, query, read_only, context, params, env, dest, qc);
-		else
-			standard_ProcessUtility(pstmt, query, read_only, context, params, env, dest, qc);
-	});
+	Nested(nullptr,
+		   [&]()
+		   {
+			   if (g_prev_utility)
+				   g_prev_utility(pstmt, query, read_only, context, params, env, dest, qc);
+			   else
+				   standard_ProcessUtility(pstmt, query, read_only, context, params, env, dest, qc);
+		   });
 	g_toplevel_set = saved;
 }
 
