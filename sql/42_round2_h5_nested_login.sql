@@ -256,9 +256,9 @@ SELECT vault.logout();
 RESET vector_vault.vault;
 RESET ROLE;
 
--- Holes the mechanism still has (src/auth/session_guard.cpp at 1d3ecbf; reported, not fixed
--- here). Each probe is pinned to today's behaviour, so the fix must flip its "hijacked" line.
--- HOLE 1: code the planner runs. An IMMUTABLE function in a policy is folded to a constant
+-- Holes the first version of the guard had (src/auth/session_guard.cpp at 1d3ecbf), found while
+-- writing this file and fixed since: each probe's "hijacked" line was t and is now f.
+-- HOLE 1 (fixed: the running plan must be the active portal's, from the client's text): code the planner runs. An IMMUTABLE function in a policy is folded to a constant
 -- while the reader's statement is planned, outside the executor hooks (nesting level 0): its
 -- own SPI query "SELECT vault.login(k)" then counts as the client's top-level statement.
 SET ROLE regress_h5_mallory;
@@ -288,13 +288,14 @@ CREATE TABLE h5m.pol_stable (id int);
 CREATE POLICY p ON h5m.pol_stable USING (id = h5m.stable_attack());
 ALTER TABLE h5m.pol_stable ENABLE ROW LEVEL SECURITY;
 GRANT SELECT ON h5m.pol_stable TO PUBLIC;
--- HOLE 2: a deferred constraint trigger fires at the COMMIT of an autocommit statement, outside
+-- HOLE 2 (fixed, as HOLE 1): a deferred constraint trigger fires at the COMMIT of an autocommit statement, outside
 -- the executor and utility hooks (nesting level 0).
 CREATE TABLE h5m.deferred_inbox (id int);
 CREATE CONSTRAINT TRIGGER t AFTER INSERT ON h5m.deferred_inbox DEFERRABLE INITIALLY DEFERRED
 FOR EACH ROW EXECUTE FUNCTION h5m.on_insert('login');
 GRANT INSERT ON h5m.deferred_inbox TO PUBLIC;
--- HOLE 3: the client-text check matches the name only: a top-level SELECT in which the client
+-- HOLE 3 (fixed: the plan must call the function exactly as often as the client's text does): the
+-- client-text check matched the name only: a top-level SELECT in which the client
 -- does call vault.login (or set_config) also lets an inlined SQL function of the attacker's in
 -- the same statement call it.
 CREATE FUNCTION h5m.sql_set() RETURNS text LANGUAGE sql
@@ -316,7 +317,8 @@ SELECT vault.logout();
 SELECT vault.login(:'victim_key');
 INSERT INTO h5m.deferred_inbox VALUES (1);
 SELECT NOT same_principal AS hijacked, vault FROM pg_temp.h5_state(:'p0');
-SELECT vault.logout();
+-- (still logged in with the victim's key: the combined statement is refused as a whole, so the
+-- session stays the victim's)
 SELECT vault.login(:'victim_key') AS mine, h5m.wrapper() AS theirs;
 SELECT NOT same_principal AS hijacked, vault FROM pg_temp.h5_state(:'p0');
 SELECT vault.logout();

@@ -394,7 +394,7 @@ VV_FUNCTION(vault_login)
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("API key must not be null")));
-	auth::RequireDirectClientCall("login", "vault.login()");
+	auth::RequireDirectClientCall(fcinfo->flinfo->fn_oid, "login", "vault.login()");
 	auth::RequireSecureConnection("vault.login()");
 	text *arg = PG_GETARG_TEXT_PP(0);
 	bool transaction_only = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
@@ -452,7 +452,7 @@ VV_FUNCTION(vault_login)
 VV_FUNCTION(vault_logout)
 {
 	(void) fcinfo;
-	auth::RequireDirectClientCall("logout", "vault.logout()");
+	auth::RequireDirectClientCall(fcinfo->flinfo->fn_oid, "logout", "vault.logout()");
 	if (auth::CurrentKey() != nullptr)
 	{
 		auth::AuditNow("logout", nullptr, "ok", nullptr);

@@ -73,12 +73,13 @@ void RequireSecureConnection(const char *what);
 
 /* --- top-level-only changes and parallel workers (session_guard.cpp) ----------------------- */
 
-/* True when the executing function was called directly by the client's own top-level
- * "SELECT name(...)" that reads no table (not from a function, trigger, policy, view, ...). */
-bool CalledDirectlyByClient(const char *name);
+/* True when the executing function (funcid, SQL name `name`) was called directly by the client's
+ * own top-level "SELECT name(...)" that reads no table (not from a function, trigger, policy,
+ * view, the planner or commit). */
+bool CalledDirectlyByClient(Oid funcid, const char *name);
 
-/* Raises 42501 unless CalledDirectlyByClient(name); `what` names the call in the message. */
-void RequireDirectClientCall(const char *name, const char *what);
+/* Raises 42501 unless CalledDirectlyByClient; `what` names the call in the message. */
+void RequireDirectClientCall(Oid funcid, const char *name, const char *what);
 
 /* Check hook body of vector_vault.vault: may the selected vault change from here? */
 bool MayChangeSelectedVault(GucSource source);

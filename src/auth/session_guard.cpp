@@ -10,11 +10,14 @@
  *
  *  - vault.login and vault.logout must be called directly in a top-level SELECT without FROM
  *    ("SELECT vault.login($1)"): the executor is at its first nesting level (not inside SPI, a
- *    SQL function, a trigger or a utility statement such as DO, CALL or EXECUTE), the running
- *    plan reads no relation (so no policy, view, rule or default of anybody's can be involved),
- *    and the client's own statement text, parsed again (raw parse only: no catalog access),
- *    calls a function of that name in its target list (so an inlined SQL function that wraps the
- *    call does not pass for the client's call);
+ *    SQL function, a trigger or a utility statement such as DO, CALL or EXECUTE); the running
+ *    plan is the active portal's, from the text the client sent (debug_query_string), so a
+ *    query a function runs while the client's statement is planned (a policy's IMMUTABLE or
+ *    STABLE function folded by the planner) or committed (a deferred constraint trigger) never
+ *    passes, whatever its own text says; the plan reads no relation (so no policy, view, rule
+ *    or default of anybody's can be involved); and the plan calls the function exactly as often
+ *    as the client's own text does, parsed again (raw parse only: no catalog access), so an
+ *    inlined SQL function that adds a call of its own is caught;
  *  - vector_vault.vault may be set by a top-level SET or RESET, by a top-level
  *    "SELECT set_config('vector_vault.vault', ...)" under the same rule, by vault.login itself,
  *    and by configuration (postgresql.conf, ALTER ROLE/DATABASE ... SET, connection options);
@@ -36,6 +39,7 @@
 #include "core/secure.h"
 
 #include <cstring>
+#include <utility>
 
 #include "auth/auth.h"
 #include "pg/shmem.h"
@@ -49,7 +53,10 @@ extern "C"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
 #include "storage/proc.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
 #include "tcop/utility.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 }
 
@@ -178,69 +185,102 @@ ReadLeaderPrincipal()
 	g_worker_state = s->has_key ? 2 : 1;
 }
 
-/* True when the raw target-list expression calls a function named `name` (not in subqueries). */
+/* Counts, in a raw (parsed, not analysed) expression, the calls of a function named `name`;
+ * subqueries are not entered (a statement with one is refused anyway). */
 bool
-CallsFunctionNamed(Node *node, void *context)
+CountRawCalls(Node *node, void *context)
 {
 	if (node == nullptr || IsA(node, SubLink))
 		return false;
+	auto *ctx = static_cast<std::pair<const char *, int> *>(context);
 	if (IsA(node, FuncCall))
 	{
 		List *names = reinterpret_cast<FuncCall *>(node)->funcname;
-		const char *last = strVal(llast(names));
-		if (strcmp(last, static_cast<const char *>(context)) == 0)
-			return true;
+		if (strcmp(strVal(llast(names)), ctx->first) == 0)
+			ctx->second++;
 	}
-	return raw_expression_tree_walker(node, VV_WALKER(CallsFunctionNamed), context);
+	return raw_expression_tree_walker(node, VV_WALKER(CountRawCalls), context);
 }
 
-/* True when the client's text of the running top-level statement is "SELECT ... name(...) ..."
- * without FROM, WITH or set operations. */
-bool
+/* Calls of a function named `name` in the target list of the client's own text of the running
+ * statement, when that text is one "SELECT ..." without FROM, WITH, VALUES or set operations;
+ * -1 otherwise. The text is parsed again (raw parse only: no catalog access, no side effect). */
+int
 ClientTextCalls(const char *name)
 {
 	const PlannedStmt *ps = g_top_query->plannedstmt;
 	const char *src = g_top_query->sourceText;
 	if (src == nullptr)
-		return false;
+		return -1;
 	int start = ps->stmt_location > 0 ? ps->stmt_location : 0;
 	int len = ps->stmt_len > 0 ? ps->stmt_len : static_cast<int>(strlen(src + start));
 	char *text = pnstrdup(src + start, len);
 	List *stmts = raw_parser(text, RAW_PARSE_DEFAULT);
 	if (list_length(stmts) != 1)
-		return false;
+		return -1;
 	Node *stmt = linitial_node(RawStmt, stmts)->stmt;
 	if (!IsA(stmt, SelectStmt))
-		return false;
+		return -1;
 	SelectStmt *sel = reinterpret_cast<SelectStmt *>(stmt);
 	if (sel->fromClause != NIL || sel->withClause != nullptr || sel->op != SETOP_NONE ||
-		sel->valuesLists != NIL)
-		return false;
+		sel->valuesLists != NIL || sel->whereClause != nullptr)
+		return -1;
+	std::pair<const char *, int> ctx(name, 0);
 	ListCell *lc;
 	foreach (lc, sel->targetList)
-	{
-		ResTarget *rt = lfirst_node(ResTarget, lc);
-		if (CallsFunctionNamed(rt->val, const_cast<char *>(name)))
-			return true;
-	}
-	return false;
+		(void) CountRawCalls(lfirst_node(ResTarget, lc)->val, &ctx);
+	return ctx.second;
 }
 
-/* True when the running top-level plan reads no relation and has no subplan. */
+/* Counts calls of function `funcid` in a planned expression tree. */
 bool
-TopPlanTouchesNothing()
+CountPlanCalls(Node *node, void *context)
+{
+	if (node == nullptr)
+		return false;
+	auto *ctx = static_cast<std::pair<Oid, int> *>(context);
+	if (IsA(node, FuncExpr) && reinterpret_cast<FuncExpr *>(node)->funcid == ctx->first)
+		ctx->second++;
+	return expression_tree_walker(node, VV_WALKER(CountPlanCalls), context);
+}
+
+/* Calls of `funcid` in the running top-level plan's target lists, or -1 when the plan reads a
+ * relation, has a subplan or is not a SELECT (a policy, view, rule or default could then be
+ * involved). */
+int
+TopPlanCalls(Oid funcid)
 {
 	const PlannedStmt *ps = g_top_query->plannedstmt;
 	if (ps->commandType != CMD_SELECT || ps->subplans != NIL)
-		return false;
+		return -1;
 	ListCell *lc;
 	foreach (lc, ps->rtable)
 	{
 		const RangeTblEntry *rte = static_cast<const RangeTblEntry *>(lfirst(lc));
 		if (rte->rtekind != RTE_RESULT)
-			return false;
+			return -1;
 	}
-	return true;
+	std::pair<Oid, int> ctx(funcid, 0);
+	for (const Plan *plan = ps->planTree; plan != nullptr; plan = plan->lefttree)
+	{
+		if (plan->righttree != nullptr || plan->initPlan != NIL)
+			return -1;
+		(void) CountPlanCalls(reinterpret_cast<Node *>(plan->targetlist), &ctx);
+		(void) CountPlanCalls(reinterpret_cast<Node *>(plan->qual), &ctx);
+	}
+	return ctx.second;
+}
+
+/* True when the statement now executing is the client's own: the plan the active portal runs
+ * (not a query some function runs through SPI while the client's statement is planned or
+ * committed), from the text the client sent. */
+bool
+RunningClientStatement()
+{
+	return ActivePortal != nullptr && ActivePortal->queryDesc == g_top_query &&
+		   debug_query_string != nullptr && g_top_query->sourceText != nullptr &&
+		   (g_top_query->sourceText == debug_query_string ||
+			strcmp(g_top_query->sourceText, debug_query_string) == 0);
 }
 
 /* ExecutorStart: publishes the principal before a plan that may start parallel workers. */
@@ -340,21 +380,25 @@ ResetAtAbort(XactEvent event, void *)
 
 } // namespace
 
-/* True when the function being executed was called directly by the client's top-level
- * "SELECT name(...)" without FROM (see the file comment). */
+/* True when the function being executed (funcid, SQL name `name`) was called directly by the
+ * client's top-level "SELECT name(...)" without FROM (see the file comment): the executor is at
+ * its first level, running the active portal's plan of the client's own text; the plan reads no
+ * relation; and the plan calls the function exactly as often as the client's text does (an
+ * inlined SQL function adding a call of its own does not pass). */
 bool
-CalledDirectlyByClient(const char *name)
+CalledDirectlyByClient(Oid funcid, const char *name)
 {
-	if (IsParallelWorker() || g_depth != 1 || g_top_query == nullptr)
+	if (IsParallelWorker() || g_depth != 1 || g_top_query == nullptr || !RunningClientStatement())
 		return false;
-	return TopPlanTouchesNothing() && ClientTextCalls(name);
+	int planned = TopPlanCalls(funcid);
+	return planned > 0 && planned == ClientTextCalls(name);
 }
 
 /* Raises 42501 unless CalledDirectlyByClient(name). */
 void
-RequireDirectClientCall(const char *name, const char *what)
+RequireDirectClientCall(Oid funcid, const char *name, const char *what)
 {
-	if (CalledDirectlyByClient(name))
+	if (CalledDirectlyByClient(funcid, name))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -373,7 +417,7 @@ MayChangeSelectedVault(GucSource source)
 		return true;
 	if (g_toplevel_set)
 		return true;
-	if (CalledDirectlyByClient("set_config"))
+	if (CalledDirectlyByClient(F_SET_CONFIG, "set_config"))
 		return true;
 	GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
 	GUC_check_errmsg("vector_vault.vault can only be changed by the client's own statement");
