@@ -114,7 +114,8 @@ IsMetadataOnly(Node *expr, Oid ext)
 	if (get_func_namespace(f->funcid) != nsp)
 		return false;
 	char *name = get_func_name(f->funcid);
-	return name != nullptr && (strcmp(name, "vault_of") == 0 || strcmp(name, "key_version_of") == 0);
+	return name != nullptr &&
+		   (strcmp(name, "vault_of") == 0 || strcmp(name, "key_version_of") == 0);
 }
 
 /* The first column an expression reads that holds encrypted values, or InvalidAttrNumber. */
@@ -147,17 +148,17 @@ EncryptedVarIn(Node *expr, Relation rel, Oid ext)
 void
 Refuse(Relation rel, AttrNumber att, const char *what)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("%s of \"%s\" would store a value computed from encrypted column \"%s\"", what,
-					RelationGetRelationName(rel),
-					att > 0 ? NameStr(TupleDescAttr(RelationGetDescr(rel), att - 1)->attname)
-							: "?"),
-			 errdetail("It is computed with the writer's rights and stored unencrypted, where "
-					   "roles without access to the vault could read it."),
-			 errhint("Index the encrypted column itself (USING vault_hnsw), or compute the value "
-					 "in the application; vault.vault_of(column) and vault.key_version_of(column) "
-					 "are allowed.")));
+	ereport(
+		ERROR,
+		(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+		 errmsg("%s of \"%s\" would store a value computed from encrypted column \"%s\"", what,
+				RelationGetRelationName(rel),
+				att > 0 ? NameStr(TupleDescAttr(RelationGetDescr(rel), att - 1)->attname) : "?"),
+		 errdetail("It is computed with the writer's rights and stored unencrypted, where "
+				   "roles without access to the vault could read it."),
+		 errhint("Index the encrypted column itself (USING vault_hnsw), or compute the value "
+				 "in the application; vault.vault_of(column) and vault.key_version_of(column) "
+				 "are allowed.")));
 }
 
 /* Checks a table's stored generated columns. */
