@@ -96,14 +96,19 @@ TypeHoldsEncrypted(Oid typid, Oid ext, int depth = 0)
 	return false;
 }
 
-/* True when what expr stores reveals no plaintext: its result is itself an encrypted type (the
- * stored value is an envelope), or it is vault.vault_of(x) / vault.key_version_of(x). */
+/* True when what expr stores reveals no plaintext: its result is itself an encrypted type or an
+ * array of one (the stored value is made of envelopes), or it is vault.vault_of(x) /
+ * vault.key_version_of(x). */
 bool
 IsMetadataOnly(Node *expr, Oid ext)
 {
 	if (expr == nullptr)
 		return false;
-	if (TypeHoldsEncrypted(exprType(expr), ext))
+	/* only an encrypted type itself (or an array of one): a composite holding one may carry
+	 * plaintext in its other fields */
+	Oid result = getBaseType(exprType(expr));
+	Oid elem = get_element_type(result);
+	if (IsOurType(result, ext) || (OidIsValid(elem) && IsOurType(getBaseType(elem), ext)))
 		return true;
 	if (!IsA(expr, FuncExpr))
 		return false;
