@@ -351,6 +351,22 @@ UtilityHook(PlannedStmt *pstmt, const char *query, bool read_only, ProcessUtilit
 {
 	bool toplevel_set = g_depth == 0 && context == PROCESS_UTILITY_TOPLEVEL &&
 						IsA(pstmt->utilityStmt, VariableSetStmt);
+	/* A nested RESET (or SET ... TO DEFAULT) of the selected vault never reaches the check hook
+	 * (Postgres applies the reset value without checking it): refuse it here; a nested RESET ALL
+	 * runs but leaves the selected vault as it was. */
+	char *kept_vault = nullptr;
+	if (!toplevel_set && IsA(pstmt->utilityStmt, VariableSetStmt))
+	{
+		VariableSetStmt *vs = reinterpret_cast<VariableSetStmt *>(pstmt->utilityStmt);
+		bool ours = vs->name != nullptr && pg_strcasecmp(vs->name, "vector_vault.vault") == 0;
+		if (ours && (vs->kind == VAR_RESET || vs->kind == VAR_SET_DEFAULT))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("vector_vault.vault can only be changed by the client's own statement"),
+					 errhint("Use RESET vector_vault.vault at the top level.")));
+		if (vs->kind == VAR_RESET_ALL)
+			kept_vault = pstrdup(GetConfigOption("vector_vault.vault", true, false));
+	}
 	bool saved = g_toplevel_set;
 	g_toplevel_set = toplevel_set;
 	Nested(nullptr,
@@ -362,6 +378,13 @@ UtilityHook(PlannedStmt *pstmt, const char *query, bool read_only, ProcessUtilit
 				   standard_ProcessUtility(pstmt, query, read_only, context, params, env, dest, qc);
 		   });
 	g_toplevel_set = saved;
+	if (kept_vault != nullptr)
+	{
+		g_internal_change = true;
+		(void) set_config_option("vector_vault.vault", kept_vault, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SET, true, 0, false);
+		g_internal_change = false;
+	}
 }
 
 /* An aborted statement leaves no nesting behind (the hooks' PG_FINALLY already restore it;
