@@ -16,6 +16,8 @@
 #   prepare        PREPARE (U& spelling) / EXECUTE with literals
 #   operator       an operator whose function is set_key_password
 #   view_rule      INSERT into a view whose INSTEAD rule calls it
+#   copy           COPY (SELECT the SQL wrapper) TO STDOUT
+#   multi          one simple-query message: the call (U& spelling), then a failing statement
 #   wrong_old      a failing call (wrong old password: STATEMENT: lines of errors)
 #   ext_wrapper    the SQL wrapper with bind parameters (pgbench -M extended)
 #   prep_wrapper   the SQL wrapper as a named prepared statement (pgbench -M prepared)
@@ -104,7 +106,7 @@ CREATE RULE pwview_insert AS ON INSERT TO public.pwview
 
 my $log_start = -s $node->logfile;
 my @channels = qw(uescape uescape_char c_alias sql_wrapper atomic_wrapper procedure do_block
-  prepare operator view_rule wrong_old ext_wrapper prep_wrapper);
+  prepare operator view_rule copy multi wrong_old ext_wrapper prep_wrapper);
 my %pw = map { $_ => "pw-$_-$rand" } @channels;
 my %sql = (
 	uescape => q{SELECT vault.U&"\0073et_key_password"('NEW', 'OLD');},
@@ -117,6 +119,7 @@ my %sql = (
 	prepare => qq{PREPARE chp(text, text) AS SELECT vault.U&"\\0073et_key_password"(\$1, \$2);\nEXECUTE chp('NEW', 'OLD');\nDEALLOCATE chp;},
 	operator => q{SELECT 'NEW' ==> 'OLD';},
 	view_rule => q{INSERT INTO pwview VALUES ('NEW', 'OLD');},
+	copy => q{COPY (SELECT chpw_sql('NEW', 'OLD')) TO STDOUT;},
 );
 
 my $prev = $pw0;
@@ -128,6 +131,17 @@ for my $c (@channels)
 		my ($rc, $out, $err) = $node->psql($db,
 			qq{SELECT vault.U&"\\0073et_key_password"('$p', 'wrong-$p');});
 		like($err, qr/password is wrong/, "$c: a wrong old password is refused");
+		next;
+	}
+	if ($c eq 'multi')
+	{
+		# psql -c sends the whole string as one message.
+		my ($out, $err) = ('', '');
+		IPC::Run::run([ 'psql', '-X', '-d', $node->connstr($db), '-c',
+				qq{SELECT vault.U&"\\0073et_key_password"('$p', '$prev'); SELECT 1/0;} ],
+			'>', \$out, '2>', \$err);
+		like($err, qr/division by zero/, "$c: the second statement fails");
+		# Both ran in one implicit transaction: the password change was rolled back.
 		next;
 	}
 	if ($c eq 'ext_wrapper' || $c eq 'prep_wrapper')
@@ -185,12 +199,14 @@ my %secret = (
 	field => "J-SECRET-$rand",
 	vector => '[31337.25,4242.125]',
 	badjson => "JBAD_SECRET_$rand",
+	failing_row => "C-SECRET-$rand",
 );
 $plain->safe_psql($db, q{
 CREATE EXTENSION vector_vault;
 SELECT vault.create_vault('h8');
 CREATE TABLE notes (id int, body etext, meta ejsonb, embedding evector(2));
 CREATE TABLE plain_notes (id int, body text);
+CREATE TABLE strict_notes (id int CHECK (id > 0), body etext);
 });
 my $p2_start = -s $plain->logfile;
 
@@ -216,10 +232,18 @@ my ($ok_j, $out_j) = pgbench_run($plain, 'extended',
 ok(!$ok_j && $out_j =~ /invalid input syntax for type json/, 'badjson: malformed ejsonb input is refused')
   or diag($out_j);
 
+# A check violation's DETAIL shows the failing row, decrypted for the writer.
+my ($ok_c, $out_c) = pgbench_run($plain, 'extended',
+	"SET vector_vault.vault = 'h8';\nINSERT INTO strict_notes VALUES (-1, :b);\n",
+	b => $secret{failing_row});
+ok(!$ok_c && $out_c =~ /violates check constraint/, 'failing_row: the check violation is refused')
+  or diag($out_c);
+
 # Controls: the same failures on values that are not ours are logged in full.
-my %control = (int => "CTL-INT-$rand", json => "CTL_JSON_$rand");
+my %control = (int => "CTL-INT-$rand", json => "CTL_JSON_$rand", row => "CTL-ROW-$rand");
 $plain->safe_psql($db, "INSERT INTO plain_notes VALUES (1, '$control{int}')");
 $plain->psql($db, 'SELECT body::integer FROM plain_notes');
+$plain->psql($db, "CREATE TABLE strict_plain (id int CHECK (id > 0), body text); INSERT INTO strict_plain VALUES (-1, '$control{row}');");
 pgbench_run($plain, 'extended', "SELECT :m::jsonb;\n", m => qq({"k": $control{json}}));
 $plain->safe_psql($db, 'SELECT pg_sleep(0.5)');
 
@@ -227,6 +251,8 @@ my $plog = VectorVault::log_since($plain, $p2_start);
 ok(index($plog, qq{invalid input syntax for type integer: "$control{int}"}) >= 0,
 	'control: a failing cast of plain text is logged with its value');
 ok(index($plog, $control{json}) >= 0, 'control: a jsonb parse error is logged with its token');
+ok(index($plog, "Failing row contains (-1, $control{row})") >= 0,
+	"control: a check violation's failing row is logged");
 ok(index($plog, 'ERROR (redacted by vector_vault)') >= 0,
 	'control: the redacted server copy of the errors is in the log');
 for my $k (sort keys %secret)
