@@ -27,14 +27,18 @@
  * for later messages of the same statement (the Bind and Execute of a Parse). EXECUTE of a
  * prepared statement is SECRET when the prepared query calls one (its analysed tree is walked).
  *
- * The one line Postgres writes before analysis — log_statement for the simple protocol — is
- * judged on the text by a real SQL lexer (every quoting: "x", U&"x" with UESCAPE, comments
- * anywhere): SECRET when it calls, by any spelling, a function whose current name is that of a
- * secret-taking function, or EXECUTEs a prepared statement that calls one; MAYBE when it calls a
- * function or operator that could pass a value on to one — one not written in C or internal code
- * and not built in (SQL, PL/pgSQL and other PL functions and procedures, and the operators that
- * use them; names read from the catalog and re-read after every change to pg_proc or
- * pg_operator) — or is a DO block, or when the catalog has not been read yet in this session.
+ * The one line Postgres writes before analysis — log_statement for the simple protocol (and the
+ * execute line of the extended one, whose Parse may lie in an earlier message) — is judged on the
+ * text by a real SQL lexer (every quoting: "x", U&"x" with UESCAPE, comments anywhere) and names
+ * read from the catalog: SECRET when it calls, by any spelling, a function whose current name is
+ * that of a secret-taking function, or EXECUTEs a prepared statement that calls one; MAYBE when it
+ * could hand a value to code that could pass it on: it mentions a function or procedure that is
+ * neither built in nor written in C or internal code (SQL, PL/pgSQL, other PLs; any mention, for
+ * attribute notation), or uses an operator whose function is one, or names a table or view with
+ * triggers or INSERT/UPDATE/DELETE rules, or is a DO block. The names are re-read, in that line's
+ * own transaction, after any change to pg_proc, pg_operator or pg_rewrite and after any relation
+ * change (CREATE TRIGGER among them); when they cannot be (an aborted transaction block), every
+ * statement with a constant is MAYBE.
  *
  * What is redacted. SECRET: the statement text in every line (message, DETAIL such as
  * "prepare:" and "parameters:", CONTEXT, internal query, auto_explain's text and plan) is
@@ -54,11 +58,10 @@
  * not written to the server log itself; a redacted copy is written instead, at LOG level, its
  * message starting with the original severity ("ERROR (redacted by vector_vault): ...").
  *
- * Not covered (README, "Logging"): values a statement hands to code that the pre-analysis
- * log_statement line cannot see — triggers, rules, column defaults, domain constraints, casts
- * and type I/O written in SQL or a PL — for the log_statement line of the simple protocol only
- * (every line written after analysis is covered); literal plaintext in statement text of a
- * statement that is neither SECRET nor MAYBE (use bind parameters); RAISE of a value by the
+ * Not covered (README, "Logging"): values a statement hands, through a domain constraint, a
+ * cast or type I/O written in SQL or a PL, to a secret-taking function, for the pre-analysis
+ * line only (every line written after analysis is covered); literal plaintext in statement text of
+ * a statement that is neither SECRET nor MAYBE (use bind parameters); RAISE of a value by the
  * user's own code; a C function of the user's that calls a secret-taking function.
  */
 #include "core/api_key.h"
@@ -82,6 +85,7 @@ extern "C"
 #include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_rewrite.h"
+#include "catalog/pg_trigger.h"
 #include "commands/prepare.h"
 #include "common/hashfn.h"
 #include "mb/pg_wchar.h"
@@ -136,13 +140,17 @@ struct Catalog
 	int nnames;
 	Name *ops; /* operators whose function is secret-taking or a user function */
 	int nops;
-	Name *rels; /* relations with INSERT, UPDATE or DELETE rules */
+	Name *rels; /* relations with triggers or INSERT, UPDATE or DELETE rules */
 	int nrels;
 };
 
 Catalog g_catalog;
-bool g_catalog_valid = false;
-uint64 g_catalog_invals = 0;
+/* Functions and operators (pg_proc, pg_operator changes) and relations with triggers or rules
+ * (pg_rewrite changes, relcache invalidations) are invalidated separately. */
+bool g_funcs_valid = false;
+bool g_rels_valid = false;
+uint64 g_funcs_invals = 0;
+uint64 g_rels_invals = 0;
 
 /* Per client message: marks set by the analysis and planner hooks and by the type code. */
 TimestampTz g_secret_ts = 0;
@@ -245,15 +253,18 @@ Append(T **arr, int *n, int *cap, const T &v)
 	(*arr)[(*n)++] = v;
 }
 
-/* Reads the secret-taking functions, the user functions and their operators from the catalog,
- * into a new context that replaces the old one only when everything was read. */
+/* Reads the secret-taking functions, the user functions, their operators and the relations
+ * with triggers or rules from the catalog, into a new context that replaces the old one only
+ * when everything was read. */
 void
 RefreshCatalog()
 {
-	if (g_catalog_valid || !IsTransactionState() || IsAbortedTransactionBlockState() ||
-		IsBootstrapProcessingMode() || !OidIsValid(MyDatabaseId) || IsParallelWorker())
+	if ((g_funcs_valid && g_rels_valid) || !IsTransactionState() ||
+		IsAbortedTransactionBlockState() || IsBootstrapProcessingMode() ||
+		!OidIsValid(MyDatabaseId) || IsParallelWorker())
 		return;
-	uint64 invals = g_catalog_invals;
+	uint64 funcs_invals = g_funcs_invals;
+	uint64 rels_invals = g_rels_invals;
 	/* Built under the transaction: an error frees it; success moves it to TopMemoryContext. */
 	MemoryContext cxt = AllocSetContextCreate(CurTransactionContext, "vector_vault redaction",
 											  ALLOCSET_SMALL_SIZES);
@@ -332,6 +343,23 @@ RefreshCatalog()
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 
+	/* Triggers (INSTEAD OF triggers of views too) see the rows a statement writes. */
+	rel = table_open(TriggerRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, nullptr, 0, nullptr);
+	while ((tup = systable_getnext(scan)) != nullptr)
+	{
+		Form_pg_trigger tg = reinterpret_cast<Form_pg_trigger>(GETSTRUCT(tup));
+		char *relname = tg->tgisinternal ? nullptr : get_rel_name(tg->tgrelid);
+		if (relname == nullptr)
+			continue;
+		Name n;
+		strlcpy(n.name, relname, sizeof(n.name));
+		n.secret = false;
+		Append(&c.rels, &c.nrels, &cap_rels, n);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
 	c.nnames = SortNames(c.names, c.nnames);
 	c.nops = SortNames(c.ops, c.nops);
 	c.nrels = SortNames(c.rels, c.nrels);
@@ -345,15 +373,32 @@ RefreshCatalog()
 		MemoryContextDelete(g_catalog.cxt);
 	g_catalog = c;
 	/* A change that arrived while reading leaves the cache stale; the next refresh rereads. */
-	g_catalog_valid = invals == g_catalog_invals;
+	g_funcs_valid = funcs_invals == g_funcs_invals;
+	g_rels_valid = rels_invals == g_rels_invals;
 }
 
-/* Syscache callback: pg_proc, pg_operator or pg_rewrite changed. */
+/* Syscache callback: pg_proc or pg_operator changed. */
 void
-CatalogChanged(Datum, int, uint32)
+FunctionsChanged(Datum, int, uint32)
 {
-	g_catalog_valid = false;
-	g_catalog_invals++;
+	g_funcs_valid = false;
+	g_funcs_invals++;
+}
+
+/* Syscache callback: pg_rewrite changed. */
+void
+RulesChanged(Datum, int, uint32)
+{
+	g_rels_valid = false;
+	g_rels_invals++;
+}
+
+/* Relcache callback: a relation changed (CREATE or DROP TRIGGER among others). */
+void
+RelationChanged(Datum, Oid)
+{
+	g_rels_valid = false;
+	g_rels_invals++;
 }
 
 /* --- marks ---------------------------------------------------------------------------------- */
@@ -537,7 +582,8 @@ AnalyzeHook(ParseState *pstate, Query *query, JumbleState *jstate)
 {
 	if (g_prev_analyze)
 		g_prev_analyze(pstate, query, jstate);
-	RefreshCatalog();
+	if (!g_funcs_valid)
+		RefreshCatalog();
 	Calls calls = {};
 	CallsWalker(reinterpret_cast<Node *>(query), &calls);
 	if (calls.secret)
@@ -549,7 +595,8 @@ AnalyzeHook(ParseState *pstate, Query *query, JumbleState *jstate)
 PlannedStmt *
 PlannerHook(Query *parse, const char *query_string, int cursor_options, ParamListInfo params)
 {
-	RefreshCatalog();
+	if (!g_funcs_valid)
+		RefreshCatalog();
 	Calls calls = {};
 	CallsWalker(reinterpret_cast<Node *>(parse), &calls);
 	if (calls.secret)
@@ -901,10 +948,10 @@ OperatorIn(const char *b, const char *e)
 }
 
 /* Judges SQL text (or a log line holding it) by its tokens, without catalog access. With
- * statement, text is the statement being processed: before the catalog has been read, any value
- * in it may reach a function that is not known yet. */
+ * unknown, the catalog may have changed since it was read: any value in the text may then reach
+ * a function, trigger or rule not known yet. */
 Verdict
-JudgeText(const char *text, bool statement)
+JudgeText(const char *text, bool unknown)
 {
 	Verdict v = {false, false};
 	if (text == nullptr)
@@ -919,23 +966,27 @@ JudgeText(const char *text, bool statement)
 		{
 			if (t.kind == Tok::kString || t.kind == Tok::kNumber)
 				literals = true;
-			/* name ( : a call of that name. */
+			/* name ( : a call of that name; a secret-taking function takes no composite
+			 * argument, so it cannot be called in attribute notation (x.name). */
 			if (t.kind == Tok::kOther && *t.begin == '(' && prev_ident)
 			{
-				if (g_catalog_valid)
-				{
-					const Name *n = FindName(prev_name, g_catalog.names, g_catalog.nnames);
-					if (n != nullptr)
-						(n->secret ? v.secret : v.maybe) = true;
-				}
+				const Name *n = FindName(prev_name, g_catalog.names, g_catalog.nnames);
+				if (n != nullptr && n->secret)
+					v.secret = true;
 				for (const char *s : kSecretNames)
 					if (strcmp(prev_name, s) == 0)
 						v.secret = true;
 			}
-			if (t.kind == Tok::kIdent && g_catalog_valid &&
-				FindName(t.name, g_catalog.rels, g_catalog.nrels) != nullptr)
-				v.maybe = true;
-			if (t.kind == Tok::kOp && g_catalog_valid)
+			/* A user function may be called in attribute notation: any mention counts. */
+			if (t.kind == Tok::kIdent)
+			{
+				const Name *n = FindName(t.name, g_catalog.names, g_catalog.nnames);
+				if (n != nullptr && !n->secret)
+					v.maybe = true;
+				if (FindName(t.name, g_catalog.rels, g_catalog.nrels) != nullptr)
+					v.maybe = true;
+			}
+			if (t.kind == Tok::kOp)
 			{
 				const Name *n = OperatorIn(t.begin, t.end);
 				if (n != nullptr)
@@ -960,7 +1011,7 @@ JudgeText(const char *text, bool statement)
 			if (prev_ident)
 				strlcpy(prev_name, t.name, sizeof(prev_name));
 		});
-	if (statement && !g_catalog_valid && literals)
+	if (unknown && literals)
 		v.maybe = true;
 	return v;
 }
@@ -1119,13 +1170,20 @@ EmitLogHook(ErrorData *edata)
 	/* The log_statement line is written before analysis, right after the statement's
 	 * transaction started and before it took any lock: the one place where the log hook
 	 * reads the catalog, when it changed since the last read (by this session too). */
-	if (!g_catalog_valid && edata->elevel < ERROR && CritSectionCount == 0 &&
-		debug_query_string != nullptr && edata->message_id != nullptr &&
-		(strcmp(edata->message_id, "statement: %s") == 0 ||
-		 strcmp(edata->message_id, "%s %s%s%s: %s") == 0))
+	bool statement_line = edata->elevel < ERROR && debug_query_string != nullptr &&
+						  edata->message_id != nullptr &&
+						  (strcmp(edata->message_id, "statement: %s") == 0 ||
+						   strcmp(edata->message_id, "%s %s%s%s: %s") == 0);
+	if (statement_line && (!g_funcs_valid || !g_rels_valid) && CritSectionCount == 0)
 		RefreshCatalog();
 	bool ours = Ours(edata);
-	Verdict v = JudgeText(debug_query_string, true);
+	/* Before analysis an unknown catalog means an unknown statement; so it does for errors,
+	 * which may be raised before analysis (then only functions matter: a statement that fails
+	 * before analysis runs no trigger or rule). Other lines come after analysis, whose hooks
+	 * read the catalog. */
+	bool unknown =
+		statement_line ? !g_funcs_valid || !g_rels_valid : edata->elevel >= ERROR && !g_funcs_valid;
+	Verdict v = JudgeText(debug_query_string, unknown);
 	v.secret |= SecretMarked() || IsSecretText(debug_query_string);
 	const char *texts[] = {edata->message, edata->detail, edata->context, edata->internalquery};
 	for (const char *s : texts)
@@ -1238,9 +1296,10 @@ NotePlaintext()
 void
 RegisterRedaction()
 {
-	CacheRegisterSyscacheCallback(PROCOID, CatalogChanged, (Datum) 0);
-	CacheRegisterSyscacheCallback(OPEROID, CatalogChanged, (Datum) 0);
-	CacheRegisterSyscacheCallback(RULERELNAME, CatalogChanged, (Datum) 0);
+	CacheRegisterSyscacheCallback(PROCOID, FunctionsChanged, (Datum) 0);
+	CacheRegisterSyscacheCallback(OPEROID, FunctionsChanged, (Datum) 0);
+	CacheRegisterSyscacheCallback(RULERELNAME, RulesChanged, (Datum) 0);
+	CacheRegisterRelcacheCallback(RelationChanged, (Datum) 0);
 	g_prev_emit = emit_log_hook;
 	emit_log_hook = EmitLogHook;
 	g_prev_analyze = post_parse_analyze_hook;

@@ -17,6 +17,9 @@
 #   operator       an operator whose function is set_key_password
 #   view_rule      INSERT into a view whose INSTEAD rule calls it
 #   copy           COPY (SELECT the SQL wrapper) TO STDOUT
+#   attribute      a wrapper taking a row, called in attribute notation: (ROW(...)::t).f
+#   trigger        INSERT into a table whose BEFORE INSERT trigger calls it
+#   fresh_wrapper  a wrapper created in the same session just before its call
 #   multi          one simple-query message: the call (U& spelling), then a failing statement
 #   wrong_old      a failing call (wrong old password: STATEMENT: lines of errors)
 #   ext_wrapper    the SQL wrapper with bind parameters (pgbench -M extended)
@@ -102,11 +105,19 @@ CREATE OPERATOR public.==> (LEFTARG = text, RIGHTARG = text, FUNCTION = vault.se
 CREATE VIEW public.pwview AS SELECT ''::text AS n, ''::text AS o;
 CREATE RULE pwview_insert AS ON INSERT TO public.pwview
     DO INSTEAD SELECT vault.set_key_password(NEW.n, NEW.o);
+CREATE TYPE public.pwpair AS (n text, o text);
+CREATE FUNCTION public.chpw_attr(p pwpair) RETURNS void LANGUAGE sql
+    AS \$\$ SELECT vault.set_key_password(p.n, p.o) \$\$;
+CREATE TABLE public.pwtrig (n text, o text);
+CREATE FUNCTION public.pwtrig_f() RETURNS trigger LANGUAGE plpgsql
+    AS \$\$ BEGIN PERFORM vault.set_key_password(NEW.n, NEW.o); RETURN NULL; END \$\$;
+CREATE TRIGGER pwtrig_t BEFORE INSERT ON public.pwtrig FOR EACH ROW EXECUTE FUNCTION public.pwtrig_f();
 });
 
 my $log_start = -s $node->logfile;
 my @channels = qw(uescape uescape_char c_alias sql_wrapper atomic_wrapper procedure do_block
-  prepare operator view_rule copy multi wrong_old ext_wrapper prep_wrapper);
+  prepare operator view_rule copy attribute trigger fresh_wrapper multi wrong_old ext_wrapper
+  prep_wrapper);
 my %pw = map { $_ => "pw-$_-$rand" } @channels;
 my %sql = (
 	uescape => q{SELECT vault.U&"\0073et_key_password"('NEW', 'OLD');},
@@ -120,6 +131,10 @@ my %sql = (
 	operator => q{SELECT 'NEW' ==> 'OLD';},
 	view_rule => q{INSERT INTO pwview VALUES ('NEW', 'OLD');},
 	copy => q{COPY (SELECT chpw_sql('NEW', 'OLD')) TO STDOUT;},
+	attribute => q{SELECT (ROW('NEW', 'OLD')::pwpair).chpw_attr;},
+	trigger => q{INSERT INTO pwtrig VALUES ('NEW', 'OLD');},
+	fresh_wrapper => qq{CREATE FUNCTION public.chpw_fresh(n text, o text) RETURNS void LANGUAGE sql\n}
+	  . qq{    AS \$\$ SELECT vault.set_key_password(n, o) \$\$;\nSELECT chpw_fresh('NEW', 'OLD');},
 );
 
 my $prev = $pw0;
