@@ -797,10 +797,11 @@ UEscape(const char *p, const char **after)
 }
 
 /* Lexes SQL text, calling fn(const Token &) for each token. Never fails: an unterminated quote or
- * comment runs to the end of the text. Follows standard_conforming_strings for '...' strings. */
+ * comment runs to the end of the text. backslash: whether '...' strings take backslash escapes
+ * (standard_conforming_strings off; E'...' always does). */
 template <typename Fn>
 void
-Lex(const char *text, Fn fn)
+Lex(const char *text, bool backslash, Fn fn)
 {
 	if (text == nullptr)
 		return;
@@ -843,12 +844,12 @@ Lex(const char *text, Fn fn)
 		else if (c != '\0' && strchr("bBxXnN", c) != nullptr && p[1] == '\'')
 		{
 			t.kind = Tok::kString;
-			p = QuotedEnd(p + 2, '\'', !standard_conforming_strings);
+			p = QuotedEnd(p + 2, '\'', backslash);
 		}
 		else if (c == '\'')
 		{
 			t.kind = Tok::kString;
-			p = QuotedEnd(p + 1, '\'', !standard_conforming_strings);
+			p = QuotedEnd(p + 1, '\'', backslash);
 		}
 		else if (c == '"')
 		{
@@ -922,6 +923,12 @@ Lex(const char *text, Fn fn)
 			p++;
 		}
 		t.end = p;
+		if (t.kind == Tok::kIdent)
+		{
+			/* Postgres truncates names to NAMEDATALEN - 1 bytes, never inside a character. */
+			int len = static_cast<int>(strlen(t.name));
+			t.name[pg_mbcliplen(t.name, len, NAMEDATALEN - 1)] = '\0';
+		}
 		fn(t);
 	}
 }
@@ -961,7 +968,7 @@ JudgeText(const char *text, bool unknown)
 	char prev_name[NAMEDATALEN] = "";
 	bool prev_ident = false;
 	bool stmt_start = true;
-	Lex(text,
+	Lex(text, !standard_conforming_strings,
 		[&](const Token &t)
 		{
 			if (t.kind == Tok::kString || t.kind == Tok::kNumber)
@@ -1016,9 +1023,29 @@ JudgeText(const char *text, bool unknown)
 	return v;
 }
 
+/* A span of text to replace. */
+struct Span
+{
+	size_t begin;
+	size_t end;
+	const char *repl;
+};
+
+/* Orders spans by start. */
+int
+CompareSpan(const void *a, const void *b)
+{
+	size_t x = static_cast<const Span *>(a)->begin;
+	size_t y = static_cast<const Span *>(b)->begin;
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
 /* A palloc'd copy of text with every string and number constant replaced by '?' (and, with
- * idents, every "quoted" identifier by "?": error texts quote values that way). A leading
- * "duration: <ms> ms" keeps its figure. */
+ * idents, every "quoted" identifier by "?": error texts quote values that way). A log line mixes
+ * SQL text (whose strings follow standard_conforming_strings) with values Postgres quoted itself
+ * (no backslash escapes), so the text is lexed both ways and the union of the constants is
+ * replaced: a constant is masked whichever reading is right. A leading "duration: <ms> ms" keeps
+ * its figure. */
 char *
 MaskValues(const char *text, bool idents)
 {
@@ -1034,24 +1061,46 @@ MaskValues(const char *text, bool idents)
 			start = ms + 3;
 		}
 	}
-	const char *done = start;
-	Lex(start,
-		[&](const Token &t)
+	Span *spans = nullptr;
+	int n = 0, cap = 0;
+	for (int pass = 0; pass < 2; pass++)
+		Lex(start, pass == 1,
+			[&](const Token &t)
+			{
+				const char *repl = nullptr;
+				if (t.kind == Tok::kString)
+					repl = "'?'";
+				else if (t.kind == Tok::kNumber)
+					repl = "?";
+				else if (idents && t.kind == Tok::kIdent && t.quoted)
+					repl = "\"?\"";
+				if (repl != nullptr)
+					Append(&spans, &n, &cap,
+						   Span{static_cast<size_t>(t.begin - start),
+								static_cast<size_t>(t.end - start), repl});
+			});
+	if (n > 0)
+		qsort(spans, n, sizeof(Span), CompareSpan);
+	size_t done = 0;
+	for (int i = 0; i < n;)
+	{
+		/* Merge overlapping spans; a merge that holds a string is a string. */
+		Span m = spans[i++];
+		while (i < n && spans[i].begin < m.end)
 		{
-			const char *repl = nullptr;
-			if (t.kind == Tok::kString)
-				repl = "'?'";
-			else if (t.kind == Tok::kNumber)
-				repl = "?";
-			else if (idents && t.kind == Tok::kIdent && t.quoted)
-				repl = "\"?\"";
-			if (repl == nullptr)
-				return;
-			appendBinaryStringInfo(&out, done, static_cast<int>(t.begin - done));
-			appendStringInfoString(&out, repl);
-			done = t.end;
-		});
-	appendStringInfoString(&out, done);
+			if (spans[i].end > m.end)
+				m.end = spans[i].end;
+			if (spans[i].repl != m.repl)
+				m.repl = "'?'";
+			i++;
+		}
+		appendBinaryStringInfo(&out, start + done, static_cast<int>(m.begin - done));
+		appendStringInfoString(&out, m.repl);
+		done = m.end;
+	}
+	appendStringInfoString(&out, start + done);
+	if (spans != nullptr)
+		pfree(spans);
 	return out.data;
 }
 
