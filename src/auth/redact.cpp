@@ -117,6 +117,10 @@ const char *const kSecretSymbols[] = {"vault_login", "vault_create_api_key", "va
 const char *const kSecretNames[] = {"login", "create_api_key", "rotate_api_key", "revoke_api_key",
 									"set_key_password"};
 
+/* Built-in functions that run SQL given as text. */
+const char *const kSqlRunners[] = {"query_to_xml", "query_to_xmlschema",
+								   "query_to_xml_and_xmlschema", "ts_stat", "ts_rewrite"};
+
 const char kSecretNote[] = "[redacted by vector_vault: the statement carries a secret]";
 const char kPlainNote[] = "[redacted by vector_vault: raised while plaintext was processed]";
 
@@ -933,6 +937,131 @@ Lex(const char *text, bool backslash, Fn fn)
 	}
 }
 
+/* The value of hex digit c. */
+int
+HexValue(char c)
+{
+	return isdigit(static_cast<unsigned char>(c))
+			   ? c - '0'
+			   : tolower(static_cast<unsigned char>(c)) - 'a' + 10;
+}
+
+/* Reads up to max digits of base (8 or 16) at *p into *cp; the count read. */
+int
+ReadDigits(const char **p, const char *e, int max, int base, unsigned long *cp)
+{
+	int i = 0;
+	*cp = 0;
+	for (; i < max && *p < e; i++, (*p)++)
+	{
+		char c = **p;
+		bool ok = base == 8 ? (c >= '0' && c <= '7') : isxdigit(static_cast<unsigned char>(c));
+		if (!ok)
+			break;
+		*cp = *cp * base + HexValue(c);
+	}
+	return i;
+}
+
+/* The value of a string constant token (any form), roughly decoded — enough to read SQL held in
+ * it: quotes undoubled, E'...' and U&'...' escapes decoded. palloc'd. */
+char *
+StringValue(const Token &t, bool backslash)
+{
+	size_t cap = static_cast<size_t>(t.end - t.begin) * 4 + 1;
+	char *out = static_cast<char *>(palloc(cap));
+	size_t n = 0;
+	if (*t.begin == '$')
+	{
+		const char *d = strchr(t.begin + 1, '$');
+		size_t dlen = static_cast<size_t>(d - t.begin + 1);
+		const char *b = d + 1;
+		const char *e = t.end;
+		if (e - b >= static_cast<ptrdiff_t>(dlen) && strncmp(e - dlen, t.begin, dlen) == 0)
+			e -= dlen;
+		memcpy(out, b, static_cast<size_t>(e - b));
+		out[e - b] = '\0';
+		return out;
+	}
+	const char *q = strchr(t.begin, '\'');
+	char c0 = static_cast<char>(tolower(static_cast<unsigned char>(*t.begin)));
+	bool u = c0 == 'u';
+	bool esc_e = c0 == 'e' || (backslash && (q == t.begin || c0 == 'n'));
+	char uesc = '\\';
+	const char *e = t.end;
+	if (u)
+	{
+		/* The token may end with a UESCAPE clause: the body ends at its closing quote. */
+		const char *close = nullptr;
+		for (const char *p = q + 1; p < e && close == nullptr; p++)
+		{
+			if (*p == '\'' && p + 1 < e && p[1] == '\'')
+				p++;
+			else if (*p == '\'')
+				close = p;
+		}
+		if (close != nullptr)
+		{
+			const char *after;
+			uesc = UEscape(close + 1, &after);
+			e = close + 1;
+		}
+	}
+	for (const char *p = q + 1; p < e; p++)
+	{
+		if (*p == '\'' && p + 1 < e && p[1] == '\'')
+		{
+			out[n++] = '\'';
+			p++;
+			continue;
+		}
+		if (*p == '\'')
+			break;
+		unsigned long cp;
+		if (u && *p == uesc && p + 1 < e)
+		{
+			const char *h = p + 1;
+			if (*h == uesc)
+			{
+				out[n++] = uesc;
+				p = h;
+				continue;
+			}
+			int digits = *h == '+' ? 6 : 4;
+			if (*h == '+')
+				h++;
+			if (ReadDigits(&h, e, digits, 16, &cp) == digits)
+			{
+				PutCodePoint(cp, out, &n, cap);
+				p = h - 1;
+				continue;
+			}
+		}
+		if (esc_e && *p == '\\' && p + 1 < e)
+		{
+			const char *h = p + 1;
+			char c = *h;
+			if (c == 'x' && (h++, ReadDigits(&h, e, 2, 16, &cp) > 0))
+				PutCodePoint(cp, out, &n, cap);
+			else if ((c == 'u' || c == 'U') &&
+					 (h++, ReadDigits(&h, e, c == 'u' ? 4 : 8, 16, &cp) > 0))
+				PutCodePoint(cp, out, &n, cap);
+			else if (c >= '0' && c <= '7' && ReadDigits(&h, e, 3, 8, &cp) > 0)
+				PutCodePoint(cp, out, &n, cap);
+			else
+			{
+				out[n++] = c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' : c;
+				h++;
+			}
+			p = h - 1;
+			continue;
+		}
+		out[n++] = *p;
+	}
+	out[n] = '\0';
+	return out;
+}
+
 /* How a text may carry a secret. */
 struct Verdict
 {
@@ -956,9 +1085,10 @@ OperatorIn(const char *b, const char *e)
 
 /* Judges SQL text (or a log line holding it) by its tokens, without catalog access. With
  * unknown, the catalog may have changed since it was read: any value in the text may then reach
- * a function, trigger or rule not known yet. */
+ * a function, trigger or rule not known yet. String constants are judged as SQL too (to depth
+ * 3): a DO body, a function body or dynamic SQL may call a secret-taking function by name. */
 Verdict
-JudgeText(const char *text, bool unknown)
+JudgeText(const char *text, bool unknown, int depth = 0)
 {
 	Verdict v = {false, false};
 	if (text == nullptr)
@@ -973,6 +1103,14 @@ JudgeText(const char *text, bool unknown)
 		{
 			if (t.kind == Tok::kString || t.kind == Tok::kNumber)
 				literals = true;
+			if (t.kind == Tok::kString && depth < 3 && !(v.secret && v.maybe))
+			{
+				char *inner = StringValue(t, !standard_conforming_strings);
+				Verdict iv = JudgeText(inner, false, depth + 1);
+				v.secret |= iv.secret;
+				v.maybe |= iv.maybe;
+				pfree(inner);
+			}
 			/* name ( : a call of that name; a secret-taking function takes no composite
 			 * argument, so it cannot be called in attribute notation (x.name). */
 			if (t.kind == Tok::kOther && *t.begin == '(' && prev_ident)
@@ -983,6 +1121,9 @@ JudgeText(const char *text, bool unknown)
 				for (const char *s : kSecretNames)
 					if (strcmp(prev_name, s) == 0)
 						v.secret = true;
+				for (const char *s : kSqlRunners)
+					if (strcmp(prev_name, s) == 0)
+						v.maybe = true;
 			}
 			/* A user function may be called in attribute notation: any mention counts. */
 			if (t.kind == Tok::kIdent)

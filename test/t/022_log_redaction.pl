@@ -20,6 +20,7 @@
 #   attribute      a wrapper taking a row, called in attribute notation: (ROW(...)::t).f
 #   trigger        INSERT into a table whose BEFORE INSERT trigger calls it
 #   fresh_wrapper  a wrapper created in the same session just before its call
+#   query_to_xml   a built-in function that runs SQL text (the call spelled U&"..." inside it)
 #   multi          one simple-query message: the call (U& spelling), then a failing statement
 #   wrong_old      a failing call (wrong old password: STATEMENT: lines of errors)
 #   ext_wrapper    the SQL wrapper with bind parameters (pgbench -M extended)
@@ -116,8 +117,8 @@ CREATE TRIGGER pwtrig_t BEFORE INSERT ON public.pwtrig FOR EACH ROW EXECUTE FUNC
 
 my $log_start = -s $node->logfile;
 my @channels = qw(uescape uescape_char c_alias sql_wrapper atomic_wrapper procedure do_block
-  prepare operator view_rule copy attribute trigger fresh_wrapper multi wrong_old ext_wrapper
-  prep_wrapper);
+  prepare operator view_rule copy attribute trigger fresh_wrapper query_to_xml multi wrong_old
+  ext_wrapper prep_wrapper);
 my %pw = map { $_ => "pw-$_-$rand" } @channels;
 my %sql = (
 	uescape => q{SELECT vault.U&"\0073et_key_password"('NEW', 'OLD');},
@@ -132,6 +133,7 @@ my %sql = (
 	view_rule => q{INSERT INTO pwview VALUES ('NEW', 'OLD');},
 	copy => q{COPY (SELECT chpw_sql('NEW', 'OLD')) TO STDOUT;},
 	attribute => q{SELECT (ROW('NEW', 'OLD')::pwpair).chpw_attr;},
+	query_to_xml => q{SELECT query_to_xml('SELECT vault.U&"\0073et_key_password"(''NEW'', ''OLD'')', false, false, '');},
 	trigger => q{INSERT INTO pwtrig VALUES ('NEW', 'OLD');},
 	fresh_wrapper => qq{CREATE FUNCTION public.chpw_fresh(n text, o text) RETURNS void LANGUAGE sql\n}
 	  . qq{    AS \$\$ SELECT vault.set_key_password(n, o) \$\$;\nSELECT chpw_fresh('NEW', 'OLD');},
