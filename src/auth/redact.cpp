@@ -35,10 +35,12 @@
  * could hand a value to code that could pass it on: it mentions a function or procedure that is
  * neither built in nor written in C or internal code (SQL, PL/pgSQL, other PLs; any mention, for
  * attribute notation), or uses an operator whose function is one, or names a table or view with
- * triggers or INSERT/UPDATE/DELETE rules, or is a DO block. The names are re-read, in that line's
- * own transaction, after any change to pg_proc, pg_operator or pg_rewrite and after any relation
- * change (CREATE TRIGGER among them); when they cannot be (an aborted transaction block), every
- * statement with a constant is MAYBE.
+ * triggers or INSERT/UPDATE/DELETE rules, or is a DO block, or calls a built-in function that
+ * runs SQL text (query_to_xml and its kin, ts_stat, ts_rewrite). String constants are judged as
+ * SQL too, escapes decoded (a DO or function body, dynamic SQL). The names are re-read, in that
+ * line's own transaction, after any change to pg_proc, pg_operator or pg_rewrite and after any
+ * relation change (CREATE TRIGGER among them); when they cannot be (an aborted transaction block),
+ * every statement with a constant is MAYBE.
  *
  * What is redacted. SECRET: the statement text in every line (message, DETAIL such as
  * "prepare:" and "parameters:", CONTEXT, internal query, auto_explain's text and plan) is
