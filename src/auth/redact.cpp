@@ -45,9 +45,10 @@
  * What is redacted. SECRET: the statement text in every line (message, DETAIL such as
  * "prepare:" and "parameters:", CONTEXT, internal query, auto_explain's text and plan) is
  * replaced by a note and the STATEMENT: line is dropped; messages raised by vector_vault's own
- * code keep their text (they never carry a secret). MAYBE: every literal and parameter value in
- * those texts is replaced by '?' (the statement keeps its shape) and the STATEMENT: line is
- * dropped. Anything shaped like an API key is masked in every line (vv_<id>_xxxx).
+ * code keep their text (they never carry a secret). MAYBE: every string and number constant in
+ * those texts (the parameter values Postgres prints quoted among them) is replaced by '?' (the
+ * statement keeps its shape) and the STATEMENT: line is dropped. Anything shaped like an API key is
+ * masked in every line (vv_<id>_xxxx).
  *
  * Plaintext: Postgres' own error texts quote the input they reject (jsonb's parser quotes the
  * token and the line; int4in quotes the text it could not read). While a statement (a client
@@ -115,7 +116,9 @@ namespace
 /* The C symbols of the secret-taking functions (a function bound to one is secret-taking). */
 const char *const kSecretSymbols[] = {"vault_login", "vault_create_api_key", "vault_rotate_api_key",
 									  "vault_revoke_api_key", "vault_set_key_password"};
-/* Their SQL names, used by the lexer until the catalog has been read. */
+/* Their SQL names: a call of one of these names is always taken for a secret-taking call (the
+ * catalog may not have been read yet; a function of another schema with such a name only
+ * over-redacts). */
 const char *const kSecretNames[] = {"login", "create_api_key", "rotate_api_key", "revoke_api_key",
 									"set_key_password"};
 
@@ -128,10 +131,12 @@ const char kPlainNote[] = "[redacted by vector_vault: raised while plaintext was
 
 /* --- what the catalog says (read in a transaction, used by the log hook without one) ---------- */
 
+/* A name the lexer looks for. */
 struct Name
 {
 	char name[NAMEDATALEN];
-	bool secret; /* a secret-taking function (else: may pass values on) */
+	bool secret; /* a secret-taking function (or an operator calling one) has it */
+	bool user;   /* a function, operator or relation that may pass values on has it */
 };
 
 struct Catalog
@@ -211,7 +216,7 @@ FindName(const char *name, const Name *names, int n)
 	return static_cast<const Name *>(bsearch(&key, names, n, sizeof(Name), CompareName));
 }
 
-/* Sorts names and merges duplicates (secret wins). */
+/* Sorts names and merges duplicates. */
 int
 SortNames(Name *names, int n)
 {
@@ -222,7 +227,10 @@ SortNames(Name *names, int n)
 	for (int i = 0; i < n; i++)
 	{
 		if (out > 0 && strcmp(names[out - 1].name, names[i].name) == 0)
+		{
 			names[out - 1].secret |= names[i].secret;
+			names[out - 1].user |= names[i].user;
+		}
 		else
 			names[out++] = names[i];
 	}
@@ -295,6 +303,7 @@ RefreshCatalog()
 			{
 				Append(&c.secret_oids, &c.nsecret, &cap_secret, p->oid);
 				n.secret = true;
+				n.user = false;
 				Append(&c.names, &c.nnames, &cap_names, n);
 			}
 		}
@@ -303,6 +312,7 @@ RefreshCatalog()
 		{
 			Append(&c.user_oids, &c.nuser, &cap_user, p->oid);
 			n.secret = false;
+			n.user = true;
 			Append(&c.names, &c.nnames, &cap_names, n);
 		}
 	}
@@ -324,6 +334,7 @@ RefreshCatalog()
 			Name n;
 			strlcpy(n.name, NameStr(o->oprname), sizeof(n.name));
 			n.secret = secret;
+			n.user = !secret;
 			Append(&c.ops, &c.nops, &cap_ops, n);
 		}
 	}
@@ -344,6 +355,7 @@ RefreshCatalog()
 		Name n;
 		strlcpy(n.name, relname, sizeof(n.name));
 		n.secret = false;
+		n.user = true;
 		Append(&c.rels, &c.nrels, &cap_rels, n);
 	}
 	systable_endscan(scan);
@@ -361,6 +373,7 @@ RefreshCatalog()
 		Name n;
 		strlcpy(n.name, relname, sizeof(n.name));
 		n.secret = false;
+		n.user = true;
 		Append(&c.rels, &c.nrels, &cap_rels, n);
 	}
 	systable_endscan(scan);
@@ -1071,18 +1084,22 @@ struct Verdict
 	bool maybe;
 };
 
-/* True when the sorted operator names hold one that occurs in the operator run [b, e). */
-const Name *
-OperatorIn(const char *b, const char *e)
+/* Notes in *v every operator of the catalog that occurs in the operator run [b, e) (Postgres
+ * splits runs such as "!!-" into several operators; a substring match covers every split). */
+void
+OperatorsIn(const char *b, const char *e, Verdict *v)
 {
 	for (int i = 0; i < g_catalog.nops; i++)
 	{
 		size_t len = strlen(g_catalog.ops[i].name);
 		for (const char *p = b; p + len <= e; p++)
 			if (strncmp(p, g_catalog.ops[i].name, len) == 0)
-				return &g_catalog.ops[i];
+			{
+				v->secret |= g_catalog.ops[i].secret;
+				v->maybe |= g_catalog.ops[i].user;
+				break;
+			}
 	}
-	return nullptr;
 }
 
 /* Judges SQL text (or a log line holding it) by its tokens, without catalog access. With
@@ -1131,17 +1148,13 @@ JudgeText(const char *text, bool unknown, int depth = 0)
 			if (t.kind == Tok::kIdent)
 			{
 				const Name *n = FindName(t.name, g_catalog.names, g_catalog.nnames);
-				if (n != nullptr && !n->secret)
+				if (n != nullptr && n->user)
 					v.maybe = true;
 				if (FindName(t.name, g_catalog.rels, g_catalog.nrels) != nullptr)
 					v.maybe = true;
 			}
 			if (t.kind == Tok::kOp)
-			{
-				const Name *n = OperatorIn(t.begin, t.end);
-				if (n != nullptr)
-					(n->secret ? v.secret : v.maybe) = true;
-			}
+				OperatorsIn(t.begin, t.end, &v);
 			if (stmt_start && t.kind == Tok::kIdent && !t.quoted && strcmp(t.name, "do") == 0)
 				v.maybe = true;
 			stmt_start = t.kind == Tok::kOther && *t.begin == ';';
