@@ -1390,7 +1390,9 @@ EmitLogHook(ErrorData *edata)
 		statement_line ? !g_funcs_valid || !g_rels_valid : edata->elevel >= ERROR && !g_funcs_valid;
 	Verdict v = JudgeText(debug_query_string, unknown);
 	v.secret |= SecretMarked() || IsSecretText(debug_query_string);
-	const char *texts[] = {edata->message, edata->detail, edata->context, edata->internalquery};
+	/* Other texts may quote statements too: a deadlock's detail_log holds the other sessions'. */
+	const char *texts[] = {edata->message, edata->detail,  edata->detail_log,
+						   edata->hint,    edata->context, edata->internalquery};
 	for (const char *s : texts)
 	{
 		if (v.secret)

@@ -23,6 +23,8 @@
 #   query_to_xml   a built-in function that runs SQL text (the call spelled U&"..." inside it)
 #   multi          one simple-query message: the call (U& spelling), then a failing statement
 #   wrong_old      a failing call (wrong old password: STATEMENT: lines of errors)
+#   deadlock       a call (U& spelling) waiting for a lock; the other session's deadlock
+#                  error quotes it in its DETAIL (detail_log)
 #   ext_wrapper    the SQL wrapper with bind parameters (pgbench -M extended)
 #   prep_wrapper   the SQL wrapper as a named prepared statement (pgbench -M prepared)
 # Every password must be absent from the server log. Positive controls: a literal, a bind
@@ -113,12 +115,13 @@ CREATE TABLE public.pwtrig (n text, o text);
 CREATE FUNCTION public.pwtrig_f() RETURNS trigger LANGUAGE plpgsql
     AS \$\$ BEGIN PERFORM vault.set_key_password(NEW.n, NEW.o); RETURN NULL; END \$\$;
 CREATE TRIGGER pwtrig_t BEFORE INSERT ON public.pwtrig FOR EACH ROW EXECUTE FUNCTION public.pwtrig_f();
+CREATE TABLE public.dl1 (); CREATE TABLE public.dl2 ();
 });
 
 my $log_start = -s $node->logfile;
 my @channels = qw(uescape uescape_char c_alias sql_wrapper atomic_wrapper procedure do_block
   prepare operator view_rule copy attribute trigger fresh_wrapper query_to_xml multi wrong_old
-  ext_wrapper prep_wrapper);
+  deadlock ext_wrapper prep_wrapper);
 my %pw = map { $_ => "pw-$_-$rand" } @channels;
 my %sql = (
 	uescape => q{SELECT vault.U&"\0073et_key_password"('NEW', 'OLD');},
@@ -161,6 +164,33 @@ for my $c (@channels)
 		# Both ran in one implicit transaction: the password change was rolled back.
 		next;
 	}
+	if ($c eq 'deadlock')
+	{
+		# B holds dl2 and detects the deadlock quickly; A holds dl1, then waits for dl2 in a
+		# statement that calls set_key_password; B then waits for dl1: B's error reports A's query.
+		my $b = VectorVault::bg_session($node, $db,
+			"BEGIN; SET LOCAL deadlock_timeout = '100ms'; LOCK dl2;");
+		my $a_file = $node->basedir . '/deadlock_a.sql';
+		open(my $fh, '>', $a_file) or die "could not write $a_file: $!";
+		print $fh qq{SET deadlock_timeout = '60s';\nBEGIN;\nLOCK dl1;\n}
+		  . qq{SELECT vault.U&"\\0073et_key_password"('$p', '$prev') FROM (SELECT count(*) FROM dl2) s;\n}
+		  . qq{COMMIT;\n};
+		close($fh);
+		my ($a_out, $a_err) = ('', '');
+		my $a = IPC::Run::start([ 'psql', '-X', '-q', '-d', $node->connstr($db), '-f', $a_file ],
+			'>', \$a_out, '2>', \$a_err);
+		$node->poll_query_until($db,
+			"SELECT count(*) > 0 FROM pg_locks WHERE NOT granted AND relation = 'dl2'::regclass")
+		  or diag('session A never waited for dl2');
+		my ($b_out, $b_err) = VectorVault::bg_query($b, 'LOCK dl1;');
+		like($b_err, qr/deadlock detected/, "$c: the other session's statement is the deadlock's victim");
+		VectorVault::bg_query($b, 'ROLLBACK;');
+		$b->quit;
+		$a->finish;
+		is($a_err, '', "$c: the waiting session changed the password") or diag($a_err);
+		$prev = $p;
+		next;
+	}
 	if ($c eq 'ext_wrapper' || $c eq 'prep_wrapper')
 	{
 		my $mode = $c eq 'ext_wrapper' ? 'extended' : 'prepared';
@@ -196,6 +226,7 @@ ok(index($log, $ctl{exec}) >= 0, 'control: EXECUTE arguments are written');
 ok(index($log, "Query Text: SELECT '$ctl{stmt}'") >= 0, 'control: auto_explain writes query texts');
 ok($log =~ /STATEMENT:\s+SELECT '\Q$ctl{err}\E'::integer/, 'control: STATEMENT: lines of errors are written');
 ok(index($log, '[redacted by vector_vault') >= 0, 'control: the redaction note is in the log');
+ok($log =~ /40P01: ERROR \(redacted by vector_vault\)/, 'control: the deadlock was logged');
 
 for my $c (@channels)
 {
