@@ -33,7 +33,8 @@
 #
 # Part 2 (issue 8, H8: plaintext in Postgres' own error texts). A node with default logging.
 # Values are written with bind parameters, then read back through failing casts (etext ->
-# integer, ejsonb field -> integer, evector -> integer) and malformed ejsonb input is bound:
+# integer, ejsonb field -> integer, evector -> integer); malformed ejsonb input is bound and
+# copied in (COPY FROM STDIN); a check violation shows a failing row of etext:
 # Postgres' messages quote the plaintext; the client gets them, the server log must not.
 # Positive controls: the same failures on plain text and jsonb values are in the log.
 #
@@ -248,6 +249,7 @@ my %secret = (
 	vector => '[31337.25,4242.125]',
 	badjson => "JBAD_SECRET_$rand",
 	failing_row => "C-SECRET-$rand",
+	copy_json => "COPY_SECRET_$rand",
 );
 $plain->safe_psql($db, q{
 CREATE EXTENSION vector_vault;
@@ -286,6 +288,11 @@ my ($ok_c, $out_c) = pgbench_run($plain, 'extended',
 	b => $secret{failing_row});
 ok(!$ok_c && $out_c =~ /violates check constraint/, 'failing_row: the check violation is refused')
   or diag($out_c);
+
+# COPY's error context quotes the rejected column value.
+my ($rc_copy, $out_copy, $err_copy) = $plain->psql($db,
+	"SET vector_vault.vault = 'h8';\nCOPY notes (id, meta) FROM STDIN;\n3\t{\"k\": $secret{copy_json}}\n\\.\n");
+like($err_copy, qr/invalid input syntax for type json/, 'copy_json: malformed ejsonb in COPY is refused');
 
 # Controls: the same failures on values that are not ours are logged in full.
 my %control = (int => "CTL-INT-$rand", json => "CTL_JSON_$rand", row => "CTL-ROW-$rand");
