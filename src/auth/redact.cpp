@@ -1380,7 +1380,12 @@ EmitLogHook(ErrorData *edata)
 						  (strcmp(edata->message_id, "statement: %s") == 0 ||
 						   strcmp(edata->message_id, "%s %s%s%s: %s") == 0);
 	if (statement_line && (!g_funcs_valid || !g_rels_valid) && CritSectionCount == 0)
+	{
+		/* No cancel or timeout while a log line is being written. */
+		HOLD_INTERRUPTS();
 		RefreshCatalog();
+		RESUME_INTERRUPTS();
+	}
 	bool ours = Ours(edata);
 	/* Before analysis an unknown catalog means an unknown statement; so it does for errors,
 	 * which may be raised before analysis (then only functions matter: a statement that fails
