@@ -1,4 +1,4 @@
-# 022_log_redaction.pl — nothing secret reaches the server log, whatever the statement's spelling,
+# 023_log_redaction.pl — nothing secret reaches the server log, whatever the statement's spelling,
 # and no plaintext reaches it through Postgres' own error texts.
 #
 # Part 1 (issue 8, H9: redaction was textual). A node logs everything (log_statement = all,
