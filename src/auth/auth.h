@@ -93,6 +93,16 @@ KeyPrincipal *LeaderKey();
 /* In a parallel worker: whether its leader's connection satisfies vector_vault.require_ssl. */
 bool LeaderTransportAllowed();
 
+/* --- the server log (redact.cpp) ----------------------------------------------------------- */
+
+/* Installs the redaction hooks (log, analysis, planner) and their catalog callbacks. */
+void RegisterRedaction();
+
+/* Notes that the current statement seals or opens a value: until its client message ends, errors
+ * raised by Postgres' own code reach the server log without their values (message, detail,
+ * context). Call it before plaintext is handed to any Postgres function. */
+void NotePlaintext();
+
 /* --- access log (audit.cpp) ---------------------------------------------------------------- */
 
 /* Records an event right away: it survives the rollback of the current transaction. */
