@@ -336,7 +336,6 @@ namespace
 [[noreturn]] void
 RefuseRetire(const keys::KeyHolder &h, int32 version, const char *name, bool force)
 {
-	const char *what = h.column != nullptr ? "values" : "live index entries";
 	char *where = h.column != nullptr ? psprintf("%s.%s", h.relation, quote_identifier(h.column))
 									  : psprintf("index %s", h.relation);
 	char *count = h.remaining < 0 ? pstrdup("an unknown number of")
@@ -356,10 +355,15 @@ RefuseRetire(const keys::KeyHolder &h, int32 version, const char *name, bool for
 	else
 		hint = "Its owner has no access to the vault: force => true shreds the version anyway, "
 			   "and these copies can never be decrypted again.";
+	char *message =
+		h.column != nullptr
+			? psprintf("%s values in %s still use key version %d of vault \"%s\"", count, where,
+					   version, name)
+			: psprintf("index \"%s\" still holds %s live entries under key version %d of vault "
+					   "\"%s\"",
+					   get_rel_name(h.relid), count, version, name);
 	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("%s %s in %s still use key version %d of vault \"%s\"", count, what, where,
-					version, name),
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("%s", message),
 			 errdetail("%s is owned by role \"%s\", which %s access to the vault%s%s.", h.relation,
 					   h.owner_name, h.owner_has_rights ? "has" : "has no",
 					   h.not_rewritable != nullptr ? "; vault.reencrypt does not rewrite it: " : "",
