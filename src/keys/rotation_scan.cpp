@@ -51,6 +51,7 @@ extern "C"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -388,6 +389,11 @@ NotRewritable(Oid relid, char relkind, Oid owner, bool other_temp, Oid caller)
 	if (!vault::RoleHasRightsOf(caller, owner))
 		return psprintf("it is owned by role \"%s\", whose code would run with your rights",
 						RoleName(owner));
+	Oid nsp = get_rel_namespace(relid);
+	if (pg_namespace_aclcheck(nsp, caller, ACL_USAGE) != ACLCHECK_OK ||
+		pg_class_aclcheck(relid, caller, ACL_SELECT) != ACLCHECK_OK ||
+		pg_class_aclcheck(relid, caller, ACL_UPDATE) != ACLCHECK_OK)
+		return pstrdup("you lack USAGE on its schema or SELECT and UPDATE on it");
 	Oid types[1] = {OIDOID};
 	Datum values[1] = {ObjectIdGetDatum(relid)};
 	if (SPI_execute_with_args("SELECT r.rulename::pg_catalog.text FROM pg_catalog.pg_rewrite r "
@@ -528,6 +534,10 @@ ScanKeyHolders(uint64 vault_id, Oid vault_owner, uint32 lo, uint32 hi, Oid calle
 	MemoryContext outer = CurrentMemoryContext;
 	pg::PrivilegedScope scope;
 	pg::EnterPrivileged(&scope);
+	/* Never run another role's policy as the extension owner: a table whose policies would
+	 * apply makes the count fail instead (the owner is a superuser, whom they do not bind). */
+	(void) set_config_option("row_security", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 	/* The roles with a level on the vault, to tell its members' tables from outsiders'. */
 	Oid gtypes[1] = {INT8OID};
 	Datum gvalues[1] = {Int64GetDatum(static_cast<int64>(vault_id))};
@@ -689,4 +699,34 @@ VV_FUNCTION(vault_key_version_holders)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/* vault._not_rewritable(relation regclass): why the current role may not rewrite the relation
+ * in place with vault.reencrypt (NULL when it may); reencrypt asks again under its lock before
+ * every batch, so nothing added since the first check runs. */
+VV_FUNCTION(vault_not_rewritable)
+{
+	Oid relid = PG_GETARG_OID(0);
+	Oid caller = GetUserId();
+	HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		PG_RETURN_TEXT_P(cstring_to_text("it no longer exists"));
+	Form_pg_class form = reinterpret_cast<Form_pg_class>(GETSTRUCT(tup));
+	char relkind = form->relkind;
+	Oid owner = form->relowner;
+	bool other_temp =
+		form->relpersistence == RELPERSISTENCE_TEMP && isOtherTempNamespace(form->relnamespace);
+	ReleaseSysCache(tup);
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_MATVIEW)
+		PG_RETURN_TEXT_P(cstring_to_text("it is not a table"));
+	MemoryContext outer = CurrentMemoryContext;
+	pg::PrivilegedScope scope;
+	pg::EnterPrivileged(&scope);
+	char *why = NotRewritable(relid, relkind, owner, other_temp, caller);
+	/* Copied out of the SPI context, which LeavePrivileged frees. */
+	why = why != nullptr ? MemoryContextStrdup(outer, why) : nullptr;
+	pg::LeavePrivileged(&scope);
+	if (why == nullptr)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(why));
 }

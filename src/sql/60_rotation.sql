@@ -72,6 +72,10 @@ RETURNS TABLE (relation regclass, column_name name, owner regrole, remaining big
                owner_has_rights boolean, not_rewritable text, scalar boolean)
     AS 'MODULE_PATHNAME', 'vault_key_version_holders' LANGUAGE C STRICT VOLATILE;
 
+-- Why the current role may not rewrite a relation in place with vault.reencrypt (NULL: it may).
+CREATE FUNCTION vault._not_rewritable(relation regclass) RETURNS text
+    AS 'MODULE_PATHNAME', 'vault_not_rewritable' LANGUAGE C STRICT VOLATILE;
+
 -- Rewrites the values of a vault sealed under an older key version, in batches, committing
 -- after each batch so other sessions keep reading and writing. Needs write access to the vault.
 -- It touches only the columns that hold such values, and only in tables the caller owns (or
@@ -89,6 +93,7 @@ DECLARE
     n bigint;
     total bigint := 0;
     left_over bigint := 0;
+    why text;
 BEGIN
     IF vid IS NULL THEN
         RAISE EXCEPTION 'vault "%" does not exist or is not accessible', vault USING ERRCODE = '42704';
@@ -108,6 +113,16 @@ BEGIN
             CONTINUE;
         END IF;
         LOOP
+            -- Checked again under a lock that keeps triggers, rules, policies, constraints and
+            -- indexes from being added until the batch commits.
+            EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN ROW EXCLUSIVE MODE', item.relation);
+            why := vault._not_rewritable(item.relation);
+            IF why IS NOT NULL THEN
+                left_over := left_over OPERATOR(pg_catalog.+) item.remaining;
+                RAISE WARNING 'vault.reencrypt stopped rewriting column % of %: %',
+                    pg_catalog.quote_ident(item.column_name), item.relation, why;
+                EXIT;
+            END IF;
             EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(ctid) FROM (SELECT ctid FROM ONLY %s '
                                       'WHERE vault._sealed_count(%I, $1, 1, $2) OPERATOR(pg_catalog.>) 0 LIMIT $3) s',
                                       item.relation, item.column_name)
