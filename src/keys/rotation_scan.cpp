@@ -431,6 +431,43 @@ NotRewritable(Oid relid, char relkind, Oid owner, bool other_temp, Oid caller)
 	return nullptr;
 }
 
+/* Values of the vault under lo..hi in one column (relation: qualified, quoted); runs while
+ * privileged, with row_security off. */
+int64
+CountValues(const char *relation, const char *column, uint64 vault_id, uint32 lo, uint32 hi)
+{
+	char *sql = psprintf("SELECT pg_catalog.sum(vault._sealed_count(%s, $1, $2, "
+						 "$3))::pg_catalog.int8 FROM ONLY %s",
+						 quote_identifier(column), relation);
+	Oid types[3] = {INT8OID, INT4OID, INT4OID};
+	Datum values[3] = {Int64GetDatum(static_cast<int64>(vault_id)),
+					   Int32GetDatum(static_cast<int32>(lo)),
+					   Int32GetDatum(static_cast<int32>(hi))};
+	if (SPI_execute_with_args(sql, 3, types, values, nullptr, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not count the values in %s", relation);
+	bool isnull;
+	Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/* Never run another role's policy as the extension owner: a table whose policies would apply
+ * makes the count fail instead (the owner is a superuser, whom they do not bind). Undone by
+ * LeavePrivileged. */
+void
+RowSecurityOff()
+{
+	(void) set_config_option("row_security", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+}
+
+/* True when relid is a temporary relation of another session (its pages cannot be read). */
+bool
+IsOtherSessionsTempRel(Oid relid)
+{
+	return get_rel_persistence(relid) == RELPERSISTENCE_TEMP &&
+		   isOtherTempNamespace(get_rel_namespace(relid));
+}
+
 /* One relation column (or index) to look at. */
 struct Candidate
 {
@@ -440,8 +477,9 @@ struct Candidate
 	char relkind;
 	Oid owner;
 	bool other_temp;
-	Oid table; /* for an index: its table */
-	Oid typid; /* the column's type */
+	Oid table;      /* for an index: its table */
+	Oid typid;      /* the column's type */
+	bool generated; /* a generated column: recomputed, never assigned */
 };
 
 /* Copies the encrypted columns (and vault_hnsw indexes) into *out; returns how many. Runs
@@ -453,7 +491,8 @@ ListCandidates(bool with_indexes, MemoryContext mcxt, Candidate **out)
 		"SELECT c.oid, pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' "
 		"OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname), "
 		"e.column_name::pg_catalog.text, "
-		"c.relkind::pg_catalog.text, c.relowner, c.oid, a.atttypid "
+		"c.relkind::pg_catalog.text, c.relowner, c.oid, a.atttypid, "
+		"a.attgenerated OPERATOR(pg_catalog.<>) '' "
 		"FROM vault._encrypted_columns() WITH ORDINALITY e(relid, column_name, ord) "
 		"JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) e.relid "
 		"JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
@@ -463,7 +502,7 @@ ListCandidates(bool with_indexes, MemoryContext mcxt, Candidate **out)
 	const char *index_sql =
 		"SELECT i.oid, pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' "
 		"OPERATOR(pg_catalog.||) pg_catalog.quote_ident(i.relname), NULL::pg_catalog.text, "
-		"i.relkind::pg_catalog.text, t.relowner, t.oid, 0::pg_catalog.oid "
+		"i.relkind::pg_catalog.text, t.relowner, t.oid, 0::pg_catalog.oid, false "
 		"FROM pg_catalog.pg_class i JOIN pg_catalog.pg_am a ON a.oid OPERATOR(pg_catalog.=) "
 		"i.relam JOIN pg_catalog.pg_index x ON x.indexrelid OPERATOR(pg_catalog.=) i.oid "
 		"JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) x.indrelid "
@@ -494,6 +533,7 @@ ListCandidates(bool with_indexes, MemoryContext mcxt, Candidate **out)
 			k->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 5, &isnull));
 			k->table = DatumGetObjectId(SPI_getbinval(tup, desc, 6, &isnull));
 			k->typid = DatumGetObjectId(SPI_getbinval(tup, desc, 7, &isnull));
+			k->generated = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
 			Oid nsp = get_rel_namespace(k->table);
 			k->other_temp =
 				get_rel_persistence(k->table) == RELPERSISTENCE_TEMP && isOtherTempNamespace(nsp);
@@ -534,10 +574,7 @@ ScanKeyHolders(uint64 vault_id, Oid vault_owner, uint32 lo, uint32 hi, Oid calle
 	MemoryContext outer = CurrentMemoryContext;
 	pg::PrivilegedScope scope;
 	pg::EnterPrivileged(&scope);
-	/* Never run another role's policy as the extension owner: a table whose policies would
-	 * apply makes the count fail instead (the owner is a superuser, whom they do not bind). */
-	(void) set_config_option("row_security", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
+	RowSecurityOff();
 	/* The roles with a level on the vault, to tell its members' tables from outsiders'. */
 	Oid gtypes[1] = {INT8OID};
 	Datum gvalues[1] = {Int64GetDatum(static_cast<int64>(vault_id))};
@@ -564,18 +601,7 @@ ScanKeyHolders(uint64 vault_id, Oid vault_owner, uint32 lo, uint32 hi, Oid calle
 		int64 remaining = -1;
 		if (!c.other_temp && c.column != nullptr)
 		{
-			char *sql = psprintf("SELECT pg_catalog.sum(vault._sealed_count(%s, $1, $2, "
-								 "$3))::pg_catalog.int8 FROM ONLY %s",
-								 quote_identifier(c.column), c.relation);
-			Oid types[3] = {INT8OID, INT4OID, INT4OID};
-			Datum values[3] = {Int64GetDatum(static_cast<int64>(vault_id)),
-							   Int32GetDatum(static_cast<int32>(lo)),
-							   Int32GetDatum(static_cast<int32>(hi))};
-			if (SPI_execute_with_args(sql, 3, types, values, nullptr, true, 0) != SPI_OK_SELECT)
-				elog(ERROR, "could not count the values in %s", c.relation);
-			bool isnull;
-			Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-			remaining = isnull ? 0 : DatumGetInt64(d);
+			remaining = CountValues(c.relation, c.column, vault_id, lo, hi);
 		}
 		else if (!c.other_temp)
 		{
@@ -601,7 +627,10 @@ ScanKeyHolders(uint64 vault_id, Oid vault_owner, uint32 lo, uint32 hi, Oid calle
 		MemoryContextSwitchTo(spi);
 		if (c.column != nullptr)
 		{
-			char *why = NotRewritable(c.table, c.relkind, c.owner, c.other_temp, caller);
+			char *why = c.generated
+							? pstrdup("it is a generated column (an UPDATE of the columns it is "
+									  "computed from recomputes it)")
+							: NotRewritable(c.table, c.relkind, c.owner, c.other_temp, caller);
 			h->not_rewritable = why != nullptr ? MemoryContextStrdup(outer, why) : nullptr;
 		}
 	}
@@ -729,4 +758,29 @@ VV_FUNCTION(vault_not_rewritable)
 	if (why == nullptr)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(why));
+}
+
+/* vault._remaining_values(relation regclass, column_name name, vault text, lo int, hi int): the
+ * values of the vault under key versions lo..hi left in one column, counted as the extension
+ * owner (write access to the vault); what vault.reencrypt reports after rewriting a column. */
+VV_FUNCTION(vault_remaining_values)
+{
+	Oid relid = PG_GETARG_OID(0);
+	char *column = NameStr(*PG_GETARG_NAME(1));
+	char *name = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	const vault::VaultInfo *v = vault::RequireVault(name);
+	vault::RequireLevel(v, vault::Level::kWrite, "re-encrypt values");
+	uint64 id = v->id;
+	char *relname = get_rel_name(relid);
+	if (relname == nullptr || IsOtherSessionsTempRel(relid))
+		PG_RETURN_NULL();
+	char *relation =
+		quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), relname);
+	pg::PrivilegedScope scope;
+	pg::EnterPrivileged(&scope);
+	RowSecurityOff();
+	int64 n = CountValues(relation, column, id, static_cast<uint32>(Max(PG_GETARG_INT32(3), 0)),
+						  static_cast<uint32>(Max(PG_GETARG_INT32(4), 0)));
+	pg::LeavePrivileged(&scope);
+	PG_RETURN_INT64(n);
 }

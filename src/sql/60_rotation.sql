@@ -72,6 +72,11 @@ RETURNS TABLE (relation regclass, column_name name, owner regrole, remaining big
                owner_has_rights boolean, not_rewritable text, scalar boolean)
     AS 'MODULE_PATHNAME', 'vault_key_version_holders' LANGUAGE C STRICT VOLATILE;
 
+-- Values of a vault under key versions lo..hi left in one column, counted past row-level
+-- security (write access to the vault).
+CREATE FUNCTION vault._remaining_values(relation regclass, column_name name, vault text, lo integer, hi integer)
+    RETURNS bigint AS 'MODULE_PATHNAME', 'vault_remaining_values' LANGUAGE C STRICT VOLATILE;
+
 -- Why the current role may not rewrite a relation in place with vault.reencrypt (NULL: it may).
 CREATE FUNCTION vault._not_rewritable(relation regclass) RETURNS text
     AS 'MODULE_PATHNAME', 'vault_not_rewritable' LANGUAGE C STRICT VOLATILE;
@@ -123,8 +128,11 @@ BEGIN
                     pg_catalog.quote_ident(item.column_name), item.relation, why;
                 EXIT;
             END IF;
+            -- FOR UPDATE: only rows the caller may update (row-level security applies the UPDATE
+            -- policies), locked until the batch commits.
             EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(ctid) FROM (SELECT ctid FROM ONLY %s '
-                                      'WHERE vault._sealed_count(%I, $1, 1, $2) OPERATOR(pg_catalog.>) 0 LIMIT $3) s',
+                                      'WHERE vault._sealed_count(%I, $1, 1, $2) OPERATOR(pg_catalog.>) 0 '
+                                      'LIMIT $3 FOR UPDATE) s',
                                       item.relation, item.column_name)
                 INTO ids USING vid, cur OPERATOR(pg_catalog.-) 1, batch_size;
             EXIT WHEN ids IS NULL;
@@ -139,15 +147,20 @@ BEGIN
             GET DIAGNOSTICS n = ROW_COUNT;
             total := total OPERATOR(pg_catalog.+) n;
             COMMIT;
-            IF n OPERATOR(pg_catalog.=) 0 THEN
-                -- Rows the caller sees but may not update (row-level security).
-                left_over := left_over OPERATOR(pg_catalog.+) pg_catalog.cardinality(ids);
-                RAISE WARNING 'vault.reencrypt could not update % rows of % (column %)',
-                    pg_catalog.cardinality(ids), item.relation, pg_catalog.quote_ident(item.column_name)
-                    USING HINT = 'Row-level security keeps you from updating them: they hold values of vaults you cannot write.';
-                EXIT;
-            END IF;
+            EXIT WHEN n OPERATOR(pg_catalog.=) 0;
         END LOOP;
+        IF why IS NULL THEN
+            -- What is left in the column (counted past row-level security): rows the caller
+            -- may not read or update.
+            n := vault._remaining_values(item.relation, item.column_name, vault, 1, cur OPERATOR(pg_catalog.-) 1);
+            IF n OPERATOR(pg_catalog.>) 0 THEN
+                left_over := left_over OPERATOR(pg_catalog.+) n;
+                RAISE WARNING 'vault.reencrypt could not rewrite % values in column % of %',
+                    n, pg_catalog.quote_ident(item.column_name), item.relation
+                    USING DETAIL = 'Row-level security keeps you from reading or updating their rows: they also hold values of vaults you cannot read or write.',
+                          HINT = 'As the table''s owner, ALTER TABLE ... NO FORCE ROW LEVEL SECURITY while you call vault.reencrypt again, or have a role with access to those vaults call it.';
+            END IF;
+        END IF;
     END LOOP;
     RAISE NOTICE '% values re-encrypted under key version % of vault "%"', total, cur, vault
         USING HINT = CASE WHEN left_over OPERATOR(pg_catalog.=) 0
