@@ -644,7 +644,7 @@ ScanKeyHolders(uint64 vault_id, Oid vault_owner, uint32 lo, uint32 hi, Oid calle
 /* vault._holds_encrypted(regtype): can values of the type hold encrypted values? */
 VV_FUNCTION(vault_holds_encrypted)
 {
-	PG_RETURN_BOOL(keys::TypeHoldsEncrypted(PG_GETARG_OID(0)));
+	PG_RETURN_BOOL(Holds(*TypesFor(fcinfo), PG_GETARG_OID(0), 0));
 }
 
 /* vault._sealed_count(value anyelement, vault_id bigint, lo int, hi int): values of the vault
@@ -772,7 +772,11 @@ VV_FUNCTION(vault_remaining_values)
 	vault::RequireLevel(v, vault::Level::kWrite, "re-encrypt values");
 	uint64 id = v->id;
 	char *relname = get_rel_name(relid);
-	if (relname == nullptr || IsOtherSessionsTempRel(relid))
+	/* Only tables and materialized views: reading them runs no code (a view or a foreign table
+	 * would run its owner's query or wrapper as the extension owner). */
+	char relkind = get_rel_relkind(relid);
+	if (relname == nullptr || (relkind != RELKIND_RELATION && relkind != RELKIND_MATVIEW) ||
+		IsOtherSessionsTempRel(relid))
 		PG_RETURN_NULL();
 	char *relation =
 		quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), relname);

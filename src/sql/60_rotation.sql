@@ -98,7 +98,7 @@ DECLARE
     n bigint;
     total bigint := 0;
     left_over bigint := 0;
-    why text;
+    why pg_catalog.text;
 BEGIN
     IF vid IS NULL THEN
         RAISE EXCEPTION 'vault "%" does not exist or is not accessible', vault USING ERRCODE = '42704';
