@@ -19,6 +19,9 @@
 --   docs_index    the owner's table with an index expression over mallory's function
 --   docs_policy   the owner's table (forced RLS) with a policy calling mallory's function
 --   docs_domain   the owner's table whose column is mallory's domain with a CHECK
+--   docs_generated the owner's table with a generated column over mallory's function
+--   docs_when     the owner's table with its own trigger whose WHEN calls mallory's function
+--   docs_rule     the owner's table with an ON UPDATE rule
 
 CREATE ROLE regress_rot_owner NOLOGIN;
 CREATE ROLE regress_rot_mallory NOLOGIN;
@@ -83,6 +86,13 @@ CREATE POLICY p_read ON rot_docs_policy FOR SELECT USING (true);
 CREATE POLICY p_update ON rot_docs_policy FOR UPDATE USING (rot_escalate('policy'));
 CREATE POLICY p_insert ON rot_docs_policy FOR INSERT WITH CHECK (true);
 CREATE TABLE rot_docs_domain (id int, body rot_checked_text);
+CREATE TABLE rot_docs_generated (id int, body etext, g int GENERATED ALWAYS AS (rot_imm(id)) STORED);
+CREATE FUNCTION rot_owner_fire() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TABLE rot_docs_when (id int, body etext);
+CREATE TRIGGER owner_when BEFORE UPDATE ON rot_docs_when FOR EACH ROW
+    WHEN (rot_escalate('trigger when')) EXECUTE FUNCTION rot_owner_fire();
+CREATE TABLE rot_docs_rule (id int, body etext);
+CREATE RULE notify_update AS ON UPDATE TO rot_docs_rule DO ALSO NOTIFY rot_docs_rule;
 RESET ROLE;
 SET ROLE regress_rot_mallory;
 CREATE TRIGGER planted BEFORE UPDATE ON rot_docs_trigger FOR EACH ROW EXECUTE FUNCTION rot_trap_fire();
@@ -99,6 +109,9 @@ INSERT INTO rot_docs_check VALUES (1, 'doc-check');
 INSERT INTO rot_docs_index VALUES (1, 'doc-index');
 INSERT INTO rot_docs_policy VALUES (1, 'doc-policy');
 INSERT INTO rot_docs_domain VALUES (1, 'doc-domain');
+INSERT INTO rot_docs_generated (id, body) VALUES (1, 'doc-generated');
+INSERT INTO rot_docs_when VALUES (1, 'doc-when');
+INSERT INTO rot_docs_rule VALUES (1, 'doc-rule');
 RESET client_min_messages;
 RESET ROLE;
 SET regress_rot.armed = 'on';
@@ -122,6 +135,9 @@ UNION ALL SELECT 'rot_docs_check', id, vault.key_version_of(body), body::text FR
 UNION ALL SELECT 'rot_docs_index', id, vault.key_version_of(body), body::text FROM rot_docs_index
 UNION ALL SELECT 'rot_docs_policy', id, vault.key_version_of(body), body::text FROM rot_docs_policy
 UNION ALL SELECT 'rot_docs_domain', id, vault.key_version_of(body), body::text FROM rot_docs_domain
+UNION ALL SELECT 'rot_docs_generated', id, vault.key_version_of(body), body::text FROM rot_docs_generated
+UNION ALL SELECT 'rot_docs_when', id, vault.key_version_of(body), body::text FROM rot_docs_when
+UNION ALL SELECT 'rot_docs_rule', id, vault.key_version_of(body), body::text FROM rot_docs_rule
 ORDER BY 1, 2;
 -- Retiring version 1 is refused while the owner's own tables still hold it.
 SELECT sqlstate_of($$SELECT vault.retire_key_version('rot_h2', 1)$$);
@@ -133,6 +149,9 @@ DROP INDEX rot_docs_index_rot_imm_idx;
 DROP POLICY p_update ON rot_docs_policy;
 CREATE POLICY p_update ON rot_docs_policy FOR UPDATE USING (true);
 ALTER TABLE rot_docs_domain ALTER COLUMN body TYPE etext;
+ALTER TABLE rot_docs_generated DROP COLUMN g;
+DROP TRIGGER owner_when ON rot_docs_when;
+DROP RULE notify_update ON rot_docs_rule;
 CALL vault.reencrypt('rot_h2');
 SELECT sqlstate_of($$SELECT vault.retire_key_version('rot_h2', 1)$$);
 SELECT sqlstate_of($$SELECT vault.retire_key_version('rot_h2', 1, force => true)$$);
