@@ -75,6 +75,9 @@ void NoteSeal(uint64_t vault_id, uint32_t key_version);
 /* Seals counted for a key version (an upper bound after a restart). */
 uint64_t SealCount(uint64_t vault_id, uint32_t key_version);
 
+/* Frees the shared counting slots of a shredded key version (every version when 0). */
+void ForgetSealCounts(uint64_t vault_id, uint32_t key_version);
+
 /* Forgets every cached data key in this backend. */
 void InvalidateDataKeyCache();
 
@@ -91,6 +94,11 @@ const char *KeyringDirNoError();
 const uint8_t *MasterKeyBytes();
 /* Replaces the master key (rotation, keyring lock held exclusively). */
 void SetMasterKeyBytes(const uint8_t *key);
+/* Records the key a rotation commits to (nullptr clears it), so that a crash restart between its
+ * commit marker and the switch serves with it (rotation, keyring lock held exclusively). */
+void SetPendingMasterKey(const uint8_t *key);
+/* vector_vault.master_key_command_timeout in seconds. */
+int KeyCommandTimeout();
 /* The configured key file and command. */
 void ConfiguredKeySource(const char **file, const char **command);
 } // namespace detail
