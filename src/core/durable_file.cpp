@@ -203,6 +203,22 @@ RemoveFileDurably(const char *dir, const char *name)
 	return SyncDirectory(dir);
 }
 
+/* Unlinks without overwriting, and fsyncs the directory. */
+Status
+UnlinkDurably(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	if (!JoinPath(dir, name, path, sizeof(path)))
+		return Status::Error(Code::kIo, "keyring path is too long");
+	if (unlink(path) != 0)
+	{
+		if (errno == ENOENT)
+			return Status::Ok();
+		return Status::Error(Code::kIo, "could not remove file \"%s\": %s", path, strerror(errno));
+	}
+	return SyncDirectory(dir);
+}
+
 /* Renames within a directory durably. */
 Status
 RenameDurably(const char *dir, const char *from, const char *to)

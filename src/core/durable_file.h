@@ -36,6 +36,11 @@ Status ReadSmallFile(const char *dir, const char *name, uint8_t *buf, size_t cap
  * with other hard links is unlinked without being overwritten (the bytes are another name's). */
 Status RemoveFileDurably(const char *dir, const char *name);
 
+/* Unlinks dir/name (never through a link) without overwriting it and fsyncs the directory; for
+ * files that hold no secret, where an interrupted overwrite would only leave a damaged file
+ * (a zeroed shred intent could not be read back). Succeeds when the file was already gone. */
+Status UnlinkDurably(const char *dir, const char *name);
+
 /* Renames dir/from to dir/to (atomically replacing it) and fsyncs the directory. */
 Status RenameDurably(const char *dir, const char *from, const char *to);
 

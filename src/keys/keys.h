@@ -1,16 +1,18 @@
 /*
  * keys.h — where every key comes from (DESIGN.md §4).
  *
- *   master key   read once at postmaster start (master_key.cpp) from
- *                vector_vault.master_key_file or vector_vault.master_key_command, kept in a
- *                locked, non-dumpable page, never visible to SQL or logs.
+ *   master key   read at postmaster start (master_key.cpp) from
+ *                vector_vault.master_key_file or vector_vault.master_key_command (bounded by
+ *                vector_vault.master_key_command_timeout), kept in a locked, non-dumpable page,
+ *                never visible to SQL or logs; kept, not read again, across crash restarts.
  *   keyring      vector_vault.keyring_dir, outside PGDATA (so in no WAL and no base backup):
  *                one file per vault data-key version, wrapped under the master key
  *                (keyring.cpp, format in core/keyring_format.h).
  *   data keys    unwrapped on demand into a small per-backend cache in locked memory
  *                (key_cache.cpp); the cache is dropped whenever the shared access epoch moves.
  *   shredding    vault.drop_vault() schedules its keys for deletion; they are deleted right
- *                after commit, with a durable intent file bridging a crash between the two.
+ *                after commit, with a durable intent file bridging a crash between the two;
+ *                entries are found by content and never through links (core/keyring_shred.h).
  */
 #pragma once
 

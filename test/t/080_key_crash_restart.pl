@@ -66,7 +66,8 @@ sub serves
 			"SET vector_vault.vault = '$v'; INSERT INTO docs VALUES ($id, 'new $id')");
 		is($state, '', "$what: vault $v takes a new row") or diag($err);
 	}
-	return $node->safe_psql($db, $read_sql);
+	($state, $msg, $err, $out) = VectorVault::sql_error($node, $db, $read_sql);
+	return $out;
 }
 
 # SIGKILLs a fresh backend and waits until the server accepts queries again; returns the log.

@@ -97,7 +97,7 @@ is($state, '', '(b) drop_vault(va) succeeds') or diag($err);
 like($err, qr/WARNING:.*keyring entries of vault \Q@{[ sprintf('%016x', $a_id) ]}\E have been tampered with/,
 	'(b) ... and warns that its keyring entries were tampered with');
 is(VectorVault::read_bytes(entry($b_id, 1)), $b_before, '(b) vault vb\'s entry is byte-identical');
-is($node->safe_psql($db, 'SELECT body::text FROM docs WHERE id = 10'), 'b ten', '(b) vault vb still reads');
+is((VectorVault::sql_error($node, $db, 'SELECT body::text FROM docs WHERE id = 10'))[3], 'b ten', '(b) vault vb still reads');
 is(VectorVault::read_bytes($victim), "a file of the server user\n", '(b) the file a link pointed to is unchanged');
 is(VectorVault::read_bytes($victim2), "another file of the server user\n", '(b) the hard-linked file is unchanged');
 ok(!-e "$keyring/stash-a1" && !-e "$keyring/.hidden-a2" && !-e "$keyring/stash-a3",
@@ -122,7 +122,7 @@ like($msg, qr/symbolic link/, '(c) ... saying the entry is a symbolic link') or 
 unlink(entry($c_id, 1)) or die "unlink: $!";
 rename("$base/c-entry", entry($c_id, 1)) or die "rename: $!";
 $node->restart;
-is($node->safe_psql($db, 'SELECT body::text FROM docs WHERE id = 20'), 'c twenty', '(c) with the entry back in place vc reads');
+is((VectorVault::sql_error($node, $db, 'SELECT body::text FROM docs WHERE id = 20'))[3], 'c twenty', '(c) with the entry back in place vc reads');
 
 $node->stop;
 done_testing();
