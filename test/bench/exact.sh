@@ -4,6 +4,7 @@
 # shared_preload_libraries = 'vector_vault' and both extensions in one database, runs
 # exact_scan.py and appends the figures to test/bench/results/exact-scan-<date>.md.
 #   test/bench/exact.sh [--queries 50] [--reps 3] [--profile] ...   (arguments go to exact_scan.py)
+#   test/bench/exact.sh --profile-only      perf profiles and call chains only, no timed runs
 # Planner settings are Postgres' defaults (max_parallel_workers_per_gather = 2 etc.); only memory
 # and WAL sizes are set for the load. VV_EXACT_PORT picks the port (default 54417).
 set -euo pipefail
@@ -13,7 +14,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 port=${VV_EXACT_PORT:-54417}
 lock=${VV_INSTALL_LOCK:-/tmp/vv-install.lock}
 for a in "$@"; do
-	if [ "$a" = --profile ]; then VV_PACKAGES=linux-perf ensure_packages; fi
+	case $a in --profile | --profile-only) VV_PACKAGES=linux-perf ensure_packages ;; esac
 done
 ensure_packages
 "$top/scripts/peers.sh" pgvector

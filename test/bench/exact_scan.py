@@ -275,7 +275,7 @@ def profile(pq, stmt, qtexts, sets, postmaster, so, out_prefix):
     if so:  # the installed vector_vault.so may have been replaced since: perf finds it by build id
         subprocess.run(["perf", "buildid-cache", "-a", so], capture_output=True)
     data = out_prefix + ".perf.data"
-    perf = subprocess.Popen(["perf", "record", "-F", "997", "-g", "-o", data,
+    perf = subprocess.Popen(["perf", "record", "-F", "997", "-g", "--buildid-mmap", "-o", data,
                              "-p", "%d,%d" % (pq.pid(), postmaster)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1.0)
@@ -321,6 +321,81 @@ def profile(pq, stmt, qtexts, sets, postmaster, so, out_prefix):
     return len(qtexts) / secs, by_dso, by_symbol
 
 
+def callers(pq, stmt, qtexts, so, out_prefix):
+    """perf record with DWARF call chains (Debian's postgres and libcrypto have no frame
+    pointers) of the serial scan; the callers of every symbol with >= 2% self time."""
+    set_mode(pq, MODES[1][2])
+    if so:
+        subprocess.run(["perf", "buildid-cache", "-a", so], capture_output=True)
+    data = out_prefix + ".dwarf.perf.data"
+    perf = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "--buildid-mmap",
+                             "-o", data, "-p", str(pq.pid())],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    for q in qtexts:
+        pq.run(stmt, q)
+    perf.send_signal(signal.SIGINT)
+    perf.wait()
+    out = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,symbol",
+                          "-g", "caller,0.5,callee,function,percent", "--percent-limit", "2",
+                          "--max-stack", "6"], capture_output=True, text=True).stdout
+    os.unlink(data)
+    lines = [l.rstrip() for l in out.splitlines() if l.strip() and not l.startswith("#")]
+    return [l for l in lines if l.strip() != "|"][:150]
+
+
+def profile_only(args, pq, qtexts, datadir, versions, started, load_before):
+    """--profile-only: perf profiles of vector_vault's serial and parallel scan and DWARF call
+    chains of the serial one, appended to the results file without timed runs."""
+    prefix = os.path.join("/tmp", "vv-exact-%d" % os.getpid())
+    with open(os.path.join(datadir, "postmaster.pid")) as f:
+        postmaster = int(f.readline())
+    print("profiling (perf) ...", flush=True)
+    prof = {"serial": profile(pq, "knn_ev_serial", qtexts[:20], MODES[1][2], postmaster, args.so,
+                              prefix + "-serial"),
+            "default": profile(pq, "knn_ev_default", qtexts[:20], [], postmaster, args.so,
+                               prefix + "-parallel")}
+    chains = callers(pq, "knn_ev_serial", qtexts[:6], args.so, prefix)
+    pq.close()
+    m = machine_info()
+    lines = ["## Profile only, vector_vault's exact scan — %s" % started.strftime("%Y-%m-%d %H:%M UTC"), "",
+             "Machine: %d CPUs (nproc), %s. Load average (1/5/15 min) at start %.2f/%.2f/%.2f, at end "
+             "%.2f/%.2f/%.2f. vector_vault %s (commit %s). No timed runs (test/bench/exact.sh "
+             "--profile-only); same tables, query and settings as the runs above." % (
+                 m["cores"], m["cpu"], *load_before, *os.getloadavg(), versions.get("vector_vault", "?"),
+                 args.commit)]
+    lines += profile_lines(prof)
+    lines += ["", "Callers of every symbol with >= 2% self time in the serial scan (perf record "
+              "--call-graph dwarf, 6 queries; callee first, then its callers):", "", "```"] + chains + ["```", ""]
+    write_out(args, started, "\n".join(lines))
+
+
+def profile_lines(prof):
+    """The results file's lines for the perf profiles."""
+    lines = []
+    for mode, (qps, by_dso, by_symbol) in prof.items():
+        lines += ["", "Profile of vector_vault's %s exact scan (perf record -F 997 -g -p <backend>,<postmaster>: "
+                  "the backend and the parallel workers the postmaster forks; 20 queries, "
+                  "%.2f QPS while recorded). Self time by process and shared object (>= 1%%):" % (mode, qps),
+                  "", "```"] + by_dso + ["```", "", "Self time by shared object and symbol (>= 0.7%):", "", "```"] + \
+            by_symbol + ["```"]
+    return lines
+
+
+def write_out(args, started, text):
+    """Prints text and appends it to the dated results file."""
+    print()
+    print(text)
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "exact-scan-%s.md" % started.strftime("%Y-%m-%d"))
+    new = not os.path.exists(path)
+    with open(path, "a") as f:
+        if new:
+            f.write("# Exact-scan benchmark (test/bench/exact.sh), %s\n\n" % started.strftime("%Y-%m-%d"))
+        f.write(text + "\n")
+    print("appended to %s" % path)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dsn", required=True)
@@ -329,6 +404,8 @@ def main():
     ap.add_argument("--warm", type=int, default=3, help="untimed queries per configuration")
     ap.add_argument("--skip-load", action="store_true", help="reuse pv and ev from an earlier run")
     ap.add_argument("--profile", action="store_true", help="perf profile of vector_vault's scan")
+    ap.add_argument("--profile-only", action="store_true",
+                    help="no timed runs: only the perf profiles, with DWARF call chains")
     ap.add_argument("--out", required=True, help="results directory")
     ap.add_argument("--commit", default="?", help="vector_vault commit being measured")
     ap.add_argument("--note", default="", help="free text for the results file")
@@ -378,6 +455,13 @@ def main():
     runs = {(m, n): [] for m, _, _ in MODES for n, _, _ in TABLES}
     errors, tallies = {}, {}
     loads = []
+    if args.profile_only:
+        for stmt in ("knn_ev_serial", "knn_ev_default"):
+            set_mode(pq, MODES[1][2] if stmt.endswith("serial") else [])
+            for q in qtexts[:args.warm]:
+                pq.run(stmt, q)
+        profile_only(args, pq, qtexts, datadir, versions, started, load_before)
+        return
     for rep in range(args.reps):
         loads.append(os.getloadavg()[0])
         for mname, _, mval in MODES:
@@ -490,24 +574,9 @@ def main():
     if args.note:
         lines += ["", args.note]
     if prof:
-        for mode, (qps, by_dso, by_symbol) in prof.items():
-            lines += ["", "Profile of vector_vault's %s exact scan (perf record -F 997 -g -p <backend>,<postmaster>: "
-                      "the backend and the parallel workers the postmaster forks; 20 queries, "
-                      "%.2f QPS while recorded). Self time by process and shared object (>= 1%%):" % (mode, qps),
-                      "", "```"] + by_dso + ["```", "", "Self time by shared object and symbol (>= 0.7%):", "", "```"] + \
-                     by_symbol + ["```"]
+        lines += profile_lines(prof)
     lines.append("")
-    text = "\n".join(lines)
-    print()
-    print(text)
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "exact-scan-%s.md" % started.strftime("%Y-%m-%d"))
-    new = not os.path.exists(path)
-    with open(path, "a") as f:
-        if new:
-            f.write("# Exact-scan benchmark (test/bench/exact.sh), %s\n\n" % started.strftime("%Y-%m-%d"))
-        f.write(text + "\n")
-    print("appended to %s" % path)
+    write_out(args, started, "\n".join(lines))
 
 
 if __name__ == "__main__":
