@@ -47,6 +47,9 @@
 --   2f ok  a key revoked by another session mid-cursor: the next FETCH is refused (28000/42501).
 --   2g ok  parallel workers decrypt as exactly the API key (not as its owner, who owns rt_b).
 --   2h ok  PREPARE/EXECUTE of vault.login is refused (42501).
+--   2i HOLE (high) RESET ALL in nested code (a policy function) is not refused: it changes
+--      vector_vault.vault from the client's own top-level SET back to the configured default
+--      (here the one planted by 2a), in the same session; the guard sees SET/set_config only.
 -- Class 3 — what enumerations miss:
 --   3a HOLE (data loss) a value written by a PREPAREd (two-phase) transaction is invisible to
 --      reencrypt and retire_key_version; retire shreds the version and COMMIT PREPARED then
@@ -233,9 +236,20 @@ GRANT SELECT ON rt_admin_notes TO regress_rt_mallory;
 INSERT INTO rt_admin_notes VALUES (1, 'RT-SECRET-ADMIN-NOTE');
 \c - regress_rt_mallory
 SELECT body::text AS hole_mallory_reads_admins_new_value FROM rt_admin_notes;
+-- 2i: RESET ALL in nested code is not refused; it puts back the (planted) configured vault.
+CREATE TABLE rt_bait2 (id int);
+INSERT INTO rt_bait2 VALUES (1);
+GRANT SELECT ON rt_bait2 TO PUBLIC;
+CREATE FUNCTION rt_reset_all() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN RESET ALL; RETURN true; END $$;
+ALTER TABLE rt_bait2 ENABLE ROW LEVEL SECURITY;
+CREATE POLICY rt_bait2_p ON rt_bait2 USING (rt_reset_all());
+\c - regress_rt_admin
+SET vector_vault.vault = 'rt_v';
+SELECT count(*) AS admin_reads_bait2 FROM rt_bait2;
+SHOW vector_vault.vault;           -- 2i: 'rt_m' (not the admin's own 'rt_v') is the hole
 \c - :rt_su
 ALTER ROLE regress_rt_admin RESET vector_vault.vault;
-DROP TABLE rt_bait;
+DROP TABLE rt_bait, rt_bait2;
 
 -- API keys of the admin (the password and keys are never printed).
 SET ROLE regress_rt_admin;
