@@ -73,6 +73,12 @@
 --   4b ok  a unique index that would echo "Key (body)=(...)" cannot be built on an encrypted
 --      column (no btree operator class); expression indexes on decrypted values are refused by
 --      the DDL guard (43).
+-- Also H4 (derived plaintext):
+--   5a HOLE (high) the DDL guard (src/type/ddl_guard.cpp, IsMetadataOnly) lets any expression
+--      whose result type "holds encrypted values" through, composites included: a generated
+--      column of type (etext, text) filled by an IMMUTABLE ROW(b, b::text) stores the writer's
+--      plaintext in the heap for a table owner with no right on the vault. (An index on such
+--      an expression is accepted too.)
 SET client_min_messages = warning;
 CREATE ROLE regress_rt_admin LOGIN;    -- owns vaults rt_v, rt_b, rt_d; runs the maintenance
 CREATE ROLE regress_rt_mallory LOGIN;  -- the attacker: ordinary role, owns vault rt_m
@@ -386,6 +392,25 @@ CREATE UNIQUE INDEX ON rt_chk (body);
 CREATE UNIQUE INDEX ON rt_chk ((body::text));
 \set VERBOSITY default
 RESET vector_vault.vault;
+RESET ROLE;
+
+-- ===== Also (H4, derived plaintext): the DDL guard trusts any type that holds an encrypted one ====
+-- 5a: a composite (etext, text) "holds encrypted values", so the guard takes a generated column
+--     of that type for an envelope; the text half stores the writer's plaintext for the owner.
+SET ROLE regress_rt_mallory;       -- owns the table, no right on rt_v
+CREATE TYPE rt_pair AS (e etext, p text);
+CREATE FUNCTION rt_wrap(b etext) RETURNS rt_pair LANGUAGE sql IMMUTABLE AS $$ SELECT ROW(b, b::text)::rt_pair $$;
+CREATE TABLE rt_gen (id int, body etext, g rt_pair GENERATED ALWAYS AS (rt_wrap(body)) STORED);
+GRANT INSERT ON rt_gen TO regress_rt_admin;
+RESET ROLE;
+SET ROLE regress_rt_admin;
+SET vector_vault.vault = 'rt_v';
+INSERT INTO rt_gen (id, body) VALUES (1, 'RT-SECRET-GENERATED');
+RESET vector_vault.vault;
+RESET ROLE;
+SET ROLE regress_rt_mallory;
+SELECT rt_read('SELECT body::text FROM rt_gen') AS owner_decrypts;
+SELECT (g).p AS hole_owner_reads_generated_plaintext FROM rt_gen;
 RESET ROLE;
 
 -- Clean up: the database goes with its vaults; the roles own nothing elsewhere.
