@@ -56,6 +56,12 @@
 --   2i HOLE (high) RESET ALL in nested code (a policy function) is not refused: it changes
 --      vector_vault.vault from the client's own top-level SET back to the configured default
 --      (here the one planted by 2a), in the same session; the guard sees SET/set_config only.
+--   2j HOLE (low; README mismatch) README: "A SECURITY DEFINER function decrypts with its
+--      owner's rights". In an API-key session it decrypts with the key's rights whatever
+--      current_user is (vault/catalog.cpp: who = the key's owner when a key is logged in), so a
+--      definer function of a role with no right on the vault returns the plaintext; the same
+--      holds for anything Postgres runs as the table owner (ANALYZE, VACUUM, REINDEX in a
+--      security-restricted operation) in a key session.
 -- Class 3 — what enumerations miss:
 --   3a HOLE (data loss) a value written by a PREPAREd (two-phase) transaction is invisible to
 --      reencrypt and retire_key_version; retire shreds the version and COMMIT PREPARED then
@@ -342,6 +348,21 @@ EXECUTE rt_login(:'key_read');
 \set VERBOSITY default
 SELECT vault.principal() AS principal_after_prepared_login;
 DEALLOCATE rt_login;
+RESET ROLE;
+-- 2j: a SECURITY DEFINER function owned by mallory (no right on rt_v) decrypts rt_v in a
+-- session logged in with the key: with a key, decryption follows the key, not current_user.
+SET ROLE regress_rt_mallory;
+CREATE FUNCTION rt_definer_peek() RETURNS text LANGUAGE sql SECURITY DEFINER
+AS $$ SELECT string_agg(body::text, ',') FROM public.rt_items WHERE id = 1 $$;
+RESET ROLE;
+GRANT SELECT ON rt_items TO regress_rt_mallory;
+SET ROLE regress_rt_mallory;
+SELECT rt_read('SELECT rt_definer_peek()') AS definer_called_by_mallory;
+RESET ROLE;
+SET ROLE regress_rt_app;
+SELECT vault.login(:'key_read') AS vault_selected;
+SELECT rt_definer_peek() AS hole_definer_decrypts_with_key_not_owner;
+SELECT vault.logout();
 RESET ROLE;
 -- 2g: parallel workers act as the key (read rt_v), not as its owner (who owns rt_b too).
 SET ROLE regress_rt_admin;
