@@ -3,8 +3,21 @@
 -- build of 05e6420. It runs in a database of its own (regress_rt44) so that no table of the
 -- other tests takes part in what vault.reencrypt and vault.retire_key_version enumerate.
 --
--- Columns named hole_* show a hole: they are t (or show plaintext / a lost value) today and
--- must change when it is closed. Everything else is asserted as it should stay.
+-- Columns named hole_* showed a hole on 05e6420: they were t (or showed plaintext / a lost value)
+-- and changed when it was closed. Everything else is asserted as it should stay.
+--
+-- Status after the fixes of this round (the expected output shows each): closed — 1a/1f (values
+-- are counted with heap scans, no planner runs as the extension owner), 1b-1d (reencrypt touches
+-- only tables the caller trusts, names qualified), 2a (nested ALTER ROLE/DATABASE SET of
+-- vector_vault.* refused), 2e (WITH HOLD refused under a transaction-scoped login), 2i (nested
+-- RESET refused, nested RESET ALL keeps the vault), 3a (retire refused while prepared
+-- transactions exist), 3c (materialized views are counted), 3d (vault.protect covers
+-- partitions and inheritance children), 5a (composite results are not "encrypted"). Open —
+-- 2b (a nested set_config of vector_vault.ciphertext_io or ef_search lasts for the session:
+-- the session then reads ciphertext or searches with another ef; no plaintext, no principal
+-- change), 2j (in an API-key session a SECURITY DEFINER function decrypts with the key's rights:
+-- README says so), 3b (constants of encrypted types in view definitions and column defaults are
+-- not counted by retire_key_version; here the retirement is refused for another reason first).
 --
 -- Class 1 — what a less privileged role plants that runs when a more privileged one uses the
 -- extension:

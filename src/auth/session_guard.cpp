@@ -355,9 +355,41 @@ UtilityHook(PlannedStmt *pstmt, const char *query, bool read_only, ProcessUtilit
 	 * (Postgres applies the reset value without checking it): refuse it here; a nested RESET ALL
 	 * runs but leaves the selected vault as it was. */
 	char *kept_vault = nullptr;
-	if (!toplevel_set && IsA(pstmt->utilityStmt, VariableSetStmt))
+	Node *stmt = pstmt->utilityStmt;
+	bool nested = !(g_depth == 0 && context == PROCESS_UTILITY_TOPLEVEL);
+	/* ALTER ROLE/DATABASE ... SET vector_vault.* from nested code would change the sessions to
+	 * come (any role may set its own defaults): only the client's own statement may do it. */
+	if (nested && (IsA(stmt, AlterRoleSetStmt) || IsA(stmt, AlterDatabaseSetStmt)))
 	{
-		VariableSetStmt *vs = reinterpret_cast<VariableSetStmt *>(pstmt->utilityStmt);
+		VariableSetStmt *vs = IsA(stmt, AlterRoleSetStmt)
+								  ? reinterpret_cast<AlterRoleSetStmt *>(stmt)->setstmt
+								  : reinterpret_cast<AlterDatabaseSetStmt *>(stmt)->setstmt;
+		if (vs != nullptr &&
+			(vs->kind == VAR_RESET_ALL ||
+			 (vs->name != nullptr && pg_strncasecmp(vs->name, "vector_vault.", 13) == 0)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("vector_vault settings of roles and databases can only be changed by "
+							"the client's own statement"),
+					 errhint("Run ALTER ROLE/DATABASE ... SET at the top level.")));
+	}
+	/* A holdable cursor is filled at COMMIT with the rights of the principal of that moment and
+	 * read later: a transaction-scoped login ends at that COMMIT, and the cursor would hand its
+	 * rows to whoever uses the connection next (a transaction pooler's next client). */
+	if (IsA(stmt, DeclareCursorStmt) &&
+		(reinterpret_cast<DeclareCursorStmt *>(stmt)->options & CURSOR_OPT_HOLD) != 0)
+	{
+		KeyPrincipal *k = CurrentKey();
+		if (k != nullptr && k->transaction)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot declare a WITH HOLD cursor under a transaction-scoped login"),
+					 errdetail("Its rows would outlive the login that read them."),
+					 errhint("Use a cursor without HOLD, or a session login (vault.login(key)).")));
+	}
+	if (!toplevel_set && IsA(stmt, VariableSetStmt))
+	{
+		VariableSetStmt *vs = reinterpret_cast<VariableSetStmt *>(stmt);
 		bool ours = vs->name != nullptr && pg_strcasecmp(vs->name, "vector_vault.vault") == 0;
 		if (ours && (vs->kind == VAR_RESET || vs->kind == VAR_SET_DEFAULT))
 			ereport(ERROR,

@@ -407,6 +407,27 @@ VV_FUNCTION(vault_retire_key_version)
 						errdetail("Only versions below the current one (%u) can be retired.",
 								  v->key_version)));
 	uint64_t id = v->id;
+	/* A prepared (two-phase) transaction may hold values sealed under the version that no scan
+	 * can see yet (found by sql/44_round2_attack_pass, 3a): retire only when there is none. */
+	{
+		pg::PrivilegedScope scope;
+		pg::EnterPrivileged(&scope);
+		if (SPI_execute("SELECT 1 FROM pg_catalog.pg_prepared_xacts p WHERE p.database "
+						"OPERATOR(pg_catalog.=) pg_catalog.current_database() LIMIT 1",
+						true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read pg_prepared_xacts");
+		bool prepared = SPI_processed > 0;
+		pg::LeavePrivileged(&scope);
+		if (prepared)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("cannot retire key version %d of vault \"%s\" while prepared "
+							"transactions exist in this database",
+							version, name),
+					 errdetail("A prepared transaction may hold values sealed under that version."),
+					 errhint("COMMIT PREPARED or ROLLBACK PREPARED them "
+							 "(SELECT gid FROM pg_prepared_xacts), then retry.")));
+	}
 	keys::KeyHolder *holders;
 	int n = keys::ScanKeyHolders(id, v->owner, static_cast<uint32_t>(version),
 								 static_cast<uint32_t>(version), GetUserId(), true, &holders);
