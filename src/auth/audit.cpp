@@ -18,18 +18,19 @@
  *   DROP DATABASE); a start that fails (no free max_worker_processes slot) is retried with the
  *   next event instead of being taken for a running worker.
  *
- * Overload degrades in a fixed order. Failures and denials (failed and blocked logins, wrong
- * key-management passwords, refused accesses) are written to the server log at once, so they are
- * never lost; in the table they may use only the first 3,072 slots. Once more than 64 events
- * wait, a failure identical to one still waiting (same database, role, key id, client, action,
- * result and detail) is merged into it: one row with an attempt count and the time of the last
- * one. A failure that finds neither room nor a twin is dropped from the table and counted, and the
- * server log gets a WARNING when dropping starts (then at most once a minute). Successful events
- * (logins, logouts, master-key rotations) may use every slot; a successful login that finds the
- * queue full is refused (53000) rather than left unrecorded — the key's session never starts. A
- * logout or master-key rotation, which cannot be undone, goes to the server log and is counted as
- * dropped instead. vault.access_log_stats() shows, per action and result, what was queued,
- * merged, dropped, refused and is still waiting, since the server started.
+ * Every queued event is also written to the server log at once (a successful login once it is
+ * queued; a refused one with result "refused"). Overload degrades in a fixed order. Failures and
+ * denials (failed and blocked logins, wrong key-management passwords, refused accesses) may use
+ * only the first 3,072 slots. Once more than 64 events wait, a failure identical to one still
+ * waiting (same database, role, key id, client, vault, action, result and detail) is merged into
+ * it: one row with an attempt count and the time of the last one. A failure that finds neither
+ * room nor a twin is dropped from the table and counted, and the server log gets a WARNING when
+ * dropping starts (then at most once a minute). Successful events (logins, logouts, master-key
+ * rotations) may use every slot; a successful login that finds the queue full waits up to a
+ * second for a running writer and is then refused (53000) rather than left unrecorded: the key's
+ * login is undone with its transaction. A logout or master-key rotation, which cannot be undone,
+ * is counted as dropped instead. vault.access_log_stats() shows, per action and result, what was
+ * queued, merged, dropped, refused and is still waiting, since the server started.
  *
  * The worker ignores what a database owner (ALTER DATABASE ... SET) or anyone able to attach role
  * settings could use to stop or redirect it: it pins the settings below with PGC_S_OVERRIDE, runs
@@ -37,9 +38,9 @@
  * connections, and puts a batch it could not write back into the queue to retry it later.
  *
  * On a standby, which cannot write tables, every event goes to the server log only. Events still
- * waiting in the queue when the server stops or crashes are lost from the table (failures and
- * denials are in the server log). Owners read their vaults' entries (and their API keys' logins)
- * through the vault.access_log view.
+ * waiting in the queue when the server stops or crashes never reach the table (they are in the
+ * server log). Owners read their vaults' entries (and their API keys' logins) through the
+ * vault.access_log view.
  */
 #include <cstring>
 
@@ -301,13 +302,27 @@ OfferLocked(const Event &in, TimestampTz now, bool count_drop)
 	bool keep = MustKeep(in);
 	uint32 hash = IdentityHash(in);
 	int16 *recent = &g_queue->recent[hash & (kRecentSlots - 1)];
-	if (!keep && g_queue->count >= kCoalesceAbove && *recent > 0)
+	if (!keep && g_queue->count >= kCoalesceAbove)
 	{
-		Event &twin = g_queue->events[*recent - 1];
-		if (twin.used && twin.hash == hash && SameFailure(twin, in) && twin.attempts < PG_INT32_MAX)
+		/* The index first, then every waiting event (the index may have been overwritten). */
+		Event *twin = nullptr;
+		if (*recent > 0)
 		{
-			twin.attempts++;
-			twin.last_at = in.at;
+			Event &e = g_queue->events[*recent - 1];
+			if (e.used && e.hash == hash && SameFailure(e, in))
+				twin = &e;
+		}
+		for (int i = 0; i < kCapacity && twin == nullptr; i++)
+		{
+			Event &e = g_queue->events[i];
+			if (e.used && e.hash == hash && SameFailure(e, in))
+				twin = &e;
+		}
+		if (twin != nullptr && twin->attempts < PG_INT32_MAX)
+		{
+			twin->attempts++;
+			twin->last_at = in.at;
+			*recent = static_cast<int16>(twin - g_queue->events + 1);
 			k->coalesced++;
 			return Outcome::kCoalesced;
 		}
@@ -614,38 +629,32 @@ RegisterAuditCallbacks()
 }
 } // namespace detail
 
-/* Records a filled event that must outlive this transaction: server log (failures, denials,
- * rare successes) and queue. A successful login that cannot be queued raises 53000 (its
- * transaction, and with it the login, rolls back). */
+/* Records a filled event that must outlive this transaction: the server log at once, then the
+ * queue. A successful login that cannot be queued raises 53000 (its transaction, and with it the
+ * login, rolls back). */
 static void
 RecordNow(const Event &e)
 {
-	bool keep = MustKeep(e);
-	bool is_login = strcmp(e.action, "login") == 0 || strcmp(e.action, "logout") == 0;
-	if (!keep || !is_login)
-		LogEvent(e);
-	if (g_queue == nullptr)
-		return;
+	bool login_ok = MustKeep(e) && strcmp(e.action, "login") == 0;
 	/* A standby writes no tables: its access log is the server log. */
-	if (RecoveryInProgress())
-	{
-		if (keep && is_login)
-			LogEvent(e);
+	if (!login_ok || g_queue == nullptr || RecoveryInProgress())
+		LogEvent(e);
+	if (g_queue == nullptr || RecoveryInProgress())
 		return;
-	}
-	bool login_ok = keep && strcmp(e.action, "login") == 0;
 	bool running = false;
 	if (!login_ok)
 	{
-		if (Enqueue(e, true, &running) == Outcome::kDropped && keep && is_login)
-			LogEvent(e); /* a logout or rotation that found no room: at least in the server log */
+		(void) Enqueue(e, true, &running);
 		return;
 	}
 	/* A successful login waits up to a second for room while a writer runs, then is refused. */
 	for (int wait = 0; wait < kLoginWaitSteps; wait++)
 	{
 		if (Enqueue(e, false, &running) != Outcome::kDropped)
+		{
+			LogEvent(e);
 			return;
+		}
 		if (!running)
 			break;
 		pg_usleep(kLoginWaitStepUs);
@@ -658,6 +667,9 @@ RecordNow(const Event &e)
 	if (warn)
 		g_queue->refuse_warned = now;
 	LWLockRelease(g_queue->lock);
+	Event refused = e;
+	strlcpy(refused.result, "refused", sizeof(refused.result));
+	LogEvent(refused);
 	if (warn)
 		ServerWarning("vector_vault: the access log queue is full; successful vault logins are "
 					  "being refused",

@@ -87,6 +87,11 @@ my $read_only = $node->safe_psql($db, 'SET ROLE NONE; SHOW default_transaction_r
 	connstr => $node->connstr($db) . ' options=\'-c search_path=public\'');
 is($read_only, 'on', 'a session without client options starts read-only (the lever is on)');
 
+# A writer started before the settings were attached would not have read them: wait until the
+# one of the setup has left (it leaves after ~0.5 s idle); the next event starts a new one.
+ok(wait_for(q{SELECT count(*) = 0 FROM pg_stat_activity
+	WHERE backend_type = 'vector_vault access log writer'}, 10), 'no access log writer runs');
+
 my $log_offset = -s $node->logfile;
 my ($rc, $out, $err) = $node->psql($db, "SET ROLE NONE; SELECT vault.login('$key') IS NOT NULL",
 	connstr => $as_app);
