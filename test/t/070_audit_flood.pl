@@ -96,12 +96,11 @@ for my $c (1 .. 4)
 {
 	my @keys = ('x') x $per_conn;
 	push @keys, map { forge(sprintf('%04x%012x', $c, $_), sprintf('%040x', $_)) } 1 .. $per_conn;
-	my $sql = 'DO $$ DECLARE k text; BEGIN FOREACH k IN ARRAY ARRAY['
-	  . join(',', map { "'$_'" } @keys)
-	  . "] LOOP BEGIN PERFORM vault.login(k); EXCEPTION WHEN OTHERS THEN NULL; END; END LOOP; END \$\$;\n";
+	# One top-level statement per attempt: vault.login is refused in nested code (DO blocks).
+	my $sql = join('', map { "SELECT vault.login('$_');\n" } @keys);
 	my %h = (out => '', err => '');
 	$h{run} = IPC::Run::start(
-		[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr($db) . ' user=fl_mallory' ],
+		[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=0', '-d', $node->connstr($db) . ' user=fl_mallory' ],
 		'<', \$sql, '>', \$h{out}, '2>', \$h{err});
 	push @flooders, \%h;
 }
@@ -111,8 +110,10 @@ for my $h (@flooders)
 	$h->{run}->finish;
 	$flood_ok = 0 if $h->{run}->result != 0;
 }
-ok($flood_ok, '4 connections sent 8,000 failing logins') or diag(map { $_->{err} } @flooders);
 my $told = join('', map { $_->{err} } @flooders);
+my $failed = () = $told =~ /ERROR:  (?:malformed API key|API key authentication failed|too many failed vault logins)/g;
+ok($flood_ok && $failed == 8 * $per_conn, "4 connections sent 8,000 failing logins ($failed failed)")
+  or diag(substr($told, 0, 2000));
 unlike($told, qr/WARNING/, 'the flooding clients got no WARNING');
 
 # The queue is full of failures now; the real key still logs in, 5 times.
