@@ -105,14 +105,17 @@ void NotePlaintext();
 
 /* --- access log (audit.cpp) ---------------------------------------------------------------- */
 
-/* Records an event right away: it survives the rollback of the current transaction. */
+/* Records an event right away: it survives the rollback of the current transaction (server log
+ * and access log queue). A successful login ("login", "ok") that the queue cannot take raises
+ * 53000, which undoes the login with its transaction. */
 void AuditNow(const char *action, const char *vault, const char *result, const char *detail);
 
-/* Records an event when the current transaction commits (state changes). */
+/* Records a state change in vault._access_log within the current transaction: the entry
+ * commits with the change or not at all. */
 void AuditAtCommit(const char *action, const char *vault, const char *result, const char *detail);
 
-/* Records a change to a vault (create, drop, grant, revoke) by id at commit: the entry stays
- * tied to this vault even after a drop and the reuse of its name. */
+/* Records a change to a vault (create, drop, grant, revoke) by id, within the current
+ * transaction: the entry stays tied to this vault even after a drop and the reuse of its name. */
 void AuditVaultChangeAtCommit(const char *action, uint64_t vault_id, const char *vault,
 							  const char *detail);
 

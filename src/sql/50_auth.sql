@@ -123,3 +123,27 @@ COMMENT ON FUNCTION vault.row_access(text, bigint[]) IS 'true when the principal
 CREATE FUNCTION vault.protect(tbl regclass) RETURNS void
     AS 'MODULE_PATHNAME', 'vault_protect' LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION vault.protect(regclass) IS 'enables and forces row-level security with per-vault policies on a table';
+
+-- The access log merges identical failures under a flood (attempts, last_at) and counts what it
+-- could not record; see README "Access log".
+ALTER TABLE vault._access_log
+    ADD COLUMN attempts integer NOT NULL DEFAULT 1 CHECK (attempts >= 1),
+    ADD COLUMN last_at timestamptz;
+COMMENT ON COLUMN vault._access_log.attempts IS 'identical failures this entry stands for (merged under a flood)';
+COMMENT ON COLUMN vault._access_log.last_at IS 'time of the last merged attempt (attempts > 1)';
+CREATE OR REPLACE VIEW vault.access_log WITH (security_barrier) AS
+    SELECT l.at, l.role, l.key_id, l.vault, l.vault_id, l.action, l.result, l.client_addr, l.detail,
+           l.attempts, l.last_at
+    FROM vault._access_log l
+    WHERE (l.vault_id IS NOT NULL AND vault._owns_vault_id(l.vault_id))
+       OR (l.key_id IS NOT NULL AND EXISTS (SELECT 1 FROM vault._api_keys k
+                                            WHERE k.key_id = l.key_id
+                                              AND vault._acts_for(k.owner)));
+
+CREATE FUNCTION vault.access_log_stats()
+    RETURNS TABLE (action text, result text, queued bigint, coalesced bigint, dropped bigint,
+                   refused bigint, waiting bigint, last_dropped timestamptz)
+    AS 'MODULE_PATHNAME', 'vault_access_log_stats' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vault.access_log_stats() IS 'access log queue since the server started, all databases: events queued, merged into an identical waiting one, dropped from the table (failures stay in the server log), successful logins refused, still waiting';
+REVOKE ALL ON FUNCTION vault.access_log_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vault.access_log_stats() TO pg_monitor;
