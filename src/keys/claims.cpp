@@ -358,8 +358,9 @@ RequireClaim(uint64_t kid, const char *action)
 					   "DATABASE ... TEMPLATE, or a restored dump); the keyring entries stay with "
 					   "the database that created them."),
 			 errhint("A superuser can give this copy keys of its own with SELECT * FROM "
-					 "vault.adopt_copied_vaults(); vault.drop_vault() here removes the copy "
-					 "without touching the other database's keys.")));
+					 "vault.adopt_copied_vaults() (when restoring a dump: restore its pre-data and "
+					 "data sections, adopt, then restore post-data); vault.drop_vault() here "
+					 "removes the copy without touching the other database's keys.")));
 }
 
 /* Claims a new vault's keyring id (removed again on abort). */
