@@ -1,4 +1,4 @@
-# 070_vault_identity.pl — one vault identity per keyring (issue 14, "One vault identity per
+# 090_vault_identity.pl — one vault identity per keyring (issue 14, "One vault identity per
 # keyring"): two databases of one cluster never share a live vault's keys by accident, a drop in
 # one never destroys another's data, and every vault always has someone who can shred it.
 #

@@ -1,4 +1,4 @@
-# 071_hnsw_verify_rights_lock.pl — vault.hnsw_verify (issue 14, "Smaller"):
+# 091_hnsw_verify_rights_lock.pl — vault.hnsw_verify (issue 14, "Smaller"):
 #   - needs SELECT on the index's table or its ownership: a role granted EXECUTE on hnsw_verify
 #     but neither is refused (42501; on c9ba3cb it read the vault ids and per-vault counts),
 #     SELECT or ownership is enough;
