@@ -24,7 +24,9 @@
  * lock, so equal counters mean no writer changed the pages in between and the report describes
  * one consistent graph. Otherwise the run is repeated (up to kOptimisticRuns times); a run that
  * keeps being overtaken, or one that found a problem (confirmed so that a concurrent failed
- * insert is not reported as damage), is done once more holding the lock throughout.
+ * insert is not reported as damage), is done once more holding the lock throughout. Optimistic
+ * runs run in a subtransaction: a page that fails authentication because a VACUUM rewrote it
+ * between two reads ends the run instead of the function.
  *
  * Privileges: the report shows vault ids and per-vault counts of the table's rows, so the caller
  * needs SELECT on the table (or owns it), as for reading the rows themselves.
@@ -47,7 +49,9 @@ extern "C"
 #include "catalog/pg_am.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
+#include "access/xact.h"
 #include "utils/acl.h"
+#include "utils/resowner.h"
 #include "funcapi.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -354,6 +358,51 @@ RunChecks(Relation heap, Relation index, Results *out)
 	MemoryContextSwitchTo(caller);
 }
 
+/* Whether an error may come from reading pages a concurrent writer was changing. */
+bool
+MayBeTornRead(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_INDEX_CORRUPTED || sqlerrcode == ERRCODE_DATA_CORRUPTED ||
+		   sqlerrcode == pg::kSqlStateCorrupt || sqlerrcode == pg::kSqlStateKeyUnavailable;
+}
+
+/*
+ * An optimistic run, in a subtransaction: a page a concurrent VACUUM rewrote between two reads
+ * (a vector overwritten after its element was read as live) fails authentication, which is no
+ * finding. Such errors end the run (false: run again); every other error is raised.
+ */
+bool
+TryRunChecks(Relation heap, Relation index, Results *out)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool done = false;
+	BeginInternalSubTransaction(nullptr);
+	MemoryContextSwitchTo(context);
+	PG_TRY();
+	{
+		RunChecks(heap, index, out);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+		done = true;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(context);
+		ErrorData *edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+		if (!MayBeTornRead(edata->sqlerrcode))
+			ReThrowError(edata);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return done;
+}
+
 } // namespace
 
 /* vault.hnsw_verify(index regclass) RETURNS TABLE (check text, ok boolean, detail text). */
@@ -394,7 +443,8 @@ VV_FUNCTION(vault_hnsw_verify)
 		MemoryContextReset(run_context);
 		res = {run_context, nullptr, 0, 0, true};
 		uint64 before = ChangeCounterLocked(index);
-		RunChecks(heap, index, &res);
+		if (!TryRunChecks(heap, index, &res))
+			continue; /* a torn read: run again (the locked run raises a real error) */
 		bool unchanged = ChangeCounterLocked(index) == before;
 		if (unchanged && !res.all_ok)
 			break; /* confirm a failure under the lock */
