@@ -7,18 +7,25 @@
 -- 2, 5, 8, ... (100 rows); m_c is empty at first.
 SELECT vault.create_vault('m_a'), vault.create_vault('m_b'), vault.create_vault('m_c');
 CREATE TABLE m_items (id int PRIMARY KEY, vault_name text, embedding evector(3));
--- add_rows(v, ids): inserts the point of each id (a fixed function of the id) sealed under v.
+-- add_rows(v, ids): inserts the point of each id (a fixed function of the id) sealed under v,
+-- which the caller selects first with a top-level SET (since security round 2, H5, a function
+-- may not change vector_vault.vault; see 42_round2_h5_nested_login). Refuses another vault.
 CREATE FUNCTION add_rows(v text, ids int[]) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM set_config('vector_vault.vault', v, true);
+    IF current_setting('vector_vault.vault') IS DISTINCT FROM v THEN
+        RAISE EXCEPTION 'add_rows(%): the selected vault is %', v, current_setting('vector_vault.vault');
+    END IF;
     INSERT INTO m_items
     SELECT i, v, format('[%s,%s,%s]', (i * 37) % 101 / 10.0, (i * 53) % 103 / 10.0,
                         (i * 61) % 107 / 10.0)::evector
     FROM unnest(ids) i;
 END
 $$;
-SELECT add_rows('m_a', ARRAY(SELECT i FROM generate_series(1, 300) i WHERE i % 3 = 1)),
-       add_rows('m_b', ARRAY(SELECT i FROM generate_series(1, 300) i WHERE i % 3 = 2));
+SET vector_vault.vault = 'm_a';
+SELECT add_rows('m_a', ARRAY(SELECT i FROM generate_series(1, 300) i WHERE i % 3 = 1));
+SET vector_vault.vault = 'm_b';
+SELECT add_rows('m_b', ARRAY(SELECT i FROM generate_series(1, 300) i WHERE i % 3 = 2));
+RESET vector_vault.vault;
 CREATE INDEX m_l2 ON m_items USING vault_hnsw (embedding);
 -- verify_summary(idx): the index's checks without random ids, entry points or link counts.
 CREATE FUNCTION verify_summary(idx regclass) RETURNS TABLE ("check" text, ok boolean, detail text)
@@ -34,13 +41,17 @@ LANGUAGE sql AS $$
 $$;
 -- search(k): ids and vault names of the first k rows by distance from a fixed point (no two
 -- rows at the same distance from it), sealed under m_a (the superuser running the tests owns
--- all three vaults). Planned on every call, so it follows enable_* settings.
+-- all three vaults). Planned on every call, so it follows enable_* settings. The point is
+-- sealed once, here at the top level, and kept in m_query: a function may no longer select the
+-- vault itself (security round 2, H5).
+SET vector_vault.vault = 'm_a';
+CREATE TABLE m_query AS SELECT '[5.21,4.89,5.07]'::evector(3) AS q;
+RESET vector_vault.vault;
 CREATE FUNCTION search(k int) RETURNS TABLE (id int, vault_name text) LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM set_config('vector_vault.vault', 'm_a', true);
     RETURN QUERY EXECUTE 'SELECT i.id, i.vault_name FROM m_items i
                           ORDER BY i.embedding <-> $1 LIMIT $2'
-        USING '[5.21,4.89,5.07]'::evector, k;
+        USING (SELECT q FROM m_query), k;
 END
 $$;
 SET enable_seqscan = off;
@@ -50,8 +61,8 @@ SELECT vault_name, count(*) FROM search(1000) GROUP BY 1 ORDER BY 1;
 
 -- Rows inserted after CREATE INDEX are searchable at once: one exactly at the query point
 -- comes first, and a first row of the so far empty vault m_c gives it a sub-graph.
-SELECT add_rows('m_a', ARRAY(SELECT i FROM generate_series(301, 330) i));
 SET vector_vault.vault = 'm_a';
+SELECT add_rows('m_a', ARRAY(SELECT i FROM generate_series(301, 330) i));
 INSERT INTO m_items VALUES (1000, 'm_a', '[5.21,4.89,5.07]');
 SET vector_vault.vault = 'm_c';
 INSERT INTO m_items VALUES (1001, 'm_c', '[5.21,4.89,5.08]');
@@ -120,6 +131,7 @@ CREATE TEMP TABLE before_truncate AS SELECT array_agg(id) AS ids FROM search(100
 BEGIN;
 TRUNCATE m_items;
 SELECT count(*) AS rows FROM search(1000);
+SET LOCAL vector_vault.vault = 'm_b';
 SELECT add_rows('m_b', ARRAY[2, 5, 8]);
 SELECT * FROM search(10);
 ROLLBACK;
@@ -128,8 +140,11 @@ SELECT bool_and(ok) AS verify_ok FROM vault.hnsw_verify('m_l2');
 TRUNCATE m_items;
 SELECT count(*) AS rows FROM search(1000);
 SELECT * FROM verify_summary('m_l2');
-SELECT add_rows('m_a', ARRAY(SELECT i FROM generate_series(1, 300) i WHERE i % 3 = 1)),
-       add_rows('m_b', ARRAY(SELECT i FROM generate_series(1, 300) i WHERE i % 3 = 2));
+SET vector_vault.vault = 'm_a';
+SELECT add_rows('m_a', ARRAY(SELECT i FROM generate_series(1, 300) i WHERE i % 3 = 1));
+SET vector_vault.vault = 'm_b';
+SELECT add_rows('m_b', ARRAY(SELECT i FROM generate_series(1, 300) i WHERE i % 3 = 2));
+RESET vector_vault.vault;
 SELECT vault_name, count(*) FROM search(1000) GROUP BY 1 ORDER BY 1;
 SELECT * FROM verify_summary('m_l2');
 
@@ -189,6 +204,6 @@ SELECT vault_name, count(*) FROM search(1000) GROUP BY 1 ORDER BY 1;
 -- Clean up.
 RESET enable_seqscan;
 RESET vector_vault.ef_search;
-DROP TABLE m_items;
+DROP TABLE m_items, m_query;
 DROP FUNCTION add_rows(text, int[]), verify_summary(regclass), search(int);
 SELECT vault.drop_vault('m_a'), vault.drop_vault('m_c');

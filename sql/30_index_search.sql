@@ -155,9 +155,14 @@ DROP TABLE s_items, s_queries, via_index, via_sort, filtered_index, ops;
 SELECT vault.create_vault('idx_a'), vault.create_vault('idx_b'), vault.create_vault('idx_c'),
        vault.create_vault('idx_d');
 CREATE TABLE v_items (id int PRIMARY KEY, vault_name text, embedding evector(4));
+-- fill_vault(v, ids): inserts the rows of ids sealed under v, which the caller selects first
+-- with a top-level SET (since security round 2, H5, a function may not change
+-- vector_vault.vault; see 42_round2_h5_nested_login). Refuses another vault.
 CREATE FUNCTION fill_vault(v text, ids int[]) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM set_config('vector_vault.vault', v, true);
+    IF current_setting('vector_vault.vault') IS DISTINCT FROM v THEN
+        RAISE EXCEPTION 'fill_vault(%): the selected vault is %', v, current_setting('vector_vault.vault');
+    END IF;
     INSERT INTO v_items
     SELECT i, v, format('[%s,%s,%s,%s]', (i * 37) % 101 / 10.0, (i * 53) % 103 / 10.0 - 5,
                         (i * 61) % 107 / 10.0, (i * 71) % 109 / 10.0 - 5)::evector
@@ -165,10 +170,14 @@ BEGIN
 END
 $$;
 -- Interleaved: every 30th id is idx_c, every 3rd of the rest idx_b.
-SELECT fill_vault('idx_c', ARRAY(SELECT i FROM generate_series(1, 300) i WHERE i % 30 = 0)),
-       fill_vault('idx_b', ARRAY(SELECT i FROM generate_series(1, 300) i
-                                 WHERE i % 30 <> 0 AND i % 3 = 0)),
-       fill_vault('idx_a', ARRAY(SELECT i FROM generate_series(1, 300) i WHERE i % 3 <> 0));
+SET vector_vault.vault = 'idx_c';
+SELECT fill_vault('idx_c', ARRAY(SELECT i FROM generate_series(1, 300) i WHERE i % 30 = 0));
+SET vector_vault.vault = 'idx_b';
+SELECT fill_vault('idx_b', ARRAY(SELECT i FROM generate_series(1, 300) i
+                                 WHERE i % 30 <> 0 AND i % 3 = 0));
+SET vector_vault.vault = 'idx_a';
+SELECT fill_vault('idx_a', ARRAY(SELECT i FROM generate_series(1, 300) i WHERE i % 3 <> 0));
+RESET vector_vault.vault;
 SELECT vault_name, count(*) FROM v_items GROUP BY 1 ORDER BY 1;
 CREATE INDEX v_l2 ON v_items USING vault_hnsw (embedding);
 SELECT "check", ok, regexp_replace(detail, 'vault [0-9a-f]{16}: (\d+ live, \d+ reachable).*$',

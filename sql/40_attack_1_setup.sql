@@ -33,6 +33,22 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+-- atk_error(st, msg): atk_try's report of the statement psql ran last, for statements that must
+-- be the client's own top-level statement (vault.login and vault.logout since security round 2,
+-- H5: atk_try's EXECUTE is nested code, refused with 42501). Called right after it as
+-- "SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE')": 'ok' when it succeeded, else
+-- "SQLSTATE: message" as atk_try shows it, "LEAK! " included. psql prints the failed
+-- statement's message, detail and hint above it, so they are compared with the expected output.
+-- (Its search_path is pinned: 40_attack_4_escalate calls it under an attacker's "=" operator.)
+CREATE FUNCTION atk_error(st text, msg text) RETURNS text LANGUAGE sql
+SET search_path = pg_catalog AS $$
+    SELECT CASE WHEN st = '00000' THEN 'ok'
+                ELSE CASE WHEN msg ~ '(SECRET|atk-password|vv_[0-9a-f]{16}_[0-9a-f]{8})'
+                          THEN 'LEAK! ' ELSE '' END
+                     || st || ': ' || regexp_replace(msg, '[0-9a-f]{16}', '<id>', 'g')
+           END
+$$;
+
 -- atk_read(q, plan): runs a one-column query and returns 'ok: v1 | v2 | ...' (its values as
 -- text, in order; '(no rows)' when there are none) or the error as atk_try shows it. plan
 -- 'index' disables sequential scans, 'seq' disables index scans, for this statement only.

@@ -38,11 +38,15 @@ RESET vector_vault.ciphertext_io;
 SELECT body_ct LIKE 'vve1:%' AS is_envelope_text FROM atk_ct_text;
 GRANT SELECT ON atk_ct, atk_ct_text TO PUBLIC;
 
--- The attempts, all aimed at atk_a.
+-- The attempts, all aimed at atk_a. The caller selects atk_a first with a top-level
+-- "SET LOCAL vector_vault.vault = 'atk_a'" (since security round 2, H5, a function may not
+-- change vector_vault.vault; see 42_round2_h5_nested_login); atk_writes refuses to run without.
 CREATE FUNCTION atk_writes() RETURNS TABLE (attempt text, outcome text) LANGUAGE plpgsql AS $$
 DECLARE ct text := (SELECT body_ct FROM atk_ct_text);
 BEGIN
-    PERFORM set_config('vector_vault.vault', 'atk_a', true);
+    IF current_setting('vector_vault.vault') IS DISTINCT FROM 'atk_a' THEN
+        RAISE EXCEPTION 'atk_writes: atk_a is not selected';
+    END IF;
     attempt := 'insert sealed under atk_a';
     outcome := atk_dml($q$INSERT INTO atk_items VALUES (100, 'X-SECRET-new', '{"n": 100}', '[9,9,9]')$q$);
     RETURN NEXT;
@@ -79,6 +83,7 @@ $$;
 BEGIN;
 SET LOCAL ROLE regress_atk_app;
 SELECT vault.login(:'key_keyowner', true);
+SET LOCAL vector_vault.vault = 'atk_a';
 SELECT * FROM atk_writes();
 RESET ROLE;
 SELECT atk_fingerprint() IS NOT DISTINCT FROM :'fp' AS atk_a_unchanged;
@@ -88,6 +93,7 @@ ROLLBACK;
 BEGIN;
 SET LOCAL ROLE regress_atk_app;
 SELECT vault.login(:'key_a_read', true);
+SET LOCAL vector_vault.vault = 'atk_a';
 SELECT * FROM atk_writes();
 RESET ROLE;
 SELECT atk_fingerprint() IS NOT DISTINCT FROM :'fp' AS atk_a_unchanged;
@@ -98,6 +104,7 @@ ROLLBACK;
 BEGIN;
 SET LOCAL ROLE regress_atk_app;
 SELECT vault.login(:'key_b_write', true);
+SET LOCAL vector_vault.vault = 'atk_a';
 SELECT * FROM atk_writes();
 RESET ROLE;
 SELECT atk_fingerprint() IS NOT DISTINCT FROM :'fp' AS atk_a_unchanged;
@@ -108,6 +115,7 @@ ROLLBACK;
 BEGIN;
 SET LOCAL ROLE regress_atk_app;
 SELECT vault.login(:'key_c_write', true) IS NULL AS no_vault;
+SET LOCAL vector_vault.vault = 'atk_a';
 SELECT * FROM atk_writes();
 RESET ROLE;
 SELECT atk_fingerprint() IS NOT DISTINCT FROM :'fp' AS atk_a_unchanged;
@@ -116,6 +124,7 @@ ROLLBACK;
 -- A role with no grants.
 BEGIN;
 SET LOCAL ROLE regress_atk_nobody;
+SET LOCAL vector_vault.vault = 'atk_a';
 SELECT * FROM atk_writes();
 RESET ROLE;
 SELECT atk_fingerprint() IS NOT DISTINCT FROM :'fp' AS atk_a_unchanged;
@@ -124,6 +133,7 @@ ROLLBACK;
 -- The table owner (forced RLS).
 BEGIN;
 SET LOCAL ROLE regress_atk_tblowner;
+SET LOCAL vector_vault.vault = 'atk_a';
 SELECT * FROM atk_writes();
 RESET ROLE;
 SELECT atk_fingerprint() IS NOT DISTINCT FROM :'fp' AS atk_a_unchanged;
@@ -134,6 +144,7 @@ ROLLBACK;
 -- but it cannot seal or rewrite a value under atk_a, and the copies stay unreadable to it.
 BEGIN;
 SET LOCAL ROLE regress_atk_bypass;
+SET LOCAL vector_vault.vault = 'atk_a';
 SELECT * FROM atk_writes();
 RESET ROLE;
 SELECT atk_fingerprint() IS NOT DISTINCT FROM :'fp' AS atk_a_unchanged;

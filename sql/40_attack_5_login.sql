@@ -8,8 +8,13 @@
 -- refused (28P01); five failed logins for a key id block it (28000), also for the right key.
 --
 -- Failed logins also count per client address (here every client is "local"): five in a row
--- would block every login for a minute. atk_clear() logs in and out with a key of its own after
--- every few failures, which resets the address's counter (not the other keys' counters).
+-- would block every login for a minute. After every few failures the file logs in and out with
+-- a key of its own (key_clear, "atk_clear"), which resets the address's counter (not the other
+-- keys' counters).
+--
+-- Since security round 2 (H5) vault.login and vault.logout must be the client's own top-level
+-- statements: each login is sent directly, and a failed one is shown by atk_error() right
+-- after it (SQLSTATE and message, "LEAK!" as atk_try did; psql prints its detail and hint).
 
 \set pw 'atk-password-0001'
 SELECT key AS key_a_read FROM atk_keys WHERE name = 'a_read' \gset
@@ -23,36 +28,44 @@ SELECT key AS key_clear FROM atk_keys WHERE name = 'clear' \gset
 SELECT split_part(key, '_', 2) AS rotate_id FROM atk_keys WHERE name = 'rotate' \gset
 SELECT split_part(key, '_', 2) AS rate_id FROM atk_keys WHERE name = 'rate' \gset
 
-CREATE FUNCTION atk_clear(k text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM vault.login(k);
-    PERFORM vault.logout();
-    RETURN 'address counter reset';
-END
-$$;
-
 SET ROLE regress_atk_app;
 
 -- Malformed keys: 28P01 "malformed API key" (the detail says why; the key is never echoed).
-SELECT atk_try(format('SELECT vault.login(%L)', left(:'key_a_read', -1))) AS too_short;
-SELECT atk_try(format('SELECT vault.login(%L)', :'key_a_read' || '0')) AS too_long;
-SELECT atk_try(format('SELECT vault.login(%L)', left(:'key_a_read', -1)
-    || CASE WHEN right(:'key_a_read', 1) = '0' THEN '1' ELSE '0' END)) AS bad_checksum;
-SELECT atk_clear(:'key_clear');
-SELECT atk_try(format('SELECT vault.login(%L)', 'xx' || substr(:'key_a_read', 3))) AS bad_prefix;
-SELECT atk_try(format('SELECT vault.login(%L)', upper(:'key_a_read'))) AS upper_case;
-SELECT atk_try(format('SELECT vault.login(%L)', '')) AS empty;
-SELECT atk_clear(:'key_clear');
-SELECT atk_try(format('SELECT vault.login(%L)', :'pw')) AS a_password;
-SELECT atk_try('SELECT vault.login(NULL)') AS null_key;
+SELECT vault.login(left(:'key_a_read', -1));
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS too_short;
+SELECT vault.login(:'key_a_read' || '0');
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS too_long;
+SELECT vault.login(left(:'key_a_read', -1)
+    || CASE WHEN right(:'key_a_read', 1) = '0' THEN '1' ELSE '0' END);
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS bad_checksum;
+SELECT vault.login(:'key_clear') AS atk_clear;
+SELECT vault.logout();
+SELECT vault.login('xx' || substr(:'key_a_read', 3));
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS bad_prefix;
+SELECT vault.login(upper(:'key_a_read'));
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS upper_case;
+SELECT vault.login('');
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS empty;
+SELECT vault.login(:'key_clear') AS atk_clear;
+SELECT vault.logout();
+SELECT vault.login(:'pw');
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS a_password;
+SELECT vault.login(NULL);
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS null_key;
 -- Well-formed but wrong: an unknown key id, and a known id with a forged secret.
-SELECT atk_try(format('SELECT vault.login(%L)', atk_forge(repeat('0', 16), repeat('0', 40)))) AS unknown_id;
-SELECT atk_clear(:'key_clear');
-SELECT atk_try(format('SELECT vault.login(%L)', atk_forge(split_part(:'key_a_read', '_', 2), repeat('ab', 20)))) AS forged_secret;
+SELECT vault.login(atk_forge(repeat('0', 16), repeat('0', 40)));
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS unknown_id;
+SELECT vault.login(:'key_clear') AS atk_clear;
+SELECT vault.logout();
+SELECT vault.login(atk_forge(split_part(:'key_a_read', '_', 2), repeat('ab', 20)));
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS forged_secret;
 -- Revoked and expired keys.
-SELECT atk_try(format('SELECT vault.login(%L)', :'key_revoked')) AS revoked;
-SELECT atk_try(format('SELECT vault.login(%L)', :'key_expired')) AS expired;
-SELECT atk_clear(:'key_clear');
+SELECT vault.login(:'key_revoked');
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS revoked;
+SELECT vault.login(:'key_expired');
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS expired;
+SELECT vault.login(:'key_clear') AS atk_clear;
+SELECT vault.logout();
 SELECT atk_principal();
 
 -- A key with one vault selects it; vault.principal() names the key (never the secret).
@@ -105,11 +118,13 @@ SELECT atk_principal();
 ROLLBACK;
 SELECT atk_principal();
 -- A failed login leaves the session key in place.
-SELECT atk_try(format('SELECT vault.login(%L)', :'key_revoked')) AS revoked;
+SELECT vault.login(:'key_revoked');
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS revoked;
 SELECT atk_principal();
 SELECT vault.logout();
 RESET vector_vault.vault;
-SELECT atk_clear(:'key_clear');
+SELECT vault.login(:'key_clear') AS atk_clear;
+SELECT vault.logout();
 RESET ROLE;
 
 -- A session key that expires stops working on the session's next statement (42501, "no
@@ -127,8 +142,10 @@ SELECT atk_read('SELECT count(*) FROM atk_items') AS rows_after_expiry;
 SELECT atk_read($$SELECT q::text FROM atk_query WHERE vault = 'atk_a'$$) AS decrypt_after_expiry;
 SELECT atk_read('SELECT id FROM atk_items ORDER BY embedding <-> (SELECT q FROM atk_query WHERE vault = ''atk_a'') LIMIT 3', 'index') AS search_after_expiry;
 SELECT vault.logout();
-SELECT atk_try(format('SELECT vault.login(%L)', :'key_expiring')) AS login_again;
-SELECT atk_clear(:'key_clear');
+SELECT vault.login(:'key_expiring');
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS login_again;
+SELECT vault.login(:'key_clear') AS atk_clear;
+SELECT vault.logout();
 RESET vector_vault.vault;
 RESET ROLE;
 
@@ -149,8 +166,10 @@ SET ROLE regress_atk_admin;
 SELECT vault.rotate_api_key(:'pw', :'rotate_id') AS key_rotate3 \gset
 RESET ROLE;
 SET ROLE regress_atk_app;
-SELECT atk_try(format('SELECT vault.login(%L)', :'key_rotate')) AS first_secret;
-SELECT atk_try(format('SELECT vault.login(%L)', :'key_rotate2')) AS second_secret;
+SELECT vault.login(:'key_rotate');
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS first_secret;
+SELECT vault.login(:'key_rotate2');
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS second_secret;
 SELECT vault.login(:'key_rotate3') AS third_secret;
 SELECT vault.logout();
 RESET vector_vault.vault;
@@ -165,10 +184,12 @@ RESET ROLE;
 SET ROLE regress_atk_admin;
 SELECT atk_try(format($$SELECT vault.create_api_key(%L, '{"atk_a": "read"}')$$, 'atk-password-9999')) AS create_key;
 SELECT atk_try(format('SELECT vault.rotate_api_key(%L, %L)', 'atk-password-9999', :'rotate_id')) AS rotate_key;
-SELECT atk_clear(:'key_clear');
+SELECT vault.login(:'key_clear') AS atk_clear;
+SELECT vault.logout();
 SELECT atk_try(format('SELECT vault.revoke_api_key(%L, %L)', 'atk-password-9999', :'rotate_id')) AS revoke_key;
 SELECT atk_try(format('SELECT vault.set_key_password(%L, %L)', 'atk-password-0002', 'atk-password-9999')) AS change_password;
-SELECT atk_clear(:'key_clear');
+SELECT vault.login(:'key_clear') AS atk_clear;
+SELECT vault.logout();
 -- Too short a new password is refused (22023).
 SELECT atk_try(format('SELECT vault.set_key_password(%L, %L)', 'short', :'pw')) AS short_password;
 RESET ROLE;
@@ -201,29 +222,47 @@ RESET ROLE;
 -- Malformed keys never reach the lookup, so they do not count against the key id: two of them
 -- first, then four forged secrets, and the right key still works (which resets the counter).
 SET ROLE regress_atk_app;
-SELECT atk_try(format('SELECT vault.login(%L)', left(:'key_rate', -1) || 'x')) AS malformed_1;
-SELECT atk_try(format('SELECT vault.login(%L)', left(:'key_rate', -2))) AS malformed_2;
-SELECT atk_clear(:'key_clear');
-SELECT atk_try(format('SELECT vault.login(%L)', atk_forge(:'rate_id', repeat('1', 40)))) AS forged_1;
-SELECT atk_try(format('SELECT vault.login(%L)', atk_forge(:'rate_id', repeat('2', 40)))) AS forged_2;
-SELECT atk_clear(:'key_clear');
-SELECT atk_try(format('SELECT vault.login(%L)', atk_forge(:'rate_id', repeat('3', 40)))) AS forged_3;
-SELECT atk_try(format('SELECT vault.login(%L)', atk_forge(:'rate_id', repeat('4', 40)))) AS forged_4;
-SELECT atk_clear(:'key_clear');
+SELECT vault.login(left(:'key_rate', -1) || 'x');
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS malformed_1;
+SELECT vault.login(left(:'key_rate', -2));
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS malformed_2;
+SELECT vault.login(:'key_clear') AS atk_clear;
+SELECT vault.logout();
+SELECT vault.login(atk_forge(:'rate_id', repeat('1', 40)));
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS forged_1;
+SELECT vault.login(atk_forge(:'rate_id', repeat('2', 40)));
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS forged_2;
+SELECT vault.login(:'key_clear') AS atk_clear;
+SELECT vault.logout();
+SELECT vault.login(atk_forge(:'rate_id', repeat('3', 40)));
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS forged_3;
+SELECT vault.login(atk_forge(:'rate_id', repeat('4', 40)));
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS forged_4;
+SELECT vault.login(:'key_clear') AS atk_clear;
+SELECT vault.logout();
 SELECT vault.login(:'key_rate') AS right_key_after_four;
 SELECT vault.logout();
 -- Now five forged secrets (the address counter reset in between), then the right key: blocked.
-SELECT atk_try(format('SELECT vault.login(%L)', atk_forge(:'rate_id', repeat('5', 40)))) AS forged_5;
-SELECT atk_try(format('SELECT vault.login(%L)', atk_forge(:'rate_id', repeat('6', 40)))) AS forged_6;
-SELECT atk_clear(:'key_clear');
-SELECT atk_try(format('SELECT vault.login(%L)', atk_forge(:'rate_id', repeat('7', 40)))) AS forged_7;
-SELECT atk_try(format('SELECT vault.login(%L)', atk_forge(:'rate_id', repeat('8', 40)))) AS forged_8;
-SELECT atk_clear(:'key_clear');
-SELECT atk_try(format('SELECT vault.login(%L)', atk_forge(:'rate_id', repeat('9', 40)))) AS forged_9;
-SELECT atk_try(format('SELECT vault.login(%L)', :'key_rate')) AS right_key_after_five;
+SELECT vault.login(atk_forge(:'rate_id', repeat('5', 40)));
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS forged_5;
+SELECT vault.login(atk_forge(:'rate_id', repeat('6', 40)));
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS forged_6;
+SELECT vault.login(:'key_clear') AS atk_clear;
+SELECT vault.logout();
+SELECT vault.login(atk_forge(:'rate_id', repeat('7', 40)));
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS forged_7;
+SELECT vault.login(atk_forge(:'rate_id', repeat('8', 40)));
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS forged_8;
+SELECT vault.login(:'key_clear') AS atk_clear;
+SELECT vault.logout();
+SELECT vault.login(atk_forge(:'rate_id', repeat('9', 40)));
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS forged_9;
+SELECT vault.login(:'key_rate');
+SELECT atk_error(:'SQLSTATE', :'LAST_ERROR_MESSAGE') AS right_key_after_five;
 SELECT atk_principal();
 -- Other keys are not affected.
-SELECT atk_clear(:'key_clear');
+SELECT vault.login(:'key_clear') AS atk_clear;
+SELECT vault.logout();
 RESET vector_vault.vault;
 RESET ROLE;
 
@@ -237,13 +276,16 @@ SELECT set_at AS pwlimit_set_at FROM vault._key_passwords WHERE role = 'regress_
 SET ROLE regress_atk_pwlimit;
 SELECT atk_try(format('SELECT vault.set_key_password(%L, %L)', 'atk-password-0002', 'atk-password-9991')) AS wrong_1;
 SELECT atk_try(format('SELECT vault.set_key_password(%L, %L)', 'atk-password-0002', 'atk-password-9992')) AS wrong_2;
-SELECT atk_clear(:'key_clear');
+SELECT vault.login(:'key_clear') AS atk_clear;
+SELECT vault.logout();
 SELECT atk_try(format('SELECT vault.set_key_password(%L, %L)', 'atk-password-0002', 'atk-password-9993')) AS wrong_3;
 SELECT atk_try(format('SELECT vault.set_key_password(%L, %L)', 'atk-password-0002', 'atk-password-9994')) AS wrong_4;
-SELECT atk_clear(:'key_clear');
+SELECT vault.login(:'key_clear') AS atk_clear;
+SELECT vault.logout();
 SELECT atk_try(format('SELECT vault.set_key_password(%L, %L)', 'atk-password-0002', 'atk-password-9995')) AS wrong_5;
 SELECT atk_try(format('SELECT vault.set_key_password(%L, %L)', 'atk-password-0002', :'pw')) AS right_one;
-SELECT atk_clear(:'key_clear');
+SELECT vault.login(:'key_clear') AS atk_clear;
+SELECT vault.logout();
 RESET vector_vault.vault;
 RESET ROLE;
 SELECT set_at = :'pwlimit_set_at' AS password_unchanged FROM vault._key_passwords

@@ -112,7 +112,7 @@ DROP ROLE regress_atk_admin, regress_atk_keyowner, regress_atk_app, regress_atk_
 -- 40_attack_1_setup) are removed by hand: nothing else removes them.
 DELETE FROM vault._key_passwords
 WHERE role::oid NOT IN (SELECT oid FROM pg_roles) OR role = current_user::regrole;
-DROP FUNCTION atk_try(text), atk_read(text, text), atk_dml(text), atk_principal(), atk_crc32(text),
-    atk_forge(text, text), atk_reads(text[]), atk_fingerprint(), atk_writes(), atk_mgmt(text[]),
-    atk_state(), atk_clear(text), atk_wait_for_log(bigint);
+DROP FUNCTION atk_try(text), atk_error(text, text), atk_read(text, text), atk_dml(text),
+    atk_principal(), atk_crc32(text), atk_forge(text, text), atk_reads(text[]), atk_fingerprint(),
+    atk_writes(), atk_mgmt(text[]), atk_state(), atk_wait_for_log(bigint);
 SELECT count(*) AS atk_vaults_left FROM vault._vaults WHERE name LIKE 'atk%' AND state = 'active';

@@ -394,6 +394,7 @@ VV_FUNCTION(vault_login)
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("API key must not be null")));
+	auth::RequireDirectClientCall(fcinfo->flinfo->fn_oid, "login", "vault.login()");
 	auth::RequireSecureConnection("vault.login()");
 	text *arg = PG_GETARG_TEXT_PP(0);
 	bool transaction_only = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
@@ -417,54 +418,11 @@ VV_FUNCTION(vault_login)
 	if (!s.ok())
 		pg::ThrowStatus(s, nullptr, nullptr);
 
-	Oid types[1] = {TEXTOID};
-	Datum values[1] = {CStringGetTextDatum(key_id)};
-	bool valid = false;
-	bool key_exists = false;
+	auth::KeyValidity validity = auth::CheckKey(key_id, digest);
+	bool valid = validity.valid;
+	bool key_exists = validity.exists;
 	char vault_name[NAMEDATALEN] = {0};
-	int nvaults = 0;
-	pg::PrivilegedScope scope;
-	pg::EnterPrivileged(&scope);
-	if (SPI_execute_with_args(
-			"SELECT secret_hash, old_secret_hash, COALESCE(old_valid_until > pg_catalog.now(), "
-			"false), revoked_at IS NULL AND (expires_at IS NULL OR expires_at > pg_catalog.now()) "
-			"FROM vault._api_keys WHERE key_id OPERATOR(pg_catalog.=) $1",
-			1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read vault._api_keys");
-	key_exists = SPI_processed == 1;
-	if (SPI_processed == 1)
-	{
-		HeapTuple t = SPI_tuptable->vals[0];
-		TupleDesc d = SPI_tuptable->tupdesc;
-		bool n1, n2, n3, n4;
-		bytea *current = DatumGetByteaPP(SPI_getbinval(t, d, 1, &n1));
-		Datum old = SPI_getbinval(t, d, 2, &n2);
-		bool old_ok = DatumGetBool(SPI_getbinval(t, d, 3, &n3));
-		bool live = DatumGetBool(SPI_getbinval(t, d, 4, &n4));
-		bool match_current = VARSIZE_ANY_EXHDR(current) == kSha256Bytes &&
-							 ConstantTimeEqual(VARDATA_ANY(current), digest, kSha256Bytes);
-		bool match_old = false;
-		if (!n2 && old_ok)
-		{
-			bytea *ob = DatumGetByteaPP(old);
-			match_old = VARSIZE_ANY_EXHDR(ob) == kSha256Bytes &&
-						ConstantTimeEqual(VARDATA_ANY(ob), digest, kSha256Bytes);
-		}
-		valid = live && (match_current || match_old);
-	}
-	if (valid &&
-		SPI_execute_with_args(
-			"SELECT v.name FROM vault._api_key_vaults k JOIN vault._vaults v USING (vault_id) "
-			"WHERE "
-			"k.key_id OPERATOR(pg_catalog.=) $1 AND v.state OPERATOR(pg_catalog.=) 'active'",
-			1, types, values, nullptr, true, 0) == SPI_OK_SELECT)
-	{
-		nvaults = static_cast<int>(SPI_processed);
-		if (nvaults == 1)
-			strlcpy(vault_name, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-					sizeof(vault_name));
-	}
-	pg::LeavePrivileged(&scope);
+	int nvaults = valid ? auth::KeyVaults(key_id, vault_name, sizeof(vault_name)) : 0;
 	if (!valid)
 	{
 		auth::NoteLoginFailure(key_id, key_exists);
@@ -480,9 +438,11 @@ VV_FUNCTION(vault_login)
 				   transaction_only ? "transaction-scoped" : "session");
 	if (nvaults == 1)
 	{
+		auth::SetInternalVaultChange(true);
 		(void) set_config_option("vector_vault.vault", vault_name, PGC_USERSET, PGC_S_SESSION,
 								 transaction_only ? GUC_ACTION_LOCAL : GUC_ACTION_SET, true, 0,
 								 false);
+		auth::SetInternalVaultChange(false);
 		PG_RETURN_TEXT_P(cstring_to_text(vault_name));
 	}
 	PG_RETURN_NULL();
@@ -492,6 +452,7 @@ VV_FUNCTION(vault_login)
 VV_FUNCTION(vault_logout)
 {
 	(void) fcinfo;
+	auth::RequireDirectClientCall(fcinfo->flinfo->fn_oid, "logout", "vault.logout()");
 	if (auth::CurrentKey() != nullptr)
 	{
 		auth::AuditNow("logout", nullptr, "ok", nullptr);

@@ -13,6 +13,11 @@
 
 #include "pg/pg.h"
 
+extern "C"
+{
+#include "utils/guc.h"
+}
+
 namespace vector_vault::auth
 {
 
@@ -27,6 +32,23 @@ struct KeyPrincipal
 	Oid owner;          /* owner role (filled when the vault cache loads) */
 	int64 expires_at;   /* TimestampTz, 0 = never */
 };
+
+/* Whether a presented API key is valid now (key_state.cpp: the one place that decides). */
+struct KeyValidity
+{
+	bool valid;
+	bool exists;        /* the key id has a row (revoked, expired or not) */
+	Oid owner;          /* the key's owner role (when the key exists) */
+	int64 expires_at;   /* TimestampTz after which it stops being valid, 0 = never */
+	const char *reason; /* why it is not valid (static text) */
+};
+
+/* Reads vault._api_keys (no SQL) and applies the rule: exists, not revoked, not expired, the
+ * digest matches the current secret or the previous one inside the rotation's overlap. */
+KeyValidity CheckKey(const char *key_id, const uint8_t digest[32]);
+
+/* How many active vaults an API key is scoped to; their name when exactly one. */
+int KeyVaults(const char *key_id, char *single_name, size_t cap);
 
 /* The key principal, or nullptr when the session acts as its role. */
 KeyPrincipal *CurrentKey();
@@ -43,8 +65,43 @@ void DefineGucs();
 /* Registers transaction callbacks, the log redaction hook and shared memory. */
 void Register();
 
+/* False when vector_vault.require_ssl forbids this connection (TCP without TLS). */
+bool TransportAllowed();
+
 /* Raises 28000 when vector_vault.require_ssl forbids this connection (TCP without TLS). */
 void RequireSecureConnection(const char *what);
+
+/* --- top-level-only changes and parallel workers (session_guard.cpp) ----------------------- */
+
+/* True when the executing function (funcid, SQL name `name`) was called directly by the client's
+ * own top-level "SELECT name(...)" that reads no table (not from a function, trigger, policy,
+ * view, the planner or commit). */
+bool CalledDirectlyByClient(Oid funcid, const char *name);
+
+/* Raises 42501 unless CalledDirectlyByClient; `what` names the call in the message. */
+void RequireDirectClientCall(Oid funcid, const char *name, const char *what);
+
+/* Check hook body of vector_vault.vault: may the selected vault change from here? */
+bool MayChangeSelectedVault(GucSource source);
+
+/* Brackets vault.login's own change of vector_vault.vault. */
+void SetInternalVaultChange(bool on);
+
+/* In a parallel worker: its leader's key principal, or nullptr (errors when unknown). */
+KeyPrincipal *LeaderKey();
+
+/* In a parallel worker: whether its leader's connection satisfies vector_vault.require_ssl. */
+bool LeaderTransportAllowed();
+
+/* --- the server log (redact.cpp) ----------------------------------------------------------- */
+
+/* Installs the redaction hooks (log, analysis, planner) and their catalog callbacks. */
+void RegisterRedaction();
+
+/* Notes that the current statement seals or opens a value: until its client message ends, errors
+ * raised by Postgres' own code reach the server log without their values (message, detail,
+ * context). Call it before plaintext is handed to any Postgres function. */
+void NotePlaintext();
 
 /* --- access log (audit.cpp) ---------------------------------------------------------------- */
 

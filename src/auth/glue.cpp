@@ -9,14 +9,16 @@ namespace detail
 void RegisterLimiterShmem();
 void RegisterAuditShmem();
 void RegisterAuditCallbacks();
+void RegisterSessionGuardShmem();
 } // namespace detail
 
-/* Registers the rate limiter's and the access log queue's shared memory. */
+/* Registers the rate limiter's, the access log queue's and the principal slots' shared memory. */
 void
 RegisterShmem()
 {
 	detail::RegisterLimiterShmem();
 	detail::RegisterAuditShmem();
+	detail::RegisterSessionGuardShmem();
 }
 
 } // namespace vector_vault::auth

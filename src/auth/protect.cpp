@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "auth/auth.h"
+#include "keys/rotation_scan.h"
 #include "pg/guard.h"
 #include "type/codec.h"
 #include "vault/vault.h"
@@ -90,15 +91,12 @@ VV_FUNCTION(vault_protect)
 		elog(ERROR, "SPI_connect failed");
 	Oid types[1] = {OIDOID};
 	Datum values[1] = {ObjectIdGetDatum(relid)};
-	if (SPI_execute_with_args("SELECT a.attname FROM pg_catalog.pg_attribute a JOIN "
-							  "pg_catalog.pg_depend d ON d.objid "
-							  "OPERATOR(pg_catalog.=) a.atttypid AND d.classid "
-							  "OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass "
-							  "JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) "
-							  "d.refobjid AND e.extname OPERATOR(pg_catalog.=) "
-							  "'vector_vault' WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND "
-							  "a.attnum OPERATOR(pg_catalog.>) 0 AND NOT "
-							  "a.attisdropped ORDER BY a.attnum",
+	/* Every column that can hold encrypted values: the encrypted types, domains over them,
+	 * arrays and composites containing them (the same test rotation uses). */
+	if (SPI_execute_with_args("SELECT a.attname, a.atttypid FROM pg_catalog.pg_attribute a "
+							  "WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum "
+							  "OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped AND "
+							  "vault._holds_encrypted(a.atttypid) ORDER BY a.attnum",
 							  1, types, values, nullptr, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the table's columns");
 	if (SPI_processed == 0)
@@ -106,12 +104,30 @@ VV_FUNCTION(vault_protect)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("table \"%s\" has no evector, etext or ejsonb column", get_rel_name(relid)),
 				 errhint("vault.protect() derives each row's vault from its encrypted columns.")));
+	/* Scalar columns (and domains over them) give one vault id each; array and composite
+	 * columns give every vault id inside them, appended as an array. */
+	StringInfoData scalars, nested;
+	initStringInfo(&scalars);
+	initStringInfo(&nested);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		const char *col =
+			quote_identifier(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		bool isnull;
+		Oid typid = DatumGetObjectId(
+			SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		if (keys::IsEncryptedScalarType(typid))
+			appendStringInfo(&scalars, "%svault.vault_of(%s)", scalars.len > 0 ? ", " : "", col);
+		else
+			appendStringInfo(&nested, " OPERATOR(pg_catalog.||) vault._vault_ids(%s)", col);
+	}
 	StringInfoData ids;
 	initStringInfo(&ids);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		appendStringInfo(
-			&ids, ", vault.vault_of(%s)",
-			quote_identifier(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+	if (nested.len == 0)
+		appendStringInfo(&ids, ", %s", scalars.data);
+	else
+		appendStringInfo(&ids, ", VARIADIC (ARRAY[%s]::pg_catalog.int8[]%s)", scalars.data,
+						 nested.data);
 	char *rel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										   get_rel_name(relid));
 	const char *stmts[] = {

@@ -1,16 +1,22 @@
 /*
  * aead.cpp — AES-256-GCM via OpenSSL EVP.
  *
- * One EVP_CIPHER is fetched once per process and one context is kept per thread and reset per
- * call, so the hot paths (decrypting a value in a distance function, an element during a cold
- * index load) pay for the key schedule and the data, not for allocation. On failure the output
- * buffer is zeroed, so no partially decrypted plaintext escapes.
+ * One EVP_CIPHER is fetched once per process and one context is kept per thread and direction.
+ * The decrypting context also keeps its key schedule: when the next value is opened under the
+ * same key (an exact scan opens every row of a vault under one key), only the nonce is set again,
+ * so the hot paths (a distance function per row, an element during a cold index load) pay for
+ * the data, not for allocation or key expansion. The context holds a copy of the last key to
+ * compare against (the key schedule it keeps is equivalent to the key anyway); AeadForgetKeys()
+ * wipes both, and the key cache calls it whenever it drops keys. On failure the output buffer is
+ * zeroed, so no partially decrypted plaintext escapes.
  */
 #include "core/aead.h"
 
 #include "core/secure.h"
 
 #include <climits>
+#include <cstring>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -28,28 +34,59 @@ Cipher()
 	return cipher;
 }
 
-/* A per-thread context that frees itself when the thread ends. */
+/* A per-thread context that frees itself (and wipes the key it remembers) when the thread ends. */
 struct ThreadContext
 {
 	EVP_CIPHER_CTX *ctx = nullptr;
+	bool keyed = false; /* ctx holds the schedule of `key` (decryption only) */
+	uint8_t key[kKeyBytes] = {};
+
+	/* Drops the remembered key and its schedule. */
+	void Forget()
+	{
+		if (ctx != nullptr)
+			EVP_CIPHER_CTX_reset(ctx);
+		keyed = false;
+		SecureZero(key, sizeof(key));
+	}
 
 	~ThreadContext()
 	{
+		Forget();
 		if (ctx != nullptr)
 			EVP_CIPHER_CTX_free(ctx);
 	}
 };
 
-/* Returns this thread's reset cipher context, or nullptr if OpenSSL cannot allocate one. */
+thread_local ThreadContext g_seal;
+thread_local ThreadContext g_open;
+
+/* Returns this thread's reset sealing context, or nullptr if OpenSSL cannot allocate one. */
 EVP_CIPHER_CTX *
-Context()
+SealContext()
 {
-	thread_local ThreadContext holder;
-	if (holder.ctx == nullptr)
-		holder.ctx = EVP_CIPHER_CTX_new();
+	if (g_seal.ctx == nullptr)
+		g_seal.ctx = EVP_CIPHER_CTX_new();
 	else
-		EVP_CIPHER_CTX_reset(holder.ctx);
-	return holder.ctx;
+		EVP_CIPHER_CTX_reset(g_seal.ctx);
+	return g_seal.ctx;
+}
+
+/* Readies this thread's opening context for key and nonce, re-using the key schedule when the
+ * key is the one it already holds; false when OpenSSL fails. */
+bool
+OpenContextFor(const uint8_t key[kKeyBytes], const uint8_t nonce[kNonceBytes])
+{
+	if (g_open.ctx == nullptr && (g_open.ctx = EVP_CIPHER_CTX_new()) == nullptr)
+		return false;
+	if (g_open.keyed && CRYPTO_memcmp(g_open.key, key, kKeyBytes) == 0)
+		return EVP_DecryptInit_ex(g_open.ctx, nullptr, nullptr, nullptr, nonce) == 1;
+	g_open.Forget();
+	if (EVP_DecryptInit_ex(g_open.ctx, Cipher(), nullptr, key, nonce) != 1)
+		return false;
+	memcpy(g_open.key, key, kKeyBytes);
+	g_open.keyed = true;
+	return true;
 }
 
 } // namespace
@@ -68,7 +105,7 @@ Status
 AeadSeal(const uint8_t key[kKeyBytes], const uint8_t nonce[kNonceBytes], const uint8_t *aad,
 		 size_t aad_len, const uint8_t *pt, size_t len, uint8_t *ct, uint8_t tag[kTagBytes])
 {
-	EVP_CIPHER_CTX *ctx = Context();
+	EVP_CIPHER_CTX *ctx = SealContext();
 	int out_len = 0;
 	if (ctx == nullptr || len > INT_MAX || aad_len > INT_MAX)
 		return Status::Error(Code::kInternal, "could not set up AES-256-GCM");
@@ -90,12 +127,15 @@ Status
 AeadOpen(const uint8_t key[kKeyBytes], const uint8_t nonce[kNonceBytes], const uint8_t *aad,
 		 size_t aad_len, const uint8_t *ct, size_t len, const uint8_t tag[kTagBytes], uint8_t *pt)
 {
-	EVP_CIPHER_CTX *ctx = Context();
 	int out_len = 0;
-	if (ctx == nullptr || len > INT_MAX || aad_len > INT_MAX)
+	if (len > INT_MAX || aad_len > INT_MAX)
 		return Status::Error(Code::kInternal, "could not set up AES-256-GCM");
-	if (EVP_DecryptInit_ex(ctx, Cipher(), nullptr, key, nonce) != 1)
+	if (!OpenContextFor(key, nonce))
+	{
+		g_open.Forget();
 		return Status::Error(Code::kInternal, "could not initialise AES-256-GCM decryption");
+	}
+	EVP_CIPHER_CTX *ctx = g_open.ctx;
 	if (aad_len > 0 &&
 		EVP_DecryptUpdate(ctx, nullptr, &out_len, aad, static_cast<int>(aad_len)) != 1)
 		return Status::Error(Code::kInternal, "AES-256-GCM decryption failed");
@@ -112,6 +152,14 @@ AeadOpen(const uint8_t key[kKeyBytes], const uint8_t nonce[kNonceBytes], const u
 		return Status::Error(Code::kCorrupt, "authentication tag mismatch");
 	}
 	return Status::Ok();
+}
+
+/* Wipes the key (and schedule) this thread's decrypting context remembers. */
+void
+AeadForgetKeys()
+{
+	g_open.Forget();
+	g_seal.Forget();
 }
 
 } // namespace vector_vault

@@ -34,4 +34,8 @@ Status AeadOpen(const uint8_t key[kKeyBytes], const uint8_t nonce[kNonceBytes], 
 				size_t aad_len, const uint8_t *ct, size_t len, const uint8_t tag[kTagBytes],
 				uint8_t *pt);
 
+/* Wipes the last key this thread's decrypting context kept for re-use (call when keys are
+ * dropped: a vault dropped, a key version retired, the key cache cleared). */
+void AeadForgetKeys();
+
 } // namespace vector_vault

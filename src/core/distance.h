@@ -1,8 +1,9 @@
 /*
  * distance.h — vector distances, twice.
  *
- * Exact*: double-precision scalar loops for the SQL functions and operators (l2_distance, <->,
- * ...). They are the reference: deterministic on every CPU, so regression output is stable.
+ * Exact*: double-precision loops for the SQL functions and operators (l2_distance, <->, ...).
+ * They are the reference: deterministic on every CPU (L2 and inner product use baseline SSE2
+ * double lanes in a fixed summation order), so regression output is stable.
  *
  * The Fast* kernels are float32 SIMD for the index hot path (graph search and build). The kernel
  * is picked once at run time from what the CPU supports (AVX-512F, AVX2+FMA, or portable

@@ -41,12 +41,13 @@ constexpr size_t kCacheBytes = ((sizeof(Slot) * kSlots + 4095) / 4096) * 4096;
 Slot *g_slots = nullptr;
 uint64 g_epoch = 0;
 
-/* Zeroes the cache when the backend exits. */
+/* Zeroes the cache (and the cipher context's remembered key) when the backend exits. */
 void
 ZeroAtExit(int, Datum)
 {
 	if (g_slots != nullptr)
 		SecureZero(g_slots, kCacheBytes);
+	AeadForgetKeys();
 }
 
 /* Allocates the locked cache on first use. */
@@ -77,12 +78,13 @@ HashOf(uint64_t vault_id, uint32_t key_version)
 
 } // namespace
 
-/* Empties the cache. */
+/* Empties the cache, and the key the decrypting cipher context keeps for re-use. */
 void
 InvalidateDataKeyCache()
 {
 	if (g_slots != nullptr)
 		SecureZero(g_slots, kCacheBytes);
+	AeadForgetKeys();
 }
 
 namespace detail

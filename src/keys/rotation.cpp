@@ -12,8 +12,11 @@
  *
  * Vault data keys: vault.rotate_key(vault) creates the next version, which new values use at
  * once; CALL vault.reencrypt(vault) rewrites older values (and, through the updated rows, their
- * index entries) in batches, committing as it goes; after VACUUM, vault.retire_key_version(vault,
- * version) checks nothing live still uses the version and shreds it at commit.
+ * index entries) in batches, committing as it goes, in the tables it may rewrite without running
+ * anybody else's code; after VACUUM, vault.retire_key_version(vault, version) checks nothing live
+ * still uses the version and shreds it at commit. Where values are and who may rewrite them is
+ * rotation_scan.cpp; retirement is blocked by values in relations of roles with access to the
+ * vault, and by copies of outsiders unless force => true (then they are reported and shredded).
  */
 #include "core/aead.h"
 #include "core/durable_file.h"
@@ -29,6 +32,7 @@
 #include "auth/auth.h"
 #include "index/hnsw.h"
 #include "keys/keys.h"
+#include "keys/rotation_scan.h"
 #include "pg/guard.h"
 #include "pg/privileged.h"
 #include "pg/shmem.h"
@@ -325,11 +329,66 @@ VV_FUNCTION(vault_reseal)
 	PG_RETURN_POINTER(out);
 }
 
-/* vault.retire_key_version(vault text, version int): shreds an old version nothing live uses. */
+namespace
+{
+
+/* Raises the error for a holder that keeps a key version from being retired. */
+[[noreturn]] void
+RefuseRetire(const keys::KeyHolder &h, int32 version, const char *name, bool force)
+{
+	char *where = h.column != nullptr ? psprintf("%s.%s", h.relation, quote_identifier(h.column))
+									  : psprintf("index %s", h.relation);
+	char *count = h.remaining < 0 ? pstrdup("an unknown number of")
+								  : psprintf("%lld", static_cast<long long>(h.remaining));
+	const char *hint;
+	if (h.remaining < 0)
+		hint = "It is a temporary table of another session: wait until that session ends, or "
+			   "shred the version anyway with force => true.";
+	else if (h.owner_has_rights && h.column == nullptr)
+		hint = "VACUUM the index's table after vault.reencrypt, then retry.";
+	else if (h.owner_has_rights && h.not_rewritable == nullptr)
+		hint = "CALL vault.reencrypt(vault) first (and VACUUM the tables).";
+	else if (h.owner_has_rights)
+		hint = "Its owner has access to the vault, so these values are the vault's data: have "
+			   "them rewritten (CALL vault.reencrypt by the table's owner, or REFRESH a "
+			   "materialized view), or revoke the owner's access first.";
+	else
+		hint = "Its owner has no access to the vault: force => true shreds the version anyway, "
+			   "and these copies can never be decrypted again.";
+	char *message =
+		h.column != nullptr
+			? psprintf("%s values in %s still use key version %d of vault \"%s\"", count, where,
+					   version, name)
+			: psprintf("index \"%s\" still holds %s live entries under key version %d of vault "
+					   "\"%s\"",
+					   get_rel_name(h.relid), count, version, name);
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("%s", message),
+			 errdetail("%s is owned by role \"%s\", which %s access to the vault%s%s.", h.relation,
+					   h.owner_name, h.owner_has_rights ? "has" : "has no",
+					   h.not_rewritable != nullptr ? "; vault.reencrypt does not rewrite it: " : "",
+					   h.not_rewritable != nullptr ? h.not_rewritable : ""),
+			 errhint("%s%s", hint,
+					 force && h.owner_has_rights && h.remaining >= 0
+						 ? " force => true does not shred values held by roles with access."
+						 : "")));
+}
+
+} // namespace
+
+/*
+ * vault.retire_key_version(vault text, version int, force bool DEFAULT false): shreds an old
+ * version that nothing live uses. Values and index entries are counted as the extension owner
+ * in every table, materialized view and vault_hnsw index of the database (nested in domains,
+ * arrays and composites too). Holders whose owner has access to the vault always block. Holders
+ * whose owner has no access (copies), and temporary tables of other sessions (which cannot be
+ * read), block unless force => true; then they are reported and shredded with the version.
+ */
 VV_FUNCTION(vault_retire_key_version)
 {
 	char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	int32 version = PG_GETARG_INT32(1);
+	bool force = PG_GETARG_BOOL(2);
 	PreventCommandIfReadOnly("vault.retire_key_version()");
 	const vault::VaultInfo *v = vault::RequireVault(name);
 	vault::RequireLevel(v, vault::Level::kAdmin, "retire a key version");
@@ -339,54 +398,48 @@ VV_FUNCTION(vault_retire_key_version)
 						errdetail("Only versions below the current one (%u) can be retired.",
 								  v->key_version)));
 	uint64_t id = v->id;
-	/* Live values in any table of this database (counted as the extension owner, past RLS). */
-	pg::PrivilegedScope scope;
-	pg::EnterPrivileged(&scope);
-	Oid types[2] = {INT8OID, INT4OID};
-	Datum values[2] = {Int64GetDatum(static_cast<int64>(id)), Int32GetDatum(version)};
-	int rc = SPI_execute_with_args(
-		"SELECT table_name, column_name, remaining FROM vault._values_using($1, $2) "
-		"WHERE remaining > 0 LIMIT 1",
-		2, types, values, nullptr, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not count remaining values");
-	if (SPI_processed == 1)
+	keys::KeyHolder *holders;
+	int n = keys::ScanKeyHolders(id, v->owner, static_cast<uint32_t>(version),
+								 static_cast<uint32_t>(version), GetUserId(), true, &holders);
+	/* Values of the vault's own members first: force never overrides them. */
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < n; i++)
+		{
+			const keys::KeyHolder &h = holders[i];
+			bool member = h.owner_has_rights && h.remaining >= 0;
+			/* An unreadable temporary table of a role without access holds at most copies:
+			 * reported, never blocking (or anybody could stop every rotation). */
+			bool copies = h.remaining >= 0 || h.owner_has_rights;
+			if (pass == 0 ? member : (!force && copies))
+				RefuseRetire(h, version, name, force);
+		}
+	int64 shredded_copies = 0;
+	for (int i = 0; i < n; i++)
 	{
-		char *t = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		char *c = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-		char *r = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						errmsg("%s values in %s.%s still use key version %d of vault \"%s\"", r, t,
-							   c, version, name),
-						errhint("CALL vault.reencrypt('%s') first.", name)));
+		const keys::KeyHolder &h = holders[i];
+		if (h.remaining > 0)
+			shredded_copies += h.remaining;
+		ereport(
+			WARNING,
+			(errmsg("%s %s of vault \"%s\" in %s%s%s (owner \"%s\") become undecryptable",
+					h.remaining < 0 ? "any" : psprintf("%lld", static_cast<long long>(h.remaining)),
+					h.column != nullptr ? "values" : "index entries", name, h.relation,
+					h.column != nullptr ? "." : "",
+					h.column != nullptr ? quote_identifier(h.column) : "", h.owner_name),
+			 errdetail("Key version %d is shredded although %s %s.", version, h.relation,
+					   h.remaining >= 0
+						   ? "holds them (its owner has no access to the vault; force => true)"
+						   : "could not be checked (a temporary table of another session)")));
 	}
-	/* Live index elements. */
-	rc = SPI_execute("SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_am a ON a.oid "
-					 "OPERATOR(pg_catalog.=) "
-					 "c.relam WHERE a.amname OPERATOR(pg_catalog.=) 'vault_hnsw'",
-					 true, 0);
-	for (uint64 i = 0; rc == SPI_OK_SELECT && i < SPI_processed; i++)
-	{
-		bool isnull;
-		Oid indexoid = DatumGetObjectId(
-			SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		Relation index = index_open(indexoid, AccessShareLock);
-		uint64 live = index::CountLiveElements(index, id, static_cast<uint32_t>(version));
-		index_close(index, AccessShareLock);
-		if (live > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("index \"%s\" still holds %llu live entries under key version %d of "
-							"vault \"%s\"",
-							get_rel_name(indexoid), static_cast<unsigned long long>(live), version,
-							name),
-					 errhint("VACUUM the index's table after vault.reencrypt, then retry.")));
-	}
-	pg::LeavePrivileged(&scope);
 	keys::ScheduleShred(id, static_cast<uint32_t>(version));
 	vault::BumpEpochAtCommit();
-	auth::AuditAtCommit("retire_key_version", name, "ok",
-						psprintf("key version %d shredded", version));
+	auth::AuditAtCommit(
+		"retire_key_version", name, "ok",
+		n == 0 ? psprintf("key version %d shredded", version)
+			   : psprintf("key version %d shredded; %lld values and index entries in "
+						  "%d relations of roles without access (or unreadable) became "
+						  "undecryptable",
+						  version, static_cast<long long>(shredded_copies), n));
 	PG_RETURN_VOID();
 }
 

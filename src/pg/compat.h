@@ -19,3 +19,11 @@
 #else
 #define VV_AM_HAS_SUMMARIZING 0
 #endif
+
+/* Tree walkers: 15 declares the callback as an old-style bool (*)() (an empty parameter list in
+ * C++); 16 has typed callbacks (tree_walker_callback). Pass walkers through VV_WALKER. */
+#if PG_VERSION_NUM >= 160000
+#define VV_WALKER(fn) (fn)
+#else
+#define VV_WALKER(fn) reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(fn))
+#endif

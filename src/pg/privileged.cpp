@@ -3,6 +3,7 @@
 
 extern "C"
 {
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "executor/spi.h"
@@ -30,19 +31,41 @@ ExtensionOwner()
 	return owner;
 }
 
-/* Switches identity, pins search_path, connects SPI. */
-void
-EnterPrivileged(PrivilegedScope *scope)
+namespace
 {
-	Oid owner = ExtensionOwner();
+
+/* Sets the identity and security context, pins search_path, connects SPI. */
+void
+EnterScope(PrivilegedScope *scope, Oid user)
+{
+	if (IsInParallelMode())
+		ereport(ERROR, (errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+						errmsg("vector_vault cannot run catalog statements in a parallel worker")));
 	GetUserIdAndSecContext(&scope->saved_user, &scope->saved_sec_context);
-	SetUserIdAndSecContext(owner, scope->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-									  SECURITY_RESTRICTED_OPERATION);
+	SetUserIdAndSecContext(OidIsValid(user) ? user : scope->saved_user,
+						   scope->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
 	scope->guc_nest_level = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+}
+
+} // namespace
+
+/* Switches to the extension owner, pins search_path, connects SPI. */
+void
+EnterPrivileged(PrivilegedScope *scope)
+{
+	EnterScope(scope, ExtensionOwner());
+}
+
+/* Keeps the caller's identity, pins search_path, restricts, connects SPI. */
+void
+EnterCallerScope(PrivilegedScope *scope)
+{
+	EnterScope(scope, InvalidOid);
 }
 
 /* Undoes EnterPrivileged. */

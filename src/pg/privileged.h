@@ -7,6 +7,13 @@
  * that read or change those tables. While switched, search_path is pinned to pg_catalog so no
  * caller-created function or operator can be picked up, and the security context is
  * restricted. Transaction and subtransaction abort restore both automatically.
+ *
+ * This is the only file that connects SPI (.ci/check-boundary enforces it): every statement the
+ * extension runs goes through EnterPrivileged (as the extension owner) or EnterCallerScope (as
+ * the caller), both with search_path = pg_catalog, pg_temp (pg_temp last: it is then searched
+ * for relations and types only after pg_catalog, and never for functions or operators) and
+ * SECURITY_RESTRICTED_OPERATION. Code on the hot path that must not run SQL at all (the rights
+ * cache) reads our tables with pg/catalog_scan.h.
  */
 #pragma once
 
@@ -25,6 +32,11 @@ struct PrivilegedScope
 
 /* Switches to the extension owner, pins search_path and connects SPI. */
 void EnterPrivileged(PrivilegedScope *scope);
+
+/* Like EnterPrivileged but keeps the caller's identity: for statements the extension runs on
+ * the caller's behalf (pinned search_path, security-restricted, SPI connected). Undo with
+ * LeavePrivileged. */
+void EnterCallerScope(PrivilegedScope *scope);
 
 /* Disconnects SPI, restores search_path and the caller's identity. */
 void LeavePrivileged(PrivilegedScope *scope);

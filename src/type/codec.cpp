@@ -192,6 +192,7 @@ SealValue(ValueKind kind, const void *pt, size_t len)
 struct varlena *
 SealValueInVault(ValueKind kind, const vault::VaultInfo *v, const void *pt, size_t len)
 {
+	auth::NotePlaintext();
 	if (len > kMaxEnvelopePayload)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						errmsg("%s value is too large (%zu bytes)", KindTypeName(kind), len)));
@@ -233,6 +234,7 @@ ReadEnvelope(Datum d, ValueKind kind, EnvelopeRef *out)
 void
 OpenValue(const EnvelopeRef &ref, uint8_t *pt)
 {
+	auth::NotePlaintext();
 	const vault::VaultInfo *v = vault::LookupVault(ref.header.vault_id);
 	if (v == nullptr)
 		ereport(ERROR, (errcode(pg::kSqlStateKeyUnavailable),
@@ -260,6 +262,7 @@ OpenValue(const EnvelopeRef &ref, uint8_t *pt)
 void
 OpenValueForIndex(const EnvelopeRef &ref, uint8_t *pt)
 {
+	auth::NotePlaintext();
 	const uint8_t *key = keys::DataKey(ref.header.vault_id, ref.header.key_version);
 	Status s = OpenEnvelope(ref.data, ref.size, key, pt);
 	if (!s.ok())

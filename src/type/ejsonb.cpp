@@ -5,6 +5,7 @@
  */
 #include "core/envelope.h"
 
+#include "auth/auth.h"
 #include "pg/guard.h"
 #include "type/codec.h"
 
@@ -78,6 +79,7 @@ VV_FUNCTION(ejsonb_in)
 		if (v != nullptr)
 			PG_RETURN_POINTER(v);
 	}
+	auth::NotePlaintext(); /* jsonb's parse errors quote the input */
 	Datum j = DirectFunctionCall1(jsonb_in, PG_GETARG_DATUM(0));
 	PG_RETURN_DATUM(SealJsonb(j));
 }
@@ -99,6 +101,7 @@ VV_FUNCTION(ejsonb_recv)
 	if (type::CiphertextIo())
 		PG_RETURN_POINTER(type::EnvelopeFromBinary(
 			reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0)), ValueKind::kJson));
+	auth::NotePlaintext();
 	Datum j = DirectFunctionCall1(jsonb_recv, PG_GETARG_DATUM(0));
 	PG_RETURN_DATUM(SealJsonb(j));
 }

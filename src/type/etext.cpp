@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "auth/auth.h"
 #include "pg/guard.h"
 #include "type/codec.h"
 
@@ -66,6 +67,7 @@ VV_FUNCTION(etext_recv)
 	StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
 	if (type::CiphertextIo())
 		PG_RETURN_POINTER(type::EnvelopeFromBinary(buf, ValueKind::kText));
+	auth::NotePlaintext(); /* encoding conversion errors quote bytes */
 	int nbytes;
 	char *s = pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes);
 	struct varlena *out = type::SealValue(ValueKind::kText, s, static_cast<size_t>(nbytes));

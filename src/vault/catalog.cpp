@@ -93,82 +93,17 @@ Find(uint64_t id)
 	return nullptr;
 }
 
-/* True when a bytea datum holds exactly this 32-byte digest (constant time). */
-bool
-DigestMatches(Datum value, const uint8_t digest[32])
-{
-	bytea *b = DatumGetByteaPP(value);
-	return VARSIZE_ANY_EXHDR(b) == 32 && ConstantTimeEqual(VARDATA_ANY(b), digest, 32);
-}
-
-/*
- * Re-reads the key principal's row of vault._api_keys: marks the key invalid when it was
- * revoked, expired, or rotated past its overlap window, and returns its owner role.
- */
+/* Re-checks the key principal (auth::CheckKey, the one validity rule): marks it invalid when it
+ * was revoked, expired, or rotated past its overlap window, and returns its owner role. */
 Oid
 KeyOwner(auth::KeyPrincipal *key)
 {
-	pg::CatalogScan scan;
-	pg::BeginCatalogScan(&scan, "_api_keys");
-	AttrNumber a_id = pg::CatalogColumn(&scan, "key_id");
-	AttrNumber a_owner = pg::CatalogColumn(&scan, "owner");
-	AttrNumber a_revoked = pg::CatalogColumn(&scan, "revoked_at");
-	AttrNumber a_expires = pg::CatalogColumn(&scan, "expires_at");
-	AttrNumber a_secret = pg::CatalogColumn(&scan, "secret_hash");
-	AttrNumber a_old = pg::CatalogColumn(&scan, "old_secret_hash");
-	AttrNumber a_old_until = pg::CatalogColumn(&scan, "old_valid_until");
-	bool found = false;
-	bool revoked = false, expired = false, match = false;
-	Oid owner = InvalidOid;
-	TimestampTz now = GetCurrentTimestamp();
-	key->invalid = true;
-	while (!found && pg::NextCatalogRow(&scan))
-	{
-		bool isnull;
-		Datum id = pg::CatalogValue(&scan, a_id, &isnull);
-		if (isnull || strcmp(TextDatumGetCString(id), key->key_id) != 0)
-			continue;
-		found = true;
-		bool revoked_null, exp_null, old_null, old_until_null;
-		owner = DatumGetObjectId(pg::CatalogValue(&scan, a_owner, &isnull));
-		(void) pg::CatalogValue(&scan, a_revoked, &revoked_null);
-		Datum exp = pg::CatalogValue(&scan, a_expires, &exp_null);
-		Datum current = pg::CatalogValue(&scan, a_secret, &isnull);
-		Datum old = pg::CatalogValue(&scan, a_old, &old_null);
-		Datum old_until = pg::CatalogValue(&scan, a_old_until, &old_until_null);
-		revoked = !revoked_null;
-		expired = !exp_null && DatumGetTimestampTz(exp) <= now;
-		bool old_ok = !old_until_null && DatumGetTimestampTz(old_until) > now;
-		key->expires_at = exp_null ? 0 : DatumGetTimestampTz(exp);
-		match = !isnull && DigestMatches(current, key->digest);
-		if (!match && !old_null && old_ok)
-		{
-			match = DigestMatches(old, key->digest);
-			/* valid on the previous secret only until the rotation's overlap ends */
-			TimestampTz until = DatumGetTimestampTz(old_until);
-			if (match && (key->expires_at == 0 || until < key->expires_at))
-				key->expires_at = until;
-		}
-	}
-	pg::EndCatalogScan(&scan);
-	if (!found)
-	{
-		strlcpy(key->reason, "it no longer exists", sizeof(key->reason));
-		return InvalidOid;
-	}
-	if (revoked)
-		strlcpy(key->reason, "it was revoked", sizeof(key->reason));
-	else if (expired)
-		strlcpy(key->reason, "it expired", sizeof(key->reason));
-	else if (!match)
-		strlcpy(key->reason, "it was rotated", sizeof(key->reason));
-	else
-	{
-		key->invalid = false;
-		key->reason[0] = '\0';
-	}
-	key->owner = owner;
-	return key->invalid ? InvalidOid : owner;
+	auth::KeyValidity v = auth::CheckKey(key->key_id, key->digest);
+	key->invalid = !v.valid;
+	key->expires_at = v.expires_at;
+	key->owner = v.owner;
+	strlcpy(key->reason, v.valid ? "" : v.reason, sizeof(key->reason));
+	return v.valid ? v.owner : InvalidOid;
 }
 
 /* Caps each vault's level (computed for the key's owner) by the key's own level on it. */
@@ -360,6 +295,13 @@ SubXactCallback(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
 
 } // namespace
 
+/* Check hook of vector_vault.vault: only the client's own statements may change it. */
+bool
+CheckSelectedVault(char **, void **, GucSource source)
+{
+	return auth::MayChangeSelectedVault(source);
+}
+
 /* Defines vector_vault.vault. */
 void
 DefineGucs()
@@ -368,7 +310,7 @@ DefineGucs()
 		"vector_vault.vault", "Vault that new encrypted values are sealed under.",
 		"Values typed into evector, etext and ejsonb columns are encrypted "
 		"with this vault's current data key.",
-		&g_current_vault_name, "", PGC_USERSET, 0, nullptr, nullptr, nullptr);
+		&g_current_vault_name, "", PGC_USERSET, 0, CheckSelectedVault, nullptr, nullptr);
 }
 
 /* Installs invalidation callbacks. */

@@ -182,13 +182,22 @@ EXECUTE mk('$p');
 	like($out, qr/^vv_/m, 'sqlprepare: key created');
 	my ($k) = $out =~ /^(vv_\S+)$/m;
 	$keys{sqlprepare} = [$k];
+	# Since security round 2 (H5) vault.login through EXECUTE is refused (42501: it must be the
+	# client's own top-level SELECT), before the key is looked at. The key and a truncated key
+	# still travel in the logged EXECUTE statements (one psql run each: psql stops at the first
+	# error), so the log search below still covers this channel.
 	($rc, $out, $err) = psql_run(qq{
 PREPARE li(text) AS SELECT vault.login(\$1);
 EXECUTE li('$k');
-SELECT vault.logout();
+});
+	like($err, qr/vault\.login\(\) must be called directly by the client/,
+		'sqlprepare: a login through EXECUTE is refused');
+	($rc, $out, $err) = psql_run(qq{
+PREPARE li(text) AS SELECT vault.login(\$1);
 EXECUTE li('} . truncated($k) . qq{');
 });
-	like($err, qr/malformed API key/, 'sqlprepare: a truncated key is refused');
+	like($err, qr/vault\.login\(\) must be called directly by the client/,
+		'sqlprepare: a login through EXECUTE with a truncated key is refused');
 	($rc, $out, $err) = psql_run(qq{
 PREPARE mk(text) AS SELECT vault.create_api_key(\$1, '{"logv": "read"}');
 EXECUTE mk('${p}x');

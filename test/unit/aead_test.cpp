@@ -124,3 +124,48 @@ TEST(Aead, RandomBytesDiffer)
 	}
 	EXPECT_EQ(seen.size(), 1000u);
 }
+
+/* The decrypting context keeps the last key's schedule: interleaving keys, a failed open and
+ * AeadForgetKeys must never change what a correct open returns or let a wrong key pass. */
+TEST(Aead, KeyScheduleReuseAcrossKeysFailuresAndForget)
+{
+	std::vector<uint8_t> key_a(kKeyBytes, 0x11), key_b(kKeyBytes, 0x22);
+	std::vector<uint8_t> pt(3136);
+	for (size_t i = 0; i < pt.size(); i++)
+		pt[i] = static_cast<uint8_t>(i * 7);
+	struct Sealed
+	{
+		std::vector<uint8_t> nonce, ct, tag;
+	};
+	auto seal = [&](const std::vector<uint8_t> &key)
+	{
+		Sealed s{std::vector<uint8_t>(kNonceBytes), std::vector<uint8_t>(pt.size()),
+				 std::vector<uint8_t>(kTagBytes)};
+		EXPECT_TRUE(RandomBytes(s.nonce.data(), kNonceBytes).ok());
+		EXPECT_TRUE(AeadSeal(key.data(), s.nonce.data(), nullptr, 0, pt.data(), pt.size(),
+							 s.ct.data(), s.tag.data())
+						.ok());
+		return s;
+	};
+	auto open = [&](const std::vector<uint8_t> &key, const Sealed &s)
+	{
+		std::vector<uint8_t> out(s.ct.size());
+		Status st = AeadOpen(key.data(), s.nonce.data(), nullptr, 0, s.ct.data(), s.ct.size(),
+							 s.tag.data(), out.data());
+		return std::make_pair(st.code(), out);
+	};
+	Sealed a1 = seal(key_a), a2 = seal(key_a), b1 = seal(key_b);
+	for (int round = 0; round < 3; round++)
+	{
+		EXPECT_EQ(open(key_a, a1).second, pt);
+		EXPECT_EQ(open(key_a, a2).second, pt);            /* same key: schedule re-used */
+		EXPECT_EQ(open(key_b, a1).first, Code::kCorrupt); /* wrong key right after */
+		EXPECT_EQ(open(key_b, b1).second, pt);
+		Sealed bad = a1;
+		bad.tag[0] ^= 1;
+		EXPECT_EQ(open(key_a, bad).first, Code::kCorrupt);
+		EXPECT_EQ(open(key_a, a1).second, pt); /* usable after a failed tag check */
+		if (round == 1)
+			AeadForgetKeys();
+	}
+}

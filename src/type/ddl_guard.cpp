@@ -1,0 +1,269 @@
+/*
+ * ddl_guard.cpp — no derived copy of an encrypted value is stored in plaintext.
+ *
+ * A generated column or an index expression is computed when a row is written, with the
+ * writer's rights, and stored where the table's owner (who may hold no right on the vault) reads
+ * it. Decrypting functions are STABLE so Postgres refuses them there, but a user's function that
+ * wraps a decryption and is declared IMMUTABLE is accepted, and would store the writer's
+ * plaintext in the heap or the index (security round 2, H4). Following function bodies cannot
+ * be done soundly (PL/pgSQL builds statements at run time), so the rule is by type instead: an
+ * event trigger at the end of CREATE TABLE, ALTER TABLE, CREATE INDEX (and the other commands
+ * that create relations) refuses
+ *   - a stored generated column whose expression reads a column holding encrypted values, and
+ *   - an index expression or partial-index predicate that reads such a column,
+ * unless the expression's result is itself encrypted (an evector typmod cast, a re-sealed
+ * value: what is stored is an envelope), or it is exactly vault.vault_of(col) or
+ * vault.key_version_of(col), which reveal metadata only (the vault id and key version are in the
+ * clear in every envelope).
+ * A column "holds encrypted values" when its type is evector, etext or ejsonb, or a domain,
+ * array or composite type containing one (see TypeHoldsEncrypted). Plain index columns of an
+ * encrypted type store the envelope (ciphertext) and are allowed.
+ *
+ * What this does not cover (README, threat model): triggers, rules and RLS policies run with the
+ * rights of the session that fires them and can copy what that session may decrypt; a
+ * superuser can disable event triggers.
+ */
+#include "pg/guard.h"
+
+extern "C"
+{
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "catalog/dependency.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+}
+
+#include "pg/privileged.h"
+
+namespace vector_vault::type
+{
+
+namespace
+{
+
+/* True when typid is evector, etext or ejsonb (a type owned by this extension, not a shell). */
+bool
+IsOurType(Oid typid, Oid ext)
+{
+	return OidIsValid(ext) && get_typtype(typid) == TYPTYPE_BASE &&
+		   getExtensionOfObject(TypeRelationId, typid) == ext;
+}
+
+/* True when values of typid can hold an encrypted value: one of ours, or a domain, array or
+ * composite (at any depth) containing one. */
+bool
+TypeHoldsEncrypted(Oid typid, Oid ext, int depth = 0)
+{
+	if (depth > 32 || !OidIsValid(typid))
+		return false;
+	typid = getBaseType(typid);
+	if (IsOurType(typid, ext))
+		return true;
+	Oid elem = get_element_type(typid);
+	if (OidIsValid(elem))
+		return TypeHoldsEncrypted(elem, ext, depth + 1);
+	if (get_typtype(typid) == TYPTYPE_COMPOSITE)
+	{
+		Oid relid = get_typ_typrelid(typid);
+		if (!OidIsValid(relid))
+			return false;
+		Relation rel = relation_open(relid, AccessShareLock);
+		TupleDesc desc = RelationGetDescr(rel);
+		bool holds = false;
+		for (int i = 0; i < desc->natts && !holds; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+			if (!att->attisdropped)
+				holds = TypeHoldsEncrypted(att->atttypid, ext, depth + 1);
+		}
+		relation_close(rel, AccessShareLock);
+		return holds;
+	}
+	return false;
+}
+
+/* True when what expr stores reveals no plaintext: its result is itself an encrypted type or an
+ * array of one (the stored value is made of envelopes), or it is vault.vault_of(x) /
+ * vault.key_version_of(x). */
+bool
+IsMetadataOnly(Node *expr, Oid ext)
+{
+	if (expr == nullptr)
+		return false;
+	/* only an encrypted type itself (or an array of one): a composite holding one may carry
+	 * plaintext in its other fields */
+	Oid result = getBaseType(exprType(expr));
+	Oid elem = get_element_type(result);
+	if (IsOurType(result, ext) || (OidIsValid(elem) && IsOurType(getBaseType(elem), ext)))
+		return true;
+	if (!IsA(expr, FuncExpr))
+		return false;
+	FuncExpr *f = reinterpret_cast<FuncExpr *>(expr);
+	if (list_length(f->args) != 1 || !IsA(linitial(f->args), Var))
+		return false;
+	Oid nsp = get_namespace_oid("vault", true);
+	if (get_func_namespace(f->funcid) != nsp)
+		return false;
+	char *name = get_func_name(f->funcid);
+	return name != nullptr &&
+		   (strcmp(name, "vault_of") == 0 || strcmp(name, "key_version_of") == 0);
+}
+
+/* The first column an expression reads that holds encrypted values, or InvalidAttrNumber. */
+AttrNumber
+EncryptedVarIn(Node *expr, Relation rel, Oid ext)
+{
+	List *vars = pull_var_clause(expr, PVC_RECURSE_AGGREGATES | PVC_RECURSE_WINDOWFUNCS |
+										   PVC_RECURSE_PLACEHOLDERS);
+	ListCell *lc;
+	foreach (lc, vars)
+	{
+		Var *v = static_cast<Var *>(lfirst(lc));
+		/* a whole-row reference reads every column */
+		if (v->varattno == 0)
+		{
+			TupleDesc desc = RelationGetDescr(rel);
+			for (int i = 0; i < desc->natts; i++)
+				if (!TupleDescAttr(desc, i)->attisdropped &&
+					TypeHoldsEncrypted(TupleDescAttr(desc, i)->atttypid, ext))
+					return TupleDescAttr(desc, i)->attnum;
+			continue;
+		}
+		if (TypeHoldsEncrypted(v->vartype, ext))
+			return v->varattno;
+	}
+	return InvalidAttrNumber;
+}
+
+/* Raises 42501 naming the relation and column a derived plaintext would come from. */
+void
+Refuse(Relation rel, AttrNumber att, const char *what)
+{
+	ereport(
+		ERROR,
+		(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+		 errmsg("%s of \"%s\" would store a value computed from encrypted column \"%s\"", what,
+				RelationGetRelationName(rel),
+				att > 0 ? NameStr(TupleDescAttr(RelationGetDescr(rel), att - 1)->attname) : "?"),
+		 errdetail("It is computed with the writer's rights and stored unencrypted, where "
+				   "roles without access to the vault could read it."),
+		 errhint("Index the encrypted column itself (USING vault_hnsw), or compute the value "
+				 "in the application; vault.vault_of(column) and vault.key_version_of(column) "
+				 "are allowed.")));
+}
+
+/* Checks a table's stored generated columns. */
+void
+CheckTable(Relation rel, Oid ext)
+{
+	TupleDesc desc = RelationGetDescr(rel);
+	if (desc->constr == nullptr)
+		return;
+	for (int i = 0; i < desc->constr->num_defval; i++)
+	{
+		AttrDefault *d = &desc->constr->defval[i];
+		if (TupleDescAttr(desc, d->adnum - 1)->attgenerated != ATTRIBUTE_GENERATED_STORED)
+			continue;
+		Node *expr = static_cast<Node *>(stringToNode(d->adbin));
+		if (IsMetadataOnly(expr, ext))
+			continue;
+		AttrNumber att = EncryptedVarIn(expr, rel, ext);
+		if (att != InvalidAttrNumber)
+			Refuse(rel, att, "a generated column");
+	}
+}
+
+/* Checks an index's expressions and predicate. */
+void
+CheckIndex(Relation index, Oid ext)
+{
+	Oid heap_id = index->rd_index->indrelid;
+	Relation heap = table_open(heap_id, AccessShareLock);
+	List *exprs = RelationGetIndexExpressions(index);
+	ListCell *lc;
+	foreach (lc, exprs)
+	{
+		Node *e = static_cast<Node *>(lfirst(lc));
+		if (IsMetadataOnly(e, ext))
+			continue;
+		AttrNumber att = EncryptedVarIn(e, heap, ext);
+		if (att != InvalidAttrNumber)
+			Refuse(heap, att, "an index expression");
+	}
+	List *pred = RelationGetIndexPredicate(index);
+	if (pred != NIL)
+	{
+		AttrNumber att = EncryptedVarIn(reinterpret_cast<Node *>(pred), heap, ext);
+		if (att != InvalidAttrNumber)
+			Refuse(heap, att, "a partial-index predicate");
+	}
+	table_close(heap, AccessShareLock);
+}
+
+/* Checks one relation the DDL command created or altered. */
+void
+CheckRelation(Oid relid, Oid ext)
+{
+	Relation rel = try_relation_open(relid, AccessShareLock);
+	if (rel == nullptr)
+		return;
+	char kind = rel->rd_rel->relkind;
+	if (kind == RELKIND_INDEX || kind == RELKIND_PARTITIONED_INDEX)
+		CheckIndex(rel, ext);
+	else if (kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE ||
+			 kind == RELKIND_FOREIGN_TABLE || kind == RELKIND_MATVIEW)
+		CheckTable(rel, ext);
+	relation_close(rel, AccessShareLock);
+}
+
+} // namespace
+
+} // namespace vector_vault::type
+
+using namespace vector_vault;
+
+/* Event trigger (ddl_command_end): refuses stored derivations of encrypted values. */
+VV_FUNCTION(vault_ddl_guard)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
+						errmsg("vault._ddl_guard() must be called as an event trigger")));
+	Oid ext = get_extension_oid("vector_vault", true);
+	if (!OidIsValid(ext))
+		PG_RETURN_VOID();
+	/* The relations this command created or altered (one statement, pinned search_path). */
+	pg::PrivilegedScope scope;
+	pg::EnterCallerScope(&scope);
+	int rc = SPI_execute("SELECT objid FROM pg_catalog.pg_event_trigger_ddl_commands() "
+						 "WHERE classid OPERATOR(pg_catalog.=) "
+						 "'pg_catalog.pg_class'::pg_catalog.regclass",
+						 true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_event_trigger_ddl_commands()");
+	int n = static_cast<int>(SPI_processed);
+	Oid *relids = static_cast<Oid *>(palloc(sizeof(Oid) * (n + 1)));
+	for (int i = 0; i < n; i++)
+	{
+		bool isnull;
+		relids[i] = DatumGetObjectId(
+			SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	pg::LeavePrivileged(&scope);
+	for (int i = 0; i < n; i++)
+		type::CheckRelation(relids[i], ext);
+	PG_RETURN_VOID();
+}
