@@ -18,3 +18,15 @@ CREATE FUNCTION vault.adopt_copied_vaults(take_over boolean DEFAULT false)
     AS 'MODULE_PATHNAME', 'vault_adopt_copied_vaults' LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION vault.adopt_copied_vaults(boolean) IS 'gives a copied database (TEMPLATE copy, restored dump) keyring entries of its own for its vaults (superuser only); take_over moves the original''s claim here instead';
 REVOKE EXECUTE ON FUNCTION vault.adopt_copied_vaults(boolean) FROM PUBLIC;
+
+-- Any change of the roles the catalog names (our functions, API-key functions, a restore's COPY)
+-- brings pg_shdepend in line at the end of the statement.
+CREATE FUNCTION vault._sync_role_dependencies() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'vault_sync_role_dependencies' LANGUAGE C;
+REVOKE EXECUTE ON FUNCTION vault._sync_role_dependencies() FROM PUBLIC;
+CREATE TRIGGER _vaults_roles AFTER INSERT OR UPDATE OR DELETE ON vault._vaults
+    FOR EACH STATEMENT EXECUTE FUNCTION vault._sync_role_dependencies();
+CREATE TRIGGER _grants_roles AFTER INSERT OR UPDATE OR DELETE ON vault._grants
+    FOR EACH STATEMENT EXECUTE FUNCTION vault._sync_role_dependencies();
+CREATE TRIGGER _api_keys_roles AFTER INSERT OR UPDATE OR DELETE ON vault._api_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION vault._sync_role_dependencies();

@@ -48,6 +48,7 @@ extern "C"
 #include "catalog/pg_class.h"
 #include "catalog/pg_shdepend.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
@@ -416,4 +417,14 @@ VV_FUNCTION(vault_adopt_copied_vaults)
 	}
 	vault::SyncRoleDependencies();
 	return (Datum) 0;
+}
+
+/* Statement trigger on vault._vaults, _grants and _api_keys: SyncRoleDependencies(). */
+VV_FUNCTION(vault_sync_role_dependencies)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+						errmsg("vault._sync_role_dependencies() runs only as a trigger")));
+	vault::SyncRoleDependencies();
+	return PointerGetDatum(nullptr);
 }

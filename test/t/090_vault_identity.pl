@@ -10,8 +10,8 @@
 #     succeeds with a NOTICE but leaves orig's keyring entry and data alone (on c9ba3cb it
 #     shredded orig's vault);
 #   - ciphertext pg_dump -Fc of orig, pg_restore into a fresh database rest of the same cluster:
-#     the restore succeeds and imports the API key (positive control for the guard below), reads
-#     are refused, drop_vault in rest leaves orig readable (the README step-7 data loss);
+#     the restore succeeds and imports the API key (positive control for the guard below), the
+#     restored catalog's roles get their pg_shdepend dependency at once, reads are refused, drop_vault in rest leaves orig readable (the README step-7 data loss);
 #   - adoption: a non-superuser is refused; a superuser's vault.adopt_copied_vaults() in another
 #     TEMPLATE copy re-wraps the key under a new keyring id (with a claim) and alice reads the row
 #     there; drop_vault in the adopted copy shreds only the copy's entry (orig still reads);
@@ -103,6 +103,9 @@ $node->safe_psql('postgres', 'CREATE DATABASE rest');
 ok($ok, 'pg_restore into the fresh database rest succeeds') or diag($err);
 is(try_sql('rest', 'SELECT count(*) FROM vault._api_keys'), '1',
 	'rest: the fresh restore carries the API key (the catalog restores as a whole)');
+is(try_sql('rest', q{SELECT count(*) FROM pg_shdepend WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'rest')
+	AND objid = 'vault._roles_in_use'::regclass AND refobjid = 'alice'::regrole AND deptype = 'a'}), '1',
+	'rest: the restored catalog\'s roles got their shared dependency (trigger on the catalog COPY)');
 ($state, $msg) = VectorVault::sql_error($node, 'rest', $read);
 is($state, '22V02', 'rest: reading the restored row is refused until adoption');
 try_sql('rest', q{SET ROLE alice; SELECT vault.drop_vault('v')});
