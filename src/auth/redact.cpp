@@ -1457,9 +1457,10 @@ EmitLogHook(ErrorData *edata)
 	f.context = KeysMasked(f.context, &changed);
 	f.internalquery = KeysMasked(f.internalquery, &changed);
 
-	if (changed && edata->output_to_client && edata->elevel >= ERROR)
+	if (changed && edata->output_to_client && edata->output_to_server)
 	{
-		/* The client keeps the original; the server log gets a redacted copy instead. */
+		/* The client keeps the original (errors, warnings and notices alike: redaction is for
+		 * the server log); the server log gets a redacted copy instead. */
 		ErrorData copy = *edata;
 		copy.elevel = LOG_SERVER_ONLY;
 		copy.message = psprintf("%s (redacted by vector_vault): %s", Severity(edata->elevel),

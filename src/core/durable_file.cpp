@@ -104,12 +104,23 @@ ReadSmallFile(const char *dir, const char *name, uint8_t *buf, size_t cap, size_
 	char path[PATH_MAX];
 	if (!JoinPath(dir, name, path, sizeof(path)))
 		return Status::Error(Code::kIo, "keyring path is too long");
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 	{
 		if (errno == ENOENT)
 			return Status::Error(Code::kNotFound, "file \"%s\" does not exist", path);
+		if (errno == ELOOP)
+			return Status::Error(Code::kIo,
+								 "file \"%s\" is a symbolic link; keyring files must be regular "
+								 "files",
+								 path);
 		return Status::Error(Code::kIo, "could not open file \"%s\": %s", path, strerror(errno));
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+	{
+		close(fd);
+		return Status::Error(Code::kIo, "file \"%s\" is not a regular file", path);
 	}
 	size_t total = 0;
 	for (;;)
@@ -146,37 +157,65 @@ ReadSmallFile(const char *dir, const char *name, uint8_t *buf, size_t cap, size_
 	return Status::Ok();
 }
 
-/* Overwrites with zeros, unlinks, and fsyncs the directory. */
+/* Overwrites with zeros, unlinks, and fsyncs the directory; never writes through a link. */
 Status
 RemoveFileDurably(const char *dir, const char *name)
 {
 	char path[PATH_MAX];
 	if (!JoinPath(dir, name, path, sizeof(path)))
 		return Status::Error(Code::kIo, "keyring path is too long");
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
+	struct stat lst;
+	if (lstat(path, &lst) != 0)
 	{
 		if (errno == ENOENT)
 			return Status::Ok();
-		return Status::Error(Code::kIo, "could not open file \"%s\": %s", path, strerror(errno));
+		return Status::Error(Code::kIo, "could not stat file \"%s\": %s", path, strerror(errno));
 	}
-	struct stat st;
-	if (fstat(fd, &st) == 0 && st.st_size > 0 && st.st_size <= 65536)
+	if (S_ISREG(lst.st_mode))
 	{
-		uint8_t zeros[4096] = {0};
-		size_t left = static_cast<size_t>(st.st_size);
-		while (left > 0)
+		int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		if (fd < 0 && errno != ENOENT && errno != ELOOP)
+			return Status::Error(Code::kIo, "could not open file \"%s\": %s", path,
+								 strerror(errno));
+		struct stat st;
+		/* Only the file we looked at, only when this is its one name. */
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_ino == lst.st_ino &&
+			st.st_dev == lst.st_dev && st.st_nlink == 1 && st.st_size > 0 && st.st_size <= 65536)
 		{
-			size_t chunk = left < sizeof(zeros) ? left : sizeof(zeros);
-			if (!WriteAll(fd, zeros, chunk))
-				break;
-			left -= chunk;
+			uint8_t zeros[4096] = {0};
+			size_t left = static_cast<size_t>(st.st_size);
+			while (left > 0)
+			{
+				size_t chunk = left < sizeof(zeros) ? left : sizeof(zeros);
+				if (!WriteAll(fd, zeros, chunk))
+					break;
+				left -= chunk;
+			}
+			(void) fsync(fd);
 		}
-		(void) fsync(fd);
+		if (fd >= 0)
+			close(fd);
 	}
-	close(fd);
+	else if (S_ISDIR(lst.st_mode))
+		return Status::Error(Code::kIo, "\"%s\" is a directory, not a keyring file", path);
 	if (unlink(path) != 0 && errno != ENOENT)
 		return Status::Error(Code::kIo, "could not remove file \"%s\": %s", path, strerror(errno));
+	return SyncDirectory(dir);
+}
+
+/* Unlinks without overwriting, and fsyncs the directory. */
+Status
+UnlinkDurably(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	if (!JoinPath(dir, name, path, sizeof(path)))
+		return Status::Error(Code::kIo, "keyring path is too long");
+	if (unlink(path) != 0)
+	{
+		if (errno == ENOENT)
+			return Status::Ok();
+		return Status::Error(Code::kIo, "could not remove file \"%s\": %s", path, strerror(errno));
+	}
 	return SyncDirectory(dir);
 }
 
@@ -200,7 +239,7 @@ FileExists(const char *dir, const char *name)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	return JoinPath(dir, name, path, sizeof(path)) && stat(path, &st) == 0;
+	return JoinPath(dir, name, path, sizeof(path)) && lstat(path, &st) == 0;
 }
 
 /* Creates dir (0700) if missing; checks it is a writable directory. */
@@ -223,6 +262,28 @@ EnsurePrivateDirectory(const char *dir)
 	if (access(dir, W_OK | X_OK) != 0)
 		return Status::Error(Code::kIo, "directory \"%s\" is not writable: %s", dir,
 							 strerror(errno));
+	return Status::Ok();
+}
+
+/* Checks the keyring directory's owner and mode. */
+Status
+CheckKeyringDirectory(const char *dir)
+{
+	struct stat st;
+	if (stat(dir, &st) != 0)
+		return Status::Error(Code::kIo, "could not stat \"%s\": %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return Status::Error(Code::kIo, "\"%s\" is not a directory", dir);
+	if (st.st_uid != geteuid())
+		return Status::Error(Code::kIo,
+							 "keyring directory \"%s\" is owned by user id %u, not by the server's "
+							 "user (%u)",
+							 dir, static_cast<unsigned>(st.st_uid),
+							 static_cast<unsigned>(geteuid()));
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+		return Status::Error(Code::kIo,
+							 "keyring directory \"%s\" is writable by group or others (mode %04o)",
+							 dir, static_cast<unsigned>(st.st_mode & 07777));
 	return Status::Ok();
 }
 

@@ -8,6 +8,9 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <csignal>
+#include <ctime>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -106,12 +109,74 @@ ReadMasterKeyFile(const char *path, uint8_t out[kKeyBytes])
 	return s;
 }
 
-/* Runs command through /bin/sh and parses what it prints. */
-Status
-RunMasterKeyCommand(const char *command, uint8_t out[kKeyBytes])
+namespace
 {
+
+/* Milliseconds on the monotonic clock. */
+int64_t
+NowMs()
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Appends what fd has to buf (up to its capacity, discarding the rest); false at end of file. */
+bool
+ReadAvailable(int fd, char *buf, size_t cap, size_t *total)
+{
+	char sink[256];
+	ssize_t n;
+	if (*total < cap)
+		n = read(fd, buf + *total, cap - *total);
+	else
+		n = read(fd, sink, sizeof(sink));
+	SecureZero(sink, sizeof(sink));
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN;
+	if (n == 0)
+		return false;
+	if (*total < cap)
+		*total += static_cast<size_t>(n);
+	else
+		*total = cap + 1; /* marks "too much output" */
+	return true;
+}
+
+/* True once the child pid has exited; leaves it unreaped (a zombie keeps its process group id
+ * from being reused until we have signalled the group). */
+bool
+ChildExited(pid_t pid)
+{
+	siginfo_t info;
+	memset(&info, 0, sizeof(info));
+	if (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0)
+		return errno == ECHILD;
+	return info.si_pid == pid;
+}
+
+/* Kills what is left of the command's process group, then reaps the command itself. */
+int
+KillGroupAndReap(pid_t pid)
+{
+	(void) kill(-pid, SIGKILL);
+	int wstatus = 0;
+	while (waitpid(pid, &wstatus, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return wstatus;
+}
+
+} // namespace
+
+/* Runs command through /bin/sh in its own process group and parses what it prints. */
+Status
+RunMasterKeyCommand(const char *command, uint8_t out[kKeyBytes], int timeout_seconds)
+{
+	if (timeout_seconds < kKeyCommandTimeoutMin)
+		timeout_seconds = kKeyCommandTimeoutMin;
 	int pipefd[2];
-	if (pipe(pipefd) != 0)
+	if (pipe2(pipefd, O_CLOEXEC) != 0)
 		return Status::Error(Code::kKeyUnavailable, "could not create pipe: %s", strerror(errno));
 	fflush(nullptr);
 	pid_t pid = fork();
@@ -123,43 +188,70 @@ RunMasterKeyCommand(const char *command, uint8_t out[kKeyBytes])
 	}
 	if (pid == 0)
 	{
+		/* Own process group, so a timeout can kill everything the command started. */
+		setpgid(0, 0);
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull >= 0)
+			dup2(devnull, STDIN_FILENO);
 		dup2(pipefd[1], STDOUT_FILENO);
-		close(pipefd[0]);
-		close(pipefd[1]);
 		execl("/bin/sh", "sh", "-c", command, static_cast<char *>(nullptr));
 		_exit(127);
 	}
+	(void) setpgid(pid, pid); /* also here: no window in which a kill of the group misses */
 	close(pipefd[1]);
+	int64_t deadline = NowMs() + static_cast<int64_t>(timeout_seconds) * 1000;
 	char buf[kMaxKeyText];
 	size_t total = 0;
+	bool eof = false;
+	bool exited = false;
+	while (!exited)
+	{
+		int64_t left = deadline - NowMs();
+		if (left <= 0)
+			break;
+		if (ChildExited(pid))
+		{
+			exited = true;
+			break;
+		}
+		if (eof)
+		{
+			/* Output closed, command still running: wait for it in short steps. */
+			struct timespec step = {0, 20 * 1000 * 1000};
+			nanosleep(&step, nullptr);
+			continue;
+		}
+		struct pollfd p = {pipefd[0], POLLIN, 0};
+		int rc = poll(&p, 1, static_cast<int>(left < 50 ? left : 50));
+		if (rc > 0)
+			eof = !ReadAvailable(pipefd[0], buf, sizeof(buf), &total);
+		else if (rc < 0 && errno != EINTR)
+			break;
+	}
+	if (!exited)
+	{
+		close(pipefd[0]);
+		(void) KillGroupAndReap(pid);
+		SecureZero(buf, sizeof(buf));
+		return Status::Error(Code::kKeyUnavailable,
+							 "master key command did not exit within %d seconds and was killed",
+							 timeout_seconds);
+	}
+	/* The command has exited: take what it wrote (already in the pipe), without waiting for an
+	 * end of file that a process it left behind may hold off forever. */
 	for (;;)
 	{
-		if (total == sizeof(buf))
-		{
-			char sink[256];
-			ssize_t n = read(pipefd[0], sink, sizeof(sink));
-			SecureZero(sink, sizeof(sink));
-			if (n > 0 || (n < 0 && errno == EINTR))
-				continue;
+		struct pollfd p = {pipefd[0], POLLIN, 0};
+		if (eof || poll(&p, 1, 0) <= 0 || !ReadAvailable(pipefd[0], buf, sizeof(buf), &total))
 			break;
-		}
-		ssize_t n = read(pipefd[0], buf + total, sizeof(buf) - total);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		total += static_cast<size_t>(n);
 	}
 	close(pipefd[0]);
-	int wstatus = 0;
-	while (waitpid(pid, &wstatus, 0) < 0)
+	int wstatus = KillGroupAndReap(pid);
+	if (wstatus < 0)
 	{
-		if (errno != EINTR)
-		{
-			SecureZero(buf, sizeof(buf));
-			return Status::Error(Code::kKeyUnavailable, "could not wait for master key command: %s",
-								 strerror(errno));
-		}
+		SecureZero(buf, sizeof(buf));
+		return Status::Error(Code::kKeyUnavailable, "could not wait for master key command: %s",
+							 strerror(errno));
 	}
 	if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0)
 	{
@@ -170,7 +262,7 @@ RunMasterKeyCommand(const char *command, uint8_t out[kKeyBytes])
 		return Status::Error(Code::kKeyUnavailable,
 							 "master key command was terminated by a signal");
 	}
-	if (total == sizeof(buf))
+	if (total > sizeof(buf) || total == sizeof(buf))
 	{
 		SecureZero(buf, sizeof(buf));
 		return Status::Error(Code::kKeyUnavailable, "master key command printed too much output");

@@ -23,8 +23,20 @@ Status ParseMasterKeyHex(const char *text, size_t len, uint8_t out[kKeyBytes]);
 /* Reads and decodes a key file; refuses files readable by group or others. */
 Status ReadMasterKeyFile(const char *path, uint8_t out[kKeyBytes]);
 
-/* Runs a shell command and decodes its standard output as the key. */
-Status RunMasterKeyCommand(const char *command, uint8_t out[kKeyBytes]);
+/* Default, minimum and maximum seconds a master-key command may run. */
+constexpr int kKeyCommandTimeoutDefault = 30;
+constexpr int kKeyCommandTimeoutMin = 1;
+constexpr int kKeyCommandTimeoutMax = 3600;
+
+/*
+ * Runs a shell command in its own process group and decodes its standard output as the key.
+ * The command must exit 0 within timeout_seconds; otherwise its whole process group is killed
+ * (SIGKILL) and an error says so. Output is read until the command itself exits, not until end
+ * of file, so a process it leaves behind holding standard output cannot block the caller; such
+ * left-behind processes (its process group) are killed too.
+ */
+Status RunMasterKeyCommand(const char *command, uint8_t out[kKeyBytes],
+						   int timeout_seconds = kKeyCommandTimeoutDefault);
 
 /* Encodes a key as 64 lower-case hex characters plus NUL (for generating key files). */
 void FormatKeyHex(const uint8_t key[kKeyBytes], char out[2 * kKeyBytes + 1]);

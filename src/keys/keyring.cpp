@@ -13,6 +13,11 @@
  * commit log whether that transaction committed and finishes or discards the shred. After the
  * deletion no copy of the vault's ciphertext anywhere (heap, index, WAL, archives, old base
  * backups, replicas, dumps) can be decrypted with this keyring.
+ *
+ * The deletion finds the vault's entries by content, under any name, and never writes through a
+ * symbolic link or into a file that does not hold the vault's key (core/keyring_shred.h): files
+ * planted in the keyring cannot turn a shred against another vault or another file, and a key
+ * renamed within the keyring is still destroyed.
  */
 #include "keys/keys.h"
 #include "keys/claims.h"
@@ -20,9 +25,11 @@
 #include "core/durable_file.h"
 #include "core/envelope.h"
 #include "core/keyring_format.h"
+#include "core/keyring_shred.h"
 #include "core/secure.h"
 
 #include <cinttypes>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <dirent.h>
@@ -81,36 +88,70 @@ bool g_reconciled = false;
 constexpr size_t kIntentBytes = 24;
 const uint8_t kIntentMagic[4] = {'V', 'V', 'S', 'I'};
 
-/* Removes a vault's key version (every version when key_version is 0); false on failure. */
+/* True when name is the seal-count file of vault_id (of key_version, unless it is 0). */
+bool
+IsCountFileOf(const char *name, uint64_t vault_id, uint32_t key_version)
+{
+	char prefix[kKeyringFileNameMax];
+	snprintf(prefix, sizeof(prefix), "vault-%016" PRIx64 "-v", vault_id);
+	size_t plen = strlen(prefix);
+	size_t n = strlen(name);
+	if (strncmp(name, prefix, plen) != 0 || n <= plen + 6 || strcmp(name + n - 6, ".count") != 0)
+		return false;
+	for (size_t i = plen; i < n - 6; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+	return key_version == 0 || strtoul(name + plen, nullptr, 10) == key_version;
+}
+
+/*
+ * Shreds a vault's key version (every version when key_version is 0): every entry of it in the
+ * keyring, found by content under any name (core/keyring_shred.h), and its seal-count files.
+ * Links and impostor files with the vault's entry names are reported loudly and never written
+ * through. False when something of the vault may be left (the intent then stays for a retry).
+ */
 bool
 ShredVaultFiles(const char *dir, uint64_t vault_id, uint32_t key_version)
 {
-	bool ok = true;
+	ShredReport report;
+	Status s = ShredDataKeyEntries(dir, vault_id, key_version, &report);
+	if (report.links_removed > 0 || report.refused > 0)
+		ereport(WARNING,
+				(errmsg("vector_vault: the keyring entries of vault %016" PRIx64
+						" have been tampered with: %s",
+						vault_id, report.first_problem),
+				 errdetail("%d entries of the vault destroyed, %d symbolic links with its entry "
+						   "names removed without following them, %d files with its entry names "
+						   "that do not hold its key left untouched.",
+						   report.destroyed, report.links_removed, report.refused),
+				 errhint("Nothing outside the keyring directory was written. Check who can write "
+						 "\"%s\"; a copy of a vault key moved out of it cannot be shredded.",
+						 dir)));
+	if (!s.ok())
+		ereport(WARNING, (errmsg("vector_vault: could not shred key file: %s", s.message())));
+	bool ok = s.ok() && report.refused == 0;
+	/* the versions' seal counts go with them */
 	DIR *d = opendir(dir);
-	if (d == nullptr)
-		return false;
-	struct dirent *de;
-	while ((de = readdir(d)) != nullptr)
+	if (d != nullptr)
 	{
-		uint64_t v;
-		uint32_t ver;
-		if (ParseDataKeyFileName(de->d_name, &v, &ver) && v == vault_id &&
-			(key_version == 0 || ver == key_version))
+		char names[64][kKeyringFileNameMax];
+		bool more = true;
+		for (int round = 0; more && round < 4096; round++)
 		{
-			Status s = RemoveFileDurably(dir, de->d_name);
-			if (!s.ok())
-			{
-				ereport(WARNING,
-						(errmsg("vector_vault: could not shred key file: %s", s.message())));
-				ok = false;
-			}
-			/* the version's seal count goes with it */
-			char count[kKeyringFileNameMax];
-			snprintf(count, sizeof(count), "vault-%016" PRIx64 "-v%u.count", v, ver);
-			(void) RemoveFileDurably(dir, count);
+			int n = 0;
+			struct dirent *de;
+			while (n < 64 && (de = readdir(d)) != nullptr)
+				if (IsCountFileOf(de->d_name, vault_id, key_version))
+					strlcpy(names[n++], de->d_name, kKeyringFileNameMax);
+			more = n == 64;
+			for (int i = 0; i < n; i++)
+				(void) RemoveFileDurably(dir, names[i]);
+			if (more)
+				rewinddir(d);
 		}
+		closedir(d);
 	}
-	closedir(d);
+	ForgetSealCounts(vault_id, key_version);
 	if (ok && key_version == 0)
 		RemoveClaim(dir, vault_id); /* issue 14: the claim goes with the last entry */
 	return ok;
@@ -138,7 +179,9 @@ RemoveIntent(const char *dir, uint64_t vault_id)
 {
 	char name[kKeyringFileNameMax];
 	ShredIntentFileName(vault_id, name);
-	Status s = RemoveFileDurably(dir, name);
+	/* Not overwritten first: it holds no secret, and a crash in the middle of an overwrite would
+	 * leave a zeroed intent that could never be read back (found by 046's d2 case). */
+	Status s = UnlinkDurably(dir, name);
 	if (!s.ok())
 		ereport(WARNING, (errmsg("vector_vault: %s", s.message())));
 }

@@ -1,16 +1,18 @@
 /*
  * keys.h — where every key comes from (DESIGN.md §4).
  *
- *   master key   read once at postmaster start (master_key.cpp) from
- *                vector_vault.master_key_file or vector_vault.master_key_command, kept in a
- *                locked, non-dumpable page, never visible to SQL or logs.
+ *   master key   read at postmaster start (master_key.cpp) from
+ *                vector_vault.master_key_file or vector_vault.master_key_command (bounded by
+ *                vector_vault.master_key_command_timeout), kept in a locked, non-dumpable page,
+ *                never visible to SQL or logs; kept, not read again, across crash restarts.
  *   keyring      vector_vault.keyring_dir, outside PGDATA (so in no WAL and no base backup):
  *                one file per vault data-key version, wrapped under the master key
  *                (keyring.cpp, format in core/keyring_format.h).
  *   data keys    unwrapped on demand into a small per-backend cache in locked memory
  *                (key_cache.cpp); the cache is dropped whenever the shared access epoch moves.
  *   shredding    vault.drop_vault() schedules its keys for deletion; they are deleted right
- *                after commit, with a durable intent file bridging a crash between the two.
+ *                after commit, with a durable intent file bridging a crash between the two;
+ *                entries are found by content and never through links (core/keyring_shred.h).
  */
 #pragma once
 
@@ -75,6 +77,9 @@ void NoteSeal(uint64_t vault_id, uint32_t key_version);
 /* Seals counted for a key version (an upper bound after a restart). */
 uint64_t SealCount(uint64_t vault_id, uint32_t key_version);
 
+/* Frees the shared counting slots of a shredded key version (every version when 0). */
+void ForgetSealCounts(uint64_t vault_id, uint32_t key_version);
+
 /* Forgets every cached data key in this backend. */
 void InvalidateDataKeyCache();
 
@@ -91,6 +96,11 @@ const char *KeyringDirNoError();
 const uint8_t *MasterKeyBytes();
 /* Replaces the master key (rotation, keyring lock held exclusively). */
 void SetMasterKeyBytes(const uint8_t *key);
+/* Records the key a rotation commits to (nullptr clears it), so that a crash restart between its
+ * commit marker and the switch serves with it (rotation, keyring lock held exclusively). */
+void SetPendingMasterKey(const uint8_t *key);
+/* vector_vault.master_key_command_timeout in seconds. */
+int KeyCommandTimeout();
 /* The configured key file and command. */
 void ConfiguredKeySource(const char **file, const char **command);
 } // namespace detail

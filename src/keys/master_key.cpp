@@ -8,6 +8,20 @@
  * MADV_DONTDUMP page, or an error message and hint (never containing key material) that every
  * vault operation repeats. The server starts either way: a missing key must not keep the
  * database down, only the encrypted data locked.
+ *
+ * A key command runs with a deadline (vector_vault.master_key_command_timeout) in its own process
+ * group, killed when it overruns, so a hanging command delays the start by at most that long.
+ *
+ * Crash restarts. After a backend crash the postmaster re-creates shared memory without
+ * restarting. It does not read the key source again: master_key_file/_command are fixed for the
+ * postmaster's life, and after vault.rotate_master_key() they name the *old* key, while a
+ * command could hang or fail. Instead, when the old shared segment is torn down
+ * (SaveKeyBeforeReset, an on_shmem_exit callback of the postmaster) the postmaster copies the key
+ * in use, and the key of a rotation in flight, into its own locked page; the new segment gets
+ * whichever of them opens the keyring's master.check once an interrupted rotation has been
+ * completed or discarded (KeepKeyAcrossCrashRestart). Nothing taken from the crashed segment is
+ * trusted without that authenticated check; when neither opens it the source is read again as at
+ * start. A full restart reads the configured source, so it must name the current key.
  */
 #include "keys/keys.h"
 
@@ -27,6 +41,7 @@ extern "C"
 {
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
+#include "miscadmin.h"
 #include "storage/shmem.h"
 #include "utils/guc.h"
 #include <sys/mman.h>
@@ -41,6 +56,7 @@ namespace
 char *g_key_command = nullptr;
 char *g_key_file = nullptr;
 char *g_keyring_dir = nullptr;
+int g_key_command_timeout = kKeyCommandTimeoutDefault;
 
 /* What LoadAtPostmasterStart found; inherited by every backend. */
 struct MasterState
@@ -52,14 +68,19 @@ struct MasterState
 };
 MasterState g_state;
 
-/* Locked, non-dumpable page holding the key read at start (postmaster only after init). */
+/* Locked, non-dumpable page holding the key read at start (postmaster only after init): the key
+ * in use at kCurrent, and across a crash restart the key of a rotation in flight at kPending. */
 uint8_t *g_key_page = nullptr;
 constexpr size_t kKeyPageBytes = 4096;
+constexpr size_t kCurrent = 0;
+constexpr size_t kPending = kKeyBytes;
 
 /*
  * The key every backend uses lives in one page of shared memory (locked, excluded from core
  * dumps), so vault.rotate_master_key() can switch all sessions at once. Readers and writers hold
- * the keyring lock.
+ * the keyring lock. The same page holds, at kPending, the new key of a master-key rotation from
+ * just before its commit marker is written until the switch, so that a crash restart in that
+ * window can serve with the key the keyring then needs.
  */
 uint8_t *g_shared_key = nullptr;
 bool g_shmem_seen = false;
@@ -71,7 +92,23 @@ KeySlotSize(void)
 	return 3 * kKeyPageBytes;
 }
 
-/* Places the key page in shared memory and copies in the key read at start (or after reinit). */
+/* Copies the key in use (and a rotation's pending key) from the shared page into the
+ * postmaster's own page before the segment goes away, then zeroes the shared copy. */
+void
+SaveKeyBeforeReset(int, Datum)
+{
+	if (g_shared_key == nullptr)
+		return;
+	if (g_key_page != nullptr && g_state.ready)
+		memcpy(g_key_page, g_shared_key, 2 * kKeyBytes);
+	SecureZero(g_shared_key, kKeyPageBytes);
+	g_shared_key = nullptr;
+}
+
+void KeepKeyAcrossCrashRestart();
+
+/* Places the key page in shared memory and copies in the key read at start (or kept across a
+ * crash restart). */
 void
 KeySlotInit(bool)
 {
@@ -86,10 +123,13 @@ KeySlotInit(bool)
 	(void) ExcludeFromCoreDump(g_shared_key, kKeyPageBytes);
 	(void) mlock(g_shared_key, kKeyPageBytes);
 	memset(g_shared_key, 0, kKeyPageBytes);
-	/* After a crash restart, read the key again: it may have been rotated since start. */
+	/* A re-initialisation after a crash: keep serving with the key that was in use. */
 	if (g_shmem_seen)
-		LoadAtPostmasterStart();
+		KeepKeyAcrossCrashRestart();
 	g_shmem_seen = true;
+	/* Registered anew for each segment (shmem_exit forgets its callbacks); children drop it. */
+	if (!IsUnderPostmaster)
+		on_shmem_exit(SaveKeyBeforeReset, 0);
 	if (g_state.ready && g_key_page != nullptr)
 		memcpy(g_shared_key, g_key_page, kKeyBytes);
 }
@@ -205,6 +245,62 @@ CheckAgainstKeyring(const uint8_t *key)
 	g_state.ready = true;
 }
 
+/* True when key opens the keyring's master.check entry (authenticated: never a false yes). */
+bool
+KeyOpensMasterCheck(const uint8_t *key)
+{
+	uint8_t entry[kKeyringEntryBytes];
+	size_t len = 0;
+	if (!ReadSmallFile(g_keyring_dir, kMasterCheckFileName, entry, sizeof(entry), &len).ok())
+		return false;
+	KeyringEntryInfo info;
+	info.kind = KeyringEntryKind::kMasterCheck;
+	uint8_t unwrapped[kKeyBytes];
+	bool ok = OpenKeyringEntry(key, entry, len, info, unwrapped).ok();
+	SecureZero(unwrapped, sizeof(unwrapped));
+	return ok;
+}
+
+/* True when the key bytes are all zero (no key). */
+bool
+IsZeroKey(const uint8_t *key)
+{
+	uint8_t acc = 0;
+	for (size_t i = 0; i < kKeyBytes; i++)
+		acc |= key[i];
+	return acc == 0;
+}
+
+/* Crash restart (postmaster): finishes or discards an interrupted master-key rotation, then keeps
+ * whichever saved key opens master.check; reads the configured source only when none does. */
+void
+KeepKeyAcrossCrashRestart()
+{
+	if (g_key_page != nullptr && g_state.ready)
+	{
+		FinishInterruptedRotation();
+		Status dir_ok = CheckKeyringDirectory(g_keyring_dir);
+		const size_t order[2] = {kCurrent, kPending};
+		for (size_t at : order)
+		{
+			const uint8_t *candidate = g_key_page + at;
+			if (!dir_ok.ok() || IsZeroKey(candidate) || !KeyOpensMasterCheck(candidate))
+				continue;
+			if (at != kCurrent)
+				memcpy(g_key_page + kCurrent, candidate, kKeyBytes);
+			SecureZero(g_key_page + kPending, kKeyBytes);
+			ereport(LOG, (errmsg("vector_vault: kept the master key in use across the crash "
+								 "restart%s (the key source is read only at server start)",
+								 at == kPending ? ", the one an interrupted rotation switched to"
+												: "")));
+			return;
+		}
+	}
+	if (g_key_page != nullptr)
+		SecureZero(g_key_page, kKeyPageBytes);
+	LoadAtPostmasterStart();
+}
+
 } // namespace
 
 /* Defines the key GUCs. */
@@ -220,6 +316,12 @@ DefineGucs()
 							   "(mode 0600).",
 							   nullptr, &g_key_file, "", PGC_POSTMASTER, GUC_SUPERUSER_ONLY,
 							   nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("vector_vault.master_key_command_timeout",
+							"Seconds vector_vault.master_key_command (and a new_key_command of "
+							"vault.rotate_master_key) may run before it is killed.",
+							nullptr, &g_key_command_timeout, kKeyCommandTimeoutDefault,
+							kKeyCommandTimeoutMin, kKeyCommandTimeoutMax, PGC_SIGHUP,
+							GUC_UNIT_S | GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
 	DefineCustomStringVariable("vector_vault.keyring_dir",
 							   "Directory, outside the data directory, holding the wrapped vault "
 							   "keys.",
@@ -261,9 +363,12 @@ LoadAtPostmasterStart()
 		get_parent_directory(parent);
 		bool inside = PathIsInside(g_keyring_dir, DataDir) || PathIsInside(parent, DataDir);
 		Status s = inside ? Status::Ok() : EnsurePrivateDirectory(g_keyring_dir);
+		if (s.ok() && !inside)
+			s = CheckKeyringDirectory(g_keyring_dir);
 		if (!s.ok())
-			Fail(s.message(), "Create the keyring directory, owned by the server's OS user, mode "
-							  "0700.");
+			Fail(s.message(), "The keyring directory must be owned by the server's OS user and "
+							  "writable by nobody else (e.g. chmod 0700); anyone who can write "
+							  "it can delete, replace or redirect vault keys.");
 		else if (inside)
 			Fail("vector_vault.keyring_dir must be outside the data directory",
 				 "A keyring inside PGDATA would be copied into every base backup next to the data "
@@ -279,13 +384,16 @@ LoadAtPostmasterStart()
 				Fail("could not allocate memory for the master key", "");
 			else
 			{
-				s = has_cmd ? RunMasterKeyCommand(g_key_command, g_key_page)
+				SecureZero(g_key_page, kKeyPageBytes);
+				s = has_cmd ? RunMasterKeyCommand(g_key_command, g_key_page, g_key_command_timeout)
 							: ReadMasterKeyFile(g_key_file, g_key_page);
 				if (!s.ok())
-					Fail(s.message(), has_cmd ? "Check vector_vault.master_key_command: it must "
-												"exit 0 and print 64 hexadecimal characters."
-											  : "Check vector_vault.master_key_file: it must hold "
-												"64 hexadecimal characters and have mode 0600.");
+					Fail(s.message(),
+						 has_cmd ? "Check vector_vault.master_key_command: it must exit 0 and "
+								   "print 64 hexadecimal characters within "
+								   "vector_vault.master_key_command_timeout."
+								 : "Check vector_vault.master_key_file: it must hold "
+								   "64 hexadecimal characters and have mode 0600.");
 				else
 					CheckAgainstKeyring(g_key_page);
 				if (!locked)
@@ -357,7 +465,26 @@ MasterKeyBytes()
 void
 SetMasterKeyBytes(const uint8_t key[kKeyBytes])
 {
-	memcpy(g_shared_key, key, kKeyBytes);
+	memcpy(g_shared_key + kCurrent, key, kKeyBytes);
+}
+
+/* Records (key) or clears (nullptr) the key a rotation is committing to (keyring lock held). */
+void
+SetPendingMasterKey(const uint8_t *key)
+{
+	if (g_shared_key == nullptr)
+		return;
+	if (key != nullptr)
+		memcpy(g_shared_key + kPending, key, kKeyBytes);
+	else
+		SecureZero(g_shared_key + kPending, kKeyBytes);
+}
+
+/* Seconds a master-key command may run. */
+int
+KeyCommandTimeout()
+{
+	return g_key_command_timeout;
 }
 
 /* The configured key sources, for messages. */

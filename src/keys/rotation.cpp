@@ -8,7 +8,10 @@
  * and removes the marker. A crash before the marker leaves the old keyring (the .next files are
  * discarded at start); a crash after it is completed at start. Either way the server then needs
  * the key that matches the keyring: after a successful rotation, point
- * vector_vault.master_key_file (or _command) at the new key before the next restart.
+ * vector_vault.master_key_file (or _command) at the new key before the next restart. A crash
+ * restart (a backend crash, the postmaster staying up) needs no such change: the postmaster
+ * keeps the key in use, or the pending key of a rotation the crash interrupted after its commit
+ * marker, and does not read the configured source again (keys/master_key.cpp).
  *
  * Vault data keys: vault.rotate_key(vault) creates the next version, which new values use at
  * once; CALL vault.reencrypt(vault) rewrites older values (and, through the updated rows, their
@@ -153,7 +156,8 @@ VV_FUNCTION(vault_rotate_master_key)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
 						errmsg("could not allocate memory for the new master key")));
 	char *source = text_to_cstring(PG_GETARG_TEXT_PP(has_file ? 0 : 1));
-	Status s = has_file ? ReadMasterKeyFile(source, fresh) : RunMasterKeyCommand(source, fresh);
+	Status s = has_file ? ReadMasterKeyFile(source, fresh)
+						: RunMasterKeyCommand(source, fresh, keys::detail::KeyCommandTimeout());
 	if (!s.ok())
 	{
 		FreeLockedPages(fresh, 4096);
@@ -217,11 +221,15 @@ VV_FUNCTION(vault_rotate_master_key)
 		FreeLockedPages(fresh, 4096);
 		pg::ThrowStatus(s, "master key rotation failed; the keyring is unchanged", nullptr);
 	}
-	/* 2. the commit point */
+	/* 2. the commit point. From just before it the new key is also in shared memory as the
+	 * pending key: a crash restart from here on finds the keyring under the new key and must be
+	 * able to serve with it (keys/master_key.cpp). */
+	keys::detail::SetPendingMasterKey(fresh);
 	const uint8_t mark[4] = {'V', 'V', 'R', 'C'};
 	s = WriteFileDurably(dir, kMarker, mark, sizeof(mark));
 	if (!s.ok())
 	{
+		keys::detail::SetPendingMasterKey(nullptr);
 		LWLockRelease(pg::Shared()->keyring_lock);
 		FreeLockedPages(fresh, 4096);
 		pg::ThrowStatus(
@@ -243,6 +251,7 @@ VV_FUNCTION(vault_rotate_master_key)
 	/* Past the commit point the new key is the keyring's key, renamed or not: entries whose
 	 * rename failed are read from their .next files while the marker stays (keys::DataKey). */
 	keys::detail::SetMasterKeyBytes(fresh);
+	keys::detail::SetPendingMasterKey(nullptr);
 	if (renamed == n)
 		(void) RemoveFileDurably(dir, kMarker);
 	LWLockRelease(pg::Shared()->keyring_lock);

@@ -428,9 +428,10 @@ is(join(' ', map { s/^vault-[0-9a-f]+-//r } keyring_files_of($vault_id{d2})), 'v
 # version 2's key file overwritten with zeros but not yet unlinked.
 {
 	my $s = open_session();
-	# RemoveFileDurably runs per version: the key file, then its .count file; the third call is the
-	# second version's key file, and its unlink comes after the overwrite and fsync.
-	my $g = pause_backend($s, 'd2', [ 'vector_vault::RemoveFileDurably', 'unlink' ], 'vector_vault::RemoveFileDurably' => 2);
+	# ShredDataKeyEntries destroys the key files one by one (overwrite, fsync, unlinkat), before
+	# any .count file is removed; the second unlinkat is the second version's key file, which is
+	# then already overwritten with zeros and fsynced.
+	my $g = pause_backend($s, 'd2', [ 'vector_vault::ShredDataKeyEntries', 'unlinkat' ], 'unlinkat' => 1);
 	run_until_paused($s, $g, "BEGIN;\nSELECT vault.drop_vault('d2');\nCOMMIT;", '(a) d2 between commit and key deletion');
 	is(vault_state('d2'), 'dropped', '(a) d2: at the stop the drop is committed (others see d2 dropped)');
 	my @left = key_files_of($vault_id{d2});
@@ -470,7 +471,7 @@ is(join(' ', map { s/^vault-[0-9a-f]+-//r } keyring_files_of($vault_id{d2})), 'v
 # d3: stopped right after the commit; the postmaster is killed, the backend runs on as an orphan.
 {
 	my $s = open_session();
-	my $g = pause_backend($s, 'd3', ['vector_vault::RemoveFileDurably']);
+	my $g = pause_backend($s, 'd3', ['vector_vault::ShredDataKeyEntries']);
 	run_until_paused($s, $g, "BEGIN;\nSELECT vault.drop_vault('d3');\nCOMMIT;\nSELECT 'after-commit';", '(a) d3 right after commit');
 	ok(vault_state('d3') eq 'dropped' && key_files_of($vault_id{d3}) == 1 && -f intent_of($vault_id{d3}),
 		'(a) d3: at the stop the drop is committed, its key file and the intent are still there');

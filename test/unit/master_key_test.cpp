@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <gtest/gtest.h>
 #include <string>
 #include <sys/stat.h>
@@ -76,6 +77,40 @@ TEST(MasterKey, FileAndCommand)
 	EXPECT_FALSE(st.ok());
 	EXPECT_NE(strstr(st.message(), "status 3"), nullptr);
 	EXPECT_FALSE(RunMasterKeyCommand("echo abc", key2).ok());
+	unlink(path.c_str());
+	rmdir(tmpl);
+}
+
+/* Issue 14: a hanging key command kept the server from starting, and one that left a child
+ * holding standard output never returned. */
+TEST(MasterKey, CommandTimeoutAndLeftoverChildren)
+{
+	char tmpl[] = "/tmp/vv_master_key_cmd_XXXXXX";
+	ASSERT_NE(mkdtemp(tmpl), nullptr);
+	std::string path = std::string(tmpl) + "/master.key";
+	FILE *f = fopen(path.c_str(), "w");
+	ASSERT_NE(f, nullptr);
+	fprintf(f, "%s\n", kHex);
+	fclose(f);
+	uint8_t key[kKeyBytes];
+	time_t t0 = time(nullptr);
+	Status st = RunMasterKeyCommand("sleep 30", key, 1);
+	EXPECT_FALSE(st.ok());
+	EXPECT_NE(strstr(st.message(), "did not exit within 1 seconds"), nullptr) << st.message();
+	EXPECT_LE(time(nullptr) - t0, 5);
+	/* Prints the key, exits, and leaves a background child holding stdout. */
+	std::string cmd = "cat " + path + "; sleep 30 &";
+	t0 = time(nullptr);
+	st = RunMasterKeyCommand(cmd.c_str(), key, 10);
+	EXPECT_TRUE(st.ok()) << st.message();
+	EXPECT_EQ(key[31], 31);
+	EXPECT_LE(time(nullptr) - t0, 5);
+	/* A command that closes stdout and goes on running is still bounded. */
+	t0 = time(nullptr);
+	cmd = "cat " + path + "; exec >&-; sleep 30";
+	st = RunMasterKeyCommand(cmd.c_str(), key, 1);
+	EXPECT_FALSE(st.ok());
+	EXPECT_LE(time(nullptr) - t0, 5);
 	unlink(path.c_str());
 	rmdir(tmpl);
 }
