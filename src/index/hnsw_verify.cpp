@@ -16,8 +16,20 @@
  * Its transaction never committed, so its heap row is dead and searches could not return it
  * anyway; VACUUM removes it. Verify therefore looks up the heap row of every unreachable element
  * (dirty snapshot: committed or in progress counts as alive) and fails only for rows that some
- * transaction can still see; the others are reported as awaiting VACUUM. Verify holds the
- * writers' lock while it reads, so it never sees an insert or a VACUUM half done (searches go on).
+ * transaction can still see; the others are reported as awaiting VACUUM.
+ *
+ * Consistency without a long lock (issue 14): verify reads the metapage's change counter under
+ * the writers' lock, releases it, runs every check, and takes the lock again only to read the
+ * counter once more. Every insert and VACUUM bumps the counter before it releases the writers'
+ * lock, so equal counters mean no writer changed the pages in between and the report describes
+ * one consistent graph. Otherwise the run is repeated (up to kOptimisticRuns times); a run that
+ * keeps being overtaken, or one that found a problem (confirmed so that a concurrent failed
+ * insert is not reported as damage), is done once more holding the lock throughout. Optimistic
+ * runs run in a subtransaction: a page that fails authentication because a VACUUM rewrote it
+ * between two reads ends the run instead of the function.
+ *
+ * Privileges: the report shows vault ids and per-vault counts of the table's rows, so the caller
+ * needs SELECT on the table (or owns it), as for reading the rows themselves.
  */
 #include "core/secure.h"
 
@@ -36,6 +48,10 @@ extern "C"
 #include "catalog/index.h"
 #include "catalog/pg_am.h"
 #include "commands/defrem.h"
+#include "miscadmin.h"
+#include "access/xact.h"
+#include "utils/acl.h"
+#include "utils/resowner.h"
 #include "funcapi.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -76,43 +92,74 @@ HeapRowAlive(Relation heap, BlockNumber heap_blocks, ItemPointerData tid)
 	return table_index_fetch_tuple_check(heap, &tid, &dirty, &all_dead);
 }
 
+constexpr int kOptimisticRuns = 3;
+
+/* One report row. */
+struct ResultRow
+{
+	const char *check;
+	bool ok;
+	char *detail;
+};
+
+/* The rows of one run, kept until the run is known to be consistent. */
+struct Results
+{
+	MemoryContext context;
+	ResultRow *rows;
+	int count;
+	int cap;
+	bool all_ok;
+};
+
 /* Appends one result row. */
 void
-Emit(Tuplestorestate *ts, TupleDesc desc, const char *check, bool ok, const char *detail)
+Emit(Results *out, const char *check, bool ok, const char *detail)
 {
-	Datum values[3] = {CStringGetTextDatum(check), BoolGetDatum(ok), CStringGetTextDatum(detail)};
-	bool nulls[3] = {false, false, false};
-	tuplestore_putvalues(ts, desc, values, nulls);
+	if (out->count == out->cap)
+	{
+		out->cap = out->cap == 0 ? 16 : out->cap * 2;
+		ResultRow *grown = static_cast<ResultRow *>(
+			MemoryContextAlloc(out->context, sizeof(ResultRow) * out->cap));
+		if (out->count > 0)
+			memcpy(grown, out->rows, sizeof(ResultRow) * out->count);
+		out->rows = grown;
+	}
+	out->rows[out->count++] = {check, ok, MemoryContextStrdup(out->context, detail)};
+	out->all_ok &= ok;
 }
 
-} // namespace
-
-/* vault.hnsw_verify(index regclass) RETURNS TABLE (check text, ok boolean, detail text). */
-VV_FUNCTION(vault_hnsw_verify)
+/* Writes the rows of a run into the function's result. */
+void
+FlushResults(const Results &in, Tuplestorestate *ts, TupleDesc desc)
 {
-	Oid indexoid = PG_GETARG_OID(0);
-	ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
-	InitMaterializedSRF(fcinfo, 0);
-	Tuplestorestate *ts = rsinfo->setResult;
-	TupleDesc desc = rsinfo->setDesc;
-
-	/* The table first, then the index, in the order the rest of Postgres locks them. */
-	Oid heapoid = IndexGetRelation(indexoid, true);
-	Relation heap = OidIsValid(heapoid) ? table_open(heapoid, AccessShareLock) : nullptr;
-	Relation index = index_open(indexoid, AccessShareLock);
-	Oid am = index->rd_rel->relam;
-	char *amname = get_am_name(am);
-	if (heap == nullptr || amname == nullptr || strcmp(amname, "vault_hnsw") != 0)
+	for (int i = 0; i < in.count; i++)
 	{
-		index_close(index, AccessShareLock);
-		if (heap != nullptr)
-			table_close(heap, AccessShareLock);
-		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-						errmsg("\"%s\" is not a vault_hnsw index", get_rel_name(indexoid))));
+		Datum values[3] = {CStringGetTextDatum(in.rows[i].check), BoolGetDatum(in.rows[i].ok),
+						   CStringGetTextDatum(in.rows[i].detail)};
+		bool nulls[3] = {false, false, false};
+		tuplestore_putvalues(ts, desc, values, nulls);
 	}
-	/* The writers' lock: inserts and VACUUM wait, so the pages read are one consistent graph
-	 * (an insert in progress would show its element before the lists that link to it). */
+}
+
+/* The metapage's change counter, read under the writers' lock (held only for the read). */
+uint64
+ChangeCounterLocked(Relation index)
+{
 	LockIndexForWrite(index);
+	uint64 counter = ReadMeta(index).change_counter;
+	UnlockIndexForWrite(index);
+	return counter;
+}
+
+void RunChecks(Relation heap, Relation index, Results *out);
+
+/* One run of every check over the index's pages; rows go to *out. */
+void
+RunChecks(Relation heap, Relation index, Results *out)
+{
+	/* Everything a run allocates lives in the run's context, reset before the next run. */
+	MemoryContext caller = MemoryContextSwitchTo(out->context);
 	MetaData meta = ReadMeta(index);
 	const int m = meta.m;
 	char buf[384];
@@ -122,7 +169,7 @@ VV_FUNCTION(vault_hnsw_verify)
 			 "dims %u, m %u, ef_construction %u, metric %u, elements %u, counter %" PRIu64,
 			 meta.dims, meta.m, meta.ef_construction, meta.metric, meta.next_element_id,
 			 meta.change_counter);
-	Emit(ts, desc, "metapage", meta_ok, buf);
+	Emit(out, "metapage", meta_ok, buf);
 
 	uint32 n = meta.next_element_id;
 	Info *info = static_cast<Info *>(palloc0(sizeof(Info) * Max(n, 1u)));
@@ -198,7 +245,7 @@ VV_FUNCTION(vault_hnsw_verify)
 			 "%" PRIu64 " decrypted, %" PRIu64 " of shredded vaults, %" PRIu64
 			 " duplicate ids, %" PRIu64 " ids beyond the metapage",
 			 decrypted, shredded, duplicates, bad_ids);
-	Emit(ts, desc, "elements", duplicates == 0 && bad_ids == 0, buf);
+	Emit(out, "elements", duplicates == 0 && bad_ids == 0, buf);
 
 	/* links */
 	uint64 bad_links = 0, checked = 0;
@@ -222,7 +269,7 @@ VV_FUNCTION(vault_hnsw_verify)
 	}
 	snprintf(buf, sizeof(buf), "%" PRIu64 " links checked, %" PRIu64 " invalid", checked,
 			 bad_links);
-	Emit(ts, desc, "links", bad_links == 0, buf);
+	Emit(out, "links", bad_links == 0, buf);
 
 	/* directory and reachability per vault */
 	int ndir;
@@ -249,7 +296,7 @@ VV_FUNCTION(vault_hnsw_verify)
 			snprintf(buf, sizeof(buf),
 					 "vault %016" PRIx64 ": keys shredded, %u elements not checked", d.vault_id,
 					 live);
-			Emit(ts, desc, "vault", true, buf);
+			Emit(out, "vault", true, buf);
 			continue;
 		}
 		bool entry_ok = live == 0 ? d.entry == kNoElement
@@ -305,11 +352,115 @@ VV_FUNCTION(vault_hnsw_verify)
 				 d.count == live ? "" : " (stale after a crash; the next VACUUM refreshes it)",
 				 orphan_note);
 		/* The count is a statistic: searches do not depend on it, so it does not fail the check. */
-		Emit(ts, desc, "vault", entry_ok && reached + orphans == live, buf);
+		Emit(out, "vault", entry_ok && reached + orphans == live, buf);
 	}
-	UnlockIndexForWrite(index);
+	MemoryContextDelete(tmp);
+	MemoryContextSwitchTo(caller);
+}
+
+/* Whether an error may come from reading pages a concurrent writer was changing. */
+bool
+MayBeTornRead(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_INDEX_CORRUPTED || sqlerrcode == ERRCODE_DATA_CORRUPTED ||
+		   sqlerrcode == pg::kSqlStateCorrupt || sqlerrcode == pg::kSqlStateKeyUnavailable;
+}
+
+/*
+ * An optimistic run, in a subtransaction: a page a concurrent VACUUM rewrote between two reads
+ * (a vector overwritten after its element was read as live) fails authentication, which is no
+ * finding. Such errors end the run (false: run again); every other error is raised.
+ */
+bool
+TryRunChecks(Relation heap, Relation index, Results *out)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool done = false;
+	BeginInternalSubTransaction(nullptr);
+	MemoryContextSwitchTo(context);
+	PG_TRY();
+	{
+		RunChecks(heap, index, out);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+		done = true;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(context);
+		ErrorData *edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+		if (!MayBeTornRead(edata->sqlerrcode))
+			ReThrowError(edata);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return done;
+}
+
+} // namespace
+
+/* vault.hnsw_verify(index regclass) RETURNS TABLE (check text, ok boolean, detail text). */
+VV_FUNCTION(vault_hnsw_verify)
+{
+	Oid indexoid = PG_GETARG_OID(0);
+	ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+	InitMaterializedSRF(fcinfo, 0);
+	Tuplestorestate *ts = rsinfo->setResult;
+	TupleDesc desc = rsinfo->setDesc;
+
+	/* The report shows vault ids and row counts: it needs SELECT on the table, or ownership
+	 * (checked before any lock is taken). */
+	Oid heapoid = IndexGetRelation(indexoid, true);
+	if (OidIsValid(heapoid) && pg_class_aclcheck(heapoid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		!pg_class_ownercheck(heapoid, GetUserId()))
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(heapoid));
+	/* The table first, then the index, in the order the rest of Postgres locks them. */
+	Relation heap = OidIsValid(heapoid) ? table_open(heapoid, AccessShareLock) : nullptr;
+	Relation index = index_open(indexoid, AccessShareLock);
+	Oid am = index->rd_rel->relam;
+	char *amname = get_am_name(am);
+	if (heap == nullptr || amname == nullptr || strcmp(amname, "vault_hnsw") != 0)
+	{
+		index_close(index, AccessShareLock);
+		if (heap != nullptr)
+			table_close(heap, AccessShareLock);
+		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						errmsg("\"%s\" is not a vault_hnsw index", get_rel_name(indexoid))));
+	}
+	/* Optimistic runs without the writers' lock, then one holding it if they do not settle. */
+	MemoryContext run_context =
+		AllocSetContextCreate(CurrentMemoryContext, "hnsw_verify run", ALLOCSET_DEFAULT_SIZES);
+	Results res = {run_context, nullptr, 0, 0, true};
+	bool settled = false;
+	for (int run = 0; run < kOptimisticRuns && !settled; run++)
+	{
+		MemoryContextReset(run_context);
+		res = {run_context, nullptr, 0, 0, true};
+		uint64 before = ChangeCounterLocked(index);
+		if (!TryRunChecks(heap, index, &res))
+			continue; /* a torn read: run again (the locked run raises a real error) */
+		bool unchanged = ChangeCounterLocked(index) == before;
+		if (unchanged && !res.all_ok)
+			break; /* confirm a failure under the lock */
+		settled = unchanged;
+	}
+	if (!settled)
+	{
+		MemoryContextReset(run_context);
+		res = {run_context, nullptr, 0, 0, true};
+		LockIndexForWrite(index);
+		RunChecks(heap, index, &res);
+		UnlockIndexForWrite(index);
+	}
+	FlushResults(res, ts, desc);
+	MemoryContextDelete(run_context);
 	index_close(index, AccessShareLock);
 	table_close(heap, AccessShareLock);
-	MemoryContextDelete(tmp);
 	return (Datum) 0;
 }

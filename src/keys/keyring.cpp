@@ -20,6 +20,7 @@
  * renamed within the keyring is still destroyed.
  */
 #include "keys/keys.h"
+#include "keys/claims.h"
 
 #include "core/durable_file.h"
 #include "core/envelope.h"
@@ -151,6 +152,8 @@ ShredVaultFiles(const char *dir, uint64_t vault_id, uint32_t key_version)
 		closedir(d);
 	}
 	ForgetSealCounts(vault_id, key_version);
+	if (ok && key_version == 0)
+		RemoveClaim(dir, vault_id); /* issue 14: the claim goes with the last entry */
 	return ok;
 }
 
@@ -412,6 +415,10 @@ void
 CreateDataKey(uint64_t vault_id, uint32_t key_version)
 {
 	const char *dir = KeyringDir();
+	/* issue 14: entries are kept under this database's keyring id and claimed by it */
+	vault_id = KeyringIdOf(vault_id);
+	if (key_version != 1)
+		RequireClaim(vault_id, "create a key version");
 	if (g_ncreates == kMaxPending)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						errmsg("too many vault keys created in one transaction")));
@@ -420,6 +427,8 @@ CreateDataKey(uint64_t vault_id, uint32_t key_version)
 	if (FileExists(dir, name))
 		ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
 						errmsg("keyring entry \"%s\" already exists", name)));
+	if (key_version == 1)
+		ClaimNewVault(vault_id); /* issue 14 */
 	uint8_t key[kKeyBytes];
 	uint8_t entry[kKeyringEntryBytes];
 	KeyringEntryInfo info;
@@ -447,7 +456,7 @@ bool
 DataKeyExists(uint64_t vault_id, uint32_t key_version)
 {
 	char name[kKeyringFileNameMax];
-	DataKeyFileName(vault_id, key_version, name);
+	DataKeyFileName(KeyringIdOf(vault_id), key_version, name); /* issue 14 */
 	return FileExists(KeyringDir(), name);
 }
 
@@ -461,6 +470,10 @@ DataKey(uint64_t vault_id, uint32_t key_version)
 	const char *dir = KeyringDir();
 	if (!g_reconciled)
 		ReconcileKeyring();
+	/* issue 14: this database's keyring id for the vault, and only if it owns the entries */
+	const uint64_t cache_id = vault_id;
+	vault_id = KeyringIdOf(vault_id);
+	RequireClaim(vault_id, "use the vault's key");
 	char name[kKeyringFileNameMax];
 	DataKeyFileName(vault_id, key_version, name);
 	uint8_t entry[kKeyringEntryBytes];
@@ -498,7 +511,7 @@ DataKey(uint64_t vault_id, uint32_t key_version)
 						errhint("Restore the keyring entry from a keyring backup taken with the "
 								"current master key.")));
 	}
-	const uint8_t *result = detail::CacheInsert(vault_id, key_version, key);
+	const uint8_t *result = detail::CacheInsert(cache_id, key_version, key);
 	SecureZero(key, sizeof(key));
 	return result;
 }
@@ -507,6 +520,7 @@ DataKey(uint64_t vault_id, uint32_t key_version)
 bool
 VaultHasKeys(uint64_t vault_id)
 {
+	vault_id = KeyringIdOf(vault_id); /* issue 14 */
 	DIR *d = opendir(KeyringDir());
 	if (d == nullptr)
 		return false;
@@ -527,6 +541,9 @@ void
 ScheduleShred(uint64_t vault_id, uint32_t key_version)
 {
 	(void) KeyringDir();
+	/* issue 14: shred only entries this database owns */
+	vault_id = KeyringIdOf(vault_id);
+	RequireClaim(vault_id, "shred the vault's keys");
 	for (int i = 0; i < g_nshreds; i++)
 		if (g_shreds[i].vault_id == vault_id)
 			ereport(ERROR,

@@ -7,6 +7,7 @@
  * memory. Loaded any other way it still defines the GUCs, and every vault operation then
  * explains that the library must be preloaded.
  */
+#include "keys/claims.h"
 #include "keys/keys.h"
 #include "pg/guard.h"
 #include "pg/shmem.h"
@@ -36,6 +37,7 @@ _PG_init(void)
 	auth::DefineGucs();
 	MarkGUCPrefixReserved("vector_vault");
 	keys::RegisterXactCallbacks();
+	keys::RegisterClaimCallbacks();
 	vault::RegisterCallbacks();
 	vault::RegisterRoleGuard();
 	auth::Register();

@@ -3,14 +3,20 @@
  *
  * The catalog refers to roles as regrole values; Postgres does not know those references, so
  * a ProcessUtility hook refuses DROP ROLE while the role owns a vault, holds a grant or owns an
- * API key in the current database (other databases of the cluster cannot be checked from here;
- * see README). Without this, a later role that reused the OID would inherit the rights.
+ * API key in the current database, with a message that names the vault. From other databases,
+ * the shared dependencies that identity.cpp records in pg_shdepend (on vault._roles_in_use) make
+ * Postgres refuse the DROP ROLE itself. Without this, a later role that reused the OID would
+ * inherit the rights, and a vault whose owner is gone could be dropped by nobody.
+ *
+ * The same hook refuses COPY into the vault catalog of a database that has vaults of its own
+ * (identity.cpp, CheckCatalogRestore).
  */
 #include <cstring>
 
 #include "auth/auth.h"
 #include "pg/guard.h"
 #include "pg/privileged.h"
+#include "vault/identity.h"
 #include "vault/vault.h"
 
 extern "C"
@@ -99,6 +105,11 @@ UtilityHook(PlannedStmt *pstmt, const char *query, bool read_only, ProcessUtilit
 			}
 		}
 	}
+	/* A dump's vault catalog restores only into a database without vaults of its own. */
+	if (IsA(stmt, CopyStmt) && reinterpret_cast<CopyStmt *>(stmt)->is_from &&
+		reinterpret_cast<CopyStmt *>(stmt)->relation != nullptr &&
+		OidIsValid(get_extension_oid("vector_vault", true)))
+		CheckCatalogRestore(reinterpret_cast<CopyStmt *>(stmt)->relation);
 	/* DISCARD ALL (PgBouncer's session reset) resets the session, its vault login included. */
 	if (IsA(stmt, DiscardStmt) && reinterpret_cast<DiscardStmt *>(stmt)->target == DISCARD_ALL)
 		auth::EndLoginForReset();

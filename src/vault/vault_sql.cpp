@@ -9,18 +9,22 @@
 #include "core/aead.h"
 
 #include "auth/auth.h"
+#include "keys/claims.h"
 #include "keys/keys.h"
 #include "pg/guard.h"
 #include "pg/privileged.h"
+#include "vault/identity.h"
 #include "vault/vault.h"
 
 extern "C"
 {
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
+#include "utils/lsyscache.h"
 }
 
 using namespace vector_vault;
@@ -123,6 +127,7 @@ VV_FUNCTION(vault_create_vault)
 		values);
 	auth::AuditVaultChangeAtCommit("create_vault", id, name, nullptr);
 	vault::BumpEpochAtCommit();
+	vault::SyncRoleDependencies();
 	PG_RETURN_VOID();
 }
 
@@ -132,8 +137,16 @@ VV_FUNCTION(vault_drop_vault)
 	char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	RequireWritable("vault.drop_vault()");
 	const VaultInfo *v = vault::RequireVault(name);
-	vault::RequireLevel(v, Level::kOwner, "drop the vault");
+	/* A vault whose owner role is gone (dropped before shared dependencies were recorded) has
+	 * nobody with the owner's rights: a superuser may drop it, so it can always be shredded. */
+	if (!(superuser() && vault::OwnerRoleIsGone(v->owner)))
+		vault::RequireLevel(v, Level::kOwner, "drop the vault");
 	uint64_t id = v->id;
+	/* A copy of another database's vault (TEMPLATE copy, restored dump) drops only its catalog
+	 * rows: the keyring entries belong to the other database and stay. */
+	uint32_t claim_db = 0;
+	bool shred =
+		keys::ClaimOf(keys::KeyringIdOf(id), &claim_db) != keys::ClaimOwner::kOtherDatabase;
 	Oid types[1] = {INT8OID};
 	Datum values[1] = {Int64GetDatum(static_cast<int64>(id))};
 	uint64 n =
@@ -147,9 +160,23 @@ VV_FUNCTION(vault_drop_vault)
 				 errdetail("It was dropped by a concurrent transaction.")));
 	pg::RunPrivileged("DELETE FROM vault._grants WHERE vault_id OPERATOR(pg_catalog.=) $1", 1,
 					  types, values);
-	keys::ScheduleShred(id, 0);
-	auth::AuditVaultChangeAtCommit("drop_vault", id, name, "keys shredded at commit");
+	if (shred)
+		keys::ScheduleShred(id, 0);
+	else
+	{
+		char *other = claim_db != 0 ? get_database_name(claim_db) : nullptr;
+		ereport(NOTICE,
+				(errmsg("the keys of vault \"%s\" were not shredded: they belong to %s", name,
+						other != nullptr ? psprintf("database \"%s\"", other) : "another database"),
+				 errdetail("This database held a copy of that database's vault (CREATE DATABASE "
+						   "... TEMPLATE, or a restored dump); only the copy was dropped."),
+				 errhint("Drop the vault in the database that owns it to shred its keys.")));
+	}
+	auth::AuditVaultChangeAtCommit("drop_vault", id, name,
+								   shred ? "keys shredded at commit"
+										 : "copy dropped; keys belong to another database");
 	vault::BumpEpochAtCommit();
+	vault::SyncRoleDependencies();
 	PG_RETURN_VOID();
 }
 
@@ -162,6 +189,7 @@ VV_FUNCTION(vault_grant)
 	RequireWritable("vault.grant()");
 	const VaultInfo *v = vault::RequireVault(name);
 	vault::RequireLevel(v, Level::kAdmin, "grant access");
+	keys::RequireClaim(keys::KeyringIdOf(v->id), "grant access to a copied vault");
 	Level level = vault::ParseGrantLevel(level_text);
 	if (level > v->level)
 		ereport(ERROR,
@@ -191,6 +219,7 @@ VV_FUNCTION(vault_grant)
 		"grant", v->id, NameStr(v->name),
 		psprintf("%s to %s", vault::LevelName(level), GetUserNameFromId(role, false)));
 	vault::BumpEpochAtCommit();
+	vault::SyncRoleDependencies();
 	PG_RETURN_VOID();
 }
 
@@ -227,6 +256,7 @@ VV_FUNCTION(vault_revoke)
 		"revoke", v->id, NameStr(v->name),
 		psprintf("%s from %s", vault::LevelName(existing), GetUserNameFromId(role, false)));
 	vault::BumpEpochAtCommit();
+	vault::SyncRoleDependencies();
 	PG_RETURN_VOID();
 }
 

@@ -15,7 +15,11 @@
 #     marker (positive control); custom format (-Fc) also dumps;
 #   - a second cluster sharing the keyring directory and master key (role alice created first):
 #     psql -f of the plain dump with the same PGOPTIONS into a fresh database (the dump runs
-#     CREATE EXTENSION and restores the vault catalog) gives the same decrypted contents per vault,
+#     CREATE EXTENSION and restores the vault catalog) stops at CREATE INDEX, and a restore of the
+#     pre-data and data sections is refused the source's keys (22V02: they
+#     belong to the source cluster's database) until a superuser runs vault.adopt_copied_vaults()
+#     (issue 14), which re-wraps both vaults' keys under keyring ids of the restored database;
+#     then the post-data section (indexes) restores and it gives the same decrypted contents per vault,
 #     the same 12 ordered search results for the superuser (d1 selected) and for alice (alice_v
 #     selected), the same plain rows, a vault_hnsw index that verifies, and vault.protect's
 #     policies; pg_restore of the custom-format dump gives the same contents;
@@ -160,8 +164,25 @@ ok($ok, 'pg_dump -Fc with ciphertext_io succeeds') or diag($err);
 my $dst = VectorVault::new_node('dst', keyring => $src->{vv_keyring}, keyfile => $src->{vv_keyfile});
 $dst->start;
 $dst->safe_psql($db, 'CREATE ROLE alice LOGIN; CREATE DATABASE restored; CREATE DATABASE restored_fc; CREATE DATABASE restored_plain;');
+# Issue 14: the restored database must adopt the vaults before anything decrypts, and CREATE
+# INDEX decrypts: restore tables and data, adopt, then indexes (README, Backup).
+($ok, $err) = run_client($src, $ct, 'pg_dump', '--section=pre-data', '--section=data', '-f', "$tmp/data.sql", $db);
+ok($ok, 'pg_dump of the pre-data and data sections') or diag($err);
+($ok, $err) = run_client($src, $ct, 'pg_dump', '--section=post-data', '-f', "$tmp/post.sql", $db);
+ok($ok, 'pg_dump of the post-data section') or diag($err);
 ($ok, $err) = run_client($dst, $ct, 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'restored', '-f', "$tmp/dump.sql");
-ok($ok, 'psql -f of the dump with ciphertext_io succeeds') or diag($err);
+ok(!$ok && $err =~ /belong to a database of another cluster/,
+	'psql -f of the whole dump stops at CREATE INDEX: the source\'s keys are not this database\'s');
+$dst->safe_psql($db, 'DROP DATABASE restored; CREATE DATABASE restored');
+($ok, $err) = run_client($dst, $ct, 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'restored', '-f', "$tmp/data.sql");
+ok($ok, 'psql -f of the tables and data with ciphertext_io succeeds') or diag($err);
+my ($kstate) = VectorVault::sql_error($dst, 'restored', "SET vector_vault.vault = 'd1'; SELECT count(body::text) FROM docs WHERE vault.vault_of(body) = vault.vault_id('d1')");
+is($kstate, '22V02', 'restored: the source\'s keys are refused before adoption (they belong to the source database)');
+like($dst->safe_psql('restored', 'SELECT string_agg(action, \';\') FROM vault.adopt_copied_vaults()'),
+	qr/^re-wrapped 1 key versions under a new keyring id;re-wrapped 1 key versions under a new keyring id$/,
+	'restored: the superuser adopts both vaults (keys re-wrapped under keyring ids of its own)');
+($ok, $err) = run_client($dst, $ct, 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'restored', '-f', "$tmp/post.sql");
+ok($ok, 'psql -f of the indexes after adoption succeeds') or diag($err);
 my $after = state_of($dst, 'restored');
 is($after->{plain}, $before->{plain}, 'restored: plain_docs equals the source');
 for my $w (sort keys %who)
@@ -176,8 +197,11 @@ is($dst->safe_psql('restored', "SELECT relrowsecurity AND relforcerowsecurity FR
 my ($state, $msg) = VectorVault::sql_error($dst, 'restored', 'SELECT count(*) FROM docs WHERE body::text IS NOT NULL');
 is($state, '42501', 'restored: the superuser still cannot decrypt alice\'s rows (42501)');
 
-($ok, $err) = run_client($dst, $ct, 'pg_restore', '-d', 'restored_fc', "$tmp/dump.custom");
-ok($ok, 'pg_restore of the custom-format dump with ciphertext_io succeeds') or diag($err);
+($ok, $err) = run_client($dst, $ct, 'pg_restore', '--section=pre-data', '--section=data', '-d', 'restored_fc', "$tmp/dump.custom");
+ok($ok, 'pg_restore of the custom-format dump\'s tables and data with ciphertext_io succeeds') or diag($err);
+$dst->safe_psql('restored_fc', 'SELECT * FROM vault.adopt_copied_vaults()');
+($ok, $err) = run_client($dst, $ct, 'pg_restore', '--section=post-data', '-d', 'restored_fc', "$tmp/dump.custom");
+ok($ok, 'pg_restore of its indexes after adoption succeeds') or diag($err);
 is(contents($dst, 'restored_fc', $_), $before->{"$_ rows"}, "pg_restore: $_ decrypts the same rows") for sort keys %who;
 
 # --- restoring without ciphertext_io -------------------------------------------------------------------------
