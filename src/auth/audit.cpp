@@ -562,7 +562,9 @@ WriteEvents(const Event *events, int n)
 	int saved_context;
 	GetUserIdAndSecContext(&saved_user, &saved_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, saved_context | SECURITY_LOCAL_USERID_CHANGE);
-	SPI_connect();
+	/* pinned search_path, security-restricted, SPI connected (as every internal statement) */
+	pg::PrivilegedScope scope;
+	pg::EnterCallerScope(&scope);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "writing vector_vault access log");
 	bool have = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname "
@@ -576,8 +578,8 @@ WriteEvents(const Event *events, int n)
 		else
 			LogEvent(events[i]);
 	}
-	SPI_finish();
 	PopActiveSnapshot();
+	pg::LeavePrivileged(&scope);
 	SetUserIdAndSecContext(saved_user, saved_context);
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, nullptr);
