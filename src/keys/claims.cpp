@@ -259,9 +259,11 @@ WriteClaimFile(uint64_t kid, bool pending)
 						"Check that vector_vault.keyring_dir is writable by the server.");
 }
 
+} // namespace
+
 /* True when the keyring holds some key version of keyring id kid. */
 bool
-HasEntries(const char *dir, uint64_t kid)
+KeyringHasEntries(const char *dir, uint64_t kid)
 {
 	DIR *d = opendir(dir);
 	if (d == nullptr)
@@ -277,8 +279,6 @@ HasEntries(const char *dir, uint64_t kid)
 	closedir(d);
 	return found;
 }
-
-} // namespace
 
 /* Installs the transaction callbacks. */
 void
@@ -343,7 +343,7 @@ RequireClaim(uint64_t kid, const char *action)
 		/* Entries from before claims existed: the first database that uses them owns them.
 		 * Best effort (a read-only keyring on a standby stays unclaimed until the primary
 		 * claims it). */
-		if (!RecoveryInProgress() && HasEntries(KeyringDir(), kid))
+		if (!RecoveryInProgress() && KeyringHasEntries(KeyringDir(), kid))
 			WriteClaimFile(kid, false);
 		return;
 	}

@@ -62,4 +62,7 @@ void InvalidateKeyringIds();
 /* Installs the transaction callback that undoes claims and re-wrapped entries on abort. */
 void RegisterClaimCallbacks();
 
+/* True when the keyring directory holds some key version of keyring id kid. */
+bool KeyringHasEntries(const char *dir, uint64_t kid);
+
 } // namespace vector_vault::keys

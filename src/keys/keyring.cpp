@@ -520,20 +520,7 @@ DataKey(uint64_t vault_id, uint32_t key_version)
 bool
 VaultHasKeys(uint64_t vault_id)
 {
-	vault_id = KeyringIdOf(vault_id); /* issue 14 */
-	DIR *d = opendir(KeyringDir());
-	if (d == nullptr)
-		return false;
-	bool found = false;
-	struct dirent *de;
-	while (!found && (de = readdir(d)) != nullptr)
-	{
-		uint64_t v;
-		uint32_t ver;
-		found = ParseDataKeyFileName(de->d_name, &v, &ver) && v == vault_id;
-	}
-	closedir(d);
-	return found;
+	return KeyringHasEntries(KeyringDir(), KeyringIdOf(vault_id));
 }
 
 /* Schedules a shred of one key version (every version when key_version is 0) at commit. */
