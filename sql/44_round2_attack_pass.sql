@@ -16,8 +16,8 @@
 -- 2b (a nested set_config of vector_vault.ciphertext_io or ef_search lasts for the session:
 -- the session then reads ciphertext or searches with another ef; no plaintext, no principal
 -- change), 2j (in an API-key session a SECURITY DEFINER function decrypts with the key's rights:
--- README says so), 3b (constants of encrypted types in view definitions and column defaults are
--- not counted by retire_key_version; here the retirement is refused for another reason first).
+-- README says so). 3b is closed too: encrypted constants in view queries, column defaults and
+-- CHECK constraints are refused by the DDL guard (retire_key_version could not count them).
 --
 -- Class 1 — what a less privileged role plants that runs when a more privileged one uses the
 -- extension:

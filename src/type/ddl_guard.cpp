@@ -15,6 +15,9 @@
  * value: what is stored is an envelope), or it is exactly vault.vault_of(col) or
  * vault.key_version_of(col), which reveal metadata only (the vault id and key version are in the
  * clear in every envelope).
+ * It also refuses encrypted constants kept in definitions (column defaults, CHECK constraints,
+ * view and materialized-view queries): a value sealed into a definition is no row, so
+ * vault.retire_key_version cannot count it and would make it undecryptable.
  * A column "holds encrypted values" when its type is evector, etext or ejsonb, or a domain,
  * array or composite type containing one (see TypeHoldsEncrypted). Plain index columns of an
  * encrypted type store the envelope (ciphertext) and are allowed.
@@ -41,6 +44,7 @@ extern "C"
 #include "executor/spi.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -166,7 +170,40 @@ Refuse(Relation rel, AttrNumber att, const char *what)
 				 "are allowed.")));
 }
 
-/* Checks a table's stored generated columns. */
+/* Walker: true when a tree holds a non-null constant of an encrypted type (queries entered). */
+bool
+FindEncryptedConst(Node *node, void *context)
+{
+	if (node == nullptr)
+		return false;
+	Oid ext = *static_cast<Oid *>(context);
+	if (IsA(node, Const))
+	{
+		Const *c = reinterpret_cast<Const *>(node);
+		return !c->constisnull && TypeHoldsEncrypted(c->consttype, ext);
+	}
+	if (IsA(node, Query))
+		return query_tree_walker(reinterpret_cast<Query *>(node), VV_WALKER(FindEncryptedConst),
+								 context, 0);
+	return expression_tree_walker(node, VV_WALKER(FindEncryptedConst), context);
+}
+
+/* Raises 42501: a definition would keep an encrypted constant, which no key rotation sees. */
+void
+RefuseConstant(Relation rel, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s of \"%s\" would keep an encrypted constant", what,
+					RelationGetRelationName(rel)),
+			 errdetail("A value sealed into a definition is not a row: vault.retire_key_version "
+					   "cannot see it, and it would become undecryptable when its key version "
+					   "is retired."),
+			 errhint("Keep encrypted values in table rows and refer to them there.")));
+}
+
+/* Checks a table's stored generated columns, and its defaults and CHECK constraints for
+ * encrypted constants. */
 void
 CheckTable(Relation rel, Oid ext)
 {
@@ -176,15 +213,30 @@ CheckTable(Relation rel, Oid ext)
 	for (int i = 0; i < desc->constr->num_defval; i++)
 	{
 		AttrDefault *d = &desc->constr->defval[i];
-		if (TupleDescAttr(desc, d->adnum - 1)->attgenerated != ATTRIBUTE_GENERATED_STORED)
-			continue;
 		Node *expr = static_cast<Node *>(stringToNode(d->adbin));
-		if (IsMetadataOnly(expr, ext))
+		bool generated =
+			TupleDescAttr(desc, d->adnum - 1)->attgenerated == ATTRIBUTE_GENERATED_STORED;
+		if (FindEncryptedConst(expr, &ext))
+			RefuseConstant(rel, generated ? "a generated column" : "a column default");
+		if (!generated || IsMetadataOnly(expr, ext))
 			continue;
 		AttrNumber att = EncryptedVarIn(expr, rel, ext);
 		if (att != InvalidAttrNumber)
 			Refuse(rel, att, "a generated column");
 	}
+	for (int i = 0; i < desc->constr->num_check; i++)
+		if (FindEncryptedConst(static_cast<Node *>(stringToNode(desc->constr->check[i].ccbin)),
+							   &ext))
+			RefuseConstant(rel, "a CHECK constraint");
+}
+
+/* Checks a view's or materialized view's query for encrypted constants. */
+void
+CheckViewQuery(Relation rel, Oid ext)
+{
+	Query *q = get_view_query(rel);
+	if (q != nullptr && FindEncryptedConst(reinterpret_cast<Node *>(q), &ext))
+		RefuseConstant(rel, "the query");
 }
 
 /* Checks an index's expressions and predicate. */
@@ -227,6 +279,8 @@ CheckRelation(Oid relid, Oid ext)
 	else if (kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE ||
 			 kind == RELKIND_FOREIGN_TABLE || kind == RELKIND_MATVIEW)
 		CheckTable(rel, ext);
+	if (kind == RELKIND_VIEW || kind == RELKIND_MATVIEW)
+		CheckViewQuery(rel, ext);
 	relation_close(rel, AccessShareLock);
 }
 

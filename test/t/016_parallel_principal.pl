@@ -89,7 +89,7 @@ sub workers_launched
 	return $out =~ /Workers Launched: [1-9]/ ? 1 : 0;
 }
 
-my $knn = q{SELECT id FROM items ORDER BY embedding <-> '[100,3,5]' LIMIT 10};
+my $knn = q{SELECT id FROM items ORDER BY embedding <-> '[100.3,3.1,5.2]' LIMIT 10};    # no two rows tie
 my $count = q{SELECT count(*) FROM items WHERE body::text LIKE 'PAR-SECRET-%'};
 my $rls = q{SELECT count(*), min(id), max(id) FROM prot WHERE length(body::text) > 0};
 

@@ -84,7 +84,8 @@ local $ENV{PGOPTIONS} = join(' ',
 	'-c search_path=public -c exit_on_error=off');
 my $as_app = $node->connstr($db) . ' user=set_app';
 my $read_only = $node->safe_psql($db, 'SET ROLE NONE; SHOW default_transaction_read_only',
-	connstr => $node->connstr($db) . ' options=\'-c search_path=public\'');
+	connstr => $node->connstr($db)
+	  . ' options=\'-c search_path=public -c statement_timeout=0 -c exit_on_error=off\'');
 is($read_only, 'on', 'a session without client options starts read-only (the lever is on)');
 
 # A writer started before the settings were attached would not have read them: wait until the
