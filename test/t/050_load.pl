@@ -9,7 +9,7 @@
 # vault through PGOPTIONS. Afterwards it proves:
 #   - both pgbench runs exit 0 (no client aborted on an error) and each script ran;
 #   - no lost or phantom row: ins_log holds as many ids as pgbench counted insert transactions
-#     (plus at most one in flight per client when -T ran out); every logged id is in items
+#     (plus at most two in flight per client when -T ran out); every logged id is in items
 #     unless del_log has it; every deleted id is gone; every row of items is an initial row or a
 #     logged insert; count(*) = 300 + inserts - deletes; every body decrypts;
 #   - vault.hnsw_verify reports every check ok and, after a final VACUUM (INDEX_CLEANUP ON),
