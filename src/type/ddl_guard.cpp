@@ -19,7 +19,8 @@
  * view and materialized-view queries): a value sealed into a definition is no row, so
  * vault.retire_key_version cannot count it and would make it undecryptable.
  * A column "holds encrypted values" when its type is evector, etext or ejsonb, or a domain,
- * array or composite type containing one (see TypeHoldsEncrypted). Plain index columns of an
+ * array or composite type containing one (keys::TypeHoldsEncrypted, the one test rotation and
+ * vault.protect use too). Plain index columns of an
  * encrypted type store the envelope (ciphertext) and are allowed.
  *
  * What this does not cover (README, threat model): triggers, rules and RLS policies run with the
@@ -33,11 +34,9 @@ extern "C"
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
-#include "catalog/dependency.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
-#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
@@ -48,9 +47,9 @@ extern "C"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
-#include "utils/typcache.h"
 }
 
+#include "keys/rotation_scan.h"
 #include "pg/privileged.h"
 
 namespace vector_vault::type
@@ -59,60 +58,20 @@ namespace vector_vault::type
 namespace
 {
 
-/* True when typid is evector, etext or ejsonb (a type owned by this extension, not a shell). */
-bool
-IsOurType(Oid typid, Oid ext)
-{
-	return OidIsValid(ext) && get_typtype(typid) == TYPTYPE_BASE &&
-		   getExtensionOfObject(TypeRelationId, typid) == ext;
-}
-
-/* True when values of typid can hold an encrypted value: one of ours, or a domain, array or
- * composite (at any depth) containing one. */
-bool
-TypeHoldsEncrypted(Oid typid, Oid ext, int depth = 0)
-{
-	if (depth > 32 || !OidIsValid(typid))
-		return false;
-	typid = getBaseType(typid);
-	if (IsOurType(typid, ext))
-		return true;
-	Oid elem = get_element_type(typid);
-	if (OidIsValid(elem))
-		return TypeHoldsEncrypted(elem, ext, depth + 1);
-	if (get_typtype(typid) == TYPTYPE_COMPOSITE)
-	{
-		Oid relid = get_typ_typrelid(typid);
-		if (!OidIsValid(relid))
-			return false;
-		Relation rel = relation_open(relid, AccessShareLock);
-		TupleDesc desc = RelationGetDescr(rel);
-		bool holds = false;
-		for (int i = 0; i < desc->natts && !holds; i++)
-		{
-			Form_pg_attribute att = TupleDescAttr(desc, i);
-			if (!att->attisdropped)
-				holds = TypeHoldsEncrypted(att->atttypid, ext, depth + 1);
-		}
-		relation_close(rel, AccessShareLock);
-		return holds;
-	}
-	return false;
-}
-
 /* True when what expr stores reveals no plaintext: its result is itself an encrypted type or an
  * array of one (the stored value is made of envelopes), or it is vault.vault_of(x) /
  * vault.key_version_of(x). */
 bool
-IsMetadataOnly(Node *expr, Oid ext)
+IsMetadataOnly(Node *expr)
 {
 	if (expr == nullptr)
 		return false;
 	/* only an encrypted type itself (or an array of one): a composite holding one may carry
 	 * plaintext in its other fields */
-	Oid result = getBaseType(exprType(expr));
-	Oid elem = get_element_type(result);
-	if (IsOurType(result, ext) || (OidIsValid(elem) && IsOurType(getBaseType(elem), ext)))
+	Oid result = exprType(expr);
+	Oid elem = get_element_type(getBaseType(result));
+	if (keys::IsEncryptedScalarType(result) ||
+		(OidIsValid(elem) && keys::IsEncryptedScalarType(elem)))
 		return true;
 	if (!IsA(expr, FuncExpr))
 		return false;
@@ -129,7 +88,7 @@ IsMetadataOnly(Node *expr, Oid ext)
 
 /* The first column an expression reads that holds encrypted values, or InvalidAttrNumber. */
 AttrNumber
-EncryptedVarIn(Node *expr, Relation rel, Oid ext)
+EncryptedVarIn(Node *expr, Relation rel)
 {
 	List *vars = pull_var_clause(expr, PVC_RECURSE_AGGREGATES | PVC_RECURSE_WINDOWFUNCS |
 										   PVC_RECURSE_PLACEHOLDERS);
@@ -143,11 +102,11 @@ EncryptedVarIn(Node *expr, Relation rel, Oid ext)
 			TupleDesc desc = RelationGetDescr(rel);
 			for (int i = 0; i < desc->natts; i++)
 				if (!TupleDescAttr(desc, i)->attisdropped &&
-					TypeHoldsEncrypted(TupleDescAttr(desc, i)->atttypid, ext))
+					keys::TypeHoldsEncrypted(TupleDescAttr(desc, i)->atttypid))
 					return TupleDescAttr(desc, i)->attnum;
 			continue;
 		}
-		if (TypeHoldsEncrypted(v->vartype, ext))
+		if (keys::TypeHoldsEncrypted(v->vartype))
 			return v->varattno;
 	}
 	return InvalidAttrNumber;
@@ -176,11 +135,10 @@ FindEncryptedConst(Node *node, void *context)
 {
 	if (node == nullptr)
 		return false;
-	Oid ext = *static_cast<Oid *>(context);
 	if (IsA(node, Const))
 	{
 		Const *c = reinterpret_cast<Const *>(node);
-		return !c->constisnull && TypeHoldsEncrypted(c->consttype, ext);
+		return !c->constisnull && keys::TypeHoldsEncrypted(c->consttype);
 	}
 	if (IsA(node, Query))
 		return query_tree_walker(reinterpret_cast<Query *>(node), VV_WALKER(FindEncryptedConst),
@@ -205,7 +163,7 @@ RefuseConstant(Relation rel, const char *what)
 /* Checks a table's stored generated columns, and its defaults and CHECK constraints for
  * encrypted constants. */
 void
-CheckTable(Relation rel, Oid ext)
+CheckTable(Relation rel)
 {
 	TupleDesc desc = RelationGetDescr(rel);
 	if (desc->constr == nullptr)
@@ -216,32 +174,32 @@ CheckTable(Relation rel, Oid ext)
 		Node *expr = static_cast<Node *>(stringToNode(d->adbin));
 		bool generated =
 			TupleDescAttr(desc, d->adnum - 1)->attgenerated == ATTRIBUTE_GENERATED_STORED;
-		if (FindEncryptedConst(expr, &ext))
+		if (FindEncryptedConst(expr, nullptr))
 			RefuseConstant(rel, generated ? "a generated column" : "a column default");
-		if (!generated || IsMetadataOnly(expr, ext))
+		if (!generated || IsMetadataOnly(expr))
 			continue;
-		AttrNumber att = EncryptedVarIn(expr, rel, ext);
+		AttrNumber att = EncryptedVarIn(expr, rel);
 		if (att != InvalidAttrNumber)
 			Refuse(rel, att, "a generated column");
 	}
 	for (int i = 0; i < desc->constr->num_check; i++)
 		if (FindEncryptedConst(static_cast<Node *>(stringToNode(desc->constr->check[i].ccbin)),
-							   &ext))
+							   nullptr))
 			RefuseConstant(rel, "a CHECK constraint");
 }
 
 /* Checks a view's or materialized view's query for encrypted constants. */
 void
-CheckViewQuery(Relation rel, Oid ext)
+CheckViewQuery(Relation rel)
 {
 	Query *q = get_view_query(rel);
-	if (q != nullptr && FindEncryptedConst(reinterpret_cast<Node *>(q), &ext))
+	if (q != nullptr && FindEncryptedConst(reinterpret_cast<Node *>(q), nullptr))
 		RefuseConstant(rel, "the query");
 }
 
 /* Checks an index's expressions and predicate. */
 void
-CheckIndex(Relation index, Oid ext)
+CheckIndex(Relation index)
 {
 	Oid heap_id = index->rd_index->indrelid;
 	Relation heap = table_open(heap_id, AccessShareLock);
@@ -250,16 +208,16 @@ CheckIndex(Relation index, Oid ext)
 	foreach (lc, exprs)
 	{
 		Node *e = static_cast<Node *>(lfirst(lc));
-		if (IsMetadataOnly(e, ext))
+		if (IsMetadataOnly(e))
 			continue;
-		AttrNumber att = EncryptedVarIn(e, heap, ext);
+		AttrNumber att = EncryptedVarIn(e, heap);
 		if (att != InvalidAttrNumber)
 			Refuse(heap, att, "an index expression");
 	}
 	List *pred = RelationGetIndexPredicate(index);
 	if (pred != NIL)
 	{
-		AttrNumber att = EncryptedVarIn(reinterpret_cast<Node *>(pred), heap, ext);
+		AttrNumber att = EncryptedVarIn(reinterpret_cast<Node *>(pred), heap);
 		if (att != InvalidAttrNumber)
 			Refuse(heap, att, "a partial-index predicate");
 	}
@@ -268,19 +226,19 @@ CheckIndex(Relation index, Oid ext)
 
 /* Checks one relation the DDL command created or altered. */
 void
-CheckRelation(Oid relid, Oid ext)
+CheckRelation(Oid relid)
 {
 	Relation rel = try_relation_open(relid, AccessShareLock);
 	if (rel == nullptr)
 		return;
 	char kind = rel->rd_rel->relkind;
 	if (kind == RELKIND_INDEX || kind == RELKIND_PARTITIONED_INDEX)
-		CheckIndex(rel, ext);
+		CheckIndex(rel);
 	else if (kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE ||
 			 kind == RELKIND_FOREIGN_TABLE || kind == RELKIND_MATVIEW)
-		CheckTable(rel, ext);
+		CheckTable(rel);
 	if (kind == RELKIND_VIEW || kind == RELKIND_MATVIEW)
-		CheckViewQuery(rel, ext);
+		CheckViewQuery(rel);
 	relation_close(rel, AccessShareLock);
 }
 
@@ -296,8 +254,7 @@ VV_FUNCTION(vault_ddl_guard)
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
 						errmsg("vault._ddl_guard() must be called as an event trigger")));
-	Oid ext = get_extension_oid("vector_vault", true);
-	if (!OidIsValid(ext))
+	if (!OidIsValid(get_extension_oid("vector_vault", true)))
 		PG_RETURN_VOID();
 	/* The relations this command created or altered (one statement, pinned search_path). */
 	pg::PrivilegedScope scope;
@@ -318,6 +275,6 @@ VV_FUNCTION(vault_ddl_guard)
 	}
 	pg::LeavePrivileged(&scope);
 	for (int i = 0; i < n; i++)
-		type::CheckRelation(relids[i], ext);
+		type::CheckRelation(relids[i]);
 	PG_RETURN_VOID();
 }

@@ -10,8 +10,6 @@
  */
 #include "vault/vault.h"
 
-#include "core/secure.h"
-
 #include <cstring>
 
 #include "auth/auth.h"
