@@ -32,18 +32,22 @@ Widen4(const float *p, __m128d *lo, __m128d *hi)
 	*hi = _mm_cvtps_pd(_mm_movehl_ps(f, f));
 }
 
-} // namespace
+/*
+ * Exact L2 and inner product: eight double lanes, lane k summing the elements i = k (mod 8), then
+ * ((l0,l1) + (l2,l3)) + ((l4,l5) + (l6,l7)) pairwise and the two halves last, then the scalar
+ * tail. Every product of widened floats is exact in double, only the sums round, and the sums
+ * happen in this order on every CPU: the SSE2 version (baseline x86-64) and the AVX version
+ * (same lanes, two 4-wide registers, no FMA) give bit-identical results, so regression output
+ * is stable wherever it runs.
+ */
 
-/* Euclidean distance in double precision. Eight lanes of SSE2 doubles (baseline x86-64, so the
- * same instructions and the same summation order on every CPU: results are reproducible);
- * every product of widened floats is exact in double, only the sums round. */
+/* Squared L2 sum of the first n - n % 8 elements, SSE2. */
 double
-ExactL2(const float *a, const float *b, size_t n)
+SquaredL2LanesSse2(const float *a, const float *b, size_t n)
 {
 	__m128d s0 = _mm_setzero_pd(), s1 = _mm_setzero_pd(), s2 = _mm_setzero_pd(),
 			s3 = _mm_setzero_pd();
-	size_t i = 0;
-	for (; i + 8 <= n; i += 8)
+	for (size_t i = 0; i + 8 <= n; i += 8)
 	{
 		__m128d a0, a1, a2, a3, b0, b1, b2, b3;
 		Widen4(a + i, &a0, &a1);
@@ -57,23 +61,16 @@ ExactL2(const float *a, const float *b, size_t n)
 		s2 = _mm_add_pd(s2, _mm_mul_pd(d2, d2));
 		s3 = _mm_add_pd(s3, _mm_mul_pd(d3, d3));
 	}
-	double s = SumLanes(s0, s1, s2, s3);
-	for (; i < n; i++)
-	{
-		double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
-		s += d * d;
-	}
-	return std::sqrt(s);
+	return SumLanes(s0, s1, s2, s3);
 }
 
-/* Inner product in double precision (eight SSE2 double lanes, fixed order, as ExactL2). */
+/* Inner product of the first n - n % 8 elements, SSE2. */
 double
-ExactInnerProduct(const float *a, const float *b, size_t n)
+DotLanesSse2(const float *a, const float *b, size_t n)
 {
 	__m128d s0 = _mm_setzero_pd(), s1 = _mm_setzero_pd(), s2 = _mm_setzero_pd(),
 			s3 = _mm_setzero_pd();
-	size_t i = 0;
-	for (; i + 8 <= n; i += 8)
+	for (size_t i = 0; i + 8 <= n; i += 8)
 	{
 		__m128d a0, a1, a2, a3, b0, b1, b2, b3;
 		Widen4(a + i, &a0, &a1);
@@ -85,8 +82,116 @@ ExactInnerProduct(const float *a, const float *b, size_t n)
 		s2 = _mm_add_pd(s2, _mm_mul_pd(a2, b2));
 		s3 = _mm_add_pd(s3, _mm_mul_pd(a3, b3));
 	}
-	double s = SumLanes(s0, s1, s2, s3);
-	for (; i < n; i++)
+	return SumLanes(s0, s1, s2, s3);
+}
+
+/* The SSE2 lane reduction on two AVX registers holding lanes 0-3 and 4-7. */
+__attribute__((target("avx"))) inline double
+SumLanesAvx(__m256d lo, __m256d hi)
+{
+	return SumLanes(_mm256_castpd256_pd128(lo), _mm256_extractf128_pd(lo, 1),
+					_mm256_castpd256_pd128(hi), _mm256_extractf128_pd(hi, 1));
+}
+
+/* Squared L2 sum of the first n - n % 8 elements, AVX (same lanes and order as SSE2). */
+__attribute__((target("avx"))) double
+SquaredL2LanesAvx(const float *a, const float *b, size_t n)
+{
+	__m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+	for (size_t i = 0; i + 8 <= n; i += 8)
+	{
+		__m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + i)),
+								   _mm256_cvtps_pd(_mm_loadu_ps(b + i)));
+		__m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + i + 4)),
+								   _mm256_cvtps_pd(_mm_loadu_ps(b + i + 4)));
+		lo = _mm256_add_pd(lo, _mm256_mul_pd(d0, d0));
+		hi = _mm256_add_pd(hi, _mm256_mul_pd(d1, d1));
+	}
+	return SumLanesAvx(lo, hi);
+}
+
+/* Inner product of the first n - n % 8 elements, AVX (same lanes and order as SSE2). */
+__attribute__((target("avx"))) double
+DotLanesAvx(const float *a, const float *b, size_t n)
+{
+	__m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+	for (size_t i = 0; i + 8 <= n; i += 8)
+	{
+		lo = _mm256_add_pd(lo, _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + i)),
+											 _mm256_cvtps_pd(_mm_loadu_ps(b + i))));
+		hi = _mm256_add_pd(hi, _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + i + 4)),
+											 _mm256_cvtps_pd(_mm_loadu_ps(b + i + 4))));
+	}
+	return SumLanesAvx(lo, hi);
+}
+
+using LaneSum = double (*)(const float *, const float *, size_t);
+
+/* The exact lane kernels for this CPU (AVX when present: same results, half the instructions). */
+struct ExactKernels
+{
+	LaneSum l2;
+	LaneSum dot;
+};
+
+/* Picks the exact kernels once. */
+const ExactKernels &
+ExactChosen()
+{
+	static const ExactKernels k = []
+	{
+		__builtin_cpu_init();
+		if (__builtin_cpu_supports("avx"))
+			return ExactKernels{SquaredL2LanesAvx, DotLanesAvx};
+		return ExactKernels{SquaredL2LanesSse2, DotLanesSse2};
+	}();
+	return k;
+}
+
+} // namespace
+
+/* Euclidean distance in double precision (fixed lane order, see above). */
+double
+ExactL2(const float *a, const float *b, size_t n)
+{
+	double s = ExactChosen().l2(a, b, n);
+	for (size_t i = n - n % 8; i < n; i++)
+	{
+		double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
+		s += d * d;
+	}
+	return std::sqrt(s);
+}
+
+/* Inner product in double precision (fixed lane order, as ExactL2). */
+double
+ExactInnerProduct(const float *a, const float *b, size_t n)
+{
+	double s = ExactChosen().dot(a, b, n);
+	for (size_t i = n - n % 8; i < n; i++)
+		s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+	return s;
+}
+
+/* Exact kernels with the SSE2 lanes whatever the CPU (tests compare the two). */
+double
+ExactL2Baseline(const float *a, const float *b, size_t n)
+{
+	double s = SquaredL2LanesSse2(a, b, n);
+	for (size_t i = n - n % 8; i < n; i++)
+	{
+		double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
+		s += d * d;
+	}
+	return std::sqrt(s);
+}
+
+/* Inner product with the SSE2 lanes whatever the CPU. */
+double
+ExactInnerProductBaseline(const float *a, const float *b, size_t n)
+{
+	double s = DotLanesSse2(a, b, n);
+	for (size_t i = n - n % 8; i < n; i++)
 		s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
 	return s;
 }

@@ -24,6 +24,9 @@ double ExactL2(const float *a, const float *b, size_t n);
 double ExactInnerProduct(const float *a, const float *b, size_t n);
 /* 1 - cosine similarity; NaN when either vector has zero norm (as pgvector). */
 double ExactCosineDistance(const float *a, const float *b, size_t n);
+/* ExactL2 / ExactInnerProduct computed with the baseline SSE2 lanes (for tests: equal bits). */
+double ExactL2Baseline(const float *a, const float *b, size_t n);
+double ExactInnerProductBaseline(const float *a, const float *b, size_t n);
 /* Taxicab distance, double precision. */
 double ExactL1(const float *a, const float *b, size_t n);
 /* Euclidean norm, double precision. */
