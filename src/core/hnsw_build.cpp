@@ -79,7 +79,7 @@ namespace
 {
 
 /* Graph accessor over a BuiltGraph and its vectors (for the search in RepairReachability). */
-struct BuiltAccessor
+struct BuiltAccessor : FloatVectors<BuiltAccessor>
 {
 	const BuiltGraph *g;
 	const float *vectors;
@@ -184,7 +184,7 @@ RepairOnePass(const BuildRequest &req, BuiltGraph *g)
 	uint32_t reached = MarkReachable(*g, g->entry, &seen);
 	if (reached == g->n)
 		return 0;
-	BuiltAccessor acc{g, req.vectors, req.dims};
+	BuiltAccessor acc{{}, g, req.vectors, req.dims};
 	GraphParams p;
 	p.m = req.m;
 	p.dims = req.dims;

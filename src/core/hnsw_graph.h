@@ -11,14 +11,18 @@
  * kept, which preserves long-range links and connectivity.
  *
  * A graph accessor G provides:
- *   const float *Vector(ElementId) const;                      the (decrypted) vector
+ *   float Dist(const GraphParams &, const float *q, ElementId) const;  query-to-element distance
+ *   float PairDist(const GraphParams &, ElementId, ElementId) const;   element-to-element distance
  *   int Links(ElementId, int layer, ElementId *out) const;     copy of a neighbour list
  *   int Level(ElementId) const;                                top layer of the element
  *   bool Deleted(ElementId) const;                             never returned, still traversed
  *   uint32_t Capacity() const;                                 ids are < Capacity()
  *   void Prefetch(ElementId) const;                            hint: its vector is needed soon
  *   int InDegree(ElementId) const;                             layer-0 links pointing at it
- * Distances come from a DistanceKernel (smaller is closer) over Dims() floats.
+ * Distances are smaller-is-closer. The algorithms never read a vector themselves, so an accessor
+ * may keep vectors in any representation (float32, or int8 codes in the index cache, see
+ * core/quantize.h); accessors over plain float arrays derive from FloatVectors, which computes
+ * both distances with GraphParams::dist over their Vector().
  */
 #pragma once
 #include "core/pure.h"
@@ -130,12 +134,29 @@ struct GraphParams
 	}
 };
 
+/* Dist and PairDist for accessors whose Derived::Vector(id) returns float32 vectors. */
+template <class Derived> struct FloatVectors
+{
+	/* Distance from q to an element. */
+	float Dist(const GraphParams &p, const float *q, ElementId id) const
+	{
+		return p.dist(q, static_cast<const Derived *>(this)->Vector(id), p.dims);
+	}
+
+	/* Distance between two elements. */
+	float PairDist(const GraphParams &p, ElementId a, ElementId b) const
+	{
+		const Derived *d = static_cast<const Derived *>(this);
+		return p.dist(d->Vector(a), d->Vector(b), p.dims);
+	}
+};
+
 /* Distance from q to an element. */
 template <class G>
 inline float
 DistTo(const G &g, const GraphParams &p, const float *q, ElementId id)
 {
-	return p.dist(q, g.Vector(id), p.dims);
+	return g.Dist(p, q, id);
 }
 
 /* Greedy descent on one layer: moves to the closest neighbour until none is closer. */
@@ -271,7 +292,7 @@ SelectNeighbors(const G &g, const GraphParams &p, const std::vector<Candidate> &
 		bool good = true;
 		for (ElementId k : kept)
 		{
-			if (p.dist(g.Vector(c.id), g.Vector(k), p.dims) < c.dist)
+			if (g.PairDist(p, c.id, k) < c.dist)
 			{
 				good = false;
 				break;
@@ -358,14 +379,14 @@ struct InsertPlan
 };
 
 /*
- * Plans the insertion of element `id` (already readable through g, with its level) into the
- * graph whose entry point is (entry, entry_level); entry == kNoElement for an empty graph.
- * Nothing is modified: the caller applies the plan to the cache and to the pages.
+ * Plans the insertion of element `id` (already readable through g, with its level; q is its
+ * float32 vector) into the graph whose entry point is (entry, entry_level); entry == kNoElement
+ * for an empty graph. Nothing is modified: the caller applies the plan to the cache and pages.
  */
 template <class G>
 InsertPlan
-PlanInsert(const G &g, const GraphParams &p, ElementId id, int level, ElementId entry,
-		   int entry_level, VisitedSet *visited)
+PlanInsert(const G &g, const GraphParams &p, ElementId id, const float *q, int level,
+		   ElementId entry, int entry_level, VisitedSet *visited)
 {
 	InsertPlan plan;
 	plan.own.resize(level + 1);
@@ -374,7 +395,6 @@ PlanInsert(const G &g, const GraphParams &p, ElementId id, int level, ElementId 
 		plan.new_entry = true;
 		return plan;
 	}
-	const float *q = g.Vector(id);
 	Candidate cur{DistTo(g, p, q, entry), entry};
 	for (int layer = entry_level; layer > level; layer--)
 		cur = GreedyClosest(g, p, q, cur, layer);
@@ -405,10 +425,9 @@ PlanInsert(const G &g, const GraphParams &p, ElementId id, int level, ElementId 
 			else
 			{
 				std::vector<Candidate> cands;
-				const float *nv = g.Vector(nb);
-				cands.push_back({p.dist(nv, q, p.dims), id});
+				cands.push_back({g.PairDist(p, nb, id), id});
 				for (int i = 0; i < n; i++)
-					cands.push_back({p.dist(nv, g.Vector(links[i]), p.dims), links[i]});
+					cands.push_back({g.PairDist(p, nb, links[i]), links[i]});
 				std::sort(cands.begin(), cands.end());
 				u.links = SelectNeighbors(g, p, cands, cap);
 				if (layer == 0)
@@ -472,7 +491,6 @@ RepairLinks(const G &g, const GraphParams &p, ElementId id, int layer)
 	ElementId second[2 * kMaxM];
 	int n = g.Links(id, layer, links);
 	std::vector<Candidate> cands;
-	const float *v = g.Vector(id);
 	auto add = [&](ElementId e)
 	{
 		if (e == id || g.Deleted(e) || g.Level(e) < layer)
@@ -480,7 +498,7 @@ RepairLinks(const G &g, const GraphParams &p, ElementId id, int layer)
 		for (const Candidate &c : cands)
 			if (c.id == e)
 				return;
-		cands.push_back({p.dist(v, g.Vector(e), p.dims), e});
+		cands.push_back({g.PairDist(p, id, e), e});
 	};
 	for (int i = 0; i < n; i++)
 	{

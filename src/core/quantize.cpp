@@ -26,16 +26,7 @@ Trainer::Trainer(size_t dims) : dims_(dims), min_(dims, INFINITY), max_(dims, -I
 void
 Trainer::Observe(const float *v)
 {
-	for (size_t i = 0; i < dims_; i++)
-	{
-		float x = v[i];
-		if (!std::isfinite(x))
-			continue;
-		if (x < min_[i])
-			min_[i] = x;
-		if (x > max_[i])
-			max_[i] = x;
-	}
+	WidenRange(min_.data(), max_.data(), v, dims_);
 	count_++;
 }
 
@@ -62,17 +53,52 @@ Trainer::Merge(const Trainer &other)
 void
 Trainer::Finish(float *lo, float *step) const
 {
-	for (size_t i = 0; i < dims_; i++)
+	ParamsFromRange(min_.data(), max_.data(), dims_, lo, step);
+}
+
+/* Empty ranges: every minimum +inf, every maximum -inf. */
+void
+StartRange(float *mins, float *maxs, size_t dims)
+{
+	for (size_t i = 0; i < dims; i++)
 	{
-		if (!(min_[i] <= max_[i]))
+		mins[i] = INFINITY;
+		maxs[i] = -INFINITY;
+	}
+}
+
+/* Widens the ranges to include v's finite elements. */
+void
+WidenRange(float *mins, float *maxs, const float *v, size_t dims)
+{
+	for (size_t i = 0; i < dims; i++)
+	{
+		float x = v[i];
+		if (!std::isfinite(x))
+			continue;
+		if (x < mins[i])
+			mins[i] = x;
+		if (x > maxs[i])
+			maxs[i] = x;
+	}
+}
+
+/* lo = min, step = range / 255; a constant, subnormal-range or unobserved dimension gets step 1
+ * (and lo 0 when unobserved). */
+void
+ParamsFromRange(const float *mins, const float *maxs, size_t dims, float *lo, float *step)
+{
+	for (size_t i = 0; i < dims; i++)
+	{
+		if (!(mins[i] <= maxs[i]))
 		{
 			lo[i] = 0.0f;
 			step[i] = 1.0f;
 			continue;
 		}
-		double range = static_cast<double>(max_[i]) - static_cast<double>(min_[i]);
+		double range = static_cast<double>(maxs[i]) - static_cast<double>(mins[i]);
 		float s = static_cast<float>(range / kMaxCode);
-		lo[i] = min_[i];
+		lo[i] = mins[i];
 		step[i] = s >= FLT_MIN ? s : 1.0f;
 	}
 }

@@ -91,6 +91,15 @@ class Trainer
 	std::vector<float> max_;
 };
 
+/*
+ * The same training over caller-owned arrays (for code that must not hold C++ objects, such as
+ * the Postgres bridge): StartRange empties dims ranges, WidenRange adds a vector, ParamsFromRange
+ * writes lo/step exactly as Trainer::Finish does.
+ */
+void StartRange(float *mins, float *maxs, size_t dims);
+void WidenRange(float *mins, float *maxs, const float *v, size_t dims);
+void ParamsFromRange(const float *mins, const float *maxs, size_t dims, float *lo, float *step);
+
 /* Codes v (dims floats) to the nearest level, clamping outside [lo, lo + 255*step]; NaN codes 0. */
 void Encode(const float *v, const float *lo, const float *step, size_t dims, uint8_t *codes);
 /* Writes lo[i] + step[i] * codes[i] to out (dims floats). */

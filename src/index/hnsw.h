@@ -5,7 +5,8 @@
  *   hnsw_am.cpp      handler, options, GUCs, cost estimate, validation
  *   hnsw_pages.cpp   on-disk format: metapage, vault directory, element records, vector stream;
  *                    the only place index data is encrypted and decrypted
- *   hnsw_cache.cpp   the decrypted graph cache in shared memory and its validation
+ *   hnsw_cache.cpp   the decrypted graph cache in shared memory: representations, loading,
+ *                    validation, eviction, and reading the graph from pages when it won't fit
  *   hnsw_build.cpp   CREATE INDEX: collect, build with hnswlib on threads, write pages
  *   hnsw_insert.cpp  INSERT: plan with the cache, write pages, apply to the cache
  *   hnsw_scan.cpp    ORDER BY col <op> $1 LIMIT k: where a search starts
@@ -175,9 +176,19 @@ struct HnswOptions
 	int ef_construction;
 };
 
+/* How the cache holds an index's vectors (vector_vault.cache_representation, and per entry). */
+enum class Representation : uint8
+{
+	kFloat32 = 0, /* decrypted float32 vectors and neighbour lists */
+	kSq8 = 1,     /* int8 codes per dimension and neighbour lists; final candidates re-ranked */
+	kPages = 2    /* element facts only: lists and vectors are read and decrypted from pages */
+};
+
 /* GUC values. */
 extern int g_ef_search;
 extern int g_cache_size_mb;
+extern int g_cache_indexes;
+extern int g_cache_representation;
 extern int g_build_threads;
 
 /* Defines the index GUCs and registers the cache's shared memory (from _PG_init). */
@@ -222,6 +233,14 @@ void SealElement(const ElementHeader &h, int m, const uint32 *links, char *dst);
 /* Validates and decrypts an element record; false when the vault's key is unavailable. */
 bool OpenElement(const char *src, size_t size, int m, DecodedElement *out, bool missing_key_ok);
 
+/* Validates an element record and copies its plaintext header (no decryption). */
+void PeekElement(const char *src, size_t size, int m, ElementHeader *out);
+
+/* Reads one element record (of a known level) from its page and decrypts its lists into links
+ * (LinksBytes(m, level) bytes). */
+void ReadElementLinks(Relation index, BlockNumber block, OffsetNumber off, int m, ElementId id,
+					  int level, uint32 *links);
+
 /* Seals a vector into a stream record (VectorRecordBytes(dims) bytes). */
 void SealVector(ElementId id, uint64 vault_id, uint32 key_version, const float *v, uint32 dims,
 				char *dst);
@@ -244,15 +263,17 @@ struct CacheRef
 	char *arena;
 	bool shared; /* in shared memory (LWLock held) or backend-private */
 	bool exclusive;
+	Relation index;
 };
 
 /* Registers the cache's shared memory (from _PG_init). */
 void RegisterCacheShmem();
 
 /*
- * Returns the index's decrypted graph, loaded or revalidated against the metapage as needed,
- * locked shared (or exclusive) until ReleaseCache. Falls back to a backend-private copy when
- * the shared cache is disabled or too small (with a WARNING once per backend).
+ * Returns the index's cached graph, loaded or revalidated against the metapage as needed, locked
+ * shared (or exclusive) until ReleaseCache. When the configured representation does not fit in
+ * the shared cache, the entry holds element facts only and the graph is read from pages; only
+ * when even that does not fit, the backend keeps those facts privately (a WARNING says so).
  */
 CacheRef AcquireCache(Relation index, bool exclusive);
 
@@ -262,32 +283,59 @@ void ReleaseCache(CacheRef *ref);
 /* Marks the cached copy stale (after a failed write, or after VACUUM rewrote pages). */
 void InvalidateCache(Relation index);
 
-/* Per-element view of the cache used by the graph algorithms and by scans. */
+struct GraphScratch;
+
+/*
+ * Per-element view of the cache used by the graph algorithms (core/hnsw_graph.h) and by scans,
+ * whatever the entry's representation. In the pages representation, Links and distances read
+ * and decrypt index pages; a Postgres error raised there inside a C++ algorithm is kept in the
+ * scratch and surfaces as a C++ exception, which the island catches and RethrowGraphError turns
+ * back into the original error once the C++ frames are gone.
+ */
 struct CacheGraph
 {
 	const CacheRef *ref;
 	hnsw::GraphParams params;
+	GraphScratch *scratch;
 
-	const float *Vector(ElementId id) const;
+	float Dist(const hnsw::GraphParams &p, const float *q, ElementId id) const;
+	float PairDist(const hnsw::GraphParams &p, ElementId a, ElementId b) const;
 	int Links(ElementId id, int layer, ElementId *out) const;
 	int Level(ElementId id) const;
 	bool Deleted(ElementId id) const;
 	uint32_t Capacity() const;
 
-	/* Layer-0 links pointing at an element (kept by the single writer). */
+	/* Layer-0 links pointing at an element (kept by the single writer; pages: not tracked). */
 	int InDegree(ElementId id) const;
 
 	/* Starts loading the first cache lines of an element's vector. */
-	void Prefetch(ElementId id) const
-	{
-		const char *v = reinterpret_cast<const char *>(Vector(id));
-		__builtin_prefetch(v);
-		__builtin_prefetch(v + 64);
-	}
+	void Prefetch(ElementId id) const;
+
+	/* The float32 vector of an element (decoded or read from pages) into out (dims floats). */
+	void CopyVector(ElementId id, float *out) const;
+
+	/* Marks the element being inserted, whose vector is not on pages yet (v stays valid). */
+	void StageInsert(ElementId id, const float *v) const;
+
+	/* Forgets the prepared query: the next Dist prepares again (a reused query buffer). */
+	void NewQuery() const;
 };
 
-/* Fills params for a cache reference. */
+/* A graph accessor for a cache reference (scratch in the current memory context). */
 CacheGraph GraphOf(const CacheRef &ref);
+
+/* Raises the Postgres error a C++ island caught from the graph, if there is one. */
+void RethrowGraphError(const CacheGraph &g);
+
+/* Brackets a C++ island running the algorithms on g (page-read errors become exceptions). */
+void EnterIsland(const CacheGraph &g) noexcept;
+void LeaveIsland(const CacheGraph &g) noexcept;
+
+/* The representation of a referenced entry. */
+Representation CachedRepresentation(const CacheRef &ref);
+
+/* Exact distance from q to an element, decrypting its vector from the pages. */
+float ExactDistance(const CacheGraph &g, const float *q, ElementId id);
 
 /* Facts about one cached element. */
 struct CachedElement

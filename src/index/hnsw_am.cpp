@@ -34,6 +34,8 @@ namespace vector_vault::index
 
 int g_ef_search = kDefaultEfSearch;
 int g_cache_size_mb = 256;
+int g_cache_indexes = 1024;
+int g_cache_representation = static_cast<int>(Representation::kSq8);
 int g_build_threads = 2;
 
 namespace
@@ -140,12 +142,28 @@ DefineGucs()
 		"vector_vault.ef_search", "Size of the dynamic candidate list for vault_hnsw searches.",
 		"Larger values give higher recall and slower searches.", &g_ef_search, kDefaultEfSearch,
 		kMinEfSearch, kMaxEfSearch, PGC_USERSET, 0, nullptr, nullptr, nullptr);
-	DefineCustomIntVariable("vector_vault.cache_size",
-							"Shared memory for decrypted vault_hnsw indexes.",
-							"Set it to at least the total size of the vault_hnsw indexes; 0 "
-							"disables the shared cache (each session then decrypts its own copy).",
-							&g_cache_size_mb, 256, 0, INT_MAX / 2, PGC_POSTMASTER, GUC_UNIT_MB,
-							nullptr, nullptr, nullptr);
+	DefineCustomIntVariable(
+		"vector_vault.cache_size", "Shared memory for decrypted vault_hnsw indexes.",
+		"vault.index_cache shows what is resident; an index that does not fit is searched "
+		"from its pages (slower, same results). 0 disables the shared cache.",
+		&g_cache_size_mb, 256, 0, INT_MAX / 2, PGC_POSTMASTER, GUC_UNIT_MB, nullptr, nullptr,
+		nullptr);
+	DefineCustomIntVariable("vector_vault.cache_indexes",
+							"How many vault_hnsw indexes the shared cache can hold at once.",
+							"Beyond it the least recently used index is evicted.", &g_cache_indexes,
+							1024, 1, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+	static const struct config_enum_entry representations[] = {
+		{"sq8", static_cast<int>(Representation::kSq8), false},
+		{"float32", static_cast<int>(Representation::kFloat32), false},
+		{"pages", static_cast<int>(Representation::kPages), false},
+		{nullptr, 0, false}};
+	DefineCustomEnumVariable(
+		"vector_vault.cache_representation",
+		"How the shared cache holds vault_hnsw vectors: sq8 (int8 codes, re-ranked), float32, "
+		"or pages (nothing decrypted is kept; every search reads index pages).",
+		"Applies to indexes loaded after the change.", &g_cache_representation,
+		static_cast<int>(Representation::kSq8), representations, PGC_SIGHUP, 0, nullptr, nullptr,
+		nullptr);
 	DefineCustomIntVariable("vector_vault.build_threads",
 							"Threads that build a vault_hnsw graph in memory during CREATE INDEX.",
 							nullptr, &g_build_threads, 2, 1, 64, PGC_USERSET, 0, nullptr, nullptr,

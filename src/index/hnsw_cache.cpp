@@ -28,17 +28,21 @@
  * When the shared cache is disabled or cannot hold an index, the backend keeps a private copy
  * with the same layout and the same validation (a WARNING says so, once per backend).
  */
+#include "core/quantize.h"
 #include "core/secure.h"
 
 #include <cstring>
 
 #include "index/hnsw.h"
 #include "keys/keys.h"
+#include "pg/guard.h"
 #include "pg/shmem.h"
 
 extern "C"
 {
+#include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "port/atomics.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -53,7 +57,6 @@ namespace vector_vault::index
 namespace
 {
 
-constexpr int kMaxEntries = 64;
 constexpr uint8 kSlotPresent = 0x01;
 constexpr uint8 kSlotDeleted = 0x02;
 constexpr uint32 kNoUpper = 0xFFFFFFFFu;
@@ -71,10 +74,17 @@ struct SlotHead
 	BlockNumber graph_block;
 	OffsetNumber graph_off;
 	uint16 pad2;
-	uint32 upper_ref; /* word offset into the upper pool, kNoUpper when level 0 */
-	uint32 indegree;  /* layer-0 links pointing here (maintained by loads and the writer) */
+	uint32 upper_ref;      /* word offset into the upper pool, kNoUpper when level 0 */
+	uint32 indegree;       /* layer-0 links pointing here (maintained by loads and the writer) */
+	BlockNumber vec_block; /* where the sealed vector starts (re-ranking, pages) */
+	uint32 vec_offset;
+	uint32 key_version;
+	uint32 pad3;
 };
-static_assert(sizeof(SlotHead) == 32, "slot head layout");
+static_assert(sizeof(SlotHead) == 48, "slot head layout");
+
+/* The in-degree the pages representation reports (it does not track one): "others link in". */
+constexpr int kUnknownInDegree = 1 << 20;
 
 /* A free range of the shared arena region. */
 struct Extent
@@ -91,10 +101,15 @@ struct CacheEntry
 	LWLock *lock; /* nullptr for private entries */
 	Oid dbid;
 	Oid relnode;
+	Oid relid;
 	bool used;
 	bool valid;
 	bool stale_vaults; /* must be reloaded to purge vaults whose keys are gone */
+	uint8 repr;        /* Representation */
 	pg_atomic_uint64 change_counter;
+	pg_atomic_uint64 hits; /* searches and inserts served */
+	uint64 loads;          /* full loads since the entry was created */
+	uint64 vectors;        /* elements resident after the last load (statistics) */
 	uint64 epoch;
 	uint64 last_used;
 	Size arena_off; /* offset in the shared region (shared entries) */
@@ -116,6 +131,7 @@ struct CacheEntry
 	pg_atomic_uint32 nvaults;
 	Size lsn_off;
 	Size kind_off;
+	Size quant_off; /* sq8: lo[dims] then step[dims] */
 	uint32 block_cap;
 	uint32 nblocks;
 };
@@ -123,24 +139,57 @@ struct CacheEntry
 namespace
 {
 
-/* The shared header of the cache. */
+/* Loads and evictions of one index, kept across its entry's eviction (for vault.index_cache). */
+struct History
+{
+	Oid dbid;
+	Oid relnode;
+	Oid relid;
+	uint64 loads;
+	uint64 evictions;
+	uint64 last_used;
+};
+
+/* The shared header of the cache; free, entries and history follow it (sizes from the GUC). */
 struct CacheShared
 {
 	LWLock *registry_lock;
 	Size region_len;
 	uint64 clock;
+	int nentries;
 	int nfree;
-	Extent free[2 * kMaxEntries + 2];
-	CacheEntry entries[kMaxEntries];
+	Extent *free;        /* 2 * nentries + 2 */
+	CacheEntry *entries; /* nentries */
+	History *history;    /* nhistory */
+	int nhistory;
 };
 
 CacheShared *g_cache = nullptr;
 char *g_region = nullptr;
 
-/* Backend-private fallback copies. */
+/* Backend-private fallback copies (element facts only: the pages representation). */
 constexpr int kMaxPrivate = 4;
 CacheEntry *g_private[kMaxPrivate];
 bool g_warned_private = false;
+
+/* History records: indexes come and go more often than entries. */
+int
+HistoryRecords(void)
+{
+	return Max(4096, 4 * g_cache_indexes);
+}
+
+/* Bytes of the header with its arrays. */
+Size
+HeaderSize(void)
+{
+	Size n = static_cast<Size>(g_cache_indexes);
+	Size s = MAXALIGN(sizeof(CacheShared));
+	s = add_size(s, MAXALIGN(mul_size(2 * n + 2, sizeof(Extent))));
+	s = add_size(s, MAXALIGN(mul_size(n, sizeof(CacheEntry))));
+	s = add_size(s, MAXALIGN(mul_size(static_cast<Size>(HistoryRecords()), sizeof(History))));
+	return s;
+}
 
 /* Shared memory needed: header plus the region, with room to align the region to 2 MB. */
 Size
@@ -148,7 +197,7 @@ CacheShmemSize(void)
 {
 	if (g_cache_size_mb <= 0)
 		return 0;
-	return add_size(MAXALIGN(sizeof(CacheShared)),
+	return add_size(HeaderSize(),
 					add_size(static_cast<Size>(g_cache_size_mb) * 1024 * 1024, 2 * 1024 * 1024));
 }
 
@@ -162,16 +211,25 @@ CacheShmemInit(bool)
 	Size total = CacheShmemSize();
 	char *base = static_cast<char *>(ShmemInitStruct("vector_vault index cache", total, &found));
 	g_cache = reinterpret_cast<CacheShared *>(base);
-	uintptr_t start = reinterpret_cast<uintptr_t>(base + MAXALIGN(sizeof(CacheShared)));
+	uintptr_t start = reinterpret_cast<uintptr_t>(base + HeaderSize());
 	const uintptr_t two_mb = 2 * 1024 * 1024;
 	start = (start + two_mb - 1) & ~(two_mb - 1);
 	g_region = reinterpret_cast<char *>(start);
 	if (!found)
 	{
-		memset(g_cache, 0, sizeof(CacheShared));
+		memset(base, 0, HeaderSize());
+		Size n = static_cast<Size>(g_cache_indexes);
+		char *p = base + MAXALIGN(sizeof(CacheShared));
+		g_cache->nentries = g_cache_indexes;
+		g_cache->free = reinterpret_cast<Extent *>(p);
+		p += MAXALIGN((2 * n + 2) * sizeof(Extent));
+		g_cache->entries = reinterpret_cast<CacheEntry *>(p);
+		p += MAXALIGN(n * sizeof(CacheEntry));
+		g_cache->history = reinterpret_cast<History *>(p);
+		g_cache->nhistory = HistoryRecords();
 		LWLockPadded *locks = GetNamedLWLockTranche("vector_vault index cache");
 		g_cache->registry_lock = &locks[0].lock;
-		for (int i = 0; i < kMaxEntries; i++)
+		for (int i = 0; i < g_cache->nentries; i++)
 			g_cache->entries[i].lock = &locks[i + 1].lock;
 		g_cache->region_len = static_cast<Size>(g_cache_size_mb) * 1024 * 1024;
 		g_cache->nfree = 1;
@@ -188,7 +246,7 @@ CacheShmemInit(bool)
 Size
 CacheRequest(void)
 {
-	RequestNamedLWLockTranche("vector_vault index cache", kMaxEntries + 1);
+	RequestNamedLWLockTranche("vector_vault index cache", g_cache_indexes + 1);
 	return CacheShmemSize();
 }
 
@@ -256,15 +314,37 @@ ListOf(const CacheEntry *e, char *arena, SlotHead *h, int layer)
 	return UpperPool(e, arena) + h->upper_ref + static_cast<Size>(layer - 1) * (1 + e->m);
 }
 
-/* Sizes an entry's layout for the given capacities; returns the arena bytes needed. */
+/*
+ * Sizes an entry's layout for the given capacities and representation; returns the arena bytes
+ * needed. float32 slots hold head, layer-0 list and the vector; sq8 slots the head, the list
+ * and one byte per dimension (the quantizer's lo/step arrays follow the tables); pages slots only
+ * the head, with no upper-layer pool.
+ */
 Size
-Layout(CacheEntry *e, uint32 dims, int m, uint32 slots, uint32 upper_words, uint32 vaults,
-	   uint32 blocks)
+Layout(CacheEntry *e, Representation repr, uint32 dims, int m, uint32 slots, uint32 upper_words,
+	   uint32 vaults, uint32 blocks)
 {
 	e->dims = dims;
 	e->m = m;
-	e->vec_offset = static_cast<uint32>(AlignUp(sizeof(SlotHead) + sizeof(uint32) * (1 + 2 * m)));
-	e->slot_bytes = static_cast<uint32>(e->vec_offset + AlignUp(sizeof(float) * dims));
+	e->repr = static_cast<uint8>(repr);
+	switch (repr)
+	{
+		case Representation::kFloat32:
+			e->vec_offset =
+				static_cast<uint32>(AlignUp(sizeof(SlotHead) + sizeof(uint32) * (1 + 2 * m)));
+			e->slot_bytes = static_cast<uint32>(e->vec_offset + AlignUp(sizeof(float) * dims));
+			break;
+		case Representation::kSq8:
+			e->vec_offset =
+				static_cast<uint32>(AlignUp(sizeof(SlotHead) + sizeof(uint32) * (1 + 2 * m)));
+			e->slot_bytes = static_cast<uint32>(e->vec_offset + AlignUp(dims));
+			break;
+		case Representation::kPages:
+			e->vec_offset = 0;
+			e->slot_bytes = sizeof(SlotHead);
+			upper_words = 0;
+			break;
+	}
 	e->slot_capacity = slots;
 	Size off = AlignUp(static_cast<Size>(slots) * e->slot_bytes);
 	e->upper_off = off;
@@ -278,7 +358,55 @@ Layout(CacheEntry *e, uint32 dims, int m, uint32 slots, uint32 upper_words, uint
 	off = AlignUp(off + sizeof(XLogRecPtr) * static_cast<Size>(blocks));
 	e->kind_off = off;
 	off = AlignUp(off + blocks);
+	e->quant_off = off;
+	if (repr == Representation::kSq8)
+		off = AlignUp(off + 2 * sizeof(float) * static_cast<Size>(dims));
 	return off;
+}
+
+/* The sq8 quantizer's arrays of an entry. */
+inline float *
+QuantLo(const CacheEntry *e, char *arena)
+{
+	return reinterpret_cast<float *>(arena + e->quant_off);
+}
+
+inline float *
+QuantStep(const CacheEntry *e, char *arena)
+{
+	return reinterpret_cast<float *>(arena + e->quant_off) + e->dims;
+}
+
+/* The representation of an entry. */
+inline Representation
+ReprOf(const CacheEntry *e)
+{
+	return static_cast<Representation>(e->repr);
+}
+
+/* Where an element's vector (float32 or codes) sits in its slot. */
+inline char *
+VecArea(const CacheEntry *e, SlotHead *s)
+{
+	return reinterpret_cast<char *>(s) + e->vec_offset;
+}
+
+/* Stores an element's float32 vector in its slot in the entry's representation. */
+void
+StoreVector(const CacheEntry *e, char *arena, SlotHead *s, const float *v)
+{
+	switch (ReprOf(e))
+	{
+		case Representation::kFloat32:
+			memcpy(VecArea(e, s), v, sizeof(float) * e->dims);
+			break;
+		case Representation::kSq8:
+			sq8::Encode(v, QuantLo(e, arena), QuantStep(e, arena), e->dims,
+						reinterpret_cast<uint8_t *>(VecArea(e, s)));
+			break;
+		case Representation::kPages:
+			break;
+	}
 }
 
 /* Capacities with room for growth from the metapage's current sizes. */
@@ -373,13 +501,36 @@ DropEntry(CacheEntry *e)
 CacheEntry *
 FindShared(Oid dbid, Oid relnode)
 {
-	for (int i = 0; i < kMaxEntries; i++)
+	for (int i = 0; i < g_cache->nentries; i++)
 	{
 		CacheEntry *e = &g_cache->entries[i];
 		if (e->used && e->dbid == dbid && e->relnode == relnode)
 			return e;
 	}
 	return nullptr;
+}
+
+/* The load/eviction history of an index (registry lock held exclusively); recycles the least
+ * recently used record of another index. */
+History *
+HistoryOf(Oid dbid, Oid relnode, Oid relid)
+{
+	History *oldest = nullptr;
+	for (int i = 0; i < g_cache->nhistory; i++)
+	{
+		History *h = &g_cache->history[i];
+		if (h->dbid == dbid && h->relnode == relnode)
+		{
+			h->last_used = g_cache->clock;
+			if (relid != InvalidOid)
+				h->relid = relid;
+			return h;
+		}
+		if (oldest == nullptr || h->last_used < oldest->last_used)
+			oldest = h;
+	}
+	*oldest = {dbid, relnode, relid, 0, 0, g_cache->clock};
+	return oldest;
 }
 
 /*
@@ -397,7 +548,7 @@ ReserveShared(Oid dbid, Oid relnode, Size len)
 		Size off;
 		if (slot == nullptr)
 		{
-			for (int i = 0; i < kMaxEntries && slot == nullptr; i++)
+			for (int i = 0; i < g_cache->nentries && slot == nullptr; i++)
 				if (!g_cache->entries[i].used)
 					slot = &g_cache->entries[i];
 		}
@@ -414,7 +565,7 @@ ReserveShared(Oid dbid, Oid relnode, Size len)
 		}
 		/* Evict the least recently used idle entry and try again. */
 		CacheEntry *victim = nullptr;
-		for (int i = 0; i < kMaxEntries; i++)
+		for (int i = 0; i < g_cache->nentries; i++)
 		{
 			CacheEntry *e = &g_cache->entries[i];
 			if (!e->used)
@@ -431,6 +582,7 @@ ReserveShared(Oid dbid, Oid relnode, Size len)
 		}
 		if (victim == nullptr)
 			return nullptr;
+		HistoryOf(victim->dbid, victim->relnode, victim->relid)->evictions++;
 		DropEntry(victim);
 		LWLockRelease(victim->lock);
 	}
@@ -440,6 +592,8 @@ ReserveShared(Oid dbid, Oid relnode, Size len)
 void
 RecountInDegrees(CacheEntry *e, char *arena)
 {
+	if (ReprOf(e) == Representation::kPages)
+		return;
 	for (uint32 id = 0; id < e->slot_capacity; id++)
 		Slot(e, arena, id)->indegree = 0;
 	for (uint32 id = 0; id < e->slot_capacity; id++)
@@ -455,13 +609,36 @@ RecountInDegrees(CacheEntry *e, char *arena)
 	}
 }
 
-/* Decodes one graph page into the entry; loads vectors of elements new to the cache. */
+/* The vault table index of a vault, appended when new. */
+int
+VaultIndex(CacheEntry *e, char *arena, uint64 vault_id, ElementId id)
+{
+	DirEntry *vaults = Vaults(e, arena);
+	uint32 nv = pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&e->nvaults));
+	for (uint32 i = 0; i < nv; i++)
+		if (vaults[i].vault_id == vault_id)
+			return static_cast<int>(i);
+	if (nv >= e->vault_cap)
+		ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
+						errmsg("index element %u names a vault missing from the directory", id)));
+	memset(&vaults[nv], 0, sizeof(DirEntry));
+	vaults[nv].vault_id = vault_id;
+	vaults[nv].entry = kNoElement;
+	vaults[nv].entry_level = -1;
+	pg_atomic_write_u32(&e->nvaults, nv + 1);
+	return static_cast<int>(nv);
+}
+
+/*
+ * Decodes one graph page into the entry; loads vectors of elements new to the cache. In the
+ * pages representation only the plaintext headers are read: nothing is decrypted.
+ */
 void
 LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Page copy,
 			  MemoryContext tmp)
 {
 	OffsetNumber max = PageGetMaxOffsetNumber(copy);
-	DirEntry *vaults = Vaults(e, arena);
+	const bool pages = ReprOf(e) == Representation::kPages;
 	for (OffsetNumber off = FirstOffsetNumber; off <= max; off++)
 	{
 		ItemId iid = PageGetItemId(copy, off);
@@ -469,8 +646,16 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 			continue;
 		MemoryContext old = MemoryContextSwitchTo(tmp);
 		DecodedElement d;
-		bool have = OpenElement(static_cast<char *>(PageGetItem(copy, iid)), ItemIdGetLength(iid),
-								e->m, &d, true);
+		bool have;
+		const char *item = static_cast<char *>(PageGetItem(copy, iid));
+		if (pages)
+		{
+			PeekElement(item, ItemIdGetLength(iid), e->m, &d.header);
+			d.links = nullptr;
+			have = keys::DataKeyExists(d.header.vault_id, d.header.key_version);
+		}
+		else
+			have = OpenElement(item, ItemIdGetLength(iid), e->m, &d, true);
 		const ElementHeader &h = d.header;
 		if (h.element_id >= e->slot_capacity)
 			ereport(ERROR,
@@ -486,27 +671,10 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 			MemoryContextReset(tmp);
 			continue;
 		}
-		int vault_index = -1;
-		uint32 nv = pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&e->nvaults));
-		for (uint32 i = 0; i < nv; i++)
-			if (vaults[i].vault_id == h.vault_id)
-				vault_index = static_cast<int>(i);
-		if (vault_index < 0)
-		{
-			if (nv >= e->vault_cap)
-				ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
-								errmsg("index element %u names a vault missing from the directory",
-									   h.element_id)));
-			memset(&vaults[nv], 0, sizeof(DirEntry));
-			vaults[nv].vault_id = h.vault_id;
-			vaults[nv].entry = kNoElement;
-			vaults[nv].entry_level = -1;
-			vault_index = static_cast<int>(nv);
-			pg_atomic_write_u32(&e->nvaults, nv + 1);
-		}
+		int vault_index = VaultIndex(e, arena, h.vault_id, h.element_id);
 		pg_atomic_fetch_add_u32(&s->seq, 1);
 		pg_write_barrier();
-		if (!was_present || s->level != h.level)
+		if (!pages && (!was_present || s->level != h.level))
 		{
 			s->level = h.level;
 			if (h.level > 0)
@@ -521,25 +689,92 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 			else
 				s->upper_ref = kNoUpper;
 		}
+		s->level = h.level;
 		s->vault_index = static_cast<uint16>(vault_index);
 		s->tid = h.heap_tid;
 		s->graph_block = block;
 		s->graph_off = off;
-		memcpy(Links0(s), d.links, sizeof(uint32) * (1 + 2 * e->m));
-		for (int l = 1; l <= h.level; l++)
-			memcpy(ListOf(e, arena, s, l), d.links + (1 + 2 * e->m) + (l - 1) * (1 + e->m),
-				   sizeof(uint32) * (1 + e->m));
-		SecureZero(d.links, LinksBytes(e->m, h.level));
-		if (!was_present)
-			ReadVector(index, h.vec_block, h.vec_offset, h.element_id, h.vault_id, h.key_version,
-					   e->dims,
-					   reinterpret_cast<float *>(reinterpret_cast<char *>(s) + e->vec_offset));
+		s->vec_block = h.vec_block;
+		s->vec_offset = h.vec_offset;
+		s->key_version = h.key_version;
+		if (!pages)
+		{
+			memcpy(Links0(s), d.links, sizeof(uint32) * (1 + 2 * e->m));
+			for (int l = 1; l <= h.level; l++)
+				memcpy(ListOf(e, arena, s, l), d.links + (1 + 2 * e->m) + (l - 1) * (1 + e->m),
+					   sizeof(uint32) * (1 + e->m));
+			SecureZero(d.links, LinksBytes(e->m, h.level));
+			if (!was_present)
+			{
+				float *v = static_cast<float *>(palloc(sizeof(float) * e->dims));
+				ReadVector(index, h.vec_block, h.vec_offset, h.element_id, h.vault_id,
+						   h.key_version, e->dims, v);
+				StoreVector(e, arena, s, v);
+				SecureZero(v, sizeof(float) * e->dims);
+			}
+		}
 		s->flags = kSlotPresent | ((h.flags & kElementDeleted) ? kSlotDeleted : 0);
 		pg_write_barrier();
 		pg_atomic_fetch_add_u32(&s->seq, 1);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(tmp);
 	}
+}
+
+/*
+ * Trains an entry's sq8 quantizer on a sample of the index's vectors (every k-th element, at
+ * most kTrainSample), decrypted one at a time into a buffer that is zeroed after each. Values
+ * of later inserts outside the sampled range are clamped; re-ranking with exact distances keeps
+ * results exact in order, and the next full load retrains.
+ */
+void
+TrainQuantizer(Relation index, CacheEntry *e, char *arena, BlockNumber nblocks, uint32 nelements,
+			   MemoryContext tmp)
+{
+	constexpr uint32 kTrainSample = 20000;
+	uint32 stride = Max(1u, nelements / kTrainSample);
+	MemoryContext old = MemoryContextSwitchTo(tmp);
+	float *v = static_cast<float *>(palloc(sizeof(float) * e->dims));
+	float *mins = static_cast<float *>(palloc(sizeof(float) * e->dims));
+	float *maxs = static_cast<float *>(palloc(sizeof(float) * e->dims));
+	sq8::StartRange(mins, maxs, e->dims);
+	PGAlignedBlock copy;
+	uint32 seen = 0;
+	for (BlockNumber b = 1; b < nblocks; b++)
+	{
+		Buffer buf = ReadBuffer(index, b);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		Page page = BufferGetPage(buf);
+		bool graph = !PageIsNew(page) && GetOpaque(page)->kind == kGraphPage;
+		if (graph)
+			memcpy(copy.data, page, BLCKSZ);
+		UnlockReleaseBuffer(buf);
+		if (!graph)
+			continue;
+		OffsetNumber max = PageGetMaxOffsetNumber(copy.data);
+		for (OffsetNumber off = FirstOffsetNumber; off <= max; off++)
+		{
+			ItemId iid = PageGetItemId(copy.data, off);
+			if (!ItemIdIsUsed(iid))
+				continue;
+			ElementHeader h;
+			PeekElement(static_cast<char *>(PageGetItem(copy.data, iid)), ItemIdGetLength(iid),
+						e->m, &h);
+			if ((h.flags & kElementDeleted) || seen++ % stride != 0 ||
+				!keys::DataKeyExists(h.vault_id, h.key_version))
+				continue;
+			ReadVector(index, h.vec_block, h.vec_offset, h.element_id, h.vault_id, h.key_version,
+					   e->dims, v);
+			sq8::WidenRange(mins, maxs, v, e->dims);
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	SecureZero(v, sizeof(float) * e->dims);
+	sq8::ParamsFromRange(mins, maxs, e->dims, QuantLo(e, arena), QuantStep(e, arena));
+	SecureZero(mins, sizeof(float) * e->dims);
+	SecureZero(maxs, sizeof(float) * e->dims);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(tmp);
 }
 
 /* Copies the directory from the pages into the entry's vault table. */
@@ -595,6 +830,8 @@ Refresh(Relation index, CacheEntry *e, bool full)
 	}
 	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "vault_hnsw cache load",
 											  ALLOCSET_DEFAULT_SIZES);
+	if (full && ReprOf(e) == Representation::kSq8)
+		TrainQuantizer(index, e, arena, nblocks, meta.next_element_id, tmp);
 	PGAlignedBlock copy;
 	BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
 	XLogRecPtr *lsns = BlockLsns(e, arena);
@@ -630,6 +867,9 @@ Refresh(Relation index, CacheEntry *e, bool full)
 	e->epoch = pg::AccessEpoch();
 	e->stale_vaults = false;
 	e->valid = true;
+	if (full)
+		e->loads++;
+	e->vectors = meta.next_element_id;
 	MemoryContextDelete(tmp);
 }
 
@@ -637,10 +877,12 @@ Refresh(Relation index, CacheEntry *e, bool full)
 bool
 Fits(const CacheEntry *e, const MetaData &meta, BlockNumber nblocks, int ndir)
 {
+	bool upper_room =
+		ReprOf(e) == Representation::kPages ||
+		e->upper_used + static_cast<uint32>(hnsw::kMaxLevel) * (1 + e->m) <= e->upper_cap;
 	return meta.next_element_id + 1 <= e->slot_capacity && nblocks + 8 < e->block_cap &&
 		   static_cast<uint32>(ndir) + 1 <= e->vault_cap && e->dims == meta.dims &&
-		   e->m == meta.m &&
-		   e->upper_used + static_cast<uint32>(hnsw::kMaxLevel) * (1 + e->m) <= e->upper_cap;
+		   e->m == meta.m && upper_room;
 }
 
 /* True when some cached vault lost its keys since the entry was loaded (a dropped vault). */
@@ -698,6 +940,7 @@ PrivateEntry(Relation index, const MetaData &meta, BlockNumber nblocks, int ndir
 		e = static_cast<CacheEntry *>(MemoryContextAllocZero(TopMemoryContext, sizeof(CacheEntry)));
 		e->dbid = MyDatabaseId;
 		e->relnode = relnode;
+		e->relid = RelationGetRelid(index);
 		e->used = true;
 		g_private[free_slot] = e;
 	}
@@ -705,7 +948,8 @@ PrivateEntry(Relation index, const MetaData &meta, BlockNumber nblocks, int ndir
 	{
 		uint32 slots, upper, vaults, blocks;
 		Capacities(meta, nblocks, ndir, &slots, &upper, &vaults, &blocks);
-		e->arena_len = Layout(e, meta.dims, meta.m, slots, upper, vaults, blocks);
+		e->arena_len =
+			Layout(e, Representation::kPages, meta.dims, meta.m, slots, upper, vaults, blocks);
 		e->metric = meta.metric;
 		e->private_arena = static_cast<char *>(MemoryContextAllocExtended(
 			TopMemoryContext, e->arena_len, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO));
@@ -742,7 +986,7 @@ PopulateOnce(const CacheEntry *e)
 		Oid relnode;
 		Size off;
 		Size len;
-	} done[kMaxEntries];
+	} done[64];
 	static int ndone = 0;
 	for (int i = 0; i < ndone; i++)
 		if (done[i].relnode == e->relnode && done[i].off == e->arena_off &&
@@ -753,7 +997,7 @@ PopulateOnce(const CacheEntry *e)
 		reinterpret_cast<uintptr_t>(g_region + e->arena_off) & ~static_cast<uintptr_t>(4095);
 	(void) madvise(reinterpret_cast<void *>(start), e->arena_len + 4096, MADV_POPULATE_READ);
 #endif
-	if (ndone == kMaxEntries)
+	if (ndone == 64)
 		ndone = 0;
 	done[ndone++] = {e->relnode, e->arena_off, e->arena_len};
 }
@@ -784,7 +1028,8 @@ AcquireCache(Relation index, bool exclusive)
 					e->epoch == epoch)
 				{
 					PopulateOnce(e);
-					return CacheRef{e, g_region + e->arena_off, true, exclusive};
+					pg_atomic_fetch_add_u64(&e->hits, 1);
+					return CacheRef{e, g_region + e->arena_off, true, exclusive, index};
 				}
 				LWLockRelease(e->lock);
 				/* Stale: refresh under the exclusive lock. */
@@ -819,24 +1064,35 @@ AcquireCache(Relation index, bool exclusive)
 				LWLockRelease(e->lock);
 				continue;
 			}
-			/* Not cached yet: reserve space and load. */
+			/* Not cached yet: reserve space in the configured representation, else for element
+			 * facts only (pages), and load. */
 			BlockNumber nblocks = RelationGetNumberOfBlocks(index);
 			int ndir = DirCount(index, meta);
-			CacheEntry probe;
-			memset(&probe, 0, sizeof(probe));
 			uint32 slots, upper, vaults, blocks;
 			Capacities(meta, nblocks, ndir, &slots, &upper, &vaults, &blocks);
-			Size len = Layout(&probe, meta.dims, meta.m, slots, upper, vaults, blocks);
+			Representation want = static_cast<Representation>(g_cache_representation);
 			LWLockAcquire(g_cache->registry_lock, LW_EXCLUSIVE);
 			CacheEntry *found = FindShared(MyDatabaseId, relnode);
-			CacheEntry *fresh = found ? nullptr : ReserveShared(MyDatabaseId, relnode, len);
+			CacheEntry *fresh = nullptr;
+			Representation got = want;
+			for (int tier = 0; found == nullptr && fresh == nullptr && tier < 2; tier++)
+			{
+				got = tier == 0 ? want : Representation::kPages;
+				if (tier == 1 && want == Representation::kPages)
+					break;
+				CacheEntry probe;
+				memset(&probe, 0, sizeof(probe));
+				Size len = Layout(&probe, got, meta.dims, meta.m, slots, upper, vaults, blocks);
+				fresh = ReserveShared(MyDatabaseId, relnode, len);
+			}
 			if (fresh != nullptr)
 			{
 				LWLock *lock = fresh->lock;
 				Size off = fresh->arena_off;
+				Size len = fresh->arena_len;
 				bool used = fresh->used;
 				Oid dbid = fresh->dbid;
-				(void) Layout(fresh, meta.dims, meta.m, slots, upper, vaults, blocks);
+				(void) Layout(fresh, got, meta.dims, meta.m, slots, upper, vaults, blocks);
 				fresh->metric = meta.metric;
 				fresh->lock = lock;
 				fresh->arena_off = off;
@@ -844,11 +1100,16 @@ AcquireCache(Relation index, bool exclusive)
 				fresh->used = used;
 				fresh->dbid = dbid;
 				fresh->relnode = relnode;
+				fresh->relid = RelationGetRelid(index);
 				fresh->nblocks = 0;
 				fresh->valid = false;
+				fresh->loads = 0;
+				fresh->vectors = 0;
 				pg_atomic_init_u32(&fresh->nslots, 0);
 				pg_atomic_init_u32(&fresh->nvaults, 0);
 				pg_atomic_init_u64(&fresh->change_counter, 0);
+				pg_atomic_init_u64(&fresh->hits, 0);
+				HistoryOf(MyDatabaseId, relnode, RelationGetRelid(index))->loads++;
 			}
 			LWLockRelease(g_cache->registry_lock);
 			if (found != nullptr)
@@ -867,14 +1128,14 @@ AcquireCache(Relation index, bool exclusive)
 		if (!g_warned_private)
 		{
 			g_warned_private = true;
-			ereport(
-				WARNING,
-				(errmsg("vault_hnsw index \"%s\" does not fit in vector_vault.cache_size; this "
-						"session keeps a private decrypted copy",
-						RelationGetRelationName(index)),
-				 errhint("Raise vector_vault.cache_size (currently %d MB) to at least the total "
-						 "size of your vault_hnsw indexes and restart the server.",
-						 g_cache_size_mb)));
+			ereport(WARNING,
+					(errmsg("vault_hnsw index \"%s\" does not fit in vector_vault.cache_size, not "
+							"even as element facts; this session keeps them privately (%zu bytes "
+							"per element, nothing decrypted) and reads the graph from index pages",
+							RelationGetRelationName(index), sizeof(SlotHead)),
+					 errhint("Raise vector_vault.cache_size (currently %d MB); vault.index_cache "
+							 "shows what is resident.",
+							 g_cache_size_mb)));
 		}
 		BlockNumber nblocks = RelationGetNumberOfBlocks(index);
 		int ndir = DirCount(index, meta);
@@ -883,7 +1144,7 @@ AcquireCache(Relation index, bool exclusive)
 			Refresh(index, e, !e->valid || HoldsShreddedVault(e));
 		else if (pg_atomic_read_u64(&e->change_counter) != meta.change_counter)
 			Refresh(index, e, false);
-		return CacheRef{e, e->private_arena, false, exclusive};
+		return CacheRef{e, e->private_arena, false, exclusive, index};
 	}
 }
 
@@ -914,6 +1175,100 @@ InvalidateCache(Relation index)
 			g_private[i]->valid = false;
 }
 
+/* Per-operation buffers of a CacheGraph (palloc'd; never shared). */
+struct GraphScratch
+{
+	MemoryContext mcxt;
+	const float *prepared_for; /* the query pq was prepared from (sq8) */
+	sq8::PreparedQuery pq;
+	float *pq_buf; /* sq8::ScratchFloats(dims) */
+	float *va;     /* decoded or decrypted vectors (dims each) */
+	float *vb;
+	uint32 *links; /* one element's lists, up to kMaxLevel */
+	ElementId staged_id;
+	const float *staged;
+	int in_cpp;       /* > 0 while a C++ island runs the algorithms */
+	ErrorData *error; /* a Postgres error caught inside an island */
+	size_t dims;
+	int m;
+	MemoryContextCallback zero;
+};
+
+namespace
+{
+
+/* Thrown through C++ frames after a Postgres error was caught in the pages representation. */
+struct GraphReadError
+{
+};
+
+/* Zeroes the decrypted buffers of a scratch when its memory context goes away. */
+void
+ZeroScratch(void *arg)
+{
+	GraphScratch *s = static_cast<GraphScratch *>(arg);
+	SecureZero(s->pq_buf, sizeof(float) * sq8::ScratchFloats(s->dims));
+	SecureZero(s->va, sizeof(float) * s->dims);
+	SecureZero(s->vb, sizeof(float) * s->dims);
+	SecureZero(s->links, LinksBytes(s->m, hnsw::kMaxLevel));
+}
+
+/*
+ * Runs fn, which reads index pages. A Postgres error inside a C++ island is saved in the scratch
+ * and becomes a GraphReadError (the island catches it; RethrowGraphError raises it again); with
+ * no island running, the error simply propagates.
+ */
+template <typename Fn>
+void
+Guarded(GraphScratch *s, Fn fn)
+{
+	if (s->in_cpp == 0)
+	{
+		fn();
+		return;
+	}
+	MemoryContext mcxt = CurrentMemoryContext;
+	volatile bool failed = false;
+	PG_TRY();
+	{
+		fn();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(s->mcxt);
+		if (s->error == nullptr)
+			s->error = CopyErrorData();
+		FlushErrorState();
+		MemoryContextSwitchTo(mcxt);
+		failed = true;
+	}
+	PG_END_TRY();
+	if (failed)
+		throw GraphReadError();
+}
+
+/* Decrypts an element's vector from the pages into out (the staged insert from memory). */
+void
+ReadElementVector(const CacheGraph &g, ElementId id, float *out)
+{
+	GraphScratch *sc = g.scratch;
+	if (id == sc->staged_id && sc->staged != nullptr)
+	{
+		memcpy(out, sc->staged, sizeof(float) * g.params.dims);
+		return;
+	}
+	const CacheEntry *e = g.ref->entry;
+	SlotHead *s = Slot(e, g.ref->arena, id);
+	uint64 vault_id = Vaults(e, g.ref->arena)[s->vault_index].vault_id;
+	Relation index = g.ref->index;
+	BlockNumber block = s->vec_block;
+	uint32 offset = s->vec_offset;
+	uint32 key_version = s->key_version;
+	Guarded(sc, [&] { ReadVector(index, block, offset, id, vault_id, key_version, e->dims, out); });
+}
+
+} // namespace
+
 /* Graph accessor over a cache reference. */
 CacheGraph
 GraphOf(const CacheRef &ref)
@@ -923,18 +1278,166 @@ GraphOf(const CacheRef &ref)
 	g.params.m = ref.entry->m;
 	g.params.dims = ref.entry->dims;
 	g.params.dist = KernelFor(static_cast<Metric>(ref.entry->metric));
+	GraphScratch *s = static_cast<GraphScratch *>(palloc0(sizeof(GraphScratch)));
+	size_t dims = ref.entry->dims;
+	s->mcxt = CurrentMemoryContext;
+	s->pq_buf = static_cast<float *>(palloc(sizeof(float) * sq8::ScratchFloats(dims)));
+	s->va = static_cast<float *>(palloc(sizeof(float) * dims));
+	s->vb = static_cast<float *>(palloc(sizeof(float) * dims));
+	s->links = static_cast<uint32 *>(palloc(LinksBytes(ref.entry->m, hnsw::kMaxLevel)));
+	s->staged_id = kNoElement;
+	s->dims = dims;
+	s->m = ref.entry->m;
+	s->zero.func = ZeroScratch;
+	s->zero.arg = s;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &s->zero);
+	g.scratch = s;
 	return g;
 }
 
-/* The (decrypted) vector of an element. */
-const float *
-CacheGraph::Vector(ElementId id) const
+/* Raises the Postgres error an island caught, if any. */
+void
+RethrowGraphError(const CacheGraph &g)
 {
-	return reinterpret_cast<const float *>(
-		reinterpret_cast<char *>(Slot(ref->entry, ref->arena, id)) + ref->entry->vec_offset);
+	if (g.scratch != nullptr && g.scratch->error != nullptr)
+	{
+		ErrorData *e = g.scratch->error;
+		g.scratch->error = nullptr;
+		ReThrowError(e);
+	}
 }
 
-/* Copies a neighbour list under the element's seqlock. */
+/* Enters a C++ island. */
+void
+EnterIsland(const CacheGraph &g) noexcept
+{
+	g.scratch->in_cpp++;
+}
+
+/* Leaves a C++ island. */
+void
+LeaveIsland(const CacheGraph &g) noexcept
+{
+	g.scratch->in_cpp--;
+}
+
+/* The representation of a referenced entry. */
+Representation
+CachedRepresentation(const CacheRef &ref)
+{
+	return ReprOf(ref.entry);
+}
+
+/* Marks the element being inserted (its vector is not on pages yet). */
+void
+CacheGraph::StageInsert(ElementId id, const float *v) const
+{
+	scratch->staged_id = id;
+	scratch->staged = v;
+}
+
+/* Forgets the prepared query. */
+void
+CacheGraph::NewQuery() const
+{
+	scratch->prepared_for = nullptr;
+}
+
+/* Distance from a float32 query to an element, in the entry's representation. */
+float
+CacheGraph::Dist(const hnsw::GraphParams &p, const float *q, ElementId id) const
+{
+	const CacheEntry *e = ref->entry;
+	switch (ReprOf(e))
+	{
+		case Representation::kFloat32:
+			return p.dist(q, reinterpret_cast<const float *>(VecArea(e, Slot(e, ref->arena, id))),
+						  p.dims);
+		case Representation::kSq8:
+		{
+			if (id == scratch->staged_id && scratch->staged != nullptr)
+				return p.dist(q, scratch->staged, p.dims);
+			if (scratch->prepared_for != q)
+			{
+				if (static_cast<Metric>(e->metric) == Metric::kInnerProduct)
+					sq8::PrepareNegInnerProduct(q, QuantLo(e, ref->arena), QuantStep(e, ref->arena),
+												e->dims, scratch->pq_buf, &scratch->pq);
+				else
+					sq8::PrepareL2(q, QuantLo(e, ref->arena), QuantStep(e, ref->arena), e->dims,
+								   scratch->pq_buf, &scratch->pq);
+				scratch->prepared_for = q;
+			}
+			return sq8::Distance(scratch->pq, reinterpret_cast<const uint8_t *>(
+												  VecArea(e, Slot(e, ref->arena, id))));
+		}
+		case Representation::kPages:
+			break;
+	}
+	ReadElementVector(*this, id, scratch->va);
+	return p.dist(q, scratch->va, p.dims);
+}
+
+/* Distance between two elements (float32 from slots, decoded codes, or decrypted pages). */
+float
+CacheGraph::PairDist(const hnsw::GraphParams &p, ElementId a, ElementId b) const
+{
+	const CacheEntry *e = ref->entry;
+	if (ReprOf(e) == Representation::kFloat32)
+		return p.dist(reinterpret_cast<const float *>(VecArea(e, Slot(e, ref->arena, a))),
+					  reinterpret_cast<const float *>(VecArea(e, Slot(e, ref->arena, b))), p.dims);
+	CopyVector(a, scratch->va);
+	CopyVector(b, scratch->vb);
+	return p.dist(scratch->va, scratch->vb, p.dims);
+}
+
+/* An element's float32 vector into out. */
+void
+CacheGraph::CopyVector(ElementId id, float *out) const
+{
+	const CacheEntry *e = ref->entry;
+	if (id == scratch->staged_id && scratch->staged != nullptr)
+	{
+		memcpy(out, scratch->staged, sizeof(float) * e->dims);
+		return;
+	}
+	switch (ReprOf(e))
+	{
+		case Representation::kFloat32:
+			memcpy(out, VecArea(e, Slot(e, ref->arena, id)), sizeof(float) * e->dims);
+			return;
+		case Representation::kSq8:
+			sq8::Decode(reinterpret_cast<const uint8_t *>(VecArea(e, Slot(e, ref->arena, id))),
+						QuantLo(e, ref->arena), QuantStep(e, ref->arena), e->dims, out);
+			return;
+		case Representation::kPages:
+			ReadElementVector(*this, id, out);
+			return;
+	}
+}
+
+/* Starts loading an element's vector (resident representations only). */
+void
+CacheGraph::Prefetch(ElementId id) const
+{
+	const CacheEntry *e = ref->entry;
+	if (ReprOf(e) == Representation::kPages)
+		return;
+	const char *v = VecArea(e, Slot(e, ref->arena, id));
+	__builtin_prefetch(v);
+	__builtin_prefetch(v + 64);
+}
+
+/* Exact distance from q to an element, its vector decrypted from the pages. */
+float
+ExactDistance(const CacheGraph &g, const float *q, ElementId id)
+{
+	ReadElementVector(g, id, g.scratch->va);
+	float d = g.params.dist(q, g.scratch->va, g.params.dims);
+	SecureZero(g.scratch->va, sizeof(float) * g.params.dims);
+	return d;
+}
+
+/* Copies a neighbour list: under the element's seqlock, or decrypted from its page. */
 int
 CacheGraph::Links(ElementId id, int layer, ElementId *out) const
 {
@@ -943,6 +1446,25 @@ CacheGraph::Links(ElementId id, int layer, ElementId *out) const
 	if (layer > s->level || !(s->flags & kSlotPresent))
 		return 0;
 	int cap = layer == 0 ? 2 * e->m : e->m;
+	uint32 published = pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&ref->entry->nslots));
+	if (ReprOf(e) == Representation::kPages)
+	{
+		uint32 *all = scratch->links;
+		Relation index = ref->index;
+		BlockNumber block = s->graph_block;
+		OffsetNumber off = s->graph_off;
+		int m = e->m;
+		int level = s->level;
+		Guarded(scratch, [&] { ReadElementLinks(index, block, off, m, id, level, all); });
+		const uint32 *list = layer == 0 ? all : all + (1 + 2 * m) + (layer - 1) * (1 + m);
+		int n = Min(static_cast<int>(list[0]), cap);
+		int k = 0;
+		for (int i = 0; i < n; i++)
+			if (list[1 + i] < published)
+				out[k++] = list[1 + i];
+		SecureZero(all, LinksBytes(m, s->level));
+		return k;
+	}
 	for (;;)
 	{
 		uint32 before = pg_atomic_read_u32(&s->seq);
@@ -961,8 +1483,7 @@ CacheGraph::Links(ElementId id, int layer, ElementId *out) const
 		if (pg_atomic_read_u32(&s->seq) == before)
 		{
 			/* never follow an id the cache has not published */
-			uint32 published =
-				pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&ref->entry->nslots));
+			published = pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&ref->entry->nslots));
 			int k = 0;
 			for (int i = 0; i < n; i++)
 				if (out[i] < published)
@@ -987,10 +1508,12 @@ CacheGraph::Deleted(ElementId id) const
 	return !(f & kSlotPresent) || (f & kSlotDeleted);
 }
 
-/* Layer-0 in-degree. */
+/* Layer-0 in-degree (the pages representation does not track it: assume others link in). */
 int
 CacheGraph::InDegree(ElementId id) const
 {
+	if (ReprOf(ref->entry) == Representation::kPages)
+		return kUnknownInDegree;
 	return static_cast<int>(Slot(ref->entry, ref->arena, id)->indegree);
 }
 
@@ -1047,7 +1570,8 @@ CacheHasRoom(const CacheRef &ref, ElementId id, int level)
 {
 	const CacheEntry *e = ref.entry;
 	return id < e->slot_capacity &&
-		   e->upper_used + static_cast<uint32>(level) * (1 + e->m) <= e->upper_cap &&
+		   (ReprOf(e) == Representation::kPages ||
+			e->upper_used + static_cast<uint32>(level) * (1 + e->m) <= e->upper_cap) &&
 		   pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&e->nvaults)) < e->vault_cap &&
 		   e->nblocks + 8 < e->block_cap;
 }
@@ -1067,21 +1591,27 @@ CacheAddElement(const CacheRef &ref, ElementId id, const ElementHeader &h, const
 	s->tid = h.heap_tid;
 	s->graph_block = graph_block;
 	s->graph_off = graph_off;
-	if (h.level > 0)
+	s->vec_block = h.vec_block;
+	s->vec_offset = h.vec_offset;
+	s->key_version = h.key_version;
+	if (ReprOf(e) != Representation::kPages)
 	{
-		s->upper_ref = e->upper_used;
-		e->upper_used += static_cast<uint32>(h.level) * (1 + e->m);
+		if (h.level > 0)
+		{
+			s->upper_ref = e->upper_used;
+			e->upper_used += static_cast<uint32>(h.level) * (1 + e->m);
+		}
+		else
+			s->upper_ref = kNoUpper;
+		memcpy(Links0(s), links, sizeof(uint32) * (1 + 2 * e->m));
+		for (int l = 1; l <= h.level; l++)
+			memcpy(ListOf(e, ref.arena, s, l), links + (1 + 2 * e->m) + (l - 1) * (1 + e->m),
+				   sizeof(uint32) * (1 + e->m));
+		StoreVector(e, ref.arena, s, v);
+		for (uint32 k = 0; k < Min(links[0], static_cast<uint32>(2 * e->m)); k++)
+			if (links[1 + k] < e->slot_capacity)
+				Slot(e, ref.arena, links[1 + k])->indegree++;
 	}
-	else
-		s->upper_ref = kNoUpper;
-	memcpy(Links0(s), links, sizeof(uint32) * (1 + 2 * e->m));
-	for (int l = 1; l <= h.level; l++)
-		memcpy(ListOf(e, ref.arena, s, l), links + (1 + 2 * e->m) + (l - 1) * (1 + e->m),
-			   sizeof(uint32) * (1 + e->m));
-	memcpy(reinterpret_cast<char *>(s) + e->vec_offset, v, sizeof(float) * e->dims);
-	for (uint32 k = 0; k < Min(links[0], static_cast<uint32>(2 * e->m)); k++)
-		if (links[1 + k] < e->slot_capacity)
-			Slot(e, ref.arena, links[1 + k])->indegree++;
 	s->flags = kSlotPresent;
 	pg_write_barrier();
 	pg_atomic_fetch_add_u32(&s->seq, 1);
@@ -1094,6 +1624,8 @@ void
 CacheSetLinks(const CacheRef &ref, ElementId id, int layer, const ElementId *links, int n)
 {
 	CacheEntry *e = ref.entry;
+	if (ReprOf(e) == Representation::kPages)
+		return; /* the pages are the lists */
 	SlotHead *s = Slot(e, ref.arena, id);
 	pg_atomic_fetch_add_u32(&s->seq, 1);
 	pg_write_barrier();
@@ -1157,8 +1689,7 @@ CacheNoteBlock(const CacheRef &ref, BlockNumber block, XLogRecPtr lsn, PageKind 
 void
 CacheStageVector(const CacheRef &ref, ElementId id, const float *v)
 {
-	SlotHead *s = Slot(ref.entry, ref.arena, id);
-	memcpy(reinterpret_cast<char *>(s) + ref.entry->vec_offset, v, sizeof(float) * ref.entry->dims);
+	StoreVector(ref.entry, ref.arena, Slot(ref.entry, ref.arena, id), v);
 }
 
 /* Copies all lists of an element in record order. */
@@ -1167,6 +1698,11 @@ CacheGetAllLinks(const CacheRef &ref, ElementId id, uint32 *out)
 {
 	const CacheEntry *e = ref.entry;
 	SlotHead *s = Slot(e, ref.arena, id);
+	if (ReprOf(e) == Representation::kPages)
+	{
+		ReadElementLinks(ref.index, s->graph_block, s->graph_off, e->m, id, s->level, out);
+		return;
+	}
 	for (;;)
 	{
 		uint32 before = pg_atomic_read_u32(&s->seq);
@@ -1221,4 +1757,109 @@ CacheSetCounter(const CacheRef &ref, uint64 counter)
 	pg_atomic_write_u64(&ref.entry->change_counter, counter);
 }
 
+/* Name of a representation in vault.index_cache. */
+static const char *
+ReprName(Representation r)
+{
+	switch (r)
+	{
+		case Representation::kFloat32:
+			return "float32";
+		case Representation::kSq8:
+			return "sq8";
+		case Representation::kPages:
+			return "pages";
+	}
+	return "unknown";
+}
+
 } // namespace vector_vault::index
+
+using namespace vector_vault::index;
+
+/*
+ * vault.index_cache_stats(): one row per vault_hnsw index of this database the shared cache
+ * holds or has held since the server started: representation ('none' once evicted), resident
+ * bytes, elements, vaults, full loads, acquisitions served, evictions. Backend-private element
+ * facts of this session show as 'pages (private)'.
+ */
+VV_FUNCTION(vault_index_cache_stats)
+{
+	ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+	InitMaterializedSRF(fcinfo, 0);
+	struct Row
+	{
+		Oid relid;
+		const char *repr;
+		int64 bytes;
+		int64 vectors;
+		int32 vaults;
+		int64 loads;
+		int64 hits;
+		int64 evictions;
+	};
+	int cap = (g_cache ? g_cache->nentries + g_cache->nhistory : 0) + kMaxPrivate;
+	Row *rows = static_cast<Row *>(palloc0(sizeof(Row) * cap));
+	int n = 0;
+	if (g_cache != nullptr)
+	{
+		LWLockAcquire(g_cache->registry_lock, LW_SHARED);
+		for (int i = 0; i < g_cache->nentries; i++)
+		{
+			const CacheEntry *e = &g_cache->entries[i];
+			if (!e->used || e->dbid != MyDatabaseId)
+				continue;
+			int64 evictions = 0;
+			for (int j = 0; j < g_cache->nhistory; j++)
+				if (g_cache->history[j].dbid == e->dbid &&
+					g_cache->history[j].relnode == e->relnode)
+					evictions = static_cast<int64>(g_cache->history[j].evictions);
+			rows[n++] = {
+				e->relid,
+				ReprName(ReprOf(e)),
+				static_cast<int64>(e->arena_len),
+				static_cast<int64>(e->vectors),
+				static_cast<int32>(pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&e->nvaults))),
+				static_cast<int64>(e->loads),
+				static_cast<int64>(pg_atomic_read_u64(const_cast<pg_atomic_uint64 *>(&e->hits))),
+				evictions};
+		}
+		for (int j = 0; j < g_cache->nhistory; j++)
+		{
+			const History *h = &g_cache->history[j];
+			if (h->dbid != MyDatabaseId || h->relnode == InvalidOid ||
+				FindShared(h->dbid, h->relnode) != nullptr)
+				continue;
+			rows[n++] = {h->relid, "none",
+						 0,        0,
+						 0,        static_cast<int64>(h->loads),
+						 0,        static_cast<int64>(h->evictions)};
+		}
+		LWLockRelease(g_cache->registry_lock);
+	}
+	for (int i = 0; i < kMaxPrivate; i++)
+	{
+		const CacheEntry *e = g_private[i];
+		if (e == nullptr || e->private_arena == nullptr || e->dbid != MyDatabaseId)
+			continue;
+		rows[n++] = {
+			e->relid,
+			"pages (private)",
+			static_cast<int64>(e->arena_len),
+			static_cast<int64>(e->vectors),
+			static_cast<int32>(pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&e->nvaults))),
+			static_cast<int64>(e->loads),
+			0,
+			0};
+	}
+	for (int i = 0; i < n; i++)
+	{
+		Datum values[8] = {ObjectIdGetDatum(rows[i].relid), CStringGetTextDatum(rows[i].repr),
+						   Int64GetDatum(rows[i].bytes),    Int64GetDatum(rows[i].vectors),
+						   Int32GetDatum(rows[i].vaults),   Int64GetDatum(rows[i].loads),
+						   Int64GetDatum(rows[i].hits),     Int64GetDatum(rows[i].evictions)};
+		bool nulls[8] = {false, false, false, false, false, false, false, false};
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

@@ -100,13 +100,14 @@ struct PodPlan
 
 /* Runs the C++ planner and copies its result out; catches every exception. */
 void
-PlanIsland(const CacheGraph &g, ElementId id, int level, ElementId entry, int entry_level,
-		   hnsw::VisitedSet *visited, PodPlan *out) noexcept
+PlanIsland(const CacheGraph &g, ElementId id, const float *v, int level, ElementId entry,
+		   int entry_level, hnsw::VisitedSet *visited, PodPlan *out) noexcept
 {
+	EnterIsland(g);
 	try
 	{
 		hnsw::InsertPlan plan =
-			hnsw::PlanInsert(g, g.params, id, level, entry, entry_level, visited);
+			hnsw::PlanInsert(g, g.params, id, v, level, entry, entry_level, visited);
 		for (int l = 0; l <= level; l++)
 		{
 			out->own_counts[l] = static_cast<int>(plan.own[l].size());
@@ -131,6 +132,7 @@ PlanIsland(const CacheGraph &g, ElementId id, int level, ElementId entry, int en
 	{
 		out->ok = false;
 	}
+	LeaveIsland(g);
 }
 
 /* Appends a sealed vector record to the stream (WAL-logged); returns where it starts. */
@@ -527,10 +529,14 @@ InsertVector(Relation index, const float *v, uint64 vault_id, uint32 key_version
 		CacheStageVector(ref, id, v);
 		CacheGraph g = GraphOf(ref);
 		g.params.ef_construction = meta.ef_construction;
-		PlanIsland(g, id, level, d.entry, d.entry_level, BackendVisitedSet(g.Capacity()), &plan);
+		g.StageInsert(id, v);
+		PlanIsland(g, id, v, level, d.entry, d.entry_level, BackendVisitedSet(g.Capacity()), &plan);
 		if (!plan.ok)
+		{
+			RethrowGraphError(g);
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
 							errmsg("out of memory planning a vault_hnsw insert")));
+		}
 
 		/* 2. pages: vector, element, neighbours, directory */
 		BlockNumber vblock;

@@ -152,6 +152,53 @@ OpenElement(const char *src, size_t size, int m, DecodedElement *out, bool missi
 	return true;
 }
 
+/* Validates an element record and copies its plaintext header. */
+void
+PeekElement(const char *src, size_t size, int m, ElementHeader *out)
+{
+	ElementRecordInfo info;
+	Status s = PeekElementRecord(reinterpret_cast<const uint8_t *>(src), size, m, &info);
+	if (!s.ok())
+		ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED), errmsg("%s", s.message()),
+						errhint("The index is damaged; REINDEX it.")));
+	memcpy(out, src, sizeof(ElementHeader));
+}
+
+/* Reads an element record from its page and decrypts its neighbour lists. */
+void
+ReadElementLinks(Relation index, BlockNumber block, OffsetNumber off, int m, ElementId id,
+				 int level, uint32 *links)
+{
+	PGAlignedBlock copy;
+	Buffer buf = ReadBuffer(index, block);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	Page page = BufferGetPage(buf);
+	bool ok = !PageIsNew(page) && GetOpaque(page)->kind == kGraphPage &&
+			  off <= PageGetMaxOffsetNumber(page) && ItemIdIsUsed(PageGetItemId(page, off));
+	size_t len = 0;
+	if (ok)
+	{
+		ItemId iid = PageGetItemId(page, off);
+		len = ItemIdGetLength(iid);
+		memcpy(copy.data, PageGetItem(page, iid), len);
+	}
+	UnlockReleaseBuffer(buf);
+	if (!ok)
+		ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
+						errmsg("index element %u is not where the cache says", id),
+						errhint("The index is damaged; REINDEX it.")));
+	DecodedElement d;
+	OpenElement(copy.data, len, m, &d, false);
+	if (d.header.element_id != id || d.header.level != level)
+		ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
+						errmsg("index element %u is not where the cache says", id),
+						errhint("The index is damaged; REINDEX it.")));
+	size_t bytes = LinksBytes(m, d.header.level);
+	memcpy(links, d.links, bytes);
+	SecureZero(d.links, bytes);
+	pfree(d.links);
+}
+
 /* Seals a vector into a stream record. */
 void
 SealVector(ElementId id, uint64 vault_id, uint32 key_version, const float *v, uint32 dims,

@@ -77,6 +77,7 @@ bool
 SearchIsland(const CacheGraph &g, const float *q, ElementId entry, int entry_level, int ef,
 			 hnsw::VisitedSet *visited, hnsw::Candidate *out, int *n) noexcept
 {
+	EnterIsland(g);
 	try
 	{
 		std::vector<hnsw::Candidate> found =
@@ -86,10 +87,12 @@ SearchIsland(const CacheGraph &g, const float *q, ElementId entry, int entry_lev
 			if (k < ef)
 				out[k++] = c;
 		*n = k;
+		LeaveIsland(g);
 		return true;
 	}
 	catch (...)
 	{
+		LeaveIsland(g);
 		return false;
 	}
 }
@@ -190,13 +193,26 @@ SearchRound(IndexScanDesc scan, ScanState *s)
 			hits[nhits++] = {found[k].dist, found[k].id, ce.tid};
 		}
 	}
-	ReleaseCache(&ref);
 	if (failed)
+	{
+		RethrowGraphError(g);
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory during vault_hnsw search")));
-	std::sort(hits, hits + nhits,
-			  [](const Hit &a, const Hit &b)
-			  { return a.dist < b.dist || (a.dist == b.dist && a.id < b.id); });
+	}
+	auto closer = [](const Hit &a, const Hit &b)
+	{
+		return a.dist < b.dist || (a.dist == b.dist && a.id < b.id);
+	};
+	std::sort(hits, hits + nhits, closer);
+	/* sq8 distances are approximate: the closest ef get exact ones from their sealed vectors. */
+	if (CachedRepresentation(ref) == Representation::kSq8)
+	{
+		int top = Min(nhits, s->ef);
+		for (int k = 0; k < top; k++)
+			hits[k].dist = ExactDistance(g, s->query, hits[k].id);
+		std::sort(hits, hits + top, closer);
+	}
+	ReleaseCache(&ref);
 	s->hits = hits;
 	s->nhits = nhits;
 	s->pos = 0;

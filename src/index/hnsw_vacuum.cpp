@@ -50,9 +50,13 @@ struct VacuumGraph
 	const uint8 *dead; /* bitmap by element id */
 	uint32 dead_bits;
 
-	const float *Vector(ElementId id) const
+	float Dist(const hnsw::GraphParams &p, const float *q, ElementId id) const
 	{
-		return base->Vector(id);
+		return base->Dist(p, q, id);
+	}
+	float PairDist(const hnsw::GraphParams &p, ElementId a, ElementId b) const
+	{
+		return base->PairDist(p, a, b);
 	}
 	int Links(ElementId id, int layer, ElementId *out) const
 	{
@@ -126,15 +130,18 @@ bool
 RepairIsland(const VacuumGraph &g, const hnsw::GraphParams &p, ElementId id, int layer,
 			 uint32 *out) noexcept
 {
+	EnterIsland(*g.base);
 	try
 	{
 		std::vector<ElementId> fresh = hnsw::RepairLinks(g, p, id, layer);
 		out[0] = static_cast<uint32>(fresh.size());
 		std::copy(fresh.begin(), fresh.end(), out + 1);
+		LeaveIsland(*g.base);
 		return true;
 	}
 	catch (...)
 	{
+		LeaveIsland(*g.base);
 		return false;
 	}
 }
@@ -214,8 +221,11 @@ RepairAndWrite(Relation index, const MetaData &meta, const Dead *dead, int ndead
 			}
 			uint32 *dst = l == 0 ? all : all + (1 + 2 * m) + (l - 1) * (1 + m);
 			if (!RepairIsland(g, base.params, id, l, dst))
+			{
+				RethrowGraphError(base);
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
 								errmsg("out of memory repairing vault_hnsw")));
+			}
 		}
 		if (all != nullptr)
 			*NextRewrite(&rw, &nrw, &rcap) = {id,  ce.graph_block,   ce.graph_off, 0,
@@ -435,24 +445,27 @@ CountLiveElements(Relation index, uint64 vault_id, uint32 key_version)
 namespace
 {
 
-/* Nearest elements to id's vector in its vault (C++ search, copied out); false on an exception. */
+/* Nearest elements to q in a vault (C++ search, copied out); false on an exception. */
 bool
-NearestIsland(const CacheGraph &g, ElementId id, ElementId entry, int entry_level, ElementId *out,
+NearestIsland(const CacheGraph &g, const float *q, ElementId entry, int entry_level, ElementId *out,
 			  int *n) noexcept
 {
+	EnterIsland(g);
 	try
 	{
-		std::vector<hnsw::Candidate> found = hnsw::Search(
-			g, g.params, g.Vector(id), entry, entry_level, 64, BackendVisitedSet(g.Capacity()));
+		std::vector<hnsw::Candidate> found =
+			hnsw::Search(g, g.params, q, entry, entry_level, 64, BackendVisitedSet(g.Capacity()));
 		int k = 0;
 		for (const hnsw::Candidate &c : found)
 			if (k < 64)
 				out[k++] = c.id;
 		*n = k;
+		LeaveIsland(g);
 		return true;
 	}
 	catch (...)
 	{
+		LeaveIsland(g);
 		return false;
 	}
 }
@@ -564,6 +577,7 @@ RelinkUnreachable(Relation index)
 	RelinkBatch batch{&ref, m, static_cast<ElementRewrite *>(palloc(sizeof(ElementRewrite) * 64)),
 					  0, 64};
 	ElementId near[64];
+	float *query = static_cast<float *>(palloc(sizeof(float) * meta.dims));
 	for (ElementId u = 0; u < n; u++)
 	{
 		CachedElement ce;
@@ -579,9 +593,16 @@ RelinkUnreachable(Relation index)
 		if (d == nullptr || d->entry == kNoElement || d->entry == u)
 			continue;
 		int k = 0;
-		if (!NearestIsland(g, u, d->entry, d->entry_level, near, &k))
+		g.CopyVector(u, query);
+		g.NewQuery();
+		bool ok = NearestIsland(g, query, d->entry, d->entry_level, near, &k);
+		SecureZero(query, sizeof(float) * meta.dims);
+		if (!ok)
+		{
+			RethrowGraphError(g);
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory relinking vault_hnsw")));
+		}
 		if (reachable)
 		{
 			bool found = false;

@@ -15,7 +15,7 @@ namespace
 {
 
 /* A mutable in-memory graph accessor for the tests. */
-struct TestGraph
+struct TestGraph : FloatVectors<TestGraph>
 {
 	size_t dims;
 	int m;
@@ -145,7 +145,7 @@ TEST(Hnsw, BuildWithHnswlibThenSearchWithOurCode)
 	ASSERT_NE(built.entry, kNoElement);
 	EXPECT_EQ(built.entry_level, *std::max_element(levels.begin(), levels.end()));
 
-	TestGraph g{dims, m, vecs, {}, {}, std::vector<bool>(n, false)};
+	TestGraph g{{}, dims, m, vecs, {}, {}, std::vector<bool>(n, false)};
 	g.levels.resize(n);
 	g.links.resize(n);
 	for (uint32_t i = 0; i < n; i++)
@@ -176,7 +176,7 @@ TEST(Hnsw, IncrementalInsertsAndRepair)
 	const int m = 8;
 	auto vecs = RandomVectors(n, dims, 2);
 	auto levels = Levels(n, m);
-	TestGraph g{dims, m, vecs, {}, {}, std::vector<bool>(n, false)};
+	TestGraph g{{}, dims, m, vecs, {}, {}, std::vector<bool>(n, false)};
 	GraphParams p;
 	p.m = m;
 	p.dims = dims;
@@ -190,7 +190,8 @@ TEST(Hnsw, IncrementalInsertsAndRepair)
 	{
 		g.levels.push_back(levels[id]);
 		g.links.emplace_back(levels[id] + 1);
-		InsertPlan plan = PlanInsert(g, p, id, levels[id], entry, entry_level, &visited);
+		InsertPlan plan =
+			PlanInsert(g, p, id, g.Vector(id), levels[id], entry, entry_level, &visited);
 		for (int l = 0; l <= levels[id]; l++)
 			g.links[id][l] = plan.own[l];
 		for (const LinkUpdate &u : plan.updates)
@@ -309,7 +310,7 @@ TEST(Hnsw, InnerProductIncrementalInsertsStayReachable)
 		vecs[i * dims + 3] = static_cast<float>(i % 29);
 	}
 	auto levels = Levels(n, 16);
-	TestGraph g{dims, 16, vecs, {}, {}, std::vector<bool>(n, false)};
+	TestGraph g{{}, dims, 16, vecs, {}, {}, std::vector<bool>(n, false)};
 	GraphParams p;
 	p.m = 16;
 	p.dims = dims;
@@ -322,7 +323,8 @@ TEST(Hnsw, InnerProductIncrementalInsertsStayReachable)
 	{
 		g.levels.push_back(levels[id]);
 		g.links.emplace_back(levels[id] + 1);
-		InsertPlan plan = PlanInsert(g, p, id, levels[id], entry, entry_level, owned.get());
+		InsertPlan plan =
+			PlanInsert(g, p, id, g.Vector(id), levels[id], entry, entry_level, owned.get());
 		for (int l = 0; l <= levels[id]; l++)
 			g.links[id][l] = plan.own[l];
 		for (const LinkUpdate &u : plan.updates)

@@ -468,3 +468,27 @@ TEST(Sq8Recall, TrueNearestNeighbourInTop10InnerProduct)
 	double top1 = RecallAtK(sq8::Metric::kNegInnerProduct, 128, 2000, 50, 1, 2025);
 	std::printf("sq8 IP recall: true NN in top 10 %.2f, at top 1 %.2f\n", recall, top1);
 }
+
+/* The caller-array training (used by the Postgres bridge) gives exactly Trainer's parameters. */
+TEST(Sq8Train, RangeFunctionsEqualTrainer)
+{
+	const size_t dims = 37;
+	std::mt19937 rng(5);
+	std::normal_distribution<float> n(0.0f, 3.0f);
+	vector_vault::sq8::Trainer t(dims);
+	std::vector<float> mins(dims), maxs(dims), v(dims);
+	vector_vault::sq8::StartRange(mins.data(), maxs.data(), dims);
+	for (int k = 0; k < 500; k++)
+	{
+		for (size_t i = 0; i < dims; i++)
+			v[i] = i == 3 ? 2.5f : (k == 7 && i == 5 ? NAN : n(rng));
+		t.Observe(v.data());
+		vector_vault::sq8::WidenRange(mins.data(), maxs.data(), v.data(), dims);
+	}
+	std::vector<float> lo1(dims), st1(dims), lo2(dims), st2(dims);
+	t.Finish(lo1.data(), st1.data());
+	vector_vault::sq8::ParamsFromRange(mins.data(), maxs.data(), dims, lo2.data(), st2.data());
+	EXPECT_EQ(lo1, lo2);
+	EXPECT_EQ(st1, st2);
+	EXPECT_EQ(st2[3], 1.0f); /* the constant dimension */
+}

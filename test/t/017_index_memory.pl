@@ -1,0 +1,277 @@
+# 017_index_memory.pl — the vault_hnsw cache is a memory budget, not a multiple of connections.
+#
+#   representations  the same index searched from each cache representation (sq8, float32,
+#                    pages): vault.index_cache names it, recall@10 >= 0.95 after build and after
+#                    inserts, deletes and VACUUM, hnsw_verify ok; sq8 recall within 0.02 of
+#                    float32's on the same queries;
+#   small cache      cache_size far below the index: the entry holds element facts only
+#                    ('pages'), searches stay correct (recall >= 0.95), and 20 concurrent
+#                    searching connections each add at most 16 MiB of private memory (RssAnon
+#                    from /proc). Positive control: the same probe sees a session that fills
+#                    64 MB of temp buffers grow by more than 16 MiB;
+#   no shared cache  cache_size = 0: one WARNING per session, element facts kept privately,
+#                    searches still correct;
+#   many indexes     40 indexes with vector_vault.cache_indexes = 8: every one searchable
+#                    (each row finds itself first), at most 8 resident, evictions counted.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use VectorVault;
+
+my $db = 'postgres';
+my $k = 10;
+my $nbase = 3000;
+my $nq = 40;
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+my $train = VectorVault::fmnist_rows('train', 0, $nbase + 200);
+my $queries = VectorVault::fmnist_rows('t10k', 0, $nq);
+my %vec_of;
+$vec_of{ $_ + 1 } = $train->[$_] for 0 .. $#$train;
+
+# Loads ids $from .. $to into items with COPY.
+sub copy_rows
+{
+	my ($node, $from, $to) = @_;
+	my $file = "$tmp/rows_$from.txt";
+	VectorVault::write_bytes($file,
+		join('', map { "$_\t" . VectorVault::vector_text($vec_of{$_}) . "\n" } $from .. $to), 0644);
+	$node->safe_psql($db, "COPY items (id, embedding) FROM '$file'");
+	return;
+}
+
+# Mean recall@10 of index searches against numpy's exact answer over the ids in @$ids.
+sub mean_recall
+{
+	my ($node, $ids, $ef) = @_;
+	my $truth = VectorVault::exact_knn($tmp, $ids, [ map { $vec_of{$_} } @$ids ], $queries, $k);
+	my $found = VectorVault::search_lists($node, $db, $queries, ef => $ef // 40);
+	my %live = map { $_ => $vec_of{$_} } @$ids;
+	my $sum = 0;
+	for my $i (0 .. $#$queries)
+	{
+		$sum += VectorVault::recall_at_k([ split /,/, $found->[$i] ], $truth->[$i], $k, \%live,
+			$queries->[$i]);
+	}
+	return $sum / @$queries;
+}
+
+# The representation vault.index_cache reports for items_embedding_idx ('' when absent).
+sub representation
+{
+	my ($node) = @_;
+	return $node->safe_psql($db, q{SELECT string_agg(representation, ',') FROM vault.index_cache
+		WHERE index = 'items_embedding_idx'::regclass});
+}
+
+# Creates the extension, the vault and the items table with $nbase rows and its index.
+sub setup_items
+{
+	my ($node) = @_;
+	$node->safe_psql($db, q{
+CREATE EXTENSION vector_vault;
+SELECT vault.create_vault('fm');
+ALTER DATABASE postgres SET vector_vault.vault = 'fm';
+CREATE TABLE items (id int PRIMARY KEY, embedding evector(784));
+});
+	copy_rows($node, 1, $nbase);
+	$node->safe_psql($db, 'CREATE INDEX items_embedding_idx ON items USING vault_hnsw '
+		  . '(embedding evector_l2_ops) WITH (m = 16, ef_construction = 64)');
+	return;
+}
+
+# --- representations ------------------------------------------------------------------------
+my $node = VectorVault::new_node('repr');
+$node->append_conf('postgresql.conf', qq{
+vector_vault.cache_size = '128MB'
+maintenance_work_mem = '256MB'
+});
+$node->start;
+setup_items($node);
+my @base = (1 .. $nbase);
+my %recall;
+for my $repr (qw(float32 sq8 pages))
+{
+	$node->append_conf('postgresql.conf', "vector_vault.cache_representation = '$repr'\n");
+	$node->restart;
+	my $r = mean_recall($node, \@base);
+	is(representation($node), $repr, "$repr: vault.index_cache reports the representation");
+	cmp_ok($r, '>=', 0.95, "$repr: recall\@10 after build is >= 0.95 ($r)");
+	$recall{$repr} = $r;
+}
+cmp_ok($recall{sq8}, '>=', $recall{float32} - 0.02,
+	"sq8 recall ($recall{sq8}) is within 0.02 of float32's ($recall{float32}) on the same graph");
+cmp_ok(abs($recall{pages} - $recall{float32}), '<=', 0.02,
+	"pages recall ($recall{pages}) matches float32's ($recall{float32}): exact distances");
+# With ef = k, one search round answers (no iterative widening), recall is below 1 and the representations can differ: sq8 must stay close.
+my %low;
+for my $repr (qw(float32 sq8))
+{
+	$node->append_conf('postgresql.conf', "vector_vault.cache_representation = '$repr'\n");
+	$node->restart;
+	$low{$repr} = mean_recall($node, \@base, 10);
+	note("ef_search = 10, $repr: recall\@10 $low{$repr}");
+}
+cmp_ok($low{sq8}, '>=', $low{float32} - 0.03,
+	"at ef_search = 10 (one round), sq8 recall ($low{sq8}) is within 0.03 of float32's ($low{float32})");
+
+# Inserts, deletes and VACUUM through each representation.
+my $next = $nbase + 1;
+my %deleted;
+for my $repr (qw(pages sq8 float32))
+{
+	$node->append_conf('postgresql.conf', "vector_vault.cache_representation = '$repr'\n");
+	$node->restart;
+	my $last = $next + 49;
+	$node->safe_psql($db, join('', map {
+		"INSERT INTO items VALUES ($_, '" . VectorVault::vector_text($vec_of{$_}) . "');\n"
+	} $next .. $last));
+	$next = $last + 1;
+	my $del = $node->safe_psql($db,
+		"DELETE FROM items WHERE id % 17 = " . (length($repr) % 17) . " RETURNING id");
+	$deleted{$_} = 1 for split /\n/, $del;
+	$node->safe_psql($db, 'VACUUM items');
+	my @live = grep { !$deleted{$_} } (1 .. $next - 1);
+	is($node->safe_psql($db, 'SELECT count(*) FROM items'), scalar(@live), "$repr: row count");
+	my ($ok, $report) = VectorVault::hnsw_verify($node, $db, 'items_embedding_idx');
+	ok($ok, "$repr: hnsw_verify after inserts, deletes and VACUUM") or diag($report);
+	my $r = mean_recall($node, \@live);
+	cmp_ok($r, '>=', 0.95, "$repr: recall\@10 after inserts, deletes and VACUUM ($r)");
+	my $hits = $node->safe_psql($db, "SELECT count(*) FROM items WHERE id IN ("
+		  . join(',', keys %deleted) . ')');
+	is($hits, 0, "$repr: deleted rows are gone");
+}
+$node->stop;
+
+# --- small cache: element facts only, bounded private memory -------------------------------
+my $small = VectorVault::new_node('small');
+$small->append_conf('postgresql.conf', qq{
+vector_vault.cache_size = '1MB'
+max_connections = 40
+maintenance_work_mem = '256MB'
+});
+$small->start;
+setup_items($small);
+%deleted = ();
+my $r_small = mean_recall($small, \@base);
+is(representation($small), 'pages', 'an index far larger than cache_size is held as element facts');
+cmp_ok($r_small, '>=', 0.95, "small cache: recall\@10 is >= 0.95 ($r_small)");
+unlike(slurp_file($small->logfile), qr/keeps them privately/,
+	'no session fell back to private element facts');
+
+# RssAnon (kB) of a backend.
+sub rss_anon_kb
+{
+	my ($pid) = @_;
+	my $status = slurp_file("/proc/$pid/status");
+	return $status =~ /^RssAnon:\s+(\d+)\s+kB/m ? $1 : die "no RssAnon for $pid";
+}
+
+my @sessions;
+my @pids;
+my @before;
+for my $i (1 .. 20)
+{
+	my $s = VectorVault::bg_session($small, $db, 'SET enable_seqscan = off;');
+	my ($pid) = VectorVault::bg_query($s, 'SELECT pg_backend_pid();');
+	$pid =~ s/\s+//g;
+	push @sessions, $s;
+	push @pids, $pid;
+	push @before, rss_anon_kb($pid);
+}
+my $qsql = join('', map {
+	"SELECT id FROM items ORDER BY embedding <-> '" . VectorVault::vector_text($queries->[$_ % $nq])
+	  . "' LIMIT 10;\n"
+} 0 .. 9);
+# Every session searches (the first search of each used to load a private copy), twice over.
+for my $round (1 .. 2)
+{
+	for my $i (0 .. $#sessions)
+	{
+		my ($out, $err) = VectorVault::bg_query($sessions[$i], $qsql);
+		die "search failed in session $i: $err" if $err =~ /ERROR/;
+	}
+}
+my ($max_growth, $total) = (0, 0);
+for my $i (0 .. $#sessions)
+{
+	my $g = rss_anon_kb($pids[$i]) - $before[$i];
+	$max_growth = $g if $g > $max_growth;
+	$total += $g;
+}
+note("private memory growth per session: max $max_growth kB, total $total kB");
+cmp_ok($max_growth, '<=', 16 * 1024, 'each of 20 searching sessions adds at most 16 MiB private memory');
+cmp_ok($total, '<=', 20 * 16 * 1024, '20 sessions add at most 20 x 16 MiB in total');
+
+# Positive control: the probe sees a session that really grows.
+{
+	my $s = $sessions[0];
+	my $pid = $pids[0];
+	my $b = rss_anon_kb($pid);
+	my ($out, $err) = VectorVault::bg_query($s,
+		"SET temp_buffers = '64MB'; CREATE TEMP TABLE ballast AS "
+		  . "SELECT g, repeat('x', 900) AS pad FROM generate_series(1, 60000) g;");
+	die "control failed: $err" if $err =~ /ERROR/;
+	my $g = rss_anon_kb($pid) - $b;
+	cmp_ok($g, '>', 16 * 1024, "positive control: 50 MB of temp buffers show as growth ($g kB)");
+}
+$_->quit for @sessions;
+$small->stop;
+
+# --- no shared cache ------------------------------------------------------------------------
+my $none = VectorVault::new_node('none');
+$none->append_conf('postgresql.conf', qq{
+vector_vault.cache_size = 0
+maintenance_work_mem = '256MB'
+});
+$none->start;
+setup_items($none);
+my $offset = -s $none->logfile;
+my $r_none = mean_recall($none, \@base);
+cmp_ok($r_none, '>=', 0.95, "no shared cache: recall\@10 is >= 0.95 ($r_none)");
+my $log = substr(slurp_file($none->logfile), $offset);
+my @warnings = ($log =~ /keeps them privately/g);
+is(scalar(@warnings), 1, 'one WARNING for the session that keeps element facts privately');
+$none->stop;
+
+# --- many indexes ---------------------------------------------------------------------------
+my $many = VectorVault::new_node('many');
+$many->append_conf('postgresql.conf', qq{
+vector_vault.cache_size = '16MB'
+vector_vault.cache_indexes = 8
+});
+$many->start;
+$many->safe_psql($db, q{
+CREATE EXTENSION vector_vault;
+SELECT vault.create_vault('many');
+ALTER DATABASE postgres SET vector_vault.vault = 'many';
+});
+my $nidx = 40;
+my $vecs = VectorVault::int_vectors(50, 8, 17);
+my $values = join(',', map { "($_, '" . VectorVault::vector_text($vecs->[ $_ - 1 ]) . "')" } 1 .. 50);
+my $ddl = '';
+for my $t (1 .. $nidx)
+{
+	$ddl .= "CREATE TABLE t$t (id int, embedding evector(8));\n"
+	  . "INSERT INTO t$t VALUES $values;\n"
+	  . "CREATE INDEX t${t}_idx ON t$t USING vault_hnsw (embedding evector_l2_ops);\n";
+}
+$many->safe_psql($db, $ddl);
+my $wrong = 0;
+my $sql = "SET enable_seqscan = off;\n";
+for my $t (1 .. $nidx)
+{
+	my $id = 1 + ($t * 7) % 50;
+	$sql .= "SELECT $id = (SELECT id FROM t$t ORDER BY embedding <-> '"
+	  . VectorVault::vector_text($vecs->[ $id - 1 ]) . "' LIMIT 1);\n";
+}
+my @answers = split /\n/, $many->safe_psql($db, $sql);
+is(scalar(grep { $_ eq 't' } @answers), $nidx, "all $nidx indexes answer correctly with room for 8");
+my ($resident, $evictions) = split /\|/, $many->safe_psql($db,
+	q{SELECT count(*) FILTER (WHERE representation <> 'none'), sum(evictions) FROM vault.index_cache});
+cmp_ok($resident, '<=', 8, "at most 8 indexes resident ($resident)");
+cmp_ok($evictions, '>=', $nidx - 8, "evictions are counted ($evictions)");
+$many->stop;
+
+done_testing();
