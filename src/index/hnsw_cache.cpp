@@ -40,8 +40,18 @@
 
 extern "C"
 {
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_class.h"
+#include "commands/defrem.h"
+#include "utils/syscache.h"
+#include "catalog/index.h"
+#include "commands/defrem.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
 #include "utils/builtins.h"
 #include "port/atomics.h"
 #include "storage/lwlock.h"
@@ -970,11 +980,74 @@ DirCount(Relation index, const MetaData &meta)
 
 } // namespace
 
-/* Registers the cache's shared memory. */
+namespace
+{
+
+object_access_hook_type g_prev_object_access = nullptr;
+
+/* Frees the cache entries of a relfilenode of this database (its index is being dropped). */
+void
+ForgetIndex(Oid relnode)
+{
+	if (g_cache != nullptr)
+	{
+		LWLockAcquire(g_cache->registry_lock, LW_EXCLUSIVE);
+		CacheEntry *e = FindShared(MyDatabaseId, relnode);
+		/* Busy entries (another backend mid-search) stay; LRU eviction reclaims them later. */
+		if (e != nullptr && LWLockConditionalAcquire(e->lock, LW_EXCLUSIVE))
+		{
+			DropEntry(e);
+			LWLockRelease(e->lock);
+		}
+		LWLockRelease(g_cache->registry_lock);
+	}
+	for (int i = 0; i < kMaxPrivate; i++)
+	{
+		CacheEntry *p = g_private[i];
+		if (p != nullptr && p->dbid == MyDatabaseId && p->relnode == relnode && p->private_arena)
+		{
+			SecureZero(p->private_arena, p->arena_len);
+			pfree(p->private_arena);
+			pfree(p);
+			g_private[i] = nullptr;
+		}
+	}
+}
+
+/*
+ * Drops a vault_hnsw index's cache entry (zeroing its plaintext) when the index is dropped, so
+ * its memory does not wait for LRU eviction. A rolled-back DROP only costs a reload.
+ */
+void
+ObjectAccess(ObjectAccessType access, Oid classId, Oid objectId, int subId, void *arg)
+{
+	if (g_prev_object_access)
+		g_prev_object_access(access, classId, objectId, subId, arg);
+	if (access != OAT_DROP || classId != RelationRelationId || subId != 0)
+		return;
+	HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(objectId));
+	if (!HeapTupleIsValid(tup))
+		return;
+	Form_pg_class rel = reinterpret_cast<Form_pg_class>(GETSTRUCT(tup));
+	Oid relam = rel->relam;
+	Oid relnode = rel->relfilenode;
+	char kind = rel->relkind;
+	ReleaseSysCache(tup);
+	if (kind != RELKIND_INDEX || !OidIsValid(relam) ||
+		relam != get_index_am_oid("vault_hnsw", true))
+		return;
+	ForgetIndex(relnode);
+}
+
+} // namespace
+
+/* Registers the cache's shared memory and the hook that frees dropped indexes' entries. */
 void
 RegisterCacheShmem()
 {
 	pg::AddShmemClient({CacheRequest, CacheShmemInit});
+	g_prev_object_access = object_access_hook;
+	object_access_hook = ObjectAccess;
 }
 
 /* Maps a shared arena into this process's page tables once, so searches take no page faults. */
@@ -1809,18 +1882,21 @@ VV_FUNCTION(vault_index_cache_stats)
 			const CacheEntry *e = &g_cache->entries[i];
 			if (!e->used || e->dbid != MyDatabaseId)
 				continue;
-			int64 evictions = 0;
+			int64 evictions = 0, loads = static_cast<int64>(e->loads);
 			for (int j = 0; j < g_cache->nhistory; j++)
 				if (g_cache->history[j].dbid == e->dbid &&
 					g_cache->history[j].relnode == e->relnode)
+				{
 					evictions = static_cast<int64>(g_cache->history[j].evictions);
+					loads = Max(loads, static_cast<int64>(g_cache->history[j].loads));
+				}
 			rows[n++] = {
 				e->relid,
 				ReprName(ReprOf(e)),
 				static_cast<int64>(e->arena_len),
 				static_cast<int64>(e->vectors),
 				static_cast<int32>(pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&e->nvaults))),
-				static_cast<int64>(e->loads),
+				loads,
 				static_cast<int64>(pg_atomic_read_u64(const_cast<pg_atomic_uint64 *>(&e->hits))),
 				evictions};
 		}
@@ -1862,4 +1938,31 @@ VV_FUNCTION(vault_index_cache_stats)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * vault.prewarm(index): loads a vault_hnsw index into the shared cache now rather than on its
+ * first search; returns the representation it got. Needs SELECT on the table (or ownership),
+ * like vault.hnsw_verify.
+ */
+VV_FUNCTION(vault_prewarm)
+{
+	Oid indexoid = PG_GETARG_OID(0);
+	Oid heapoid = IndexGetRelation(indexoid, true);
+	if (OidIsValid(heapoid) && pg_class_aclcheck(heapoid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		!pg_class_ownercheck(heapoid, GetUserId()))
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(heapoid));
+	Relation heap = OidIsValid(heapoid) ? table_open(heapoid, AccessShareLock) : nullptr;
+	Relation index = index_open(indexoid, AccessShareLock);
+	char *amname = get_am_name(index->rd_rel->relam);
+	if (heap == nullptr || amname == nullptr || strcmp(amname, "vault_hnsw") != 0)
+		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						errmsg("\"%s\" is not a vault_hnsw index", get_rel_name(indexoid)),
+						errhint("vault.prewarm loads vault_hnsw indexes only.")));
+	CacheRef ref = AcquireCache(index, false);
+	const char *name = ref.shared ? ReprName(ReprOf(ref.entry)) : "pages (private)";
+	ReleaseCache(&ref);
+	index_close(index, AccessShareLock);
+	table_close(heap, AccessShareLock);
+	PG_RETURN_TEXT_P(cstring_to_text(name));
 }

@@ -41,3 +41,8 @@ CREATE VIEW vault.index_cache AS SELECT * FROM vault.index_cache_stats();
 COMMENT ON VIEW vault.index_cache IS 'per vault_hnsw index: representation in the shared cache (sq8, float32, pages, none once evicted), resident bytes, elements, vaults, full loads, acquisitions served, evictions';
 REVOKE ALL ON vault.index_cache FROM PUBLIC;
 GRANT SELECT ON vault.index_cache TO pg_monitor;
+
+CREATE FUNCTION vault.prewarm(index regclass) RETURNS text
+    AS 'MODULE_PATHNAME', 'vault_prewarm' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION vault.prewarm(regclass) IS 'loads a vault_hnsw index into the shared cache now; returns the representation it got (needs SELECT on the table)';
+REVOKE EXECUTE ON FUNCTION vault.prewarm(regclass) FROM PUBLIC;
