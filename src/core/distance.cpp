@@ -5,6 +5,7 @@
  * the latency of one dependent add chain, and finish the tail with a scalar loop.
  */
 #include "core/distance.h"
+#include "core/simd_sum.h"
 
 #include <cmath>
 #include <immintrin.h>
@@ -281,18 +282,6 @@ NegInnerProductScalar(const float *a, const float *b, size_t n)
 	return -((s0 + s1) + (s2 + s3));
 }
 
-/* Horizontal sum of an AVX register. */
-__attribute__((target("avx2,fma"))) inline float
-HorizontalSum256(__m256 v)
-{
-	__m128 lo = _mm256_castps256_ps128(v);
-	__m128 hi = _mm256_extractf128_ps(v, 1);
-	lo = _mm_add_ps(lo, hi);
-	lo = _mm_hadd_ps(lo, lo);
-	lo = _mm_hadd_ps(lo, lo);
-	return _mm_cvtss_f32(lo);
-}
-
 /* AVX2+FMA squared L2: two 8-wide accumulators. */
 __attribute__((target("avx2,fma"))) float
 L2SquaredAvx2(const float *a, const float *b, size_t n)
@@ -311,7 +300,7 @@ L2SquaredAvx2(const float *a, const float *b, size_t n)
 		__m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
 		acc0 = _mm256_fmadd_ps(d0, d0, acc0);
 	}
-	float s = HorizontalSum256(_mm256_add_ps(acc0, acc1));
+	float s = simd::HorizontalSum256(_mm256_add_ps(acc0, acc1));
 	for (; i < n; i++)
 	{
 		float d = a[i] - b[i];
@@ -333,22 +322,10 @@ NegInnerProductAvx2(const float *a, const float *b, size_t n)
 	}
 	for (; i + 8 <= n; i += 8)
 		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-	float s = HorizontalSum256(_mm256_add_ps(acc0, acc1));
+	float s = simd::HorizontalSum256(_mm256_add_ps(acc0, acc1));
 	for (; i < n; i++)
 		s += a[i] * b[i];
 	return -s;
-}
-
-/* Sums the 16 lanes (a store, not _mm512_reduce_add_ps, which trips GCC 12's -Wuninitialized). */
-__attribute__((target("avx512f"))) inline float
-HorizontalSum512(__m512 v)
-{
-	alignas(64) float lanes[16];
-	_mm512_store_ps(lanes, v);
-	float s = 0;
-	for (float x : lanes)
-		s += x;
-	return s;
 }
 
 /* AVX-512F squared L2: two 16-wide accumulators. */
@@ -375,7 +352,7 @@ L2SquaredAvx512(const float *a, const float *b, size_t n)
 		__m512 d0 = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i));
 		acc1 = _mm512_fmadd_ps(d0, d0, acc1);
 	}
-	return HorizontalSum512(_mm512_add_ps(acc0, acc1));
+	return simd::HorizontalSum512(_mm512_add_ps(acc0, acc1));
 }
 
 /* AVX-512F negative inner product. */
@@ -397,7 +374,7 @@ NegInnerProductAvx512(const float *a, const float *b, size_t n)
 		acc1 =
 			_mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc1);
 	}
-	return -HorizontalSum512(_mm512_add_ps(acc0, acc1));
+	return -simd::HorizontalSum512(_mm512_add_ps(acc0, acc1));
 }
 
 /* The kernels chosen for this CPU. */

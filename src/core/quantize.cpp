@@ -10,6 +10,7 @@
  * 0 to either sum.
  */
 #include "core/quantize.h"
+#include "core/simd_sum.h"
 
 #include <cfloat>
 #include <cmath>
@@ -175,18 +176,6 @@ NegInnerProductScalar(const PreparedQuery &pq, const uint8_t *c)
 	return pq.bias + ((s0 + s1) + (s2 + s3));
 }
 
-/* Horizontal sum of an AVX register. */
-__attribute__((target("avx2,fma"))) inline float
-HorizontalSum256(__m256 v)
-{
-	__m128 lo = _mm256_castps256_ps128(v);
-	__m128 hi = _mm256_extractf128_ps(v, 1);
-	lo = _mm_add_ps(lo, hi);
-	lo = _mm_hadd_ps(lo, lo);
-	lo = _mm_hadd_ps(lo, lo);
-	return _mm_cvtss_f32(lo);
-}
-
 /* Codes 0..7 of a 16-byte register as eight floats. */
 __attribute__((target("avx2,fma"))) inline __m256
 WidenLow8(__m128i raw)
@@ -231,7 +220,8 @@ L2Avx2(const PreparedQuery &pq, const uint8_t *c)
 		__m256 d = _mm256_fnmadd_ps(_mm256_loadu_ps(b + i), WidenLow8(r), _mm256_loadu_ps(a + i));
 		acc0 = _mm256_fmadd_ps(d, d, acc0);
 	}
-	float s = HorizontalSum256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+	float s =
+		simd::HorizontalSum256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
 	for (; i < n; i++)
 	{
 		float d = a[i] - b[i] * static_cast<float>(c[i]);
@@ -262,26 +252,11 @@ NegInnerProductAvx2(const PreparedQuery &pq, const uint8_t *c)
 		__m128i r = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(c + i));
 		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), WidenLow8(r), acc0);
 	}
-	float s = HorizontalSum256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+	float s =
+		simd::HorizontalSum256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
 	for (; i < n; i++)
 		s += a[i] * static_cast<float>(c[i]);
 	return pq.bias + s;
-}
-
-/* Sums the 16 lanes as a tree (halves, then quarters, then hadd), not one serial chain of
- * 16 adds. The zero-masked extracts with a full mask are the plain instruction (see Widen16;
- * _mm512_castps512_ps256 is an unmasked extract in GCC 12). */
-__attribute__((target("avx512f"))) inline float
-HorizontalSum512(__m512 v)
-{
-	__m512d w = _mm512_castps_pd(v);
-	__m256 lo = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xFF, w, 0));
-	__m256 hi = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xFF, w, 1));
-	__m256 s = _mm256_add_ps(lo, hi);
-	__m128 q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-	q = _mm_hadd_ps(q, q);
-	q = _mm_hadd_ps(q, q);
-	return _mm_cvtss_f32(q);
 }
 
 /* Sixteen codes as sixteen floats. The zero-masked forms with an all-ones mask are the plain
@@ -340,7 +315,7 @@ L2Avx512(const PreparedQuery &pq, const uint8_t *c)
 									_mm512_maskz_loadu_ps(m, a + i));
 		acc1 = _mm512_fmadd_ps(d, d, acc1);
 	}
-	return pq.bias + HorizontalSum512(_mm512_add_ps(acc0, acc1));
+	return pq.bias + simd::HorizontalSum512(_mm512_add_ps(acc0, acc1));
 }
 
 /* AVX-512F negative inner product over codes. */
@@ -362,7 +337,7 @@ NegInnerProductAvx512(const PreparedQuery &pq, const uint8_t *c)
 		__mmask16 m = TailMask(n - i);
 		acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), WidenTail(c + i, n - i), acc1);
 	}
-	return pq.bias + HorizontalSum512(_mm512_add_ps(acc0, acc1));
+	return pq.bias + simd::HorizontalSum512(_mm512_add_ps(acc0, acc1));
 }
 
 /* Whether the CPU runs AVX2 and FMA. */

@@ -203,6 +203,10 @@ Metric GetMetric(Relation index);
 /* The declared dimensions of the indexed column (errors when undeclared or too large). */
 uint32 GetDims(Relation index);
 
+/* Opens a vault_hnsw index and its table (AccessShareLock) for a SQL function acting for the
+ * caller: needs SELECT on the table or ownership; errors on anything but a vault_hnsw index. */
+Relation OpenIndexForCaller(Oid indexoid, const char *function, Relation *heap);
+
 /* Distance kernel for a metric (squared L2, or negative inner product). */
 DistanceKernel KernelFor(Metric metric);
 

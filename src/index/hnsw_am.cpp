@@ -19,6 +19,12 @@
 extern "C"
 {
 #include "access/reloptions.h"
+#include "access/table.h"
+#include "catalog/index.h"
+#include "commands/defrem.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
 #include "commands/progress.h"
 #include "commands/vacuum.h"
 #include "nodes/pathnodes.h"
@@ -233,6 +239,32 @@ OpenVectorForIndex(Datum d, uint32 dims, Metric metric, float *out, uint64 *vaul
 	*vault_id = ref.header.vault_id;
 	*key_version = ref.header.key_version;
 	return true;
+}
+
+/* Opens a vault_hnsw index (and its table) for a SQL function acting on the caller's behalf. */
+Relation
+OpenIndexForCaller(Oid indexoid, const char *function, Relation *heap_out)
+{
+	/* checked before any lock is taken */
+	Oid heapoid = IndexGetRelation(indexoid, true);
+	if (OidIsValid(heapoid) && pg_class_aclcheck(heapoid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		!pg_class_ownercheck(heapoid, GetUserId()))
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(heapoid));
+	/* The table first, then the index, in the order the rest of Postgres locks them. */
+	Relation heap = OidIsValid(heapoid) ? table_open(heapoid, AccessShareLock) : nullptr;
+	Relation index = index_open(indexoid, AccessShareLock);
+	char *amname = get_am_name(index->rd_rel->relam);
+	if (heap == nullptr || amname == nullptr || strcmp(amname, "vault_hnsw") != 0)
+	{
+		index_close(index, AccessShareLock);
+		if (heap != nullptr)
+			table_close(heap, AccessShareLock);
+		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						errmsg("\"%s\" is not a vault_hnsw index", get_rel_name(indexoid)),
+						errhint("%s works on vault_hnsw indexes only.", function)));
+	}
+	*heap_out = heap;
+	return index;
 }
 
 } // namespace vector_vault::index

@@ -469,7 +469,15 @@ BuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull, bool
 							&key_version))
 		return;
 	if (s->overflow)
+	{
+		/* one insert's allocations (plan, scratch, records) die with it */
+		MemoryContext ctx = AllocSetContextCreate(CurrentMemoryContext, "vault_hnsw build insert",
+												  ALLOCSET_DEFAULT_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(ctx);
 		InsertVector(index, s->scratch, vault_id, key_version, tid);
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(ctx);
+	}
 	else
 	{
 		Append(s, BatchFor(s, vault_id), s->scratch, tid, key_version);

@@ -1947,18 +1947,8 @@ VV_FUNCTION(vault_index_cache_stats)
  */
 VV_FUNCTION(vault_prewarm)
 {
-	Oid indexoid = PG_GETARG_OID(0);
-	Oid heapoid = IndexGetRelation(indexoid, true);
-	if (OidIsValid(heapoid) && pg_class_aclcheck(heapoid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
-		!pg_class_ownercheck(heapoid, GetUserId()))
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(heapoid));
-	Relation heap = OidIsValid(heapoid) ? table_open(heapoid, AccessShareLock) : nullptr;
-	Relation index = index_open(indexoid, AccessShareLock);
-	char *amname = get_am_name(index->rd_rel->relam);
-	if (heap == nullptr || amname == nullptr || strcmp(amname, "vault_hnsw") != 0)
-		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-						errmsg("\"%s\" is not a vault_hnsw index", get_rel_name(indexoid)),
-						errhint("vault.prewarm loads vault_hnsw indexes only.")));
+	Relation heap;
+	Relation index = OpenIndexForCaller(PG_GETARG_OID(0), "vault.prewarm", &heap);
 	CacheRef ref = AcquireCache(index, false);
 	const char *name = ref.shared ? ReprName(ReprOf(ref.entry)) : "pages (private)";
 	ReleaseCache(&ref);

@@ -414,25 +414,9 @@ VV_FUNCTION(vault_hnsw_verify)
 	Tuplestorestate *ts = rsinfo->setResult;
 	TupleDesc desc = rsinfo->setDesc;
 
-	/* The report shows vault ids and row counts: it needs SELECT on the table, or ownership
-	 * (checked before any lock is taken). */
-	Oid heapoid = IndexGetRelation(indexoid, true);
-	if (OidIsValid(heapoid) && pg_class_aclcheck(heapoid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
-		!pg_class_ownercheck(heapoid, GetUserId()))
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(heapoid));
-	/* The table first, then the index, in the order the rest of Postgres locks them. */
-	Relation heap = OidIsValid(heapoid) ? table_open(heapoid, AccessShareLock) : nullptr;
-	Relation index = index_open(indexoid, AccessShareLock);
-	Oid am = index->rd_rel->relam;
-	char *amname = get_am_name(am);
-	if (heap == nullptr || amname == nullptr || strcmp(amname, "vault_hnsw") != 0)
-	{
-		index_close(index, AccessShareLock);
-		if (heap != nullptr)
-			table_close(heap, AccessShareLock);
-		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-						errmsg("\"%s\" is not a vault_hnsw index", get_rel_name(indexoid))));
-	}
+	/* The report shows vault ids and row counts: SELECT on the table, or ownership. */
+	Relation heap;
+	Relation index = OpenIndexForCaller(indexoid, "vault.hnsw_verify", &heap);
 	/* Optimistic runs without the writers' lock, then one holding it if they do not settle. */
 	MemoryContext run_context =
 		AllocSetContextCreate(CurrentMemoryContext, "hnsw_verify run", ALLOCSET_DEFAULT_SIZES);
