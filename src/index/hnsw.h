@@ -275,11 +275,21 @@ void RegisterCacheShmem();
 
 /*
  * Returns the index's cached graph, loaded or revalidated against the metapage as needed, locked
- * shared (or exclusive) until ReleaseCache. When the configured representation does not fit in
- * the shared cache, the entry holds element facts only and the graph is read from pages; only
- * when even that does not fit, the backend keeps those facts privately (a WARNING says so).
+ * shared (or exclusive) until ReleaseCache, with the sub-graphs of the given vaults resident
+ * (vaults == nullptr: every vault; nvaults == 0 with a non-null array: element facts only). A
+ * full load reads element facts only; each vault's lists and vectors are decrypted on its first
+ * use. When the configured representation does not fit in the shared cache, the entry holds
+ * element facts only and the graph is read from pages; only when even that does not fit, the
+ * backend keeps those facts privately (a WARNING says so).
  */
-CacheRef AcquireCache(Relation index, bool exclusive);
+CacheRef AcquireCacheFor(Relation index, bool exclusive, const uint64 *vaults, int nvaults);
+
+/* AcquireCacheFor with every vault resident (VACUUM, rebuilds). */
+inline CacheRef
+AcquireCache(Relation index, bool exclusive)
+{
+	return AcquireCacheFor(index, exclusive, nullptr, 0);
+}
 
 /* Releases a reference from AcquireCache. */
 void ReleaseCache(CacheRef *ref);

@@ -1,11 +1,28 @@
 /*
- * hnsw_cache.cpp — the decrypted graph cache: why warm searches do no AES.
+ * hnsw_cache.cpp — the index cache: why warm searches do no AES, and why memory is a budget.
  *
  * Index pages hold only ciphertext. Decrypting the vectors a search touches on every query
  * would cost more than the search itself, so each index is decrypted once into a cache in
  * shared memory (vector_vault.cache_size MB, allocated at server start, excluded from core
- * dumps) and searched there with plain pointers: element id -> fixed-size slot holding the
- * vector, the level-0 neighbour list and the element's facts; upper-layer lists sit in a pool.
+ * dumps, zeroed on eviction) and searched there with plain pointers: element id -> fixed-size
+ * slot holding the element's facts (48 bytes), its level-0 neighbour list and its vector;
+ * upper-layer lists sit in a pool.
+ *
+ * Representations (vector_vault.cache_representation, per entry):
+ *   sq8      the vector as one byte per dimension (core/quantize.h), trained on a sample when
+ *            the entry loads; scans re-rank their closest candidates with exact distances
+ *            decrypted from the sealed vectors (hnsw_scan.cpp);
+ *   float32  the vector as is;
+ *   pages    facts only: lists and vectors are read from the pages and decrypted as a search
+ *            visits them. Used when the configured representation does not fit.
+ * The graph algorithms see all three through CacheGraph (Dist, PairDist, Links). Page reads
+ * inside a C++ island run under PG_TRY; an error is kept and re-raised once the island returns.
+ *
+ * Residency. A full load reads the element facts only (plaintext headers, nothing decrypted);
+ * a vault's lists and vectors are decrypted the first time a search or insert needs that vault
+ * (AcquireCacheFor), so a tenant's first query after a restart decrypts its own vault only.
+ * Entries beyond vector_vault.cache_indexes, or that do not fit, evict the least recently used
+ * idle entry; a per-index history keeps load and eviction counts for vault.index_cache.
  *
  * Validity. The metapage carries a change counter that every writer bumps in the last WAL
  * record of its change. A cache entry records the counter it reflects and the LSN of every
@@ -17,16 +34,18 @@
  *              graph or directory page whose LSN differs is decoded again, new elements'
  *              vectors are read — under the entry's exclusive lock.
  * Elements of vaults whose keys are gone (dropped vaults) are never loaded; when the shared
- * access epoch moves, an entry holding such a vault is reloaded, purging its plaintext.
+ * access epoch moves, an entry holding such a vault is reloaded, purging its plaintext. A
+ * dropped index's entry is freed by an object-access hook.
  *
  * Concurrency. Readers (scans) hold the entry's LWLock shared; the single writer of an index
  * (inserts and vacuum are serialised by a heavyweight lock, see hnsw_insert.cpp) also holds it
  * shared and publishes new elements by bumping an atomic count after filling their slot, and
- * rewrites neighbour lists under a per-element seqlock that readers retry on. Loading,
- * revalidation and eviction take the lock exclusive.
+ * rewrites neighbour lists under a per-element seqlock that readers retry on. Loading (facts or
+ * a vault), revalidation and eviction take the lock exclusive.
  *
- * When the shared cache is disabled or cannot hold an index, the backend keeps a private copy
- * with the same layout and the same validation (a WARNING says so, once per backend).
+ * When the shared cache is disabled or cannot hold even an index's facts, the backend keeps the
+ * facts privately (48 bytes per element, nothing decrypted; a WARNING says so once per backend)
+ * and reads the graph from pages: no session ever holds a decrypted copy of an index.
  */
 #include "core/quantize.h"
 #include "core/secure.h"
@@ -68,6 +87,8 @@ namespace
 {
 
 constexpr uint8 kSlotPresent = 0x01;
+constexpr uint8 kSlotLoaded = 0x04;     /* neighbour lists and vector are in the slot */
+constexpr uint16 kVaultResident = 0x01; /* in the cached DirEntry's pad: the vault is loaded */
 constexpr uint8 kSlotDeleted = 0x02;
 constexpr uint32 kNoUpper = 0xFFFFFFFFu;
 constexpr Size kAlign = 64;
@@ -656,23 +677,16 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 			continue;
 		MemoryContext old = MemoryContextSwitchTo(tmp);
 		DecodedElement d;
-		bool have;
 		const char *item = static_cast<char *>(PageGetItem(copy, iid));
-		if (pages)
-		{
-			PeekElement(item, ItemIdGetLength(iid), e->m, &d.header);
-			d.links = nullptr;
-			have = keys::DataKeyExists(d.header.vault_id, d.header.key_version);
-		}
-		else
-			have = OpenElement(item, ItemIdGetLength(iid), e->m, &d, true);
+		PeekElement(item, ItemIdGetLength(iid), e->m, &d.header);
+		d.links = nullptr;
+		bool have = keys::DataKeyExists(d.header.vault_id, d.header.key_version);
 		const ElementHeader &h = d.header;
 		if (h.element_id >= e->slot_capacity)
 			ereport(ERROR,
 					(errcode(ERRCODE_INDEX_CORRUPTED),
 					 errmsg("index element id %u is beyond the metapage's count", h.element_id)));
 		SlotHead *s = Slot(e, arena, h.element_id);
-		bool was_present = (s->flags & kSlotPresent) != 0;
 		if (!have || (h.flags & kElementDeleted))
 		{
 			/* the vault's key is gone, or VACUUM removed it (its vector is scrubbed) */
@@ -682,9 +696,14 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 			continue;
 		}
 		int vault_index = VaultIndex(e, arena, h.vault_id, h.element_id);
+		/* Lists and vectors only for vaults already resident; the rest load on first use. */
+		bool decode = !pages && (Vaults(e, arena)[vault_index].pad & kVaultResident);
+		bool was_loaded = (s->flags & kSlotLoaded) != 0;
+		if (decode)
+			(void) OpenElement(item, ItemIdGetLength(iid), e->m, &d, false);
 		pg_atomic_fetch_add_u32(&s->seq, 1);
 		pg_write_barrier();
-		if (!pages && (!was_present || s->level != h.level))
+		if (decode && (!was_loaded || s->level != h.level))
 		{
 			s->level = h.level;
 			if (h.level > 0)
@@ -707,14 +726,14 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 		s->vec_block = h.vec_block;
 		s->vec_offset = h.vec_offset;
 		s->key_version = h.key_version;
-		if (!pages)
+		if (decode)
 		{
 			memcpy(Links0(s), d.links, sizeof(uint32) * (1 + 2 * e->m));
 			for (int l = 1; l <= h.level; l++)
 				memcpy(ListOf(e, arena, s, l), d.links + (1 + 2 * e->m) + (l - 1) * (1 + e->m),
 					   sizeof(uint32) * (1 + e->m));
 			SecureZero(d.links, LinksBytes(e->m, h.level));
-			if (!was_present)
+			if (!was_loaded)
 			{
 				float *v = static_cast<float *>(palloc(sizeof(float) * e->dims));
 				ReadVector(index, h.vec_block, h.vec_offset, h.element_id, h.vault_id,
@@ -723,7 +742,7 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 				SecureZero(v, sizeof(float) * e->dims);
 			}
 		}
-		s->flags = kSlotPresent | ((h.flags & kElementDeleted) ? kSlotDeleted : 0);
+		s->flags = kSlotPresent | (decode ? kSlotLoaded : 0);
 		pg_write_barrier();
 		pg_atomic_fetch_add_u32(&s->seq, 1);
 		MemoryContextSwitchTo(old);
@@ -732,52 +751,37 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 }
 
 /*
- * Trains an entry's sq8 quantizer on a sample of the index's vectors (every k-th element, at
- * most kTrainSample), decrypted one at a time into a buffer that is zeroed after each. Values
- * of later inserts outside the sampled range are clamped; re-ranking with exact distances keeps
- * results exact in order, and the next full load retrains.
+ * Trains an entry's sq8 quantizer on a sample of the index's vectors (every k-th loaded element
+ * fact, at most kTrainSample), decrypted one at a time into a buffer that is zeroed after each.
+ * It runs after the facts are loaded and before any vault's vectors are coded. Values of later
+ * inserts outside the sampled range are clamped; re-ranking with exact distances keeps results in
+ * exact order, and the next full load retrains.
  */
 void
-TrainQuantizer(Relation index, CacheEntry *e, char *arena, BlockNumber nblocks, uint32 nelements,
-			   MemoryContext tmp)
+TrainQuantizer(Relation index, CacheEntry *e, char *arena, uint32 nelements, MemoryContext tmp)
 {
-	constexpr uint32 kTrainSample = 20000;
-	uint32 stride = Max(1u, nelements / kTrainSample);
+	constexpr uint32 kTrainSample = 8192;
+	uint32 present = 0;
+	for (uint32 id = 0; id < nelements; id++)
+		present += (Slot(e, arena, id)->flags & kSlotPresent) != 0;
+	uint32 stride = Max(1u, present / kTrainSample);
 	MemoryContext old = MemoryContextSwitchTo(tmp);
 	float *v = static_cast<float *>(palloc(sizeof(float) * e->dims));
 	float *mins = static_cast<float *>(palloc(sizeof(float) * e->dims));
 	float *maxs = static_cast<float *>(palloc(sizeof(float) * e->dims));
 	sq8::StartRange(mins, maxs, e->dims);
-	PGAlignedBlock copy;
+	const DirEntry *vaults = Vaults(e, arena);
 	uint32 seen = 0;
-	for (BlockNumber b = 1; b < nblocks; b++)
+	for (uint32 id = 0; id < nelements; id++)
 	{
-		Buffer buf = ReadBuffer(index, b);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		Page page = BufferGetPage(buf);
-		bool graph = !PageIsNew(page) && GetOpaque(page)->kind == kGraphPage;
-		if (graph)
-			memcpy(copy.data, page, BLCKSZ);
-		UnlockReleaseBuffer(buf);
-		if (!graph)
+		SlotHead *s = Slot(e, arena, id);
+		if (!(s->flags & kSlotPresent) || seen++ % stride != 0)
 			continue;
-		OffsetNumber max = PageGetMaxOffsetNumber(copy.data);
-		for (OffsetNumber off = FirstOffsetNumber; off <= max; off++)
-		{
-			ItemId iid = PageGetItemId(copy.data, off);
-			if (!ItemIdIsUsed(iid))
-				continue;
-			ElementHeader h;
-			PeekElement(static_cast<char *>(PageGetItem(copy.data, iid)), ItemIdGetLength(iid),
-						e->m, &h);
-			if ((h.flags & kElementDeleted) || seen++ % stride != 0 ||
-				!keys::DataKeyExists(h.vault_id, h.key_version))
-				continue;
-			ReadVector(index, h.vec_block, h.vec_offset, h.element_id, h.vault_id, h.key_version,
-					   e->dims, v);
-			sq8::WidenRange(mins, maxs, v, e->dims);
-		}
-		CHECK_FOR_INTERRUPTS();
+		ReadVector(index, s->vec_block, s->vec_offset, id, vaults[s->vault_index].vault_id,
+				   s->key_version, e->dims, v);
+		sq8::WidenRange(mins, maxs, v, e->dims);
+		if ((seen & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 	}
 	SecureZero(v, sizeof(float) * e->dims);
 	sq8::ParamsFromRange(mins, maxs, e->dims, QuantLo(e, arena), QuantStep(e, arena));
@@ -785,6 +789,83 @@ TrainQuantizer(Relation index, CacheEntry *e, char *arena, BlockNumber nblocks, 
 	SecureZero(maxs, sizeof(float) * e->dims);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(tmp);
+}
+
+/*
+ * Decrypts the neighbour lists and vectors of the given vaults' elements into their slots (the
+ * facts are there already) and marks the vaults resident. Links never cross vaults, so these
+ * elements' in-degrees come from their own lists. Entry lock held exclusively.
+ */
+void
+LoadVaults(Relation index, CacheEntry *e, char *arena, const bool *want)
+{
+	uint32 n = pg_atomic_read_u32(&e->nslots);
+	uint32 *links = static_cast<uint32 *>(palloc(LinksBytes(e->m, hnsw::kMaxLevel)));
+	float *v = static_cast<float *>(palloc(sizeof(float) * e->dims));
+	DirEntry *vaults = Vaults(e, arena);
+	for (uint32 id = 0; id < n; id++)
+	{
+		SlotHead *s = Slot(e, arena, id);
+		if (!(s->flags & kSlotPresent) || (s->flags & kSlotLoaded) || !want[s->vault_index])
+			continue;
+		ReadElementLinks(index, s->graph_block, s->graph_off, e->m, id, s->level, links);
+		ReadVector(index, s->vec_block, s->vec_offset, id, vaults[s->vault_index].vault_id,
+				   s->key_version, e->dims, v);
+		if (s->level > 0)
+		{
+			size_t words = static_cast<size_t>(s->level) * (1 + e->m);
+			if (e->upper_used + words > e->upper_cap)
+				ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+								errmsg("vector_vault index cache layout overflow")));
+			s->upper_ref = e->upper_used;
+			e->upper_used += static_cast<uint32>(words);
+		}
+		else
+			s->upper_ref = kNoUpper;
+		memcpy(Links0(s), links, sizeof(uint32) * (1 + 2 * e->m));
+		for (int l = 1; l <= s->level; l++)
+			memcpy(ListOf(e, arena, s, l), links + (1 + 2 * e->m) + (l - 1) * (1 + e->m),
+				   sizeof(uint32) * (1 + e->m));
+		StoreVector(e, arena, s, v);
+		uint32 nl = Min(links[0], static_cast<uint32>(2 * e->m));
+		for (uint32 k = 0; k < nl; k++)
+			if (links[1 + k] < e->slot_capacity)
+				Slot(e, arena, links[1 + k])->indegree++;
+		s->flags |= kSlotLoaded;
+		if ((id & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	SecureZero(links, LinksBytes(e->m, hnsw::kMaxLevel));
+	SecureZero(v, sizeof(float) * e->dims);
+	pfree(links);
+	pfree(v);
+	uint32 nv = pg_atomic_read_u32(&e->nvaults);
+	for (uint32 i = 0; i < nv; i++)
+		if (want[i])
+			vaults[i].pad |= kVaultResident;
+}
+
+/*
+ * Which of the wanted vaults (vault ids; nullptr = every vault) still need loading into a
+ * resident representation; fills need[] (nvaults flags) and returns how many. Entry lock held.
+ */
+int
+VaultsToLoad(const CacheEntry *e, char *arena, const uint64 *wanted, int nwanted, bool *need)
+{
+	if (ReprOf(e) == Representation::kPages)
+		return 0;
+	const DirEntry *vaults = Vaults(e, arena);
+	uint32 nv = pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&e->nvaults));
+	int count = 0;
+	for (uint32 i = 0; i < nv; i++)
+	{
+		bool w = wanted == nullptr;
+		for (int k = 0; k < nwanted && !w; k++)
+			w = wanted[k] == vaults[i].vault_id;
+		need[i] = w && !(vaults[i].pad & kVaultResident);
+		count += need[i];
+	}
+	return count;
 }
 
 /* Copies the directory from the pages into the entry's vault table. */
@@ -807,7 +888,9 @@ LoadDirectory(Relation index, CacheEntry *e, char *arena, const MetaData &meta)
 								errmsg("vector_vault index cache layout overflow")));
 			nv++;
 		}
+		uint16 resident = j < pg_atomic_read_u32(&e->nvaults) ? vaults[j].pad : 0;
 		vaults[j] = dir[i];
+		vaults[j].pad = resident; /* our flag, not the page's */
 		/* A vault whose keys are gone (dropped) is not searchable from the cache. */
 		if (!keys::VaultHasKeys(dir[i].vault_id))
 			vaults[j].entry = kNoElement;
@@ -840,8 +923,7 @@ Refresh(Relation index, CacheEntry *e, bool full)
 	}
 	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "vault_hnsw cache load",
 											  ALLOCSET_DEFAULT_SIZES);
-	if (full && ReprOf(e) == Representation::kSq8)
-		TrainQuantizer(index, e, arena, nblocks, meta.next_element_id, tmp);
+
 	PGAlignedBlock copy;
 	BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
 	XLogRecPtr *lsns = BlockLsns(e, arena);
@@ -870,6 +952,9 @@ Refresh(Relation index, CacheEntry *e, bool full)
 	}
 	FreeAccessStrategy(strategy);
 	e->nblocks = nblocks;
+	/* A full load reads facts only; the quantizer trains on a sample before any vault loads. */
+	if (full && ReprOf(e) == Representation::kSq8)
+		TrainQuantizer(index, e, arena, meta.next_element_id, tmp);
 	RecountInDegrees(e, arena);
 	pg_write_barrier();
 	pg_atomic_write_u32(&e->nslots, meta.next_element_id);
@@ -1077,12 +1162,12 @@ PopulateOnce(const CacheEntry *e)
 
 /* Returns an up-to-date, locked view of an index's decrypted graph. */
 CacheRef
-AcquireCache(Relation index, bool exclusive)
+AcquireCacheFor(Relation index, bool exclusive, const uint64 *wanted, int nwanted)
 {
 	Oid relnode = index->rd_node.relNode;
 	for (int attempt = 0;; attempt++)
 	{
-		if (attempt > 8)
+		if (attempt > 16)
 			elog(ERROR, "vector_vault: could not stabilise the index cache");
 		MetaData meta = ReadMeta(index);
 		uint64 epoch = pg::AccessEpoch();
@@ -1100,9 +1185,26 @@ AcquireCache(Relation index, bool exclusive)
 					pg_atomic_read_u64(&e->change_counter) == meta.change_counter &&
 					e->epoch == epoch)
 				{
-					PopulateOnce(e);
-					pg_atomic_fetch_add_u64(&e->hits, 1);
-					return CacheRef{e, g_region + e->arena_off, true, exclusive, index};
+					char *arena = g_region + e->arena_off;
+					uint32 nv = pg_atomic_read_u32(&e->nvaults);
+					bool *need = static_cast<bool *>(palloc0(Max(nv, 1u)));
+					if (VaultsToLoad(e, arena, wanted, nwanted, need) == 0)
+					{
+						pfree(need);
+						PopulateOnce(e);
+						pg_atomic_fetch_add_u64(&e->hits, 1);
+						return CacheRef{e, arena, true, exclusive, index};
+					}
+					/* Some wanted vault is not resident yet: load it under the exclusive lock. */
+					LWLockRelease(e->lock);
+					LWLockAcquire(e->lock, LW_EXCLUSIVE);
+					if (e->used && e->dbid == MyDatabaseId && e->relnode == relnode && e->valid &&
+						pg_atomic_read_u32(&e->nvaults) == nv &&
+						VaultsToLoad(e, arena, wanted, nwanted, need) > 0)
+						LoadVaults(index, e, arena, need);
+					LWLockRelease(e->lock);
+					pfree(need);
+					continue;
 				}
 				LWLockRelease(e->lock);
 				/* Stale: refresh under the exclusive lock. */
@@ -1685,7 +1787,7 @@ CacheAddElement(const CacheRef &ref, ElementId id, const ElementHeader &h, const
 			if (links[1 + k] < e->slot_capacity)
 				Slot(e, ref.arena, links[1 + k])->indegree++;
 	}
-	s->flags = kSlotPresent;
+	s->flags = kSlotPresent | (ReprOf(e) != Representation::kPages ? kSlotLoaded : 0);
 	pg_write_barrier();
 	pg_atomic_fetch_add_u32(&s->seq, 1);
 	if (pg_atomic_read_u32(&e->nslots) <= id)
@@ -1737,6 +1839,7 @@ CacheSetVault(const CacheRef &ref, const DirEntry &d)
 		}
 	}
 	v[n] = d;
+	v[n].pad = kVaultResident; /* a vault the writer creates has nothing to load */
 	pg_write_barrier();
 	pg_atomic_write_u32(&e->nvaults, n + 1);
 	return static_cast<int>(n);
@@ -1867,6 +1970,7 @@ VV_FUNCTION(vault_index_cache_stats)
 		int64 bytes;
 		int64 vectors;
 		int32 vaults;
+		int32 resident_vaults;
 		int64 loads;
 		int64 hits;
 		int64 evictions;
@@ -1890,12 +1994,19 @@ VV_FUNCTION(vault_index_cache_stats)
 					evictions = static_cast<int64>(g_cache->history[j].evictions);
 					loads = Max(loads, static_cast<int64>(g_cache->history[j].loads));
 				}
+			int32 nv =
+				static_cast<int32>(pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&e->nvaults)));
+			int32 resident = 0;
+			const DirEntry *dir = Vaults(e, g_region + e->arena_off);
+			for (int32 v = 0; v < nv; v++)
+				resident += ReprOf(e) == Representation::kPages || (dir[v].pad & kVaultResident);
 			rows[n++] = {
 				e->relid,
 				ReprName(ReprOf(e)),
 				static_cast<int64>(e->arena_len),
 				static_cast<int64>(e->vectors),
-				static_cast<int32>(pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&e->nvaults))),
+				nv,
+				resident,
 				loads,
 				static_cast<int64>(pg_atomic_read_u64(const_cast<pg_atomic_uint64 *>(&e->hits))),
 				evictions};
@@ -1906,10 +2017,15 @@ VV_FUNCTION(vault_index_cache_stats)
 			if (h->dbid != MyDatabaseId || h->relnode == InvalidOid ||
 				FindShared(h->dbid, h->relnode) != nullptr)
 				continue;
-			rows[n++] = {h->relid, "none",
-						 0,        0,
-						 0,        static_cast<int64>(h->loads),
-						 0,        static_cast<int64>(h->evictions)};
+			rows[n++] = {h->relid,
+						 "none",
+						 0,
+						 0,
+						 0,
+						 0,
+						 static_cast<int64>(h->loads),
+						 0,
+						 static_cast<int64>(h->evictions)};
 		}
 		LWLockRelease(g_cache->registry_lock);
 	}
@@ -1924,17 +2040,19 @@ VV_FUNCTION(vault_index_cache_stats)
 			static_cast<int64>(e->arena_len),
 			static_cast<int64>(e->vectors),
 			static_cast<int32>(pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&e->nvaults))),
+			static_cast<int32>(pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&e->nvaults))),
 			static_cast<int64>(e->loads),
 			0,
 			0};
 	}
 	for (int i = 0; i < n; i++)
 	{
-		Datum values[8] = {ObjectIdGetDatum(rows[i].relid), CStringGetTextDatum(rows[i].repr),
+		Datum values[9] = {ObjectIdGetDatum(rows[i].relid), CStringGetTextDatum(rows[i].repr),
 						   Int64GetDatum(rows[i].bytes),    Int64GetDatum(rows[i].vectors),
-						   Int32GetDatum(rows[i].vaults),   Int64GetDatum(rows[i].loads),
-						   Int64GetDatum(rows[i].hits),     Int64GetDatum(rows[i].evictions)};
-		bool nulls[8] = {false, false, false, false, false, false, false, false};
+						   Int32GetDatum(rows[i].vaults),   Int32GetDatum(rows[i].resident_vaults),
+						   Int64GetDatum(rows[i].loads),    Int64GetDatum(rows[i].hits),
+						   Int64GetDatum(rows[i].evictions)};
+		bool nulls[9] = {false, false, false, false, false, false, false, false, false};
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -479,7 +479,7 @@ void
 InsertVector(Relation index, const float *v, uint64 vault_id, uint32 key_version, ItemPointer tid)
 {
 	LockIndexForWrite(index);
-	CacheRef ref = AcquireCache(index, false);
+	CacheRef ref = AcquireCacheFor(index, false, &vault_id, 1);
 	MetaData meta = ReadMeta(index);
 	int level = RandomLevel(meta.m);
 	if (!CacheHasRoom(ref, meta.next_element_id, level))
@@ -487,7 +487,7 @@ InsertVector(Relation index, const float *v, uint64 vault_id, uint32 key_version
 		/* Let the cache grow: a stale mark makes the next acquire reload it with headroom. */
 		CacheMarkInvalid(ref);
 		ReleaseCache(&ref);
-		ref = AcquireCache(index, false);
+		ref = AcquireCacheFor(index, false, &vault_id, 1);
 		if (!CacheHasRoom(ref, meta.next_element_id, level))
 		{
 			ReleaseCache(&ref);

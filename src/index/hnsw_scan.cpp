@@ -160,7 +160,7 @@ SearchRound(IndexScanDesc scan, ScanState *s)
 	bool more_possible = false;
 	bool failed = false;
 
-	CacheRef ref = AcquireCache(index, false);
+	CacheRef ref = AcquireCacheFor(index, false, readable, nreadable);
 	CacheGraph g = GraphOf(ref);
 	int nv;
 	const DirEntry *vaults = CachedVaults(ref, &nv);
@@ -226,7 +226,8 @@ ListAll(IndexScanDesc scan, ScanState *s)
 {
 	int nreadable;
 	uint64_t *readable = vault::ReadableVaults(&nreadable);
-	CacheRef ref = AcquireCache(scan->indexRelation, false);
+	static const uint64 kNoVault = 0;
+	CacheRef ref = AcquireCacheFor(scan->indexRelation, false, &kNoVault, 0); /* facts only */
 	uint32 n = CachedElements(ref);
 	Hit *hits = static_cast<Hit *>(MemoryContextAlloc(s->ctx, sizeof(Hit) * Max(n, 1u)));
 	int k = 0;

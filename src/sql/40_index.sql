@@ -31,14 +31,15 @@ REVOKE EXECUTE ON FUNCTION vault.hnsw_verify(regclass) FROM PUBLIC;
 
 CREATE FUNCTION vault.index_cache_stats()
     RETURNS TABLE (index regclass, representation text, resident_bytes bigint, vectors bigint,
-                   vaults integer, loads bigint, hits bigint, evictions bigint)
+                   vaults integer, resident_vaults integer, loads bigint, hits bigint,
+                   evictions bigint)
     AS 'MODULE_PATHNAME', 'vault_index_cache_stats' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION vault.index_cache_stats() IS 'the shared vault_hnsw cache, this database: what each index holds and how it was used since the server started';
 REVOKE ALL ON FUNCTION vault.index_cache_stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION vault.index_cache_stats() TO pg_monitor;
 
 CREATE VIEW vault.index_cache AS SELECT * FROM vault.index_cache_stats();
-COMMENT ON VIEW vault.index_cache IS 'per vault_hnsw index: representation in the shared cache (sq8, float32, pages, none once evicted), resident bytes, elements, vaults, full loads, acquisitions served, evictions';
+COMMENT ON VIEW vault.index_cache IS 'per vault_hnsw index: representation in the shared cache (sq8, float32, pages, none once evicted), resident bytes, elements, vaults, vaults whose sub-graph is loaded, full loads, acquisitions served, evictions';
 REVOKE ALL ON vault.index_cache FROM PUBLIC;
 GRANT SELECT ON vault.index_cache TO pg_monitor;
 

@@ -12,13 +12,18 @@
 #   no shared cache  cache_size = 0: one WARNING per session, element facts kept privately,
 #                    searches still correct;
 #   many indexes     40 indexes with vector_vault.cache_indexes = 8: every one searchable
-#                    (each row finds itself first), at most 8 resident, evictions counted.
+#                    (each row finds itself first), at most 8 resident, evictions counted;
+#   lazy residency   20 vaults in one index: after a restart a role reading one vault loads only
+#                    that vault's sub-graph (vault.index_cache.resident_vaults), its rows all find
+#                    themselves, an insert into another vault loads that one, a search over all
+#                    vaults loads the rest.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use VectorVault;
+use Time::HiRes;
 
 my $db = 'postgres';
 my $k = 10;
@@ -273,5 +278,60 @@ my ($resident, $evictions) = split /\|/, $many->safe_psql($db,
 cmp_ok($resident, '<=', 8, "at most 8 indexes resident ($resident)");
 cmp_ok($evictions, '>=', $nidx - 8, "evictions are counted ($evictions)");
 $many->stop;
+
+# --- lazy per-vault residency ---------------------------------------------------------------
+my $lazy = VectorVault::new_node('lazy');
+$lazy->append_conf('postgresql.conf', qq{
+vector_vault.cache_size = '64MB'
+});
+$lazy->start;
+my $nv = 20;
+my $per = 150;
+my $lvecs = VectorVault::int_vectors($nv * $per, 16, 1717);
+my $lsetup = "CREATE EXTENSION vector_vault;\n"
+  . join('', map { "SELECT vault.create_vault('lv$_');\n" } 1 .. $nv)
+  . "CREATE TABLE litems (id int PRIMARY KEY, body etext, embedding evector(16));\n"
+  . "CREATE ROLE lv_reader; GRANT SELECT ON litems TO lv_reader;\n"
+  . "SELECT vault.grant('lv3', 'lv_reader', 'read');\n";
+for my $v (1 .. $nv)
+{
+	my %vv = map { (($v - 1) * $per + $_) => $lvecs->[ ($v - 1) * $per + $_ - 1 ] } 1 .. $per;
+	$lsetup .= "SET vector_vault.vault = 'lv$v';\n"
+	  . VectorVault::insert_sql('litems', \%vv, [ sort { $a <=> $b } keys %vv ], "lv$v");
+}
+$lsetup .= "RESET vector_vault.vault;\n"
+  . "CREATE INDEX litems_idx ON litems USING vault_hnsw (embedding evector_l2_ops);\n";
+$lazy->safe_psql($db, $lsetup);
+$lazy->restart;
+my $resident = q{SELECT representation || ' ' || vaults || ' ' || resident_vaults FROM vault.index_cache
+	WHERE index = 'litems_idx'::regclass};
+is($lazy->safe_psql($db, $resident), '', 'after a restart nothing is loaded');
+# lv_reader reads vault lv3 only: its first search loads that vault's sub-graph, no other.
+my $probe = $lvecs->[ 2 * $per + 9 ];    # row 2 * 150 + 10, in lv3
+my $t0 = Time::HiRes::time();
+my $first = $lazy->safe_psql($db, "SET ROLE lv_reader; SET vector_vault.vault = 'lv3'; SET enable_seqscan = off;\n"
+	  . "SELECT id FROM litems ORDER BY embedding <-> '" . VectorVault::vector_text($probe) . "' LIMIT 1");
+note(sprintf('first search of a %d-row vault after restart: %.1f ms (psql round trip included)',
+	$per, 1000 * (Time::HiRes::time() - $t0)));
+is($first, 2 * $per + 10, "the reader's first search finds its own vault's row");
+is($lazy->safe_psql($db, $resident), "sq8 $nv 1", "only the searched vault's sub-graph is resident (1 of $nv)");
+# Every lv3 row finds itself through the lazily loaded sub-graph.
+my $misses = $lazy->safe_psql($db, qq{
+SET ROLE lv_reader; SET enable_seqscan = off; SET vector_vault.ef_search = 100;
+SELECT count(*) FROM (SELECT id, embedding FROM litems WHERE id BETWEEN } . (2 * $per + 1) . ' AND ' . (3 * $per) . qq{) r
+WHERE (SELECT s.id FROM litems s ORDER BY s.embedding <-> r.embedding LIMIT 1) <> r.id});
+is($misses, 0, 'every row of the lazily loaded vault finds itself');
+# A write to another vault loads that vault only; the superuser then loads the rest.
+$lazy->safe_psql($db, "SET vector_vault.vault = 'lv7';\n"
+	  . "INSERT INTO litems VALUES (99999, 'late', '" . VectorVault::vector_text($lvecs->[0]) . "')");
+is($lazy->safe_psql($db, $resident), "sq8 $nv 2", 'an insert into lv7 loads lv7 only');
+is($lazy->safe_psql($db, "SET vector_vault.vault = 'lv1'; SET enable_seqscan = off;\n"
+		  . "SELECT string_agg(id::text, ',' ORDER BY id) FROM (SELECT id FROM litems ORDER BY embedding <-> '"
+		  . VectorVault::vector_text($lvecs->[0]) . "' LIMIT 2) s"),
+	'1,99999', 'a search over every vault finds the two rows with that vector (lv1, lv7)');
+is($lazy->safe_psql($db, $resident), "sq8 $nv $nv", 'a search reading every vault loads them all');
+my ($lok, $lreport) = VectorVault::hnsw_verify($lazy, $db, 'litems_idx');
+ok($lok, 'hnsw_verify after lazy loading and an insert') or diag($lreport);
+$lazy->stop;
 
 done_testing();

@@ -12,8 +12,8 @@
 #              replaying all of it, holding t1 within that budget;
 #   purge      a vault's rows in t2 are found, the vault is dropped: the next search reloads the
 #              entry (loads + 1) and returns none of its rows, without error;
-#   crash      a backend is SIGKILLed in the middle of loading an index (gdb stops it in
-#              LoadGraphPage): after crash recovery the index loads and answers correctly.
+#   crash      a backend is SIGKILLed in the middle of loading a vault's sub-graph (gdb stops it
+#              in ReadElementLinks): after crash recovery the index loads and answers correctly.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -151,11 +151,12 @@ SKIP:
 	skip 'gdb cannot attach here', 3 unless VectorVault::gdb_can_attach($pid);
 	my $dir = "$tmp/gdb";
 	mkdir $dir;
-	my $g = VectorVault::gdb_pause($pid, $dir,
-		['vector_vault::index::(anonymous namespace)::LoadGraphPage'], { skip => { 'vector_vault::index::(anonymous namespace)::LoadGraphPage' => 3 } });
+	# ReadElementLinks decrypts one element's lists while a vault's sub-graph loads.
+	my $fn = 'vector_vault::index::ReadElementLinks';
+	my $g = VectorVault::gdb_pause($pid, $dir, [$fn], { skip => { $fn => 50 } });
 	$s->query_until(qr/start/, "\\echo start\nSELECT id FROM t3 ORDER BY embedding <-> '"
 		  . VectorVault::vector_text($vec_of{3}{7}) . "' LIMIT 1;\n");
-	ok(VectorVault::gdb_stopped($g), 'the backend stopped inside LoadGraphPage');
+	ok(VectorVault::gdb_stopped($g), 'the backend stopped in the middle of loading a vault sub-graph');
 	VectorVault::gdb_kill($g);
 	eval { $s->quit };
 	$node->poll_query_until($db, 'SELECT true') or die 'server did not come back';
