@@ -17,7 +17,7 @@ SELECT vault.prewarm('cache_items_idx');
 SELECT representation, vectors, vaults, loads >= 1 AS loaded, resident_bytes > 0 AS resident,
        evictions
 FROM vault.index_cache WHERE index = 'cache_items_idx'::regclass;
--- Searches answer from the sq8 entry in exact order (the closest candidates are re-ranked).
+-- Searches answer from the entry in exact order (auto loads this small index as float32).
 SET enable_seqscan = off;
 SELECT id, round((embedding <-> '[50,1,2,1]')::numeric, 4) AS d
 FROM cache_items ORDER BY embedding <-> '[50,1,2,1]' LIMIT 5;

@@ -184,6 +184,9 @@ enum class Representation : uint8
 	kPages = 2    /* element facts only: lists and vectors are read and decrypted from pages */
 };
 
+/* vector_vault.cache_representation = auto: float32 when it fits, else sq8, else pages. */
+constexpr int kReprAuto = 3;
+
 /* GUC values. */
 extern int g_ef_search;
 extern int g_cache_size_mb;
@@ -319,7 +322,7 @@ struct CacheGraph
 	bool Deleted(ElementId id) const;
 	uint32_t Capacity() const;
 
-	/* Layer-0 links pointing at an element (kept by the single writer; pages: not tracked). */
+	/* Layer-0 links pointing at an element (kept by the single writer; pages: a lower bound). */
 	int InDegree(ElementId id) const;
 
 	/* Starts loading the first cache lines of an element's vector. */

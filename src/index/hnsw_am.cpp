@@ -41,7 +41,7 @@ namespace vector_vault::index
 int g_ef_search = kDefaultEfSearch;
 int g_cache_size_mb = 256;
 int g_cache_indexes = 1024;
-int g_cache_representation = static_cast<int>(Representation::kSq8);
+int g_cache_representation = kReprAuto;
 int g_build_threads = 2;
 
 namespace
@@ -159,17 +159,17 @@ DefineGucs()
 							"Beyond it the least recently used index is evicted.", &g_cache_indexes,
 							1024, 1, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
 	static const struct config_enum_entry representations[] = {
+		{"auto", kReprAuto, false},
 		{"sq8", static_cast<int>(Representation::kSq8), false},
 		{"float32", static_cast<int>(Representation::kFloat32), false},
 		{"pages", static_cast<int>(Representation::kPages), false},
 		{nullptr, 0, false}};
 	DefineCustomEnumVariable(
 		"vector_vault.cache_representation",
-		"How the shared cache holds vault_hnsw vectors: sq8 (int8 codes, re-ranked), float32, "
-		"or pages (nothing decrypted is kept; every search reads index pages).",
-		"Applies to indexes loaded after the change.", &g_cache_representation,
-		static_cast<int>(Representation::kSq8), representations, PGC_SIGHUP, 0, nullptr, nullptr,
-		nullptr);
+		"How the shared cache holds vault_hnsw vectors: auto (float32 when it fits, else sq8), "
+		"sq8 (int8 codes, re-ranked), float32, or pages (nothing decrypted is kept).",
+		"Applies to indexes loaded after the change.", &g_cache_representation, kReprAuto,
+		representations, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	DefineCustomIntVariable("vector_vault.build_threads",
 							"Threads that build a vault_hnsw graph in memory during CREATE INDEX.",
 							nullptr, &g_build_threads, 2, 1, 64, PGC_USERSET, 0, nullptr, nullptr,

@@ -114,9 +114,6 @@ struct SlotHead
 };
 static_assert(sizeof(SlotHead) == 48, "slot head layout");
 
-/* The in-degree the pages representation reports (it does not track one): "others link in". */
-constexpr int kUnknownInDegree = 1 << 20;
-
 /* A free range of the shared arena region. */
 struct Extent
 {
@@ -569,7 +566,7 @@ HistoryOf(Oid dbid, Oid relnode, Oid relid)
  * idle entries as needed. Registry lock held exclusively. nullptr when it cannot fit.
  */
 CacheEntry *
-ReserveShared(Oid dbid, Oid relnode, Size len)
+ReserveShared(Oid dbid, Oid relnode, Size len, bool may_evict)
 {
 	if (len > g_cache->region_len)
 		return nullptr;
@@ -594,6 +591,8 @@ ReserveShared(Oid dbid, Oid relnode, Size len)
 			slot->last_used = ++g_cache->clock;
 			return slot;
 		}
+		if (!may_evict)
+			return nullptr;
 		/* Evict the least recently used idle entry and try again. */
 		CacheEntry *victim = nullptr;
 		for (int i = 0; i < g_cache->nentries; i++)
@@ -1245,20 +1244,31 @@ AcquireCacheFor(Relation index, bool exclusive, const uint64 *wanted, int nwante
 			int ndir = DirCount(index, meta);
 			uint32 slots, upper, vaults, blocks;
 			Capacities(meta, nblocks, ndir, &slots, &upper, &vaults, &blocks);
-			Representation want = static_cast<Representation>(g_cache_representation);
+			/* auto: float32 if it fits without evicting anyone, else sq8, else pages. */
+			Representation tiers[3];
+			bool evict[3] = {true, true, true};
+			int ntiers = 0;
+			if (g_cache_representation == kReprAuto)
+			{
+				tiers[ntiers] = Representation::kFloat32;
+				evict[ntiers++] = false;
+				tiers[ntiers++] = Representation::kSq8;
+			}
+			else
+				tiers[ntiers++] = static_cast<Representation>(g_cache_representation);
+			if (tiers[ntiers - 1] != Representation::kPages)
+				tiers[ntiers++] = Representation::kPages;
 			LWLockAcquire(g_cache->registry_lock, LW_EXCLUSIVE);
 			CacheEntry *found = FindShared(MyDatabaseId, relnode);
 			CacheEntry *fresh = nullptr;
-			Representation got = want;
-			for (int tier = 0; found == nullptr && fresh == nullptr && tier < 2; tier++)
+			Representation got = tiers[0];
+			for (int tier = 0; found == nullptr && fresh == nullptr && tier < ntiers; tier++)
 			{
-				got = tier == 0 ? want : Representation::kPages;
-				if (tier == 1 && want == Representation::kPages)
-					break;
+				got = tiers[tier];
 				CacheEntry probe;
 				memset(&probe, 0, sizeof(probe));
 				Size len = Layout(&probe, got, meta.dims, meta.m, slots, upper, vaults, blocks);
-				fresh = ReserveShared(MyDatabaseId, relnode, len);
+				fresh = ReserveShared(MyDatabaseId, relnode, len, evict[tier]);
 			}
 			if (fresh != nullptr)
 			{
@@ -1683,13 +1693,32 @@ CacheGraph::Deleted(ElementId id) const
 	return !(f & kSlotPresent) || (f & kSlotDeleted);
 }
 
-/* Layer-0 in-degree (the pages representation does not track it: assume others link in). */
+/*
+ * Layer-0 in-degree. Resident representations keep it exact. The pages representation has no
+ * reverse lists, so it counts the element's own layer-0 neighbours that link back to it: a lower
+ * bound (links from non-neighbours are missed), which is the safe side for the callers, who only
+ * drop or replace a link when the target still has enough other inbound links.
+ */
 int
 CacheGraph::InDegree(ElementId id) const
 {
-	if (ReprOf(ref->entry) == Representation::kPages)
-		return kUnknownInDegree;
-	return static_cast<int>(Slot(ref->entry, ref->arena, id)->indegree);
+	if (ReprOf(ref->entry) != Representation::kPages)
+		return static_cast<int>(Slot(ref->entry, ref->arena, id)->indegree);
+	ElementId out[2 * hnsw::kMaxM];
+	ElementId back[2 * hnsw::kMaxM];
+	int n = Links(id, 0, out);
+	int count = 0;
+	for (int i = 0; i < n; i++)
+	{
+		int k = Links(out[i], 0, back);
+		for (int j = 0; j < k; j++)
+			if (back[j] == id)
+			{
+				count++;
+				break;
+			}
+	}
+	return count;
 }
 
 /* Ids are below the slot capacity. */
