@@ -84,6 +84,13 @@ class Server:
         conn.autocommit = True
         return conn
 
+    def as_user(self, user):
+        """The same server, connecting as another role (for connections only, not restarts)."""
+        other = Server.__new__(Server)
+        other.__dict__.update(self.__dict__)
+        other.dsn = re.sub(r"\buser=\S+", "user=" + user, self.dsn)
+        return other
+
     def restart(self, settings):
         """ALTER SYSTEM SET each setting, then restart the server holding the install lock."""
         conn = self.connect()
@@ -266,6 +273,14 @@ def vv_phase(args, srv, name, representation, cache_mb, efs, truth, qtexts):
             "memory": mem, "load_before": load_before, "load_after": load_after}
 
 
+def verify(cur):
+    """vault.hnsw_verify('ev_idx'): overall result and the failing checks."""
+    cur.execute("SELECT \"check\", ok, detail FROM vault.hnsw_verify('ev_idx')")
+    rows = cur.fetchall()
+    return {"ok": all(ok for _, ok, _ in rows), "checks": len(rows),
+            "failed": ["%s: %s" % (c, d) for c, ok, d in rows if not ok][:10]}
+
+
 def insert_rate(srv, table, vectors, first_id, setup):
     """Single-row inserts, each its own transaction (autocommit), vector texts prepared before."""
     texts = [vec_text(v) for v in vectors]
@@ -321,8 +336,8 @@ def main():
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--inserts", type=int, default=1000)
     ap.add_argument("--efs", default="10,20,40,80,120,200")
-    ap.add_argument("--warm", type=int, default=200)
-    ap.add_argument("--passes", type=int, default=3)
+    ap.add_argument("--warm", type=int, help="untimed queries per ef (200; synthetic 20)")
+    ap.add_argument("--passes", type=int, help="timed passes per ef, median QPS (3; synthetic 1)")
     ap.add_argument("--m", type=int, default=16)
     ap.add_argument("--ef-construction", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
@@ -330,7 +345,20 @@ def main():
     ap.add_argument("--small-fraction", type=float, default=0.25)
     ap.add_argument("--conns", type=int, default=20)
     ap.add_argument("--conn-queries", type=int, default=100)
+    ap.add_argument("--synthetic", action="store_true",
+                    help="the synthetic mode (cache_synthetic.py) instead of Fashion-MNIST")
+    ap.add_argument("--n", type=int, default=1000000, help="synthetic: rows")
+    ap.add_argument("--synthetic-queries", type=int, default=300)
+    ap.add_argument("--zipf-s", type=float, default=1.0, help="synthetic: vault sizes ~ 1/rank^s")
+    ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
+    if args.warm is None:
+        args.warm = 20 if args.synthetic else 200
+    if args.passes is None:
+        args.passes = 1 if args.synthetic else 3
+    if args.synthetic:
+        import cache_synthetic
+        return cache_synthetic.run(args, Server(args))
     efs = [int(x) for x in args.efs.split(",")]
     started = time.time()
     srv = Server(args)
@@ -436,8 +464,10 @@ def main():
     ins["vector_vault_sq8"] = insert_rate(srv, "ev", extra, 100000, "SET vector_vault.vault = 'bench'")
     ins["cache_after_sq8"] = index_cache(cur)
     ins["pgvector"] = insert_rate(srv, "pv", extra, 100000, None)
-    print("  vector_vault (sq8) %.0f rows/s, pgvector %.0f rows/s; cache %s" % (
-        ins["vector_vault_sq8"], ins["pgvector"], ins["cache_after_sq8"]), flush=True)
+    ins["verify_after_sq8"] = verify(cur)
+    print("  vector_vault (sq8) %.0f rows/s, pgvector %.0f rows/s; cache %s; hnsw_verify %s" % (
+        ins["vector_vault_sq8"], ins["pgvector"], ins["cache_after_sq8"],
+        ins["verify_after_sq8"]), flush=True)
     conn.close()
     srv.restart({"vector_vault.cache_representation": "sq8",
                  "vector_vault.cache_size": "%dMB" % small_mb})
@@ -449,12 +479,25 @@ def main():
     extra2 = test[args.queries + args.inserts:args.queries + 2 * args.inserts]
     ins["vector_vault_small"] = insert_rate(srv, "ev", extra2, 200000, "SET vector_vault.vault = 'bench'")
     ins["cache_after_small"] = index_cache(cur)
-    cur.execute("SELECT bool_and(ok) FROM vault.hnsw_verify('ev_idx')")
-    ins["verify_ok_after"] = cur.fetchone()[0]
+    ins["verify_after_small"] = verify(cur)
     ins["load_after"] = loadavg()
     print("  vector_vault (small cache) %.0f rows/s; cache %s; hnsw_verify %s" % (
-        ins["vector_vault_small"], ins["cache_after_small"], ins["verify_ok_after"]), flush=True)
+        ins["vector_vault_small"], ins["cache_after_small"], ins["verify_after_small"]),
+        flush=True)
     conn.close()
+    if not ins["verify_after_small"]["ok"]:
+        # Is the index damaged, or does verify misjudge it under the pages representation?
+        # Again with the big cache (sq8), then after VACUUM, which relinks unreachable elements.
+        srv.restart({"vector_vault.cache_representation": "sq8",
+                     "vector_vault.cache_size": "%dMB" % args.big_cache_mb})
+        conn = srv.connect()
+        cur = conn.cursor()
+        ins["verify_after_small_big_cache"] = verify(cur)
+        cur.execute("VACUUM (INDEX_CLEANUP ON) ev")
+        ins["verify_after_vacuum"] = verify(cur)
+        print("  hnsw_verify with the big cache: %s; after VACUUM: %s" % (
+            ins["verify_after_small_big_cache"], ins["verify_after_vacuum"]), flush=True)
+        conn.close()
     r["inserts"] = ins
     r["restarts"] = srv.events
     r["load_end"] = loadavg()
@@ -495,9 +538,9 @@ def fmt_qps_at(q):
     return s
 
 
-def out_name(outdir, date, ext):
-    """cache-<date>.<ext>, or cache-<date>-runN.<ext> when an earlier run of the day exists."""
-    base = "cache-%s" % date
+def out_name(outdir, date, ext, prefix="cache"):
+    """<prefix>-<date>, or <prefix>-<date>-runN when an earlier run of the day wrote its .md."""
+    base = "%s-%s" % (prefix, date)
     if not os.path.exists(os.path.join(outdir, base + ".md")):
         return base
     n = 2
@@ -625,16 +668,27 @@ def write_results(outdir, r):
             mm["max_growth_kb"] / 1024, mm["mean_before_kb"] / 1024, mm["aggregate_qps"],
             mm["control_growth_kb"] / 1024, len(mm["errors"]) or "none", mm["load"]))
     ins = r["inserts"]
+
+    def vtext(v):
+        return "ok" if v["ok"] else "FAILED (%s)" % "; ".join(v["failed"])
+
     L += ["", "Single-row inserts, %d each, one transaction each (psycopg2, vector as text, "
           "prepared before timing): vector_vault with sq8 in a %d MB cache %.0f rows/s "
-          "(cache after: %s), pgvector %.0f rows/s; then %d more into vector_vault with the "
-          "%d MB cache %.0f rows/s (cache after: %s); hnsw_verify after all inserts: %s. "
-          "Load %s before, %s after." % (
+          "(cache after: %s), pgvector %.0f rows/s; `vault.hnsw_verify` then: %s. Then %d more "
+          "into vector_vault with the %d MB cache %.0f rows/s (cache after: %s); "
+          "`vault.hnsw_verify` then: %s. Load %s before, %s after." % (
               r["params"]["inserts"], r["params"]["big_cache_mb"], ins["vector_vault_sq8"],
               ins["cache_after_sq8"]["representation"], ins["pgvector"],
-              r["params"]["inserts"], r["phases"][-1]["cache_size_mb"], ins["vector_vault_small"],
-              ins["cache_after_small"]["representation"], ins["verify_ok_after"], ins["load"],
-              ins["load_after"]),
+              vtext(ins["verify_after_sq8"]), r["params"]["inserts"],
+              r["phases"][-1]["cache_size_mb"], ins["vector_vault_small"],
+              ins["cache_after_small"]["representation"], vtext(ins["verify_after_small"]),
+              ins["load"], ins["load_after"])]
+    if "verify_after_small_big_cache" in ins:
+        L += ["", "Because that failed: restarted with sq8 in the %d MB cache, `hnsw_verify`: %s; "
+              "after `VACUUM (INDEX_CLEANUP ON) ev`: %s." % (
+                  r["params"]["big_cache_mb"], vtext(ins["verify_after_small_big_cache"]),
+                  vtext(ins["verify_after_vacuum"]))]
+    L += [
           "", "Build: vector_vault COPY %.1f s, CREATE INDEX %.1f s (load %s), hnsw_verify %s; "
           "pgvector COPY %.1f s, CREATE INDEX %.1f s (load %s); column storage: evector `%s`, "
           "vector `%s` (pgvector's default; its rows are TOASTed out of line)." % (
@@ -664,7 +718,7 @@ def write_results(outdir, r):
     plot(os.path.join(outdir, base + ".png"), series, r)
 
 
-def plot(path, series, r):
+def plot(path, series, r, title=None):
     """recall vs QPS, every series."""
     try:
         import matplotlib
@@ -682,7 +736,7 @@ def plot(path, series, r):
     ax.set_xlabel("recall@10")
     ax.set_ylabel("queries per second (one connection / one thread)")
     ax.set_yscale("log")
-    ax.set_title("Fashion-MNIST 60k x 784, L2, m=16, ef_construction=64, ef_search %s (%s)" % (
+    ax.set_title(title or "Fashion-MNIST 60k x 784, L2, m=16, ef_construction=64, ef_search %s (%s)" % (
         ",".join(str(e) for e in r["efs"]), r["date"]), fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
