@@ -583,13 +583,15 @@ def write_results(outdir, r):
         s["at99"] = qps_at(s["search"], 0.99)
     m = r["machine"]
     L = ["# Index cache benchmark, %s" % r["date"], "",
-         "`test/bench/cache.sh` at %s, started %s UTC, %.0f s wall. Machine: %s, %d cores; "
+         "`test/bench/cache.sh` at %s, started %s UTC, %.0f s wall (%.0f s of it waiting for the "
+         "install lock at restarts). Machine: %s, %d cores; "
          "load average (1/5/15 min) %s at start, %s at the end (another engineer's tests shared "
          "the machine). Fashion-MNIST 60,000 x 784 (L2), %d queries (test images), recall@10 "
          "against exact numpy ground truth; m = %d, ef_construction = %d, %d build threads for "
          "each (vector_vault.build_threads; pgvector's leader + %d parallel maintenance worker; "
          "hnswlib threads)." % (
-             r["commit"], r["started_utc"], r["wall_seconds"], m["cpu"], m["cores"],
+             r["commit"], r["started_utc"], r["wall_seconds"],
+             sum(e["lock_wait_s"] for e in r["restarts"]), m["cpu"], m["cores"],
              r["load_start"], r["load_end"], r["params"]["queries"], r["params"]["m"],
              r["params"]["ef_construction"], r["params"]["threads"], r["params"]["threads"] - 1),
          "",
