@@ -79,6 +79,43 @@ def timed_queries(cur, sql, qtexts, truth, warm=100, ids_map=None):
     return len(qtexts) / secs, rec / len(qtexts)
 
 
+def prepare_data(cache, nqueries, k):
+    """Loads Fashion-MNIST (train as base, the first nqueries test images as queries), computes
+    the exact top k once (cached in cache/gt_<nqueries>.npy) and writes the binary files that
+    hnswlib_bench and knn_client read (train.f32, queries.f32, gt.i32, shape.txt) into cache.
+    Returns (train, test, truth): the queries are test[:nqueries]."""
+    print("loading Fashion-MNIST ...", flush=True)
+    train = load_idx("train-images-idx3-ubyte.gz")
+    test = load_idx("t10k-images-idx3-ubyte.gz")
+    queries = test[:nqueries]
+    os.makedirs(cache, exist_ok=True)
+    gt_path = os.path.join(cache, "gt_%d.npy" % nqueries)
+    if os.path.exists(gt_path):
+        truth = np.load(gt_path)
+    else:
+        print("computing exact ground truth ...", flush=True)
+        truth = exact_topk(train, queries, k)
+        np.save(gt_path, truth)
+    train.tofile(os.path.join(cache, "train.f32"))
+    queries.tofile(os.path.join(cache, "queries.f32"))
+    truth.astype(np.int32).tofile(os.path.join(cache, "gt.i32"))
+    with open(os.path.join(cache, "shape.txt"), "w") as f:
+        f.write("%d %d %d %d\n" % (len(train), len(queries), train.shape[1], k))
+    return train, test, truth
+
+
+def run_hnswlib(binary, cache, m, ef_construction, threads, efs):
+    """Runs hnswlib_bench on the files prepare_data wrote: build on threads threads, then one
+    single-threaded pass per ef. Returns {"build_seconds", "search": [{ef, recall, qps}]}."""
+    out = subprocess.run([binary, cache, str(m), str(ef_construction), str(threads)]
+                         + [str(e) for e in efs], check=True, capture_output=True, text=True).stdout
+    hn = [json.loads(line) for line in out.splitlines() if line.strip()]
+    print("  build %.2f s" % hn[0]["seconds"], flush=True)
+    for h in hn[1:]:
+        print("  ef %4d recall %.4f qps %8.1f" % (h["ef"], h["recall"], h["qps"]), flush=True)
+    return {"build_seconds": hn[0]["seconds"], "search": hn[1:]}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dsn", required=True)
@@ -100,37 +137,15 @@ def main():
                "params": {"m": args.m, "ef_construction": args.ef_construction,
                           "threads": args.threads, "queries": args.queries}}
 
-    print("loading Fashion-MNIST ...", flush=True)
-    train = load_idx("train-images-idx3-ubyte.gz")
-    test = load_idx("t10k-images-idx3-ubyte.gz")
+    train, test, truth = prepare_data(args.cache, args.queries, k)
     queries = test[:args.queries]
-    os.makedirs(args.cache, exist_ok=True)
-    gt_path = os.path.join(args.cache, "gt_%d.npy" % args.queries)
-    if os.path.exists(gt_path):
-        truth = np.load(gt_path)
-    else:
-        print("computing exact ground truth ...", flush=True)
-        truth = exact_topk(train, queries, k)
-        np.save(gt_path, truth)
-    train.tofile(os.path.join(args.cache, "train.f32"))
-    queries.tofile(os.path.join(args.cache, "queries.f32"))
-    truth.astype(np.int32).tofile(os.path.join(args.cache, "gt.i32"))
-    with open(os.path.join(args.cache, "shape.txt"), "w") as f:
-        f.write("%d %d %d %d\n" % (len(train), len(queries), train.shape[1], k))
 
     # --- hnswlib in-process, same data, same parameters -------------------------------------
     for key, binary in (("hnswlib", args.hnswlib), ("hnswlib_portable", args.hnswlib_portable)):
-        if not binary:
-            continue
-        print("%s in-process ..." % key, flush=True)
-        out = subprocess.run([binary, args.cache, str(args.m), str(args.ef_construction),
-                              str(args.threads)] + [str(e) for e in efs],
-                             check=True, capture_output=True, text=True).stdout
-        hn = [json.loads(line) for line in out.splitlines() if line.strip()]
-        results[key] = {"build_seconds": hn[0]["seconds"], "search": [h for h in hn[1:]]}
-        print("  build %.2f s" % hn[0]["seconds"], flush=True)
-        for h in hn[1:]:
-            print("  ef %4d recall %.4f qps %8.1f" % (h["ef"], h["recall"], h["qps"]), flush=True)
+        if binary:
+            print("%s in-process ..." % key, flush=True)
+            results[key] = run_hnswlib(binary, args.cache, args.m, args.ef_construction,
+                                       args.threads, efs)
 
     # --- hnswlib's Python bindings (Debian's python3-hnswlib), one knn_query call per query ---
     # ann-benchmarks measures hnswlib this way; the figures the issue gives for this machine type
