@@ -8,8 +8,8 @@
  *
  * TYPE is the parameter's type name (evector, vector); SETUP a statement run once after
  * connecting ("" for none); SQL the search with $1; EFSET the start of the statement that sets
- * ef_search, completed by the value ("SET hnsw.ef_search = "). For each EF: WARM untimed queries, then PASSES timed passes over all NQUERIES
- * queries. Prints one JSON line per EF:
+ * ef_search, completed by the value ("SET hnsw.ef_search = "). For each EF: WARM untimed queries,
+ * then PASSES timed passes over all NQUERIES queries. Prints one JSON line per EF:
  *   {"ef": E, "qps": [pass1, ...], "p50_us": P, "p99_us": Q, "ids": [...]}
  * with per-query latency percentiles and the ids (10 per query, -1 when fewer rows) of the first
  * pass, for the caller to compute recall. No CPU pinning: QPS as the OS schedules client and
