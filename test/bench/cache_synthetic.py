@@ -8,7 +8,7 @@ ef_search for a principal that may read every vault (vector_vault walks every va
 and merges; pgvector and hnswlib search one global graph), QPS at recall 0.95/0.99, and the
 first query after a restart by a role that may read only one ~1,000-row vault (the index is
 loaded whole on the first search, whatever the vault). Called by cache_bench.py; writes
-test/bench/results/cache-synthetic-<date>[-runN].{md,json,png}.
+test/bench/results/cache-synthetic-<N as 200k, 1m>-<date>[-runN].{md,json,png}.
 """
 import datetime
 import io
@@ -229,9 +229,12 @@ def run(args, srv):
 
 
 def write(outdir, r):
-    """cache-synthetic-<date>[-runN].{md,json,png}."""
+    """cache-synthetic-<size>-<date>[-runN].{md,json,png}."""
     os.makedirs(outdir, exist_ok=True)
-    base = cb.out_name(outdir, r["date"], "md", prefix="cache-synthetic")
+    p = r["params"]
+    n = p["n"]
+    size = "%dm" % (n // 1000000) if n % 1000000 == 0 else "%dk" % (n // 1000) if n % 1000 == 0 else str(n)
+    base = cb.out_name(outdir, r["date"], "md", prefix="cache-synthetic-" + size)
     p = r["params"]
     vv, pv, hn = r["vector_vault"], r["pgvector"], r["hnswlib"]
     series = [{"label": "vector_vault, principal reading all %d vaults" % p["vaults"],
