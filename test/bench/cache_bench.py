@@ -513,7 +513,11 @@ def log_findings(path):
         with open(path, errors="replace") as f:
             for line in f:
                 m = re.search(r"\b(WARNING|ERROR|FATAL|PANIC):", line)
-                if m:
+                if m and "canceling autovacuum task" in line:
+                    # Postgres cancels autovacuum when DDL or VACUUM wants the table: normal.
+                    counts["autovacuum cancelled (normal)"] = counts.get(
+                        "autovacuum cancelled (normal)", 0) + 1
+                elif m:
                     counts[m.group(1)] = counts.get(m.group(1), 0) + 1
                     if len(first) < 12:
                         first.append(line.rstrip()[:300])
