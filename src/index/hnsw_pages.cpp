@@ -219,12 +219,16 @@ ReadVector(Relation index, BlockNumber block, uint32 offset, ElementId id, uint6
 {
 	size_t total = VectorRecordBytes(dims);
 	size_t cap = VectorPageCapacity();
-	char *rec = static_cast<char *>(palloc(total));
+	/* Searches of the pages representation and re-ranking call this per candidate: no palloc
+	 * for records that fit a block, no relation-size lookup. */
+	PGAlignedBlock local;
+	char *rec = total <= sizeof(local.data) ? local.data : static_cast<char *>(palloc(total));
 	size_t got = 0;
-	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
 	while (got < total)
 	{
-		if (block == InvalidBlockNumber || block >= nblocks || offset >= cap)
+		/* A block past the end is refused by ReadBuffer itself (asking the relation's size here
+		 * would cost a system call per vector). */
+		if (block == InvalidBlockNumber || block == kMetaBlock || offset >= cap)
 			ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
 							errmsg("index vector of element %u points outside the index", id)));
 		Buffer buf = ReadBuffer(index, block);
@@ -246,7 +250,8 @@ ReadVector(Relation index, BlockNumber block, uint32 offset, ElementId id, uint6
 	}
 	Status s = OpenVectorRecord(reinterpret_cast<const uint8_t *>(rec), total, id, vault_id,
 								key_version, dims, keys::DataKey(vault_id, key_version), out);
-	pfree(rec);
+	if (rec != local.data)
+		pfree(rec);
 	if (!s.ok())
 		ThrowCorrupt("index vector record", s);
 }
