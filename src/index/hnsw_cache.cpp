@@ -639,6 +639,33 @@ RecountInDegrees(CacheEntry *e, char *arena)
 	}
 }
 
+/* Gives a slot room in the upper-layer pool for its level (kNoUpper on level 0). */
+void
+ReserveUpper(CacheEntry *e, SlotHead *s, int level)
+{
+	if (level == 0)
+	{
+		s->upper_ref = kNoUpper;
+		return;
+	}
+	size_t words = static_cast<size_t>(level) * (1 + e->m);
+	if (e->upper_used + words > e->upper_cap)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						errmsg("vector_vault index cache layout overflow")));
+	s->upper_ref = e->upper_used;
+	e->upper_used += static_cast<uint32>(words);
+}
+
+/* Copies an element's lists, in record order (layer 0, then upper layers), into its slot. */
+void
+StoreLinks(const CacheEntry *e, char *arena, SlotHead *s, const uint32 *links)
+{
+	memcpy(Links0(s), links, sizeof(uint32) * (1 + 2 * e->m));
+	for (int l = 1; l <= s->level; l++)
+		memcpy(ListOf(e, arena, s, l), links + (1 + 2 * e->m) + (l - 1) * (1 + e->m),
+			   sizeof(uint32) * (1 + e->m));
+}
+
 /* The vault table index of a vault, appended when new. */
 int
 VaultIndex(CacheEntry *e, char *arena, uint64 vault_id, ElementId id)
@@ -703,20 +730,7 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 		pg_atomic_fetch_add_u32(&s->seq, 1);
 		pg_write_barrier();
 		if (decode && (!was_loaded || s->level != h.level))
-		{
-			s->level = h.level;
-			if (h.level > 0)
-			{
-				size_t words = static_cast<size_t>(h.level) * (1 + e->m);
-				if (e->upper_used + words > e->upper_cap)
-					ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-									errmsg("vector_vault index cache layout overflow")));
-				s->upper_ref = e->upper_used;
-				e->upper_used += static_cast<uint32>(words);
-			}
-			else
-				s->upper_ref = kNoUpper;
-		}
+			ReserveUpper(e, s, h.level);
 		s->level = h.level;
 		s->vault_index = static_cast<uint16>(vault_index);
 		s->tid = h.heap_tid;
@@ -727,10 +741,7 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 		s->key_version = h.key_version;
 		if (decode)
 		{
-			memcpy(Links0(s), d.links, sizeof(uint32) * (1 + 2 * e->m));
-			for (int l = 1; l <= h.level; l++)
-				memcpy(ListOf(e, arena, s, l), d.links + (1 + 2 * e->m) + (l - 1) * (1 + e->m),
-					   sizeof(uint32) * (1 + e->m));
+			StoreLinks(e, arena, s, d.links);
 			SecureZero(d.links, LinksBytes(e->m, h.level));
 			if (!was_loaded)
 			{
@@ -810,21 +821,8 @@ LoadVaults(Relation index, CacheEntry *e, char *arena, const bool *want)
 		ReadElementLinks(index, s->graph_block, s->graph_off, e->m, id, s->level, links);
 		ReadVector(index, s->vec_block, s->vec_offset, id, vaults[s->vault_index].vault_id,
 				   s->key_version, e->dims, v);
-		if (s->level > 0)
-		{
-			size_t words = static_cast<size_t>(s->level) * (1 + e->m);
-			if (e->upper_used + words > e->upper_cap)
-				ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-								errmsg("vector_vault index cache layout overflow")));
-			s->upper_ref = e->upper_used;
-			e->upper_used += static_cast<uint32>(words);
-		}
-		else
-			s->upper_ref = kNoUpper;
-		memcpy(Links0(s), links, sizeof(uint32) * (1 + 2 * e->m));
-		for (int l = 1; l <= s->level; l++)
-			memcpy(ListOf(e, arena, s, l), links + (1 + 2 * e->m) + (l - 1) * (1 + e->m),
-				   sizeof(uint32) * (1 + e->m));
+		ReserveUpper(e, s, s->level);
+		StoreLinks(e, arena, s, links);
 		StoreVector(e, arena, s, v);
 		uint32 nl = Min(links[0], static_cast<uint32>(2 * e->m));
 		for (uint32 k = 0; k < nl; k++)
@@ -1807,10 +1805,7 @@ CacheAddElement(const CacheRef &ref, ElementId id, const ElementHeader &h, const
 		}
 		else
 			s->upper_ref = kNoUpper;
-		memcpy(Links0(s), links, sizeof(uint32) * (1 + 2 * e->m));
-		for (int l = 1; l <= h.level; l++)
-			memcpy(ListOf(e, ref.arena, s, l), links + (1 + 2 * e->m) + (l - 1) * (1 + e->m),
-				   sizeof(uint32) * (1 + e->m));
+		StoreLinks(e, ref.arena, s, links);
 		StoreVector(e, ref.arena, s, v);
 		for (uint32 k = 0; k < Min(links[0], static_cast<uint32>(2 * e->m)); k++)
 			if (links[1 + k] < e->slot_capacity)
