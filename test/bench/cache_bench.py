@@ -152,10 +152,11 @@ def knn_series(args, srv, typ, setup, sql, efset, efs, truth):
 
 def index_cache(cur):
     """vault.index_cache's row for ev_idx."""
-    cur.execute("SELECT representation, resident_bytes, vectors, vaults, loads, hits, evictions "
-                "FROM vault.index_cache WHERE index = 'ev_idx'::regclass")
+    cur.execute("SELECT representation, resident_bytes, vectors, vaults, resident_vaults, loads, "
+                "hits, evictions FROM vault.index_cache WHERE index = 'ev_idx'::regclass")
     row = cur.fetchone()
-    keys = ("representation", "resident_bytes", "vectors", "vaults", "loads", "hits", "evictions")
+    keys = ("representation", "resident_bytes", "vectors", "vaults", "resident_vaults", "loads",
+            "hits", "evictions")
     return dict(zip(keys, row)) if row else None
 
 

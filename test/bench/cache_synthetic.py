@@ -6,8 +6,8 @@ SET vector_vault.vault) and pgvector (vector, the vault as a plain int column), 
 in-process on the same vectors. Reports build times (two threads each), recall@10 and QPS over
 ef_search for a principal that may read every vault (vector_vault walks every vault's sub-graph
 and merges; pgvector and hnswlib search one global graph), QPS at recall 0.95/0.99, and the
-first query after a restart by a role that may read only one ~1,000-row vault (the index is
-loaded whole on the first search, whatever the vault). Called by cache_bench.py; writes
+first query after a restart by a role that may read only one ~1,000-row vault (only that vault's
+sub-graph is loaded, see vault.index_cache), and single-row insert rates into both. Called by cache_bench.py; writes
 test/bench/results/cache-synthetic-<N as 200k, 1m>-<date>[-runN].{md,json,png}.
 """
 import datetime
@@ -27,11 +27,12 @@ CLUSTERS = 100
 VAULTS = 1000
 
 
-def generate(n, nq, seed):
+def generate(n, nq, seed, extra=0):
     """(base, queries): a mixture of CLUSTERS Gaussians in 128 dimensions with a power-law
     variance spectrum, as real embeddings have (dimension i, from 1, has standard deviation
     SPECTRUM(i) = i^-0.75 within a cluster, and centres are drawn N(0, (3 SPECTRUM(i))^2)), float32;
-    the queries are drawn from the same mixture. (Isotropic clusters, tried first, have no
+    the queries (and `extra` rows for the insert phase, drawn last so base and queries do not
+    depend on it) are drawn from the same mixture. (Isotropic clusters, tried first, have no
     low-dimensional structure: no graph index reaches recall 0.99 on them at m = 16.)"""
     rng = np.random.default_rng(seed)
     scale = (np.arange(1, DIMS + 1) ** -0.75).astype(np.float32)
@@ -45,7 +46,7 @@ def generate(n, nq, seed):
             out[s:e] = centres[lab] + rng.standard_normal((e - s, DIMS), dtype=np.float32) * scale
         return out
 
-    return draw(n), draw(nq)
+    return draw(n), draw(nq), draw(extra)
 
 
 def zipf_sizes(n, vaults, s, seed):
@@ -90,7 +91,7 @@ def run(args, srv):
     cache = os.path.join(args.cache, "synthetic-powerlaw-%d-%d" % (n, args.seed))
     os.makedirs(cache, exist_ok=True)
     t0 = time.perf_counter()
-    base, queries = generate(n, nq, args.seed)
+    base, queries, fresh = generate(n, nq, args.seed, args.inserts)
     sizes, vault_of = zipf_sizes(n, VAULTS, args.zipf_s, args.seed)
     print("generated %d x %d (%.1f s); vault sizes %d (largest) .. %d (smallest), median %d" % (
         n, DIMS, time.perf_counter() - t0, sizes.max(), sizes.min(), int(np.median(sizes))),
@@ -221,11 +222,25 @@ def run(args, srv):
     r["pgvector"]["search"] = cb.knn_series(args, srv, "vector", "", cb.PV_SQL,
                                             "SET hnsw.ef_search = ", efs, truth)
     r["pgvector"]["load_after"] = cb.loadavg()
+    r["inserts"] = insert_rates(srv, n, fresh)
     r["restarts"] = srv.events
     r["load_end"] = cb.loadavg()
     r["wall_seconds"] = time.time() - started
     r["server_log"] = cb.log_findings(args.log)
     write(args.out, r)
+
+
+def insert_rates(srv, n, fresh):
+    """Single-row inserts (cache_bench.insert_rate) into vector_vault's largest vault (its
+    biggest sub-graph, the slowest case) and into pgvector's one graph: rows per second."""
+    out = {"rows": len(fresh), "load_before": cb.loadavg()}
+    if len(fresh):
+        out["vector_vault"] = cb.insert_rate(srv, "ev", fresh, n,
+                                             "SET vector_vault.vault = 'syn_0000'")
+        out["pgvector"] = cb.insert_rate(srv, "pv", fresh, n, None)
+        print("  %d single-row inserts: vector_vault %.0f rows/s, pgvector %.0f rows/s" % (
+            len(fresh), out["vector_vault"], out["pgvector"]), flush=True)
+    return out
 
 
 def write(outdir, r):
@@ -283,14 +298,25 @@ def write(outdir, r):
               hn["build_seconds"], hn["build_seconds"] / vv["build_seconds"], p["vaults"],
               r["create_vaults_seconds"], r["ev_copy_seconds"], p["vaults"], r["pv_copy_seconds"]),
           "", "First query after a restart by a role that may read only `%s` (%d rows): %.1f ms "
-          "(the whole index is loaded on the first search: cache then %s, %s bytes), the next "
-          "query %.1f ms. That role's searches (recall against its vault's exact top 10): %s." % (
+          "(vault.index_cache after it: %s, %s resident bytes, %s of %s vaults resident), the "
+          "next query %.1f ms. That role's searches (recall against its vault's exact top 10): "
+          "%s." % (
               sv["vault"], sv["rows"], fq["first_ms"],
               (fq["cache_after_first"] or {}).get("representation"),
               format((fq["cache_after_first"] or {}).get("resident_bytes") or 0, ","),
+              (fq["cache_after_first"] or {}).get("resident_vaults"),
+              (fq["cache_after_first"] or {}).get("vaults"),
               fq["second_ms"], "; ".join("ef %d recall %.4f, %s QPS" % (
                   q["ef"], q["recall"], format(round(q["qps"]), ",")) for q in sv["search"])),
-          "", "Load average: vector_vault sweep %s / %s, pgvector sweep %s / %s, hnswlib after %s." % (
+          ]
+    ins = r.get("inserts", {})
+    if ins.get("vector_vault"):
+        L += ["", "Single-row inserts (%d each, one transaction per row, prepared, text vector): "
+              "vector_vault into its largest vault %s rows/s, pgvector %s rows/s (%.2fx "
+              "vector_vault's)." % (
+                  ins["rows"], format(round(ins["vector_vault"]), ","),
+                  format(round(ins["pgvector"]), ","), ins["pgvector"] / ins["vector_vault"])]
+    L += ["", "Load average: vector_vault sweep %s / %s, pgvector sweep %s / %s, hnswlib after %s." % (
               vv["load_before"], vv["load_after"], pv["load_before"], pv["load_after"], hn["load"])]
     lg = r["server_log"]
     if lg.get("counts"):
