@@ -41,9 +41,20 @@ CREATE FUNCTION evector(evector, integer, boolean) RETURNS evector
     AS 'MODULE_PATHNAME', 'evector_coerce' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE CAST (evector AS evector) WITH FUNCTION evector(evector, integer, boolean) AS IMPLICIT;
 
+-- Casts from arrays, as pgvector has them (assignment casts, so INSERT of an array works): each
+-- seals under the session's vault. psycopg2 sends Python lists as numeric[], node-pg as text.
 CREATE FUNCTION evector(real[], integer, boolean) RETURNS evector
-    AS 'MODULE_PATHNAME', 'evector_from_real_array' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'evector_from_array' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 CREATE CAST (real[] AS evector) WITH FUNCTION evector(real[], integer, boolean) AS ASSIGNMENT;
+CREATE FUNCTION evector(double precision[], integer, boolean) RETURNS evector
+    AS 'MODULE_PATHNAME', 'evector_from_array' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+CREATE CAST (double precision[] AS evector) WITH FUNCTION evector(double precision[], integer, boolean) AS ASSIGNMENT;
+CREATE FUNCTION evector(integer[], integer, boolean) RETURNS evector
+    AS 'MODULE_PATHNAME', 'evector_from_array' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+CREATE CAST (integer[] AS evector) WITH FUNCTION evector(integer[], integer, boolean) AS ASSIGNMENT;
+CREATE FUNCTION evector(numeric[], integer, boolean) RETURNS evector
+    AS 'MODULE_PATHNAME', 'evector_from_array' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+CREATE CAST (numeric[] AS evector) WITH FUNCTION evector(numeric[], integer, boolean) AS ASSIGNMENT;
 
 CREATE FUNCTION evector_to_real_array(evector) RETURNS real[]
     AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
