@@ -21,6 +21,10 @@ CREATE FUNCTION evector_recv(internal, oid, integer) RETURNS evector
     AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION evector_send(evector) RETURNS bytea
     AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+-- ANALYZE keeps null fraction and width only: the standard statistics would decrypt and order
+-- sample values (src/type/evector_ops.cpp).
+CREATE FUNCTION evector_typanalyze(internal) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 
 -- STORAGE main: keep vectors in the heap row (a 784-dim evector is 3.2 kB, past the 2 kB TOAST
 -- threshold), so fetching a search result's row does not also walk the TOAST index; measured
@@ -33,6 +37,7 @@ CREATE TYPE evector (
     TYPMOD_OUT = evector_typmod_out,
     RECEIVE   = evector_recv,
     SEND      = evector_send,
+    ANALYZE   = evector_typanalyze,
     STORAGE   = main
 );
 COMMENT ON TYPE evector IS 'AES-256-GCM encrypted float4 vector; text form [1,2,3] as pgvector';
