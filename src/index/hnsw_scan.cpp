@@ -27,6 +27,7 @@
 extern "C"
 {
 #include "access/relscan.h"
+#include "pgstat.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 }
@@ -52,6 +53,7 @@ struct ScanState
 	bool have_query;
 	bool searched;
 	bool exhausted;
+	bool counted; /* this scan is in pg_stat_*_indexes.idx_scan */
 	float *query;
 	uint32 dims;
 	int ef;
@@ -295,6 +297,7 @@ hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
 	s->have_query = false;
 	s->searched = false;
 	s->exhausted = false;
+	s->counted = false;
 	s->hits = nullptr;
 	s->nhits = 0;
 	s->pos = 0;
@@ -312,6 +315,13 @@ hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 		elog(ERROR, "vault_hnsw supports only forward scans");
 	if (scan->numberOfOrderBys == 0)
 		return false;
+	/* One index scan per rescan, as btree and pgvector count them (issue 11: idx_scan stayed 0,
+	 * so "unused index" advice said to drop vault_hnsw indexes). */
+	if (!s->counted)
+	{
+		pgstat_count_index_scan(scan->indexRelation);
+		s->counted = true;
+	}
 	if (scan->orderByData[0].sk_flags & SK_ISNULL)
 	{
 		/* ORDER BY col <-> NULL: every distance is NULL, so every row, in no particular order. */

@@ -22,6 +22,10 @@
  * completed or discarded (KeepKeyAcrossCrashRestart). Nothing taken from the crashed segment is
  * trusted without that authenticated check; when neither opens it the source is read again as at
  * start. A full restart reads the configured source, so it must name the current key.
+ *
+ * A failure is not retried while the server runs (a backend cannot put a key into the page every
+ * other backend inherited from the postmaster); every failure's hint therefore says that the fix
+ * takes effect at the next restart.
  */
 #include "keys/keys.h"
 
@@ -64,7 +68,7 @@ struct MasterState
 	bool attempted;
 	bool ready;
 	char error[256];
-	char hint[256];
+	char hint[512];
 };
 MasterState g_state;
 
@@ -134,13 +138,22 @@ KeySlotInit(bool)
 		memcpy(g_shared_key, g_key_page, kKeyBytes);
 }
 
-/* Records a startup failure. */
+/* What every hint ends with: a fix is seen only by a restart (issue 11: a key file fixed with
+ * chmod 600 kept failing and nothing said why). */
+constexpr const char kRestartHint[] = "The master key and keyring are checked only when the server "
+									  "starts: restart the server after the fix.";
+
+/* Records a startup failure; the hint always says that a fix needs a restart. */
 void
 Fail(const char *error, const char *hint)
 {
 	g_state.ready = false;
 	strlcpy(g_state.error, error, sizeof(g_state.error));
-	strlcpy(g_state.hint, hint, sizeof(g_state.hint));
+	if (strstr(hint, "restart") != nullptr)
+		strlcpy(g_state.hint, hint, sizeof(g_state.hint));
+	else
+		snprintf(g_state.hint, sizeof(g_state.hint), "%s%s%s", hint, hint[0] ? " " : "",
+				 kRestartHint);
 }
 
 /* Zeroes the key when the postmaster exits. */
@@ -421,6 +434,7 @@ LoadAtPostmasterStart()
 void
 RequireMasterKey()
 {
+	/* Defensive: _PG_init refuses to load without the preload (src/pg/init.cpp). */
 	if (!g_state.attempted)
 		ereport(ERROR, (errcode(pg::kSqlStateMasterKey),
 						errmsg("vector_vault is not loaded through shared_preload_libraries"),

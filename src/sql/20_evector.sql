@@ -21,6 +21,10 @@ CREATE FUNCTION evector_recv(internal, oid, integer) RETURNS evector
     AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION evector_send(evector) RETURNS bytea
     AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+-- ANALYZE keeps null fraction and width only: the standard statistics would decrypt and order
+-- sample values (src/type/evector_ops.cpp).
+CREATE FUNCTION evector_typanalyze(internal) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 
 -- STORAGE main: keep vectors in the heap row (a 784-dim evector is 3.2 kB, past the 2 kB TOAST
 -- threshold), so fetching a search result's row does not also walk the TOAST index; measured
@@ -33,6 +37,7 @@ CREATE TYPE evector (
     TYPMOD_OUT = evector_typmod_out,
     RECEIVE   = evector_recv,
     SEND      = evector_send,
+    ANALYZE   = evector_typanalyze,
     STORAGE   = main
 );
 COMMENT ON TYPE evector IS 'AES-256-GCM encrypted float4 vector; text form [1,2,3] as pgvector';
@@ -41,9 +46,20 @@ CREATE FUNCTION evector(evector, integer, boolean) RETURNS evector
     AS 'MODULE_PATHNAME', 'evector_coerce' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE CAST (evector AS evector) WITH FUNCTION evector(evector, integer, boolean) AS IMPLICIT;
 
+-- Casts from arrays, as pgvector has them (assignment casts, so INSERT of an array works): each
+-- seals under the session's vault. psycopg2 sends Python lists as numeric[], node-pg as text.
 CREATE FUNCTION evector(real[], integer, boolean) RETURNS evector
-    AS 'MODULE_PATHNAME', 'evector_from_real_array' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'evector_from_array' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 CREATE CAST (real[] AS evector) WITH FUNCTION evector(real[], integer, boolean) AS ASSIGNMENT;
+CREATE FUNCTION evector(double precision[], integer, boolean) RETURNS evector
+    AS 'MODULE_PATHNAME', 'evector_from_array' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+CREATE CAST (double precision[] AS evector) WITH FUNCTION evector(double precision[], integer, boolean) AS ASSIGNMENT;
+CREATE FUNCTION evector(integer[], integer, boolean) RETURNS evector
+    AS 'MODULE_PATHNAME', 'evector_from_array' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+CREATE CAST (integer[] AS evector) WITH FUNCTION evector(integer[], integer, boolean) AS ASSIGNMENT;
+CREATE FUNCTION evector(numeric[], integer, boolean) RETURNS evector
+    AS 'MODULE_PATHNAME', 'evector_from_array' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+CREATE CAST (numeric[] AS evector) WITH FUNCTION evector(numeric[], integer, boolean) AS ASSIGNMENT;
 
 CREATE FUNCTION evector_to_real_array(evector) RETURNS real[]
     AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;

@@ -18,6 +18,9 @@
  * It also refuses encrypted constants kept in definitions (column defaults, CHECK constraints,
  * view and materialized-view queries): a value sealed into a definition is no row, so
  * vault.retire_key_version cannot count it and would make it undecryptable.
+ * It refuses an index on an encrypted column with any access method but vault_hnsw (a btree with
+ * evector's default opclass would order its pages by the plaintexts; issue 11), and partitioning
+ * by an encrypted value (the partition would reveal the plaintext's order or equality).
  * A column "holds encrypted values" when its type is evector, etext or ejsonb, or a domain,
  * array or composite type containing one (keys::TypeHoldsEncrypted, the one test rotation and
  * vault.protect use too). Plain index columns of an
@@ -38,6 +41,8 @@ extern "C"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "utils/partcache.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -197,12 +202,36 @@ CheckViewQuery(Relation rel)
 		RefuseConstant(rel, "the query");
 }
 
-/* Checks an index's expressions and predicate. */
+/* Checks an index's access method, expressions and predicate. */
 void
 CheckIndex(Relation index)
 {
 	Oid heap_id = index->rd_index->indrelid;
 	Relation heap = table_open(heap_id, AccessShareLock);
+	/* Key columns holding encrypted values: only vault_hnsw. A btree (evector's default opclass,
+	 * for ORDER BY, DISTINCT and GROUP BY) orders its entries by the decrypted values, so the
+	 * order of its pages would reveal the order of the plaintexts to anyone with the files. */
+	char *amname = get_am_name(index->rd_rel->relam);
+	if (amname == nullptr || strcmp(amname, "vault_hnsw") != 0)
+	{
+		for (int i = 0; i < index->rd_index->indnkeyatts; i++)
+		{
+			AttrNumber att = index->rd_index->indkey.values[i];
+			if (att > 0 &&
+				keys::TypeHoldsEncrypted(TupleDescAttr(RelationGetDescr(heap), att - 1)->atttypid))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("an index using %s on encrypted column \"%s\" of \"%s\" is not "
+								"allowed",
+								amname ? amname : "?",
+								NameStr(TupleDescAttr(RelationGetDescr(heap), att - 1)->attname),
+								RelationGetRelationName(heap)),
+						 errdetail("Its entries would be ordered by the decrypted values, and the "
+								   "order of its pages would reveal them."),
+						 errhint("Index the column USING vault_hnsw; ORDER BY, DISTINCT and "
+								 "GROUP BY on it work without an index.")));
+		}
+	}
 	List *exprs = RelationGetIndexExpressions(index);
 	ListCell *lc;
 	foreach (lc, exprs)
@@ -236,7 +265,35 @@ CheckRelation(Oid relid)
 		CheckIndex(rel);
 	else if (kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE ||
 			 kind == RELKIND_FOREIGN_TABLE || kind == RELKIND_MATVIEW)
+	{
 		CheckTable(rel);
+		/* Partitioning by an encrypted value would file each row by the order (range) or the
+		 * equality (list) of its plaintext: which partition holds a row would reveal it. */
+		if (kind == RELKIND_PARTITIONED_TABLE)
+		{
+			PartitionKey key = RelationGetPartitionKey(rel);
+			for (int i = 0; key != nullptr && i < key->partnatts; i++)
+				if (keys::TypeHoldsEncrypted(get_partition_col_typid(key, i)))
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("\"%s\" cannot be partitioned by an encrypted value",
+									RelationGetRelationName(rel)),
+							 errdetail("The partition a row lands in would reveal the order or "
+									   "equality of the decrypted values."),
+							 errhint("Partition by another column, e.g. a tenant id.")));
+		}
+		/* ALTER TABLE ... ADD UNIQUE / PRIMARY KEY reports the table, not the index it made. */
+		List *indexes = RelationGetIndexList(rel);
+		ListCell *lc;
+		foreach (lc, indexes)
+		{
+			Relation index = try_relation_open(lfirst_oid(lc), AccessShareLock);
+			if (index == nullptr)
+				continue;
+			CheckIndex(index);
+			relation_close(index, AccessShareLock);
+		}
+	}
 	if (kind == RELKIND_VIEW || kind == RELKIND_MATVIEW)
 		CheckViewQuery(rel);
 	relation_close(rel, AccessShareLock);

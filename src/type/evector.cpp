@@ -27,8 +27,13 @@ extern "C"
 #include "catalog/pg_type.h"
 #include "libpq/pqformat.h"
 #include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "access/htup_details.h"
 }
+
+#include <cfloat>
 
 using namespace vector_vault;
 using type::EnvelopeRef;
@@ -438,8 +443,69 @@ VV_FUNCTION(evector_norm)
 	PG_RETURN_FLOAT8(n);
 }
 
-/* evector(real[], integer, boolean): seals a float4 array. */
-VV_FUNCTION(evector_from_real_array)
+namespace
+{
+
+/* Raises the error for an array element that is not a finite float4 (the value is not quoted). */
+void
+ThrowBadElement(int i)
+{
+	ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+					errmsg("element %d of the array is not a finite real number", i + 1),
+					errhint("evector elements must be finite and within the range of real.")));
+}
+
+/* Converts one array element of type elemtype to a finite float4, or raises an error. */
+float
+ElementToFloat(Datum d, Oid elemtype, int i)
+{
+	double x = 0;
+	switch (elemtype)
+	{
+		case FLOAT4OID:
+			x = DatumGetFloat4(d);
+			break;
+		case FLOAT8OID:
+			x = DatumGetFloat8(d);
+			break;
+		case INT4OID:
+			x = DatumGetInt32(d);
+			break;
+		case NUMERICOID:
+			/* No overflow error (Postgres' own would quote the value): out of range is +-inf. */
+			x = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
+			break;
+		default:
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("cannot convert an array of type %s to evector", format_type_be(elemtype)),
+				 errhint("Use an array of real, double precision, integer or numeric.")));
+	}
+	if (!std::isfinite(x) || std::fabs(x) > static_cast<double>(FLT_MAX))
+		ThrowBadElement(i);
+	return static_cast<float>(x);
+}
+
+/* True when type t exists and its (unqualified) name is name. */
+bool
+TypeNamed(Oid t, const char *name)
+{
+	if (!OidIsValid(t))
+		return false;
+	HeapTuple tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(t));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	bool same = strcmp(NameStr(reinterpret_cast<Form_pg_type>(GETSTRUCT(tup))->typname), name) == 0;
+	ReleaseSysCache(tup);
+	return same;
+}
+
+} // namespace
+
+/* evector(real[] | double precision[] | integer[] | numeric[], integer, boolean): seals an array
+ * (the casts from arrays; psycopg2 sends Python lists as numeric[]). */
+VV_FUNCTION(evector_from_array)
 {
 	ArrayType *a = PG_GETARG_ARRAYTYPE_P(0);
 	int32 typmod = PG_GETARG_INT32(1);
@@ -448,9 +514,7 @@ VV_FUNCTION(evector_from_real_array)
 	if (ARR_HASNULL(a) && array_contains_nulls(a))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("array must not contain nulls")));
-	if (ARR_ELEMTYPE(a) != FLOAT4OID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("array must be of type real[]")));
+	Oid elemtype = ARR_ELEMTYPE(a);
 	int dims = ARR_DIMS(a)[0];
 	if (dims < 1)
 		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
@@ -459,11 +523,82 @@ VV_FUNCTION(evector_from_real_array)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						errmsg("evector cannot have more than %u dimensions", kMaxVectorDims)));
 	CheckTypmod(dims, typmod);
-	const float *v = reinterpret_cast<const float *>(ARR_DATA_PTR(a));
-	Status s = CheckVectorFinite(v, static_cast<size_t>(dims));
+	if (elemtype == FLOAT4OID)
+	{
+		const float *v = reinterpret_cast<const float *>(ARR_DATA_PTR(a));
+		Status s = CheckVectorFinite(v, static_cast<size_t>(dims));
+		if (!s.ok())
+			ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION), errmsg("%s", s.message())));
+		PG_RETURN_DATUM(SealVector(v, static_cast<size_t>(dims)));
+	}
+	int16 typlen;
+	bool typbyval;
+	char typalign;
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	Datum *elems;
+	int n;
+	deconstruct_array(a, elemtype, typlen, typbyval, typalign, &elems, nullptr, &n);
+	float *v = static_cast<float *>(palloc(sizeof(float) * n));
+	for (int i = 0; i < n; i++)
+	{
+		float f = 0;
+		/* Zero the partial plaintext before an error leaves this frame. */
+		PG_TRY();
+		{
+			f = ElementToFloat(elems[i], elemtype, i);
+		}
+		PG_CATCH();
+		{
+			SecureZero(v, sizeof(float) * n);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		v[i] = f;
+	}
+	Datum d = SealVector(v, static_cast<size_t>(n));
+	type::FreePlaintext(v, sizeof(float) * n);
+	if (typbyval)
+		SecureZero(elems, sizeof(Datum) * n);
+	pfree(elems);
+	PG_RETURN_DATUM(d);
+}
+
+/* vault.from_pgvector(anyelement): seals a value of pgvector's type vector, found at run time
+ * (the type is named vector and sent by vector_send, whose binary form evector_recv reads), so
+ * vector_vault neither needs pgvector installed nor links against it. */
+VV_FUNCTION(evector_from_pgvector)
+{
+	Oid argtype = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	Oid sendfn = InvalidOid;
+	bool varlena = false;
+	if (OidIsValid(argtype))
+		getTypeBinaryOutputInfo(argtype, &sendfn, &varlena);
+	const char *sendname = OidIsValid(sendfn) ? get_func_name(sendfn) : nullptr;
+	if (!TypeNamed(argtype, "vector") || sendname == nullptr ||
+		strcmp(sendname, "vector_send") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("vault.from_pgvector expects a value of pgvector's type vector, not %s",
+						OidIsValid(argtype) ? format_type_be(argtype) : "an unknown type"),
+				 errhint("For arrays use a cast, e.g. '{1,2,3}'::real[]::evector.")));
+	bytea *bin = OidSendFunctionCall(sendfn, PG_GETARG_DATUM(0));
+	size_t len = VARSIZE(bin) - VARHDRSZ;
+	float *v = static_cast<float *>(palloc(kMaxVectorDims * sizeof(float)));
+	size_t dims = 0;
+	Status s = ParseVectorBinary(reinterpret_cast<const uint8_t *>(VARDATA(bin)), len, v,
+								 kMaxVectorDims, &dims);
+	SecureZero(VARDATA(bin), len);
+	pfree(bin);
 	if (!s.ok())
-		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION), errmsg("%s", s.message())));
-	PG_RETURN_DATUM(SealVector(v, static_cast<size_t>(dims)));
+	{
+		type::FreePlaintext(v, kMaxVectorDims * sizeof(float));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("could not read the pgvector value"), errdetail("%s.", s.message())));
+	}
+	Datum d = SealVector(v, dims);
+	type::FreePlaintext(v, kMaxVectorDims * sizeof(float));
+	PG_RETURN_DATUM(d);
 }
 
 /* real[](evector): decrypts into a float4 array. */

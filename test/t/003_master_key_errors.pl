@@ -6,7 +6,8 @@
 # a vault, reading and writing encrypted values fail with SQLSTATE 22V03 and the same reason plus
 # a hint. Cases: (a) no master key configured; (b) key file missing; (c) 63 hex characters;
 # (d) a non-hex character; (e) key file mode 0644; (f) a valid key that is not the one the
-# keyring's master.check was made with; (g) both master_key_file and master_key_command set;
+# keyring's master.check was made with (every hint says that a fix needs a restart; issue 11:
+# a key file fixed with chmod 600 kept failing until a restart, and nothing said so); (g) both master_key_file and master_key_command set;
 # (h) master_key_command printing the key works, one exiting 1 fails with its status;
 # (i) keyring_dir inside the data directory (directly, through a symlink) and a relative
 # keyring_dir are refused; (j) a keyring entry with a flipped byte (in the wrapped key, in the
@@ -93,6 +94,7 @@ sub refused
 	is($state, '22V03', "$case: vault.create_vault fails with SQLSTATE 22V03");
 	like($msg, qr/vector_vault master key is not available: $reason/, "$case: ... naming the reason");
 	like($err, qr/HINT:\s+\S/, "$case: ... with a hint");
+	like($err, qr/HINT:[^\n]*restart/, "$case: ... that says a fix needs a restart");
 	($state, $msg, $err) = VectorVault::sql_error($node, $db, 'SELECT body::text FROM secrets');
 	$client .= $err;
 	is($state, '22V03', "$case: reading encrypted values fails with SQLSTATE 22V03");
@@ -160,6 +162,17 @@ chmod(0644, $keyfile) or die "chmod: $!";
 refused('(e) key file mode 0644', '',
 	qr/master key file "\Q$keyfile\E" is accessible by group or others \(mode 0644\)/);
 chmod(0600, $keyfile) or die "chmod: $!";
+{
+	# Fixed without a restart: still refused (the key is read only at start), and the hint says
+	# so; after a restart the key loads.
+	my ($st, $m, $e) = VectorVault::sql_error($node, $db, "SELECT vault.create_vault('k_new')");
+	is($st, '22V03', '(e) mode fixed to 0600, no restart: still SQLSTATE 22V03');
+	like($e, qr/HINT:[^\n]*restart the server after the fix/,
+		'(e) mode fixed to 0600, no restart: the hint says to restart the server');
+	like(restart_with(''), qr/vector_vault: master key loaded/,
+		'(e) mode fixed to 0600, after a restart: the key is loaded');
+	readable('(e) mode fixed to 0600, after a restart');
+}
 
 my $other_hex = VectorVault::write_key("$base/other.key");
 push @secrets, [ 'the other valid key', $other_hex ];
@@ -234,6 +247,35 @@ no_key_material('(j) deleted entry', $err);
 VectorVault::write_bytes($k1_file, $entry);
 restart_with('');
 readable('(j) entry restored');
+
+# --- (k) without shared_preload_libraries ------------------------------------------------------------
+
+restart_with("shared_preload_libraries = ''\n");
+$offset = -s $node->logfile;
+$node->safe_psql($db, 'CREATE DATABASE nopreload');
+my ($rc, $out, $k_err) = $node->psql(
+	$db, q{\set VERBOSITY verbose
+LOAD 'vector_vault';
+SELECT 'alive after LOAD';
+LOAD 'vector_vault';
+SELECT 'alive after a second LOAD';
+SELECT vector_dims('[1,2]'::evector);
+SELECT 'alive after a function call';
+\c nopreload
+CREATE EXTENSION vector_vault;
+SELECT 'alive after CREATE EXTENSION', count(*) FROM pg_extension WHERE extname = 'vector_vault';
+}, on_error_stop => 0);
+is( $out, "alive after LOAD\nalive after a second LOAD\nalive after a function call\n"
+	  . "alive after CREATE EXTENSION|0",
+	'(k) no preload: the session survives LOAD (twice), a function call and CREATE EXTENSION');
+my @k_errors = $k_err =~ /ERROR:\s+22V03:\s+vector_vault is not loaded through shared_preload_libraries\n(?:(?!ERROR)[^\n]*\n)*?HINT:\s+Add vector_vault to shared_preload_libraries/g;
+is(scalar(@k_errors), 4, '(k) no preload: each attempt is an ERROR 22V03 with the hint')
+  or diag($k_err);
+my $k_log = VectorVault::log_since($node, $offset);
+unlike($k_err . $k_log, qr/FATAL|PGC_POSTMASTER/, '(k) no preload: nothing FATAL, client or log');
+no_key_material('(k) no preload', $k_err);
+like(restart_with(''), qr/vector_vault: master key loaded/, '(k) preloaded again: the key is loaded');
+readable('(k) preloaded again');
 
 # --- positive control: the log search finds a key that is in the log -------------------------------------
 

@@ -1,0 +1,525 @@
+/*
+ * evector_ops.cpp — pgvector 0.8's arithmetic, comparisons and aggregates on encrypted vectors.
+ *
+ * Rule: every result computed from encrypted inputs is sealed again or is a number (issue 11).
+ *   + - * (element-wise), || (concatenation), l2_normalize, subvector: decrypt the inputs (read
+ *     right on each value's vault), compute, and seal the result under the session's current
+ *     vault (vector_vault.vault; write no plaintext anywhere). VOLATILE, as every sealing function.
+ *   = <> < <= > >= and vector_cmp: a boolean or -1/0/1 from the decrypted values. The order is
+ *     pgvector's: element by element, then the shorter vector first. Two seals of one vector are
+ *     equal (the ciphertexts differ, the values do not). STABLE: the answer needs read rights.
+ *   avg, sum: the transition state (count, double-precision sums) is plaintext in memory only, in
+ *     the aggregate's memory context, zeroed when that context is reset or deleted. A parallel
+ *     plan moves partial states between processes as bytea, and those bytes can reach disk (a
+ *     Sort or a spilling hash aggregate above the Gather writes its input to temporary files), so
+ *     the serial form is itself sealed under the session's vault (an envelope of kind text), and
+ *     deserialisation opens it with the usual read check. Final results are sealed evectors.
+ *   ANALYZE: with a btree opclass Postgres' standard statistics would sort and compare sample
+ *     values (decrypting them as whoever runs ANALYZE, autovacuum included, which has no vault
+ *     rights) and store most-common values and a histogram, in plaintext order, in pg_statistic.
+ *     evector's typanalyze keeps the statistics of a type without ordering: null fraction and
+ *     width only, from the headers, nothing decrypted.
+ * Dimensions are read from the authenticated headers before anything is decrypted, so a
+ * mismatch is refused without decrypting. Plaintext buffers are zeroed before an error leaves.
+ */
+#include "core/envelope.h"
+#include "core/secure.h"
+
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+
+#include "pg/guard.h"
+#include "type/codec.h"
+
+extern "C"
+{
+#include "commands/vacuum.h"
+#include "fmgr.h"
+#include "access/detoast.h"
+#include "utils/memutils.h"
+}
+
+using namespace vector_vault;
+using type::EnvelopeRef;
+
+namespace
+{
+
+/* A decrypted vector in palloc'd memory. */
+struct Vec
+{
+	float *v;
+	uint32 dims;
+};
+
+/* Dimensions of an evector from its authenticated header (no decryption). */
+uint32
+DimsOf(Datum d)
+{
+	EnvelopeRef ref;
+	type::ReadEnvelope(d, ValueKind::kVector, &ref);
+	return ref.header.payload_len / sizeof(float);
+}
+
+/* Validates, checks the read right and decrypts an evector. */
+Vec
+Open(Datum d)
+{
+	EnvelopeRef ref;
+	type::ReadEnvelope(d, ValueKind::kVector, &ref);
+	Vec r;
+	r.dims = ref.header.payload_len / sizeof(float);
+	r.v = static_cast<float *>(palloc(ref.header.payload_len));
+	type::OpenValue(ref, reinterpret_cast<uint8_t *>(r.v));
+	return r;
+}
+
+/* Zeroes and frees a decrypted vector. */
+void
+Free(Vec a)
+{
+	type::FreePlaintext(a.v, a.dims * sizeof(float));
+}
+
+/* Seals dims floats under the session's vault and frees (zeroes) them. */
+Datum
+SealAndFree(float *v, uint32 dims)
+{
+	Datum d = PointerGetDatum(type::SealValue(ValueKind::kVector, v, dims * sizeof(float)));
+	type::FreePlaintext(v, dims * sizeof(float));
+	return d;
+}
+
+/* Raises an error unless two evectors have the same dimensions (from their headers). */
+void
+CheckSameDims(Datum a, Datum b)
+{
+	uint32 da = DimsOf(a), db = DimsOf(b);
+	if (da != db)
+		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+						errmsg("different evector dimensions %u and %u", da, db)));
+}
+
+/* Which element-wise operation. */
+enum class Op
+{
+	kAdd,
+	kSub,
+	kMul
+};
+
+/* a op b element-wise, sealed under the session's vault. */
+Datum
+ElementWise(FunctionCallInfo fcinfo, Op op)
+{
+	CheckSameDims(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1));
+	Vec a = Open(PG_GETARG_DATUM(0));
+	Vec b = Open(PG_GETARG_DATUM(1));
+	float *r = static_cast<float *>(palloc(sizeof(float) * a.dims));
+	const char *problem = nullptr;
+	for (uint32 i = 0; i < a.dims && problem == nullptr; i++)
+	{
+		switch (op)
+		{
+			case Op::kAdd:
+				r[i] = a.v[i] + b.v[i];
+				break;
+			case Op::kSub:
+				r[i] = a.v[i] - b.v[i];
+				break;
+			case Op::kMul:
+				r[i] = a.v[i] * b.v[i];
+				if (r[i] == 0 && a.v[i] != 0 && b.v[i] != 0)
+					problem = "underflow";
+				break;
+		}
+		if (std::isinf(r[i]))
+			problem = "overflow";
+	}
+	uint32 dims = a.dims;
+	Free(a);
+	Free(b);
+	if (problem != nullptr)
+	{
+		type::FreePlaintext(r, sizeof(float) * dims);
+		ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						errmsg("value out of range: %s", problem)));
+	}
+	return SealAndFree(r, dims);
+}
+
+/* -1, 0 or 1: pgvector's order (elements first, then the shorter vector first). */
+int
+Compare(FunctionCallInfo fcinfo)
+{
+	Vec a = Open(PG_GETARG_DATUM(0));
+	Vec b = Open(PG_GETARG_DATUM(1));
+	uint32 n = Min(a.dims, b.dims);
+	int c = 0;
+	for (uint32 i = 0; i < n && c == 0; i++)
+	{
+		if (a.v[i] < b.v[i])
+			c = -1;
+		else if (a.v[i] > b.v[i])
+			c = 1;
+	}
+	if (c == 0 && a.dims != b.dims)
+		c = a.dims < b.dims ? -1 : 1;
+	Free(a);
+	Free(b);
+	return c;
+}
+
+/* The avg/sum transition state: plaintext, in the aggregate's memory context only. */
+struct AggState
+{
+	int64 n;
+	uint32 dims;
+	double *sums;
+	MemoryContextCallback zero;
+};
+
+/* Zeroes a state's sums when its memory context goes away. */
+void
+ZeroAggState(void *arg)
+{
+	AggState *s = static_cast<AggState *>(arg);
+	if (s->sums != nullptr)
+		SecureZero(s->sums, sizeof(double) * s->dims);
+}
+
+/* The aggregate's memory context (errors when called outside an aggregate). */
+MemoryContext
+AggContext(FunctionCallInfo fcinfo)
+{
+	MemoryContext ctx;
+	if (!AggCheckCallContext(fcinfo, &ctx))
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("evector aggregate function called in a non-aggregate context")));
+	return ctx;
+}
+
+/* A new, zeroed state for dims dimensions in ctx, zeroed again when ctx is reset. */
+AggState *
+NewState(MemoryContext ctx, uint32 dims)
+{
+	AggState *s = static_cast<AggState *>(MemoryContextAllocZero(ctx, sizeof(AggState)));
+	s->dims = dims;
+	s->sums = static_cast<double *>(MemoryContextAllocZero(ctx, sizeof(double) * dims));
+	s->zero.func = ZeroAggState;
+	s->zero.arg = s;
+	MemoryContextRegisterResetCallback(ctx, &s->zero);
+	return s;
+}
+
+/* Raises an error for a dimension mismatch inside an aggregate. */
+void
+ThrowAggDims(uint32 expected, uint32 got)
+{
+	ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+					errmsg("expected %u dimensions, not %u", expected, got)));
+}
+
+/* Header of the sealed serial form of a state. */
+struct SerialHeader
+{
+	int64 n;
+	uint32 dims;
+	uint32 pad;
+};
+
+/* Seals a float result of the aggregate (sums / divisor) or raises 22003. */
+Datum
+FinishAgg(AggState *s, double divisor)
+{
+	float *r = static_cast<float *>(palloc(sizeof(float) * s->dims));
+	bool overflow = false;
+	for (uint32 i = 0; i < s->dims; i++)
+	{
+		double x = s->sums[i] / divisor;
+		if (std::fabs(x) > static_cast<double>(FLT_MAX))
+			overflow = true;
+		r[i] = overflow ? 0 : static_cast<float>(x);
+	}
+	if (overflow)
+	{
+		type::FreePlaintext(r, sizeof(float) * s->dims);
+		ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						errmsg("value out of range: overflow")));
+	}
+	return SealAndFree(r, s->dims);
+}
+
+/* ANALYZE for evector: null fraction and average width only (nothing decrypted or ordered). */
+void
+ComputeEvectorStats(VacAttrStatsP stats, AnalyzeAttrFetchFunc fetch, int samplerows, double)
+{
+	int nulls = 0;
+	double width = 0;
+	for (int i = 0; i < samplerows; i++)
+	{
+		vacuum_delay_point();
+		bool isnull;
+		Datum d = fetch(stats, i, &isnull);
+		if (isnull)
+		{
+			nulls++;
+			continue;
+		}
+		width += static_cast<double>(toast_raw_datum_size(d));
+	}
+	int nonnull = samplerows - nulls;
+	stats->stats_valid = true;
+	stats->stanullfrac = samplerows > 0 ? static_cast<float4>(nulls) / samplerows : 0;
+	stats->stawidth = nonnull > 0 ? static_cast<int32>(width / nonnull) : 0;
+	stats->stadistinct = 0; /* unknown */
+}
+
+} // namespace
+
+/* evector_typanalyze(internal): statistics without decryption (see the note at the top). */
+VV_FUNCTION(evector_typanalyze)
+{
+	VacAttrStats *stats = reinterpret_cast<VacAttrStats *>(PG_GETARG_POINTER(0));
+	if (stats->attr->attstattarget < 0)
+		stats->attr->attstattarget = default_statistics_target;
+	stats->compute_stats = ComputeEvectorStats;
+	stats->minrows = 300 * stats->attr->attstattarget;
+	PG_RETURN_BOOL(true);
+}
+
+/* evector + evector: element-wise sum, sealed. */
+VV_FUNCTION(evector_add)
+{
+	return ElementWise(fcinfo, Op::kAdd);
+}
+
+/* evector - evector: element-wise difference, sealed. */
+VV_FUNCTION(evector_sub)
+{
+	return ElementWise(fcinfo, Op::kSub);
+}
+
+/* evector * evector: element-wise product, sealed. */
+VV_FUNCTION(evector_mul)
+{
+	return ElementWise(fcinfo, Op::kMul);
+}
+
+/* evector || evector: concatenation, sealed. */
+VV_FUNCTION(evector_concat)
+{
+	uint32 da = DimsOf(PG_GETARG_DATUM(0)), db = DimsOf(PG_GETARG_DATUM(1));
+	if (static_cast<uint64>(da) + db > kMaxVectorDims)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						errmsg("evector cannot have more than %u dimensions", kMaxVectorDims)));
+	Vec a = Open(PG_GETARG_DATUM(0));
+	Vec b = Open(PG_GETARG_DATUM(1));
+	float *r = static_cast<float *>(palloc(sizeof(float) * (da + db)));
+	memcpy(r, a.v, sizeof(float) * da);
+	memcpy(r + da, b.v, sizeof(float) * db);
+	Free(a);
+	Free(b);
+	PG_RETURN_DATUM(SealAndFree(r, da + db));
+}
+
+/* l2_normalize(evector): the vector divided by its norm (a zero vector stays zero), sealed. */
+VV_FUNCTION(evector_l2_normalize)
+{
+	Vec a = Open(PG_GETARG_DATUM(0));
+	double norm = 0;
+	for (uint32 i = 0; i < a.dims; i++)
+		norm += static_cast<double>(a.v[i]) * a.v[i];
+	norm = std::sqrt(norm);
+	float *r = static_cast<float *>(palloc0(sizeof(float) * a.dims));
+	if (norm > 0)
+		for (uint32 i = 0; i < a.dims; i++)
+			r[i] = static_cast<float>(a.v[i] / norm);
+	uint32 dims = a.dims;
+	Free(a);
+	PG_RETURN_DATUM(SealAndFree(r, dims));
+}
+
+/* subvector(evector, start, count): count elements from 1-based start (as pgvector), sealed. */
+VV_FUNCTION(evector_subvector)
+{
+	int32 start = PG_GETARG_INT32(1);
+	int32 count = PG_GETARG_INT32(2);
+	int32 dims = static_cast<int32>(DimsOf(PG_GETARG_DATUM(0)));
+	if (count < 1)
+		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+						errmsg("evector must have at least 1 dimension")));
+	int32 end = start > dims - count ? dims + 1 : start + count;
+	if (start < 1)
+		start = 1;
+	else if (start > dims)
+		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+						errmsg("evector must have at least 1 dimension")));
+	if (end - start < 1)
+		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+						errmsg("evector must have at least 1 dimension")));
+	uint32 n = static_cast<uint32>(end - start);
+	Vec a = Open(PG_GETARG_DATUM(0));
+	float *r = static_cast<float *>(palloc(sizeof(float) * n));
+	memcpy(r, a.v + (start - 1), sizeof(float) * n);
+	Free(a);
+	PG_RETURN_DATUM(SealAndFree(r, n));
+}
+
+/* vector_cmp(evector, evector): -1, 0 or 1 (btree support function). */
+VV_FUNCTION(evector_cmp)
+{
+	PG_RETURN_INT32(Compare(fcinfo));
+}
+
+/* evector < evector. */
+VV_FUNCTION(evector_lt)
+{
+	PG_RETURN_BOOL(Compare(fcinfo) < 0);
+}
+
+/* evector <= evector. */
+VV_FUNCTION(evector_le)
+{
+	PG_RETURN_BOOL(Compare(fcinfo) <= 0);
+}
+
+/* evector = evector (the values, not the ciphertexts). */
+VV_FUNCTION(evector_eq)
+{
+	PG_RETURN_BOOL(Compare(fcinfo) == 0);
+}
+
+/* evector <> evector. */
+VV_FUNCTION(evector_ne)
+{
+	PG_RETURN_BOOL(Compare(fcinfo) != 0);
+}
+
+/* evector >= evector. */
+VV_FUNCTION(evector_ge)
+{
+	PG_RETURN_BOOL(Compare(fcinfo) >= 0);
+}
+
+/* evector > evector. */
+VV_FUNCTION(evector_gt)
+{
+	PG_RETURN_BOOL(Compare(fcinfo) > 0);
+}
+
+/* evector_accum(internal, evector): adds a value to the avg/sum state (NULLs are skipped). */
+VV_FUNCTION(evector_accum)
+{
+	MemoryContext ctx = AggContext(fcinfo);
+	AggState *s = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<AggState *>(PG_GETARG_POINTER(0));
+	if (PG_ARGISNULL(1))
+	{
+		if (s == nullptr)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(s);
+	}
+	uint32 dims = DimsOf(PG_GETARG_DATUM(1));
+	if (s == nullptr)
+		s = NewState(ctx, dims);
+	else if (s->dims != dims)
+		ThrowAggDims(s->dims, dims);
+	Vec a = Open(PG_GETARG_DATUM(1));
+	for (uint32 i = 0; i < dims; i++)
+		s->sums[i] += a.v[i];
+	s->n++;
+	Free(a);
+	PG_RETURN_POINTER(s);
+}
+
+/* evector_combine(internal, internal): merges two partial states (parallel aggregation). */
+VV_FUNCTION(evector_combine)
+{
+	MemoryContext ctx = AggContext(fcinfo);
+	AggState *a = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<AggState *>(PG_GETARG_POINTER(0));
+	AggState *b = PG_ARGISNULL(1) ? nullptr : reinterpret_cast<AggState *>(PG_GETARG_POINTER(1));
+	if (b == nullptr)
+	{
+		if (a == nullptr)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(a);
+	}
+	if (a == nullptr)
+	{
+		/* The result must live in the aggregate's context: copy b there. */
+		a = NewState(ctx, b->dims);
+	}
+	else if (a->dims != b->dims)
+		ThrowAggDims(a->dims, b->dims);
+	for (uint32 i = 0; i < a->dims; i++)
+		a->sums[i] += b->sums[i];
+	a->n += b->n;
+	PG_RETURN_POINTER(a);
+}
+
+/* evector_agg_serialize(internal): the state sealed under the session's vault, as bytea. */
+VV_FUNCTION(evector_agg_serialize)
+{
+	AggState *s = reinterpret_cast<AggState *>(PG_GETARG_POINTER(0));
+	size_t len = sizeof(SerialHeader) + sizeof(double) * s->dims;
+	uint8_t *pt = static_cast<uint8_t *>(palloc(len));
+	SerialHeader h;
+	h.n = s->n;
+	h.dims = s->dims;
+	h.pad = 0;
+	memcpy(pt, &h, sizeof(h));
+	memcpy(pt + sizeof(h), s->sums, sizeof(double) * s->dims);
+	struct varlena *sealed = type::SealValue(ValueKind::kText, pt, len);
+	type::FreePlaintext(pt, len);
+	PG_RETURN_POINTER(sealed);
+}
+
+/* evector_agg_deserialize(bytea, internal): opens a sealed state (read check) into memory. */
+VV_FUNCTION(evector_agg_deserialize)
+{
+	MemoryContext ctx = AggContext(fcinfo);
+	EnvelopeRef ref;
+	type::ReadEnvelope(PG_GETARG_DATUM(0), ValueKind::kText, &ref);
+	size_t len = ref.header.payload_len;
+	if (len < sizeof(SerialHeader) || (len - sizeof(SerialHeader)) % sizeof(double) != 0)
+		ereport(ERROR, (errcode(pg::kSqlStateCorrupt),
+						errmsg("invalid serialized evector aggregate state")));
+	uint8_t *pt = static_cast<uint8_t *>(palloc(len));
+	type::OpenValue(ref, pt);
+	SerialHeader h;
+	memcpy(&h, pt, sizeof(h));
+	if (h.dims != (len - sizeof(SerialHeader)) / sizeof(double))
+	{
+		type::FreePlaintext(pt, len);
+		ereport(ERROR, (errcode(pg::kSqlStateCorrupt),
+						errmsg("invalid serialized evector aggregate state")));
+	}
+	AggState *s = NewState(ctx, h.dims);
+	s->n = h.n;
+	memcpy(s->sums, pt + sizeof(h), sizeof(double) * h.dims);
+	type::FreePlaintext(pt, len);
+	PG_RETURN_POINTER(s);
+}
+
+/* evector_avg(internal): the element-wise mean, sealed; NULL when there were no rows. */
+VV_FUNCTION(evector_avg)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	AggState *s = reinterpret_cast<AggState *>(PG_GETARG_POINTER(0));
+	if (s->n == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(FinishAgg(s, static_cast<double>(s->n)));
+}
+
+/* evector_sum(internal): the element-wise sum, sealed; NULL when there were no rows. */
+VV_FUNCTION(evector_sum)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	AggState *s = reinterpret_cast<AggState *>(PG_GETARG_POINTER(0));
+	if (s->n == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(FinishAgg(s, 1.0));
+}
