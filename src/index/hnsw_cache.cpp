@@ -50,6 +50,7 @@
 #include "core/quantize.h"
 #include "core/secure.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "index/hnsw.h"
@@ -686,13 +687,48 @@ VaultIndex(CacheEntry *e, char *arena, uint64 vault_id, ElementId id)
 	return static_cast<int>(nv);
 }
 
+/* The entry's vault table sorted by vault id, for a load that looks up one vault per element. */
+struct VaultLookup
+{
+	int n;
+	uint64 *ids;
+	int *index;
+};
+
+/* Sorts the vault table (as the directory left it) into a lookup. */
+VaultLookup
+SortedVaults(CacheEntry *e, char *arena)
+{
+	const DirEntry *vaults = Vaults(e, arena);
+	VaultLookup l;
+	l.n = static_cast<int>(pg_atomic_read_u32(&e->nvaults));
+	int *order = static_cast<int *>(palloc(sizeof(int) * Max(l.n, 1)));
+	for (int i = 0; i < l.n; i++)
+		order[i] = i;
+	std::sort(order, order + l.n,
+			  [vaults](int a, int b) { return vaults[a].vault_id < vaults[b].vault_id; });
+	l.ids = static_cast<uint64 *>(palloc(sizeof(uint64) * Max(l.n, 1)));
+	for (int i = 0; i < l.n; i++)
+		l.ids[i] = vaults[order[i]].vault_id;
+	l.index = order;
+	return l;
+}
+
+/* A vault's table index from the lookup; -1 when the lookup does not know it (VaultIndex). */
+int
+FindVault(const VaultLookup *l, uint64 vault_id)
+{
+	const uint64 *it = std::lower_bound(l->ids, l->ids + l->n, vault_id);
+	return it != l->ids + l->n && *it == vault_id ? l->index[it - l->ids] : -1;
+}
+
 /*
  * Decodes one graph page into the entry; loads vectors of elements new to the cache. In the
  * pages representation only the plaintext headers are read: nothing is decrypted.
  */
 void
 LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Page copy,
-			  MemoryContext tmp)
+			  MemoryContext tmp, const keys::KeySnapshot *keyring, const VaultLookup *lookup)
 {
 	OffsetNumber max = PageGetMaxOffsetNumber(copy);
 	const bool pages = ReprOf(e) == Representation::kPages;
@@ -706,7 +742,7 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 		const char *item = static_cast<char *>(PageGetItem(copy, iid));
 		PeekElement(item, ItemIdGetLength(iid), e->m, &d.header);
 		d.links = nullptr;
-		bool have = keys::DataKeyExists(d.header.vault_id, d.header.key_version);
+		bool have = keys::SnapshotHasKey(keyring, d.header.vault_id, d.header.key_version);
 		const ElementHeader &h = d.header;
 		if (h.element_id >= e->slot_capacity)
 			ereport(ERROR,
@@ -721,7 +757,9 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 			MemoryContextReset(tmp);
 			continue;
 		}
-		int vault_index = VaultIndex(e, arena, h.vault_id, h.element_id);
+		int vault_index = FindVault(lookup, h.vault_id);
+		if (vault_index < 0)
+			vault_index = VaultIndex(e, arena, h.vault_id, h.element_id);
 		/* Lists and vectors only for vaults already resident; the rest load on first use. */
 		bool decode = !pages && (Vaults(e, arena)[vault_index].pad & kVaultResident);
 		bool was_loaded = (s->flags & kSlotLoaded) != 0;
@@ -867,7 +905,8 @@ VaultsToLoad(const CacheEntry *e, char *arena, const uint64 *wanted, int nwanted
 
 /* Copies the directory from the pages into the entry's vault table. */
 void
-LoadDirectory(Relation index, CacheEntry *e, char *arena, const MetaData &meta)
+LoadDirectory(Relation index, CacheEntry *e, char *arena, const MetaData &meta,
+			  const keys::KeySnapshot *keyring)
 {
 	int n;
 	DirEntry *dir = ReadDirectory(index, meta, &n);
@@ -889,7 +928,7 @@ LoadDirectory(Relation index, CacheEntry *e, char *arena, const MetaData &meta)
 		vaults[j] = dir[i];
 		vaults[j].pad = resident; /* our flag, not the page's */
 		/* A vault whose keys are gone (dropped) is not searchable from the cache. */
-		if (!keys::VaultHasKeys(dir[i].vault_id))
+		if (!keys::SnapshotHasKey(keyring, dir[i].vault_id, 0))
 			vaults[j].entry = kNoElement;
 	}
 	pg_atomic_write_u32(&e->nvaults, nv);
@@ -925,7 +964,11 @@ Refresh(Relation index, CacheEntry *e, bool full)
 	BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
 	XLogRecPtr *lsns = BlockLsns(e, arena);
 	uint8 *kinds = BlockKinds(e, arena);
-	LoadDirectory(index, e, arena, meta);
+	/* One read of the keyring directory answers "are this vault's keys still there" for every
+	 * vault and element below (asking the file system each time is quadratic in vaults). */
+	keys::KeySnapshot *keyring = keys::SnapshotKeys();
+	LoadDirectory(index, e, arena, meta, keyring);
+	VaultLookup lookup = SortedVaults(e, arena);
 	for (BlockNumber b = 1; b < nblocks; b++)
 	{
 		/* Vector pages are append-only: a known one never needs a second look. */
@@ -942,7 +985,7 @@ Refresh(Relation index, CacheEntry *e, bool full)
 			memcpy(copy.data, page, BLCKSZ);
 		UnlockReleaseBuffer(buf);
 		if (kind == kGraphPage && changed)
-			LoadGraphPage(index, e, arena, b, copy.data, tmp);
+			LoadGraphPage(index, e, arena, b, copy.data, tmp, keyring, &lookup);
 		lsns[b] = lsn;
 		kinds[b] = static_cast<uint8>(kind);
 		CHECK_FOR_INTERRUPTS();
@@ -963,6 +1006,9 @@ Refresh(Relation index, CacheEntry *e, bool full)
 		e->loads++;
 	e->vectors = meta.next_element_id;
 	MemoryContextDelete(tmp);
+	keys::FreeKeySnapshot(keyring);
+	pfree(lookup.ids);
+	pfree(lookup.index);
 }
 
 /* True when the entry has room for the index as it is now. */
@@ -983,10 +1029,12 @@ HoldsShreddedVault(const CacheEntry *e)
 {
 	const DirEntry *v = Vaults(e, ArenaOf(e));
 	uint32 n = pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&e->nvaults));
-	for (uint32 i = 0; i < n; i++)
-		if (v[i].entry != kNoElement && !keys::VaultHasKeys(v[i].vault_id))
-			return true;
-	return false;
+	keys::KeySnapshot *keyring = keys::SnapshotKeys();
+	bool shredded = false;
+	for (uint32 i = 0; i < n && !shredded; i++)
+		shredded = v[i].entry != kNoElement && !keys::SnapshotHasKey(keyring, v[i].vault_id, 0);
+	keys::FreeKeySnapshot(keyring);
+	return shredded;
 }
 
 /* Finds or creates this backend's private copy of an index. */

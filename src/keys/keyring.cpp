@@ -28,6 +28,7 @@
 #include "core/keyring_shred.h"
 #include "core/secure.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdlib>
 #include <cstring>
@@ -43,6 +44,7 @@ extern "C"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "miscadmin.h"
+#include "storage/fd.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
@@ -521,6 +523,71 @@ bool
 VaultHasKeys(uint64_t vault_id)
 {
 	return KeyringHasEntries(KeyringDir(), KeyringIdOf(vault_id));
+}
+
+/* One data-key entry seen by SnapshotKeys. */
+struct SnapshotItem
+{
+	uint64_t kid;
+	uint32_t version;
+};
+
+struct KeySnapshot
+{
+	int n;
+	SnapshotItem *items; /* sorted by (kid, version) */
+};
+
+/* Reads the keyring directory once into a sorted list of (keyring id, version). */
+KeySnapshot *
+SnapshotKeys()
+{
+	const char *dir = KeyringDir();
+	KeySnapshot *snap = static_cast<KeySnapshot *>(palloc0(sizeof(KeySnapshot)));
+	int cap = 64;
+	snap->items = static_cast<SnapshotItem *>(palloc(sizeof(SnapshotItem) * cap));
+	DIR *d = AllocateDir(dir);
+	struct dirent *de;
+	while ((de = ReadDir(d, dir)) != nullptr)
+	{
+		SnapshotItem it;
+		if (!ParseDataKeyFileName(de->d_name, &it.kid, &it.version))
+			continue;
+		if (snap->n == cap)
+		{
+			cap *= 2;
+			snap->items =
+				static_cast<SnapshotItem *>(repalloc(snap->items, sizeof(SnapshotItem) * cap));
+		}
+		snap->items[snap->n++] = it;
+	}
+	FreeDir(d);
+	std::sort(snap->items, snap->items + snap->n,
+			  [](const SnapshotItem &a, const SnapshotItem &b)
+			  { return a.kid < b.kid || (a.kid == b.kid && a.version < b.version); });
+	return snap;
+}
+
+/* Frees a snapshot. */
+void
+FreeKeySnapshot(KeySnapshot *snap)
+{
+	pfree(snap->items);
+	pfree(snap);
+}
+
+/* True when the snapshot holds the vault's key version (any version when key_version is 0). */
+bool
+SnapshotHasKey(const KeySnapshot *snap, uint64_t vault_id, uint32_t key_version)
+{
+	const uint64_t kid = KeyringIdOf(vault_id); /* issue 14 */
+	const SnapshotItem *begin = snap->items;
+	const SnapshotItem *end = begin + snap->n;
+	const SnapshotItem *it =
+		std::lower_bound(begin, end, SnapshotItem{kid, key_version},
+						 [](const SnapshotItem &a, const SnapshotItem &b)
+						 { return a.kid < b.kid || (a.kid == b.kid && a.version < b.version); });
+	return it != end && it->kid == kid && (key_version == 0 || it->version == key_version);
 }
 
 /* Schedules a shred of one key version (every version when key_version is 0) at commit. */

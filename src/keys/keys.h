@@ -54,6 +54,20 @@ bool DataKeyExists(uint64_t vault_id, uint32_t key_version);
 /* True when the keyring holds at least one key version of the vault (false once shredded). */
 bool VaultHasKeys(uint64_t vault_id);
 
+/* The keyring's data-key entries as one directory read saw them, for callers that ask about
+ * every element or vault of an index at once (a cache load): DataKeyExists and VaultHasKeys
+ * each read the directory, which is quadratic over a thousand vaults. */
+struct KeySnapshot;
+
+/* Reads the keyring directory once; palloc'd in the current memory context. */
+KeySnapshot *SnapshotKeys();
+
+/* DataKeyExists as of the snapshot (key_version 0: VaultHasKeys as of the snapshot). */
+bool SnapshotHasKey(const KeySnapshot *snap, uint64_t vault_id, uint32_t key_version);
+
+/* Frees a snapshot. */
+void FreeKeySnapshot(KeySnapshot *snap);
+
 /* Arranges for a key version (every version when 0) to be shredded when this transaction commits.
  */
 void ScheduleShred(uint64_t vault_id, uint32_t key_version);
