@@ -11,8 +11,11 @@
 # authenticated libpq connection (use TLS and a password or certificate: sslmode=verify-full):
 #
 #   * What travels: data keys WRAPPED under the master key (vault-*.key), seal-count files,
-#     claim files and master.check — never the master key, which each node reads from its own key
-#     source. A wrapped entry is useless without the master key.
+#     claim files, shred intents and master.check — never the master key, which each node reads
+#     from its own key source. A wrapped entry is useless without the master key. A shred intent
+#     (written by a drop just before it commits, removed once the keys are shredded) lets a
+#     standby promoted in between finish the shred: the server's reconciler shreds when the
+#     drop's transaction committed and discards the intent when it did not.
 #   * How: `install` creates, on the primary (it replicates to the standbys like any object),
 #     vv_keyring_sync.entries(), a SECURITY DEFINER function owned by the installing superuser
 #     that lists and reads only files with keyring entry names in vector_vault.keyring_dir.
@@ -39,7 +42,7 @@
 set -uo pipefail
 umask 077
 
-ENTRY_RE='^(vault-[0-9a-f]{16}-v[0-9]+\.(key|count)|claim-[0-9a-f]{16}\.db|master\.check)$'
+ENTRY_RE='^(vault-[0-9a-f]{16}-v[0-9]+\.(key|count)|claim-[0-9a-f]{16}\.db|shred-[0-9a-f]{16}\.intent|master\.check)$'
 
 # Prints a timestamped line.
 say() { printf '%s keyring-sync: %s\n' "$(date -u +%FT%TZ)" "$*"; }
