@@ -41,7 +41,10 @@ br=(pgbackrest "--stanza=$STANZA")
 "${br[@]}" "--type=$TYPE" backup
 
 # The label of the newest backup of the repository (pgbackrest info, JSON output).
-label=$("${br[@]}" --output=json info | grep -o '"label":"[^"]*"' | tail -1 | cut -d'"' -f4)
+# Without --repo, backup writes to repo1, so that is the repository to ask.
+info=(pgbackrest "--stanza=$STANZA" "--repo=${REPO:-1}" --output=json)
+[ -n "$CONFIG" ] && info+=("--config=$CONFIG")
+label=$("${info[@]}" info | grep -o '"label":"[^"]*"' | tail -1 | cut -d'"' -f4)
 [ -n "$label" ] || die "could not read the label of the new backup from pgbackrest info"
 
 kb=(bash "$here/keyring-backup.sh" backup --keyring "$KEYRING" --dest "$KDEST" --label "$label")

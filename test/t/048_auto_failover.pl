@@ -374,6 +374,17 @@ $vid{late} = vault_hex('late');
 my $late_digest = digest('a', 'late');
 like($late_digest, qr/^30 /, 'vault late: 30 rows committed on the primary while the standby\'s sync is stopped');
 
+# The sync carries keys beside replication, never through it: no keyring entry's bytes are in
+# either node's data directory (WAL included), although both keyrings hold them.
+safe_sql('a', 'CHECKPOINT');
+my %entries;
+for my $f (grep { /\.key$/ } VectorVault::keyring_files({ vv_keyring => "$D/a/keyring" }))
+{
+	$entries{"keyring entry $f"} = VectorVault::read_bytes("$D/a/keyring/$f");
+}
+ok(keys(%entries) >= 3, 'the primary\'s keyring holds the entries of vs, vl, vc and late') or diag(join(' ', keys %entries));
+VectorVault::assert_none_found(\%entries, 'no keyring entry in the data directories or WAL of a and b', [ $pgdata{a}, $pgdata{b} ]);
+
 # The load client: psycopg2 (libpq multi-host), one insert per transaction into vault vl, a search
 # every 5th; logs each commit it saw succeed, each failure, and the first success after one.
 my $client_py = <<'PY';
