@@ -383,6 +383,7 @@ for my $f (grep { /\.key$/ } VectorVault::keyring_files({ vv_keyring => "$D/a/ke
 	$entries{"keyring entry $f"} = VectorVault::read_bytes("$D/a/keyring/$f");
 }
 ok(keys(%entries) >= 3, 'the primary\'s keyring holds the entries of vs, vl, vc and late') or diag(join(' ', keys %entries));
+VectorVault::assert_all_found(\%entries, 'positive control: the probe finds them in the keyring itself', "$D/a/keyring");
 VectorVault::assert_none_found(\%entries, 'no keyring entry in the data directories or WAL of a and b', [ $pgdata{a}, $pgdata{b} ]);
 
 # The load client: psycopg2 (libpq multi-host), one insert per transaction into vault vl, a search
