@@ -772,4 +772,77 @@ sub key_id
 	return (split /_/, $key)[1];
 }
 
+
+# --- pgBackRest (test/t/047_pgbackrest.pl) -------------------------------------------------------
+#
+#   my $br = VectorVault::pgbackrest_setup($node, $dir, %o)   # stanza config, repos in $dir
+#   VectorVault::pgbackrest($br, @args)                      # run pgbackrest, die on failure
+#   VectorVault::pgbackrest_restore($name, $br, $keyring, @args)  # fresh node restored by pgbackrest
+#   VectorVault::keyring_backup(@args)                       # run scripts/keyring-backup.sh
+
+# Writes a pgBackRest configuration for $node under $dir: stanza "vv", repository 1 plain and
+# uncompressed (so a byte probe sees what pgBackRest stores), repository 2 (with $o{cipher_pass})
+# encrypted with aes-256-cbc. The cipher pass is in the 0600 configuration file only, never on a
+# command line. Sets archive_command to pgBackRest's archive-push (the node must be restarted).
+sub pgbackrest_setup
+{
+	my ($node, $dir, %o) = @_;
+	make_path("$dir/repo1", "$dir/log", "$dir/lock", "$dir/spool");
+	my $conf = "$dir/pgbackrest.conf";
+	my $text = "[global]\nrepo1-path=$dir/repo1\nrepo1-retention-full=2\ncompress-type=none\n"
+	  . "log-path=$dir/log\nlock-path=$dir/lock\nspool-path=$dir/spool\nlog-level-console=warn\n"
+	  . "log-level-file=info\nstart-fast=y\nprocess-max=1\narchive-timeout=60\n";
+	if (defined $o{cipher_pass})
+	{
+		make_path("$dir/repo2");
+		$text .= "repo2-path=$dir/repo2\nrepo2-retention-full=2\nrepo2-cipher-type=aes-256-cbc\n"
+		  . "repo2-cipher-pass=$o{cipher_pass}\n";
+	}
+	$text .= "\n[vv]\npg1-path=" . $node->data_dir . "\npg1-port=" . $node->port
+	  . "\npg1-socket-path=" . $node->host . "\n";
+	write_bytes($conf, $text, 0600);
+	$node->append_conf('postgresql.conf', "archive_mode = on\n"
+		  . "archive_command = 'pgbackrest --config=$conf --stanza=vv archive-push %p'\n");
+	return { conf => $conf, dir => $dir, stanza => 'vv', repos => (defined $o{cipher_pass} ? 2 : 1) };
+}
+
+# Runs pgbackrest with the setup's configuration and stanza; returns its standard output.
+sub pgbackrest
+{
+	my ($br, @args) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'pgbackrest', "--config=$br->{conf}", "--stanza=$br->{stanza}", @args ],
+		'>', \$out, '2>', \$err, IPC::Run::timeout(300))
+	  or die "pgbackrest @args failed: $err$out";
+	return $out;
+}
+
+# A node restored by `pgbackrest restore @args` into its own, fresh data directory, given keyring
+# $keyring (and $from's master key file), with its own port and socket and archiving off (it must
+# not push into the stanza of the node it was restored from). Not started.
+sub pgbackrest_restore
+{
+	my ($name, $br, $from, $keyring, @args) = @_;
+	my $node = new_node($name, keyring => $keyring, keyfile => $from->{vv_keyfile}, init => 0);
+	my $pgdata = $node->data_dir;
+	die "pgbackrest_restore: $pgdata exists" if -e $pgdata;
+	mkdir($pgdata, 0700) or die "could not create $pgdata: $!";
+	pgbackrest($br, "--pg1-path=$pgdata", @args, 'restore');
+	$node->append_conf('postgresql.conf', "port = " . $node->port . "\n"
+		  . "unix_socket_directories = '" . $node->host . "'\narchive_mode = off\n");
+	configure($node);
+	return $node;
+}
+
+# Runs scripts/keyring-backup.sh (from the source tree, $VV_TOP) with @args; returns its output.
+sub keyring_backup
+{
+	my (@args) = @_;
+	my $script = ($ENV{VV_TOP} // '.') . '/scripts/keyring-backup.sh';
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'bash', $script, @args ], '>', \$out, '2>', \$err, IPC::Run::timeout(60))
+	  or die "keyring-backup.sh @args failed: $err$out";
+	return $out;
+}
+
 1;
