@@ -142,6 +142,12 @@ $_->safe_psql($db, 'CHECKPOINT') for @workers;
 VectorVault::assert_none_found({ body => 'SECRET-t1-', copied => 'COPIED-20' },
 	'worker data directories', [ map { $_->data_dir } @workers ]);
 
+# Between the nodes values travel as envelopes: the workers' statement logs (log_statement = all)
+# show the coordinator's sealed constants and never the plaintext (positive control: 'vve1:').
+my $wlogs = join('', map { slurp_file($_->logfile) } @workers);
+like($wlogs, qr/'vve1:[A-Za-z0-9+\/=]{40,}'::public\.e(vector|text)/, 'worker logs show sealed constants');
+unlike($wlogs, qr/SECRET-t[12]-|COPIED-20/, 'worker logs hold no plaintext of the rows sent to them');
+
 $coord->safe_psql($db, q{SET ROLE vv_owner;
 CREATE INDEX docs_embedding_idx ON docs USING vault_hnsw (embedding evector_l2_ops);
 ANALYZE docs;});
