@@ -231,6 +231,23 @@ is($coord->safe_psql($db, q{SET ROLE vv_owner;
 SELECT vault.key_version_of(body) || ' ' || body FROM docs WHERE tenant = 't1' AND id = 500}),
 	'2 AFTER-ROTATION', 'a value sealed under the new version decrypts through the coordinator');
 
+# Retiring a version changes no catalog row: the workers shred it at the next catalog change or
+# vault.citus_sync() (docs/citus.md), never earlier.
+$coord->safe_psql($db, q{SET ROLE vv_owner; SELECT vault.create_vault('t5'); SELECT vault.rotate_key('t5');});
+my $t5id = $coord->safe_psql($db, q{SELECT vault_id FROM vault._vaults WHERE name = 't5'});
+my $t5v1 = VectorVault::key_file_name($t5id, 1);
+ok((-f "$workers[0]->{vv_keyring}/$t5v1") && (-f "$workers[1]->{vv_keyring}/$t5v1"),
+	't5 version 1 on both workers before the retirement');
+$coord->safe_psql($db, q{SET ROLE vv_owner; SELECT vault.retire_key_version('t5', 1);});
+ok(!-f "$coord->{vv_keyring}/$t5v1", 't5 version 1 shredded on the coordinator');
+$coord->safe_psql($db, q{SELECT vault.citus_sync();});
+ok(!(-f "$workers[0]->{vv_keyring}/$t5v1") && !(-f "$workers[1]->{vv_keyring}/$t5v1"),
+	'after vault.citus_sync() the workers shredded t5 version 1');
+ok((-f "$workers[0]->{vv_keyring}/" . VectorVault::key_file_name($t5id, 2)),
+	't5 version 2 kept on the workers');
+($state) = VectorVault::sql_error($coord, $db, q{SET ROLE vv_owner; SELECT vault.citus_sync();});
+is($state, '42501', 'vault.citus_sync() is for superusers');
+
 # --- drop shreds on every node ------------------------------------------------------------
 $coord->safe_psql($db, q{SET ROLE vv_owner; SET vector_vault.vault = 't3';
 INSERT INTO docs VALUES ('t3', 3001, 'DOOMED', '[9,9,9]');});
