@@ -635,13 +635,22 @@ RecordShreds(text *snapshot)
 
 } // namespace
 
-/* Carries out shreds an applied snapshot recorded, now that its transaction committed. */
+/*
+ * After COMMIT PREPARED: a prepared transaction's own backend never sees XACT_EVENT_COMMIT, so
+ * the access-epoch bump an applied snapshot asked for is done here, once the change is final
+ * (every backend of this node then reloads its rights at its next statement), and the shreds it
+ * recorded are carried out at the end of this statement's transaction.
+ */
 void
 ProcessPendingShreds()
 {
-	if (!IsTransactionState() || !OidIsValid(get_namespace_oid("vault", true)) ||
-		!OidIsValid(get_relname_relid("_citus_pending_shreds", get_namespace_oid("vault", true))))
+	Oid nsp = get_namespace_oid("vault", true);
+	if (!IsTransactionState() || !OidIsValid(nsp) ||
+		!OidIsValid(get_relname_relid("_citus_pending_shreds", nsp)))
 		return;
+	pg::BumpAccessEpoch();
+	keys::InvalidateDataKeyCache();
+	vault::InvalidateCache();
 	pg::PrivilegedScope scope;
 	pg::EnterPrivileged(&scope);
 	int rc = SPI_execute("SELECT DISTINCT ON (vault_id) vault_id, key_version "
@@ -664,8 +673,6 @@ ProcessPendingShreds()
 								  "OPERATOR(pg_catalog.=) $2 OR $2 OPERATOR(pg_catalog.=) 0)",
 								  2, types, values, nullptr, false, 0);
 		}
-		if (n > 0)
-			vault::BumpEpochAtCommit();
 	}
 	pg::LeavePrivileged(&scope);
 }

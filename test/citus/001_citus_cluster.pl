@@ -212,6 +212,14 @@ is($coord->safe_psql($db, q{SET ROLE vv_reader; SELECT count(*), count(*) FILTER
 is($coord->safe_psql($db, q{SET ROLE vv_reader; SET vector_vault.vault = 't1';
 SELECT string_agg(id::text, ',' ORDER BY id) FROM (SELECT id FROM docs ORDER BY embedding <-> '[10,20,30]' LIMIT 10) s}),
 	exact_top([ 10, 20, 30 ], 10, sub { $_[0] <= 150 }), 'protect: the reader\'s global KNN is t1\'s exact top-10');
+# A revocation reaches the workers at the reader's next statement, even on the worker
+# connections its session already uses (Citus caches them per session).
+is($coord->safe_psql($db, q{SET ROLE vv_reader; SELECT count(*) FROM docs;
+SET ROLE vv_owner; SELECT vault.revoke('t1', 'vv_reader');
+SET ROLE vv_reader; SELECT count(*) FROM docs;
+SET ROLE vv_owner; SELECT vault.grant('t1', 'vv_reader', 'read');
+SET ROLE vv_reader; SELECT count(*) FROM docs;}), "150\n\n0\n\n150",
+	'revoke and grant take effect on the workers at the next statement of a live session');
 ($state) = VectorVault::sql_error($coord, $db,
 	q{SET ROLE vv_reader; SET row_security = off; SELECT count(*) FROM docs});
 is($state, '42501', 'protect: row_security = off is refused for the reader');
