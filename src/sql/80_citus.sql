@@ -35,3 +35,10 @@ CREATE TABLE vault._citus_pending_shreds (
     PRIMARY KEY (vault_id, key_version)
 );
 REVOKE ALL ON vault._citus_pending_shreds FROM PUBLIC;
+
+-- The coordinator adds this call, with a token it MACs under a key derived from the master key,
+-- to every level of an API-key session's read-only statement that reads a distributed table; on
+-- the worker it makes the statement's transaction act as that key (docs/citus.md).
+CREATE FUNCTION vault._citus_as_key(token text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'vault_citus_as_key' LANGUAGE C STRICT STABLE PARALLEL UNSAFE;
+GRANT EXECUTE ON FUNCTION vault._citus_as_key(text) TO PUBLIC;

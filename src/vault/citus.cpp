@@ -40,6 +40,7 @@
 #include "core/durable_file.h"
 #include "core/hex.h"
 #include "core/keyring_format.h"
+#include "core/principal_token.h"
 #include "core/secure.h"
 
 #include <cinttypes>
@@ -49,6 +50,7 @@
 #include "auth/auth.h"
 #include "keys/claims.h"
 #include "keys/keys.h"
+#include "pg/catalog_scan.h"
 #include "pg/guard.h"
 #include "pg/privileged.h"
 #include "pg/shmem.h"
@@ -58,6 +60,7 @@ extern "C"
 {
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -66,13 +69,23 @@ extern "C"
 #include "libpq/libpq-be.h"
 #include "miscadmin.h"
 #include "nodes/extensible.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/parse_func.h"
 #include "optimizer/planner.h"
 #include "storage/lwlock.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+}
+
+namespace vector_vault::auth::detail
+{
+void SetKey(const char *key_id, const uint8_t digest[32], bool transaction);
 }
 
 namespace vector_vault::vault::citus
@@ -174,21 +187,172 @@ StatementIsDistributed(PlannedStmt *stmt)
 	return false;
 }
 
-/* Fails closed for sessions logged in with an API key: workers would act as the role. */
+/* Seconds a principal token stays valid (a generic cached plan keeps its token). */
+constexpr int kTokenLifetimeSeconds = 3600;
+
+/* Plans made for a key principal: PlannedStmt address -> principal generation at planning. */
+struct PlanEntry
+{
+	uintptr_t plan;
+	uint64 generation;
+};
+HTAB *g_key_plans = nullptr;
+
+/* Remembers that this plan carries the current key principal's token. */
 void
-RefuseKeyPrincipal(const char *what)
+NoteKeyPlan(PlannedStmt *plan)
+{
+	if (g_key_plans == nullptr || hash_get_num_entries(g_key_plans) >= 4096)
+	{
+		if (g_key_plans != nullptr)
+			hash_destroy(g_key_plans);
+		HASHCTL ctl;
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(uintptr_t);
+		ctl.entrysize = sizeof(PlanEntry);
+		ctl.hcxt = TopMemoryContext;
+		g_key_plans =
+			hash_create("vector_vault key plans", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	uintptr_t key = reinterpret_cast<uintptr_t>(plan);
+	auto *e = static_cast<PlanEntry *>(hash_search(g_key_plans, &key, HASH_ENTER, nullptr));
+	e->generation = auth::PrincipalGeneration();
+}
+
+/* Forgets a plan address (planned again without a token). */
+void
+ForgetKeyPlan(PlannedStmt *plan)
+{
+	if (g_key_plans == nullptr)
+		return;
+	uintptr_t key = reinterpret_cast<uintptr_t>(plan);
+	hash_search(g_key_plans, &key, HASH_REMOVE, nullptr);
+}
+
+/* True when the plan was made for the current key principal (and carries its token). */
+bool
+IsKeyPlan(PlannedStmt *plan)
+{
+	if (g_key_plans == nullptr)
+		return false;
+	uintptr_t key = reinterpret_cast<uintptr_t>(plan);
+	auto *e = static_cast<PlanEntry *>(hash_search(g_key_plans, &key, HASH_FIND, nullptr));
+	return e != nullptr && e->generation == auth::PrincipalGeneration();
+}
+
+/*
+ * Sessions logged in with an API key: a read-only statement planned for the current key carries
+ * the key's token to every worker (InjectToken); anything else is refused, because a worker
+ * would act with the connection's role, which may hold more rights than the key.
+ */
+void
+RefuseKeyPrincipal(const char *what, PlannedStmt *plan)
 {
 	auth::KeyPrincipal *key = auth::CurrentKey();
 	if (key == nullptr)
 		return;
+	if (plan != nullptr && plan->commandType == CMD_SELECT && IsKeyPlan(plan))
+		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("%s on distributed tables is not available to API-key sessions", what),
-			 errdetail("Citus workers would act with the connection's role, which may hold more "
-					   "rights than API key %s.",
+			 errdetail("API-key sessions may read distributed tables; writes, COPY and statements "
+					   "planned before the current login would run on the workers with the "
+					   "connection's role, which may hold more rights than API key %s.",
 					   key->key_id),
-			 errhint("Query distributed tables as a role with the vault grants you need, or run "
-					 "vault.logout() first (docs/citus.md).")));
+			 errhint("Write as a role with the vault grants you need, or prepare the statement "
+					 "again after vault.login (docs/citus.md).")));
+}
+
+/* Context of InjectWalker. */
+struct InjectContext
+{
+	Oid func;
+	const char *token;
+	bool injected;
+};
+
+/* True when a range table holds a Citus table. */
+bool
+RangeTableHasCitus(List *rtable)
+{
+	ListCell *lc;
+	foreach (lc, rtable)
+	{
+		auto *rte = static_cast<RangeTblEntry *>(lfirst(lc));
+		if (rte->rtekind == RTE_RELATION && g_api.is_citus_table(rte->relid))
+			return true;
+	}
+	return false;
+}
+
+/* Adds vault._citus_as_key(token) to every query level that reads a Citus table. */
+bool
+InjectWalker(Node *node, void *arg)
+{
+	if (node == nullptr)
+		return false;
+	auto *ctx = static_cast<InjectContext *>(arg);
+	if (IsA(node, Query))
+	{
+		auto *q = reinterpret_cast<Query *>(node);
+		if (RangeTableHasCitus(q->rtable) && q->jointree != nullptr)
+		{
+			Const *c = makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+								 CStringGetTextDatum(ctx->token), false, false);
+			Node *call = reinterpret_cast<Node *>(makeFuncExpr(
+				ctx->func, BOOLOID, list_make1(c), InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL));
+			q->jointree->quals = q->jointree->quals == nullptr
+									 ? call
+									 : reinterpret_cast<Node *>(makeBoolExpr(
+										   AND_EXPR, list_make2(q->jointree->quals, call), -1));
+			ctx->injected = true;
+		}
+		return query_tree_walker(
+			q, reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)(void)>(InjectWalker)), arg,
+			0);
+	}
+	return expression_tree_walker(
+		node, reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)(void)>(InjectWalker)), arg);
+}
+
+/* The token key derived from the master key (caller zeroes it). */
+void
+TokenKey(uint8_t out[kPrincipalTokenKeyBytes])
+{
+	keys::RequireMasterKey();
+	LWLockAcquire(pg::Shared()->keyring_lock, LW_SHARED);
+	Status s = DerivePrincipalTokenKey(keys::detail::MasterKeyBytes(), out);
+	LWLockRelease(pg::Shared()->keyring_lock);
+	if (!s.ok())
+		pg::ThrowStatus(s, "could not derive the principal token key", nullptr);
+}
+
+/* For a key session's read-only statement: the key's token on every level reading Citus. */
+bool
+InjectToken(Query *parse)
+{
+	auth::KeyPrincipal *key = auth::CurrentKey();
+	if (key == nullptr || parse->commandType != CMD_SELECT)
+		return false;
+	Oid argtypes[1] = {TEXTOID};
+	Oid func = LookupFuncName(
+		list_make2(makeString(pstrdup("vault")), makeString(pstrdup("_citus_as_key"))), 1, argtypes,
+		true);
+	if (!OidIsValid(func))
+		return false;
+	uint8_t tk[kPrincipalTokenKeyBytes];
+	TokenKey(tk);
+	char token[kPrincipalTokenMax];
+	uint64_t expiry = static_cast<uint64_t>(time(nullptr)) + kTokenLifetimeSeconds;
+	Status s = MakePrincipalToken(tk, key->key_id, GetUserNameFromId(GetUserId(), false), expiry,
+								  key->digest, token);
+	SecureZero(tk, sizeof(tk));
+	if (!s.ok())
+		pg::ThrowStatus(s, "could not make the principal token", nullptr);
+	InjectContext ctx = {func, token, false};
+	InjectWalker(reinterpret_cast<Node *>(parse), &ctx);
+	return ctx.injected;
 }
 
 /* Planner hook: Citus deparses constants for the workers while planning. */
@@ -198,6 +362,7 @@ Planner(Query *parse, const char *query_string, int cursor_options, ParamListInf
 	planner_hook_type next = g_prev_planner ? g_prev_planner : standard_planner;
 	if (!CitusActive())
 		return next(parse, query_string, cursor_options, params);
+	bool injected = InjectToken(parse);
 	bool saved = SwapCiphertextIo(true);
 	PlannedStmt *result = nullptr;
 	PG_TRY();
@@ -209,6 +374,10 @@ Planner(Query *parse, const char *query_string, int cursor_options, ParamListInf
 		*g_ciphertext_io = saved;
 	}
 	PG_END_TRY();
+	if (injected)
+		NoteKeyPlan(result);
+	else
+		ForgetKeyPlan(result);
 	return result;
 }
 
@@ -223,7 +392,7 @@ ExecutorStart(QueryDesc *qd, int eflags)
 		return;
 	}
 	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
-		RefuseKeyPrincipal("a statement");
+		RefuseKeyPrincipal("a statement", qd->plannedstmt);
 	bool saved = SwapCiphertextIo(true);
 	PG_TRY();
 	{
@@ -295,7 +464,7 @@ ExecutorRun(QueryDesc *qd, ScanDirection direction, uint64 count, bool execute_o
 		next(qd, direction, count, execute_once);
 		return;
 	}
-	RefuseKeyPrincipal("a statement");
+	RefuseKeyPrincipal("a statement", qd->plannedstmt);
 	auto *wrap = static_cast<ClientDest *>(palloc0(sizeof(ClientDest)));
 	wrap->pub.receiveSlot = ClientReceive;
 	wrap->pub.rStartup = ClientStartup;
@@ -347,7 +516,7 @@ Utility(PlannedStmt *pstmt, const char *query_string, bool read_only_tree,
 			ProcessPendingShreds();
 		return;
 	}
-	RefuseKeyPrincipal("COPY");
+	RefuseKeyPrincipal("COPY", nullptr);
 	bool saved = SwapCiphertextIo(true);
 	PG_TRY();
 	{
@@ -806,4 +975,71 @@ VV_FUNCTION(vault_citus_sync)
 						errhint("Preload citus before vector_vault and CREATE EXTENSION citus.")));
 	vault::citus::PushSnapshot();
 	PG_RETURN_VOID();
+}
+
+/* vault._citus_as_key(token text): the statement's transaction acts as the coordinator
+ * session's API key (on a worker; see core/principal_token.h). Returns true or raises. */
+VV_FUNCTION(vault_citus_as_key)
+{
+	char *token = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	uint8_t tk[kPrincipalTokenKeyBytes];
+	vault::citus::TokenKey(tk);
+	PrincipalTokenClaims claims;
+	Status s = OpenPrincipalToken(tk, token, GetUserNameFromId(GetUserId(), false), &claims);
+	if (!s.ok() || claims.expiry < static_cast<uint64_t>(time(nullptr)))
+	{
+		SecureZero(tk, sizeof(tk));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("%s", s.ok() ? "expired principal token" : "invalid principal token"),
+				 errhint(s.ok() ? "Prepare the statement again on the coordinator."
+								: "Principal tokens are made by the Citus coordinator for "
+								  "its own connections.")));
+	}
+	/* which of the key's secrets the session presented: the current one or the previous one */
+	uint8_t digest[32];
+	bool found = false;
+	pg::CatalogScan scan;
+	pg::BeginCatalogScan(&scan, "_api_keys");
+	AttrNumber a_id = pg::CatalogColumn(&scan, "key_id");
+	AttrNumber a_hash = pg::CatalogColumn(&scan, "secret_hash");
+	AttrNumber a_old = pg::CatalogColumn(&scan, "old_secret_hash");
+	while (!found && pg::NextCatalogRow(&scan))
+	{
+		bool isnull;
+		Datum id = pg::CatalogValue(&scan, a_id, &isnull);
+		if (isnull || strcmp(TextDatumGetCString(id), claims.key_id) != 0)
+			continue;
+		AttrNumber cols[2] = {a_hash, a_old};
+		for (AttrNumber col : cols)
+		{
+			Datum h = pg::CatalogValue(&scan, col, &isnull);
+			if (isnull)
+				continue;
+			bytea *b = DatumGetByteaPP(h);
+			if (VARSIZE_ANY_EXHDR(b) != 32)
+				continue;
+			if (PrincipalTokenDigestMatches(tk, reinterpret_cast<const uint8_t *>(VARDATA_ANY(b)),
+											claims.digest_mac))
+			{
+				memcpy(digest, VARDATA_ANY(b), 32);
+				found = true;
+				break;
+			}
+		}
+	}
+	pg::EndCatalogScan(&scan);
+	SecureZero(tk, sizeof(tk));
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("API key %s named by the principal token is not in this node's catalog",
+						claims.key_id),
+				 errhint("Run SELECT vault.citus_sync() on the coordinator.")));
+	auth::KeyPrincipal *cur = auth::CurrentKey();
+	if (cur == nullptr || strcmp(cur->key_id, claims.key_id) != 0 ||
+		!ConstantTimeEqual(cur->digest, digest, 32))
+		auth::detail::SetKey(claims.key_id, digest, true);
+	SecureZero(digest, sizeof(digest));
+	PG_RETURN_BOOL(true);
 }
