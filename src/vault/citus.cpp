@@ -31,9 +31,12 @@
  * prepared transaction (keys/keyring.cpp refuses PREPARE), so the apply records them in
  * vault._citus_pending_shreds and the COMMIT PREPARED that makes them final carries them out.
  *
- * API-key principals do not travel yet: a worker would act with the connection's role, which
- * may hold more rights than the key. A session logged in with an API key is therefore refused
- * distributed statements and COPY into distributed tables (fail closed, 0A000).
+ * API-key principals. A worker sees only the role Citus connects as. For a key session's
+ * read-only statement the planner hook adds vault._citus_as_key(<token>) to every query level
+ * that reads a Citus table (core/principal_token.h: MAC'd under a key derived from the master
+ * key, bound to key, role, expiry and the presented secret's digest); on the worker it makes the
+ * key the transaction's principal before the scan below it returns a row. Writes, COPY and plans
+ * made before the current login are refused for key sessions (fail closed, 0A000).
  */
 #include "vault/citus.h"
 
@@ -188,7 +191,7 @@ StatementIsDistributed(PlannedStmt *stmt)
 }
 
 /* Seconds a principal token stays valid (a generic cached plan keeps its token). */
-constexpr int kTokenLifetimeSeconds = 3600;
+constexpr int kTokenLifetimeSeconds = 600;
 
 /* Plans made for a key principal: PlannedStmt address -> principal generation at planning. */
 struct PlanEntry
