@@ -212,6 +212,35 @@ is($coord->safe_psql($db, q{SET ROLE vv_reader; SELECT count(*), count(*) FILTER
 is($coord->safe_psql($db, q{SET ROLE vv_reader; SET vector_vault.vault = 't1';
 SELECT string_agg(id::text, ',' ORDER BY id) FROM (SELECT id FROM docs ORDER BY embedding <-> '[10,20,30]' LIMIT 10) s}),
 	exact_top([ 10, 20, 30 ], 10, sub { $_[0] <= 150 }), 'protect: the reader\'s global KNN is t1\'s exact top-10');
+# Directly on the workers: the shards carry the policies, so a reader connecting to a worker
+# and naming the shard tables sees only its vault, and cannot decrypt the other's values.
+my $placements = $coord->safe_psql($db, q{SELECT nodeport || ' ' || shard_name('docs'::regclass, shardid)
+	FROM citus_shards WHERE table_name = 'docs'::regclass ORDER BY 1});
+my ($direct_rows, $direct_t1, $direct_owner) = (0, 0, 0);
+for my $line (split /\n/, $placements)
+{
+	my ($port, $shard) = split / /, $line;
+	my ($w) = grep { $_->port == $port } @workers;
+	my $r = $w->safe_psql($db, qq{SET ROLE vv_reader; SELECT count(*), count(*) FILTER (WHERE tenant = 't1') FROM $shard});
+	my ($all, $t1) = split /\|/, $r;
+	$direct_rows += $all;
+	$direct_t1 += $t1;
+	$direct_owner += $w->safe_psql($db, qq{SET ROLE vv_owner; SELECT count(*) FROM $shard});
+}
+is("$direct_rows|$direct_t1", '150|150', 'directly on the workers the reader sees only t1 rows of the shards');
+is($direct_owner, 350, 'directly on the workers the owner sees every row (positive control)');
+my ($t2port, $t2shard) = split / /, $coord->safe_psql($db, q{SELECT nodeport || ' ' || shard_name('docs'::regclass, shardid)
+	FROM citus_shards WHERE table_name = 'docs'::regclass
+	AND shardid = get_shard_id_for_distribution_column('docs', 't2')});
+my ($t2w) = grep { $_->port == $t2port } @workers;
+($state) = VectorVault::sql_error($t2w, $db,
+	qq{SET ROLE vv_reader; SET row_security = off; SELECT body::text FROM $t2shard LIMIT 1});
+is($state, '42501', 'directly on a worker the reader cannot switch RLS off on a shard');
+($state) = VectorVault::sql_error($t2w, $db,
+	qq{SET ROLE vv_reader; SELECT vault.access_level('t2') IS NULL AS none;
+	   SELECT vault._citus_apply('{}')});
+is($state, '42501', 'directly on a worker the reader cannot apply a catalog');
+
 # A revocation reaches the workers at the reader's next statement, even on the worker
 # connections its session already uses (Citus caches them per session).
 is($coord->safe_psql($db, q{SET ROLE vv_reader; SELECT count(*) FROM docs;
