@@ -1040,8 +1040,17 @@ VV_FUNCTION(vault_citus_as_key)
 						claims.key_id),
 				 errhint("Run SELECT vault.citus_sync() on the coordinator.")));
 	auth::KeyPrincipal *cur = auth::CurrentKey();
-	if (cur == nullptr || strcmp(cur->key_id, claims.key_id) != 0 ||
-		!ConstantTimeEqual(cur->digest, digest, 32))
+	bool same = cur != nullptr && strcmp(cur->key_id, claims.key_id) == 0 &&
+				ConstantTimeEqual(cur->digest, digest, 32);
+	if (!same && !vault::citus::OnWorker())
+	{
+		/* local execution on the coordinator runs in the key session itself; nobody else may
+		 * turn a token into a key login here */
+		SecureZero(digest, sizeof(digest));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+						errmsg("principal tokens are accepted only on Citus workers")));
+	}
+	if (!same)
 		auth::detail::SetKey(claims.key_id, digest, true);
 	SecureZero(digest, sizeof(digest));
 	PG_RETURN_BOOL(true);

@@ -378,6 +378,9 @@ is($state, '28000', 'a forged token is refused on a worker');
 ($state) = VectorVault::sql_error($workers[0], $db,
 	"SET ROLE vv_reader; SELECT vault._citus_as_key('$token')");
 is($state, '28000', 'a captured token is refused for another role (tokens are bound to the role)');
+($state) = VectorVault::sql_error($coord, $db,
+	"SET ROLE vv_owner; SELECT vault._citus_as_key('$token')");
+is($state, '28000', 'a captured token is refused on the coordinator, even for its role');
 my $tampered = $token;
 $tampered =~ s/\.(\d+)\./'.' . ($1 + 86400) . '.'/e;
 ($state) = VectorVault::sql_error($workers[0], $db,
