@@ -2,7 +2,7 @@
 # test.sh — the whole vector_vault test suite. CI (.ci/run) runs exactly this command.
 #
 #   scripts/test.sh                 everything
-#   VV_SUITES="unit regress" scripts/test.sh   a subset (static unit asan fuzz regress isolation tap clients)
+#   VV_SUITES="unit regress" scripts/test.sh   a subset (static unit asan fuzz regress isolation tap clients citus)
 #   VV_FUZZ_SECONDS=60 scripts/test.sh         longer fuzzing (default 15 s per target)
 #
 # Installs missing Debian packages (as root), builds and installs the extension, runs each suite,
@@ -13,7 +13,7 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/lib.sh"
 
-SUITES=${VV_SUITES:-static unit asan fuzz regress isolation tap clients}
+SUITES=${VV_SUITES:-static unit asan fuzz regress isolation tap clients citus}
 FUZZ_SECONDS=${VV_FUZZ_SECONDS:-15}
 PASS=0
 FAIL=0
@@ -199,6 +199,17 @@ fi
 # --- real client libraries (Node.js pg + pgvector, psycopg2, SQLAlchemy, PgBouncer) -----------
 if want clients && ls "$WORK"/test/clients/*.pl >/dev/null 2>&1; then
 	run_tap clients $(cd "$WORK" && ls test/clients/*.pl)
+fi
+
+# --- a real Citus cluster: coordinator + 2 workers (Citus built once from ../shared/peers) -----
+if want citus && ls "$WORK"/test/citus/*.pl >/dev/null 2>&1; then
+	# scripts/citus.sh caches the build; the caller of this script holds the install lock, if any
+	if VV_INSTALL_LOCK_HELD=1 bash "$top/scripts/citus.sh" >"$WORK/logs/citus-build.log" 2>&1; then
+		mkdir -p "$WORK/tap" && chown postgres: "$WORK/tap"
+		run_tap citus $(cd "$WORK" && ls test/citus/*.pl)
+	else
+		tail -30 "$WORK/logs/citus-build.log" >&2; record citus 0 1
+	fi
 fi
 
 echo >&2

@@ -21,6 +21,7 @@
 #include "auth/auth.h"
 #include "index/hnsw.h"
 #include "type/codec.h"
+#include "vault/citus.h"
 #include "vault/vault.h"
 
 extern "C"
@@ -55,6 +56,7 @@ _PG_init(void)
 	vault::RegisterCallbacks();
 	vault::RegisterRoleGuard();
 	auth::Register();
+	vault::citus::Register();
 	if (process_shared_preload_libraries_in_progress)
 	{
 		auth::RegisterShmem();
