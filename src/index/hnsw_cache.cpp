@@ -34,7 +34,9 @@
  *              graph or directory page whose LSN differs is decoded again, new elements'
  *              vectors are read — under the entry's exclusive lock.
  * Elements of vaults whose keys are gone (dropped vaults) are never loaded; when the shared
- * access epoch moves, an entry holding such a vault is reloaded, purging its plaintext. A
+ * access epoch moves, an entry holding such a vault is reloaded, purging its plaintext. Both
+ * questions are answered from one listing of the keyring directory per load or check
+ * (keys::SnapshotKeys), not a file-system call per vault or element. A
  * dropped index's entry is freed by an object-access hook.
  *
  * Concurrency. Readers (scans) hold the entry's LWLock shared; the single writer of an index
