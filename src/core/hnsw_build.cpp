@@ -11,6 +11,7 @@
 #include <string>
 #include <chrono>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #pragma GCC diagnostic push
@@ -249,6 +250,32 @@ DeleteBuiltGraph(BuiltGraph *g)
 	delete g;
 }
 
+/* Joins a build's threads when it goes out of scope (after asking them to stop), so that no
+ * joinable std::thread is ever destroyed. */
+struct ThreadJoiner
+{
+	std::vector<std::thread> &threads;
+	std::atomic<bool> &stop;
+
+	/* Joins every thread still joinable. */
+	void JoinAll()
+	{
+		for (std::thread &t : threads)
+			if (t.joinable())
+				t.join();
+	}
+
+	~ThreadJoiner()
+	{
+		bool any = false;
+		for (std::thread &t : threads)
+			any = any || t.joinable();
+		if (any)
+			stop = true;
+		JoinAll();
+	}
+};
+
 /* Runs hnswlib on req.threads threads and copies the graph out in element order. */
 Status
 BuildGraph(const BuildRequest &req, BuiltGraph *out)
@@ -316,8 +343,29 @@ BuildGraph(const BuildRequest &req, BuiltGraph *out)
 		};
 		int spawn = req.poll ? nthreads : nthreads - 1;
 		running = spawn;
+		/* Every started thread is joined on every way out, an exception included: destroying a
+		 * joinable std::thread calls std::terminate, which would restart the whole cluster. */
+		ThreadJoiner joiner{threads, failed};
 		for (int t = 0; t < spawn; t++)
-			threads.emplace_back(tracked);
+		{
+			try
+			{
+				if (t == req.fail_thread_start)
+					throw std::system_error(
+						std::make_error_code(std::errc::resource_unavailable_try_again));
+				threads.emplace_back(tracked);
+			}
+			catch (const std::system_error &e)
+			{
+				/* The threads already started stop at their next element; the build fails. */
+				std::lock_guard<std::mutex> g(error_lock);
+				error = std::string("could not start build thread ") + std::to_string(t + 1) +
+						" of " + std::to_string(spawn) + ": " + e.what();
+				failed = true;
+				running.fetch_sub(spawn - t);
+				break;
+			}
+		}
 		if (req.poll)
 		{
 			while (running.load() > 0)
@@ -330,10 +378,9 @@ BuildGraph(const BuildRequest &req, BuiltGraph *out)
 				}
 			}
 		}
-		else
+		else if (!failed)
 			worker();
-		for (std::thread &t : threads)
-			t.join();
+		joiner.JoinAll();
 		if (polled_cancel)
 			return Status::Error(Code::kInvalidInput, "index build cancelled");
 		if (failed)

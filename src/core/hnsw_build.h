@@ -44,8 +44,12 @@ struct BuildRequest
 	 * poll(poll_arg, done) — the bridge reads Postgres' interrupt flag and reports progress
 	 * there — and cancels the build when poll returns true.
 	 */
-	bool (*poll)(void *arg, uint32_t done) = nullptr;
+	bool (*poll)(void *arg, uint32_t done) = nullptr; /* never raises: a Postgres error here
+														 would unwind through C++ frames */
 	void *poll_arg = nullptr;
+	/* Test hook: starting build thread number fail_thread_start (from 0) fails as if the
+	 * system had refused it (std::system_error); -1 (the default) never. */
+	int fail_thread_start = -1;
 };
 
 /* The built graph in element order (element i is vectors[i]). */

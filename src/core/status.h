@@ -12,6 +12,7 @@
 
 #include <cstdarg>
 #include <cstddef>
+#include <type_traits>
 
 namespace vector_vault
 {
@@ -66,6 +67,10 @@ class Status
 	Code code_ = Code::kOk;
 	char message_[240] = {0};
 };
+
+/* The claim above, checked: a Status may be skipped over by a longjmp. */
+static_assert(std::is_trivially_destructible<Status>::value,
+			  "Status must be trivially destructible (it lives across Postgres calls that longjmp)");
 
 } // namespace vector_vault
 

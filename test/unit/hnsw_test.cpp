@@ -355,3 +355,46 @@ TEST(Hnsw, InnerProductIncrementalInsertsStayReachable)
 	 * whose cleanup relinks them (hnsw_vacuum.cpp). Without the in-degree guard this is 10-45%. */
 	EXPECT_GE(count, n * 99 / 100) << "reachable after incremental inner-product inserts";
 }
+
+/* A build thread the system refuses to start fails the build with a Status (the threads already
+ * running are stopped and joined) instead of std::terminate taking the server down; with and
+ * without the poll callback, at the first and at a later thread. The same request without the
+ * fault builds (positive control). */
+TEST(HnswBuild, ThreadStartFailureIsAStatusNotTerminate)
+{
+	const uint32_t n = 3000;
+	const size_t dims = 8;
+	std::vector<float> vecs(n * dims);
+	for (uint32_t i = 0; i < n * dims; i++)
+		vecs[i] = static_cast<float>((i * 2654435761u) % 1000) / 1000.0f;
+	auto levels = Levels(n, 16);
+	auto poll = [](void *, uint32_t)
+	{
+		return false;
+	};
+	for (bool with_poll : {false, true})
+		for (int fail_at : {-1, 0, 2})
+		{
+			BuildRequest req;
+			req.vectors = vecs.data();
+			req.n = n;
+			req.dims = dims;
+			req.levels = levels.data();
+			req.threads = 4;
+			if (with_poll)
+				req.poll = poll;
+			req.fail_thread_start = fail_at;
+			BuiltGraph g;
+			Status s = BuildGraph(req, &g);
+			if (fail_at < 0)
+			{
+				EXPECT_TRUE(s.ok()) << s.message();
+				EXPECT_EQ(g.n, n);
+				continue;
+			}
+			EXPECT_FALSE(s.ok()) << "poll " << with_poll << " fail_at " << fail_at;
+			EXPECT_NE(std::string(s.message()).find("could not start build thread"),
+					  std::string::npos)
+				<< s.message();
+		}
+}
