@@ -52,6 +52,17 @@ $(DATA_built): $(SQL_SOURCES)
 
 all: $(DATA_built)
 
+# compile_commands.json for clangd and clang-tidy over every source PGXS compiles (core included;
+# CMake writes build/core/compile_commands.json for the unit tests and fuzzers): `make compdb`.
+.PHONY: compdb
+compdb:
+	@VV_CC='$(COMPILE.cc)' VV_SRCS='$(SRCS)' VV_DIR='$(CURDIR)' python3 -c 'import json, os; \
+		d = os.environ["VV_DIR"]; cc = os.environ["VV_CC"]; \
+		srcs = os.environ["VV_SRCS"].split(); \
+		json.dump([{"directory": d, "file": f, "command": "%s -c -o %s %s" % (cc, f[:-4] + ".o", f)} \
+			for f in srcs], open("compile_commands.json", "w"), indent=1); \
+		print("compile_commands.json: %d sources" % len(srcs))'
+
 FORMAT_FILES = $(SRCS) $(wildcard src/*/*.h test/unit/*.cpp test/unit/*.h test/fuzz/*.cpp test/bench/*.cpp test/bench/*.c)
 .PHONY: format format-check
 format:

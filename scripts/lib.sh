@@ -9,7 +9,7 @@ export PATH="$PG_BIN:$PATH"
 VV_PACKAGES="build-essential cmake clang clang-format libclang-rt-dev openssl libssl-dev
 postgresql-$PG_MAJOR postgresql-client-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libkrb5-dev libhnswlib-dev
 libgtest-dev libipc-run-perl dataset-fashion-mnist python3-numpy python3-psycopg2
-python3-sqlalchemy python3-matplotlib pgbouncer nodejs npm gdb strace liblz4-dev libzstd-dev
+python3-sqlalchemy python3-matplotlib pgbouncer nodejs npm gdb strace liblz4-dev libzstd-dev universal-ctags
 pgbackrest postgresql-$PG_MAJOR-auto-failover pg-auto-failover-cli"
 
 log() { printf '\n==> %s\n' "$*" >&2; }

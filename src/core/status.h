@@ -69,8 +69,9 @@ class Status
 };
 
 /* The claim above, checked: a Status may be skipped over by a longjmp. */
-static_assert(std::is_trivially_destructible<Status>::value,
-			  "Status must be trivially destructible (it lives across Postgres calls that longjmp)");
+static_assert(
+	std::is_trivially_destructible<Status>::value,
+	"Status must be trivially destructible (it lives across Postgres calls that longjmp)");
 
 } // namespace vector_vault
 
