@@ -36,12 +36,6 @@ override autodepend = yes
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# PGXS names dependency files by base name only (.deps/$(*F).Po), and src/core and src/index (or
-# src/keys) share base names: one file's dependencies would overwrite the other's. Name them by
-# path instead; PGXS still includes every .deps/*.Po.
-%.o: %.cpp
-	@if test ! -d $(DEPDIR); then mkdir -p $(DEPDIR); fi
-	$(COMPILE.cc) -o $@ $< -MMD -MP -MF $(DEPDIR)/$(subst /,__,$*).Po
 
 # g++ warns that some of the server's C-only flags do not apply to C++; drop them for C++.
 override CXXFLAGS := $(filter-out -Wmissing-prototypes -Wdeclaration-after-statement,$(CXXFLAGS))

@@ -20,7 +20,7 @@
  * context whose reset callback zeroes them; C++ graph objects are owned through the same
  * mechanism, so an error or cancel frees everything without a destructor crossing a longjmp.
  */
-#include "core/hnsw_build.h"
+#include "core/graph_build.h"
 #include "core/secure.h"
 
 #include <atomic>

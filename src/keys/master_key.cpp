@@ -31,7 +31,7 @@
 
 #include "core/durable_file.h"
 #include "core/keyring_format.h"
-#include "core/master_key.h"
+#include "core/master_key_text.h"
 #include "core/secure.h"
 
 #include <cstring>

@@ -1,5 +1,5 @@
 /*
- * fuzz_master_key_hex.cpp — libFuzzer target for ParseMasterKeyHex (core/master_key.h), which
+ * fuzz_master_key_hex.cpp — libFuzzer target for ParseMasterKeyHex (core/master_key_text.h), which
  * decodes what vector_vault.master_key_file holds or what vector_vault.master_key_command prints.
  *
  * The input is passed as (pointer, length) with no terminator, exactly as the file and command
@@ -12,7 +12,7 @@
  *     contains no run of six or more hex digits (no key material is echoed).
  */
 #include "core/aead.h"
-#include "core/master_key.h"
+#include "core/master_key_text.h"
 #include "fuzz_util.h"
 
 #include <cctype>

@@ -1,5 +1,5 @@
 /* hnsw_test.cpp — graph build (hnswlib), our search, incremental insert planning and repair. */
-#include "core/hnsw_build.h"
+#include "core/graph_build.h"
 #include "core/hnsw_graph.h"
 
 #include <algorithm>

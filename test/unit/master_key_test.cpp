@@ -1,5 +1,5 @@
 /* master_key_test.cpp — master key parsing and fetching; errors never echo key text. */
-#include "core/master_key.h"
+#include "core/master_key_text.h"
 
 #include <cstdio>
 #include <cstring>

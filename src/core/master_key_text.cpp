@@ -1,5 +1,5 @@
-/* master_key.cpp — parsing and fetching the master key (see master_key.h). */
-#include "core/master_key.h"
+/* master_key_text.cpp — parsing and fetching the master key (see master_key_text.h). */
+#include "core/master_key_text.h"
 
 #include "core/hex.h"
 #include "core/secure.h"

@@ -1,5 +1,5 @@
 /*
- * master_key.h — obtaining the 256-bit master key (DESIGN.md §4).
+ * master_key_text.h — obtaining the 256-bit master key (DESIGN.md §4).
  *
  * The key arrives as 64 hexadecimal characters, from a file (vector_vault.master_key_file) or
  * from the standard output of a command (vector_vault.master_key_command). Surrounding

@@ -1,5 +1,5 @@
 /*
- * hnsw_build.h — building an HNSW graph in memory with hnswlib on several threads.
+ * graph_build.h — building an HNSW graph in memory with hnswlib on several threads.
  *
  * CREATE INDEX collects the decrypted vectors of one vault, then calls BuildGraph, which runs
  * hnswlib's addPoint from `threads` std::threads. The threads never call Postgres and every

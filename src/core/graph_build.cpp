@@ -1,7 +1,7 @@
 /*
- * hnsw_build.cpp — the only translation unit that includes hnswlib (see hnsw_build.h).
+ * graph_build.cpp — the only translation unit that includes hnswlib (see graph_build.h).
  */
-#include "core/hnsw_build.h"
+#include "core/graph_build.h"
 
 #include "core/distance.h"
 
