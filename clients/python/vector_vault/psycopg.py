@@ -28,7 +28,10 @@ __all__ = ["register_types", "transaction_login", "reset_session", "Vector"]
 
 def register_types(conn, use_numpy=None):
     """Registers evector/etext/ejsonb loaders and Vector (and numpy array) dumpers on conn."""
+    idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     rows = conn.execute(TYPES_SQL, prepare=False).fetchall()
+    if idle and not conn.autocommit:
+        conn.rollback()  # leave the connection as found (psycopg_pool's configure checks it)
     oids = type_oids(rows)
     evector_oid = oids["evector"][0]
 

@@ -45,11 +45,16 @@ def register_types(conn_or_cursor, use_numpy=None, adapt_numpy=True, globally=Fa
     evector literals (process-wide, like pgvector's register_vector). globally registers the
     parsers for every connection (the OIDs are this database's).
     """
-    cur = conn_or_cursor.cursor() if hasattr(conn_or_cursor, "cursor") else conn_or_cursor
+    is_conn = hasattr(conn_or_cursor, "cursor")
+    conn = conn_or_cursor if is_conn else conn_or_cursor.connection
+    idle = conn.get_transaction_status() == _ext.TRANSACTION_STATUS_IDLE
+    cur = conn_or_cursor.cursor() if is_conn else conn_or_cursor
     cur.execute(TYPES_SQL)
     oids = type_oids(cur.fetchall())
-    if hasattr(conn_or_cursor, "cursor"):
+    if is_conn:
         cur.close()
+    if idle and not conn.autocommit:
+        conn.rollback()  # leave the connection as found
     scope = None if globally else conn_or_cursor
 
     def cast_evector(value, _cur):
