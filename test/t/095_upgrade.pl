@@ -229,7 +229,9 @@ is($node->safe_psql('up', q{SELECT count(*) FROM pg_stats WHERE tablename = 'ite
 # --- catalog equality ----------------------------------------------------------------------------
 my $cat_clean = catalog('clean');
 is($cat_clean, $cat_fresh, '0.1.0 + update has exactly the catalog of a fresh 0.2.0 install')
-  or diag("differences (- updated, + fresh):\n" . catalog_diff($cat_clean, $cat_fresh));
+  or diag("differences (- updated, + fresh):\n" . catalog_diff($cat_clean, $cat_fresh)
+	  . "\nsrc/sql changed: repeat the change in sql/updates/vector_vault--0.1.0--0.2.0.sql "
+	  . "(or in the update script to the next version once 0.2.0 is released)");
 my $cat_up = catalog('up');
 is($cat_up, $cat_fresh, 'so does the updated database that holds data and an index')
   or diag("differences (- updated, + fresh):\n" . catalog_diff($cat_up, $cat_fresh));
