@@ -8,9 +8,12 @@ export PATH="$PG_BIN:$PATH"
 # Debian packages the build, the demo and the test suite need.
 VV_PACKAGES="build-essential cmake clang clang-format libclang-rt-dev openssl libssl-dev
 postgresql-$PG_MAJOR postgresql-client-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libkrb5-dev libhnswlib-dev
-libgtest-dev libipc-run-perl dataset-fashion-mnist python3-numpy python3-psycopg2 python3-psycopg
+libgtest-dev libipc-run-perl dataset-fashion-mnist python3-numpy python3-psycopg2
 python3-sqlalchemy python3-matplotlib pgbouncer nodejs npm gdb strace
 pgbackrest postgresql-$PG_MAJOR-auto-failover pg-auto-failover-cli"
+
+# psycopg 3 for the client helpers (clients/python) and examples/rag.
+VV_PACKAGES="$VV_PACKAGES python3-psycopg"
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
