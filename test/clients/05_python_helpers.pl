@@ -55,6 +55,8 @@ for my $flow (qw(pg2 pg3 sa))
 }
 is_deeply([ $r->{pg2}{meta_types}, $r->{pg3}{meta_types} ], [ ['dict'], ['dict'] ],
 	'psycopg2, psycopg 3: ejsonb values come back as dicts');
+is_deeply($r->{pg3}{binary_embeddings}, [ map { $_->{embedding} } @{ $r->{pg3}{all} // [] } ],
+	'psycopg 3: binary results parse to the same vectors as text results');
 is($r->{pg2}{array_of_evector}, 'list/6/ndarray', 'psycopg2: evector[] comes back as a list of arrays');
 is_deeply([ map { $r->{$_}{principal_after} } qw(pg2 pg3) ], [ 'role app', 'role app' ],
 	'psycopg2, psycopg 3: after transaction_login the connection acts as its role');

@@ -11,9 +11,11 @@ psycopg 3 binds parameters on the server, so an API key is never part of the que
 """
 import contextlib
 import json
+import struct
 
 import psycopg
 from psycopg.adapt import Dumper, Loader
+from psycopg.pq import Format
 
 from . import TYPES_SQL, VectorVaultError, type_oids
 from ._codec import Vector, format_evector, parse_evector
@@ -24,6 +26,11 @@ except ImportError:  # pragma: no cover
     _np = None
 
 __all__ = ["register_types", "transaction_login", "reset_session", "Vector"]
+
+
+def vector_vault_error(code, message):
+    """A VectorVaultError without a hint (malformed data from the server)."""
+    return VectorVaultError(code, message)
 
 
 def register_types(conn, use_numpy=None):
@@ -40,6 +47,20 @@ def register_types(conn, use_numpy=None):
 
         def load(self, data):
             return parse_evector(bytes(data).decode(), use_numpy)
+
+    class EVectorBinaryLoader(Loader):
+        """evector binary (pgvector's: int16 dims, int16 unused, big-endian float4s) -> array or list."""
+
+        format = Format.BINARY
+
+        def load(self, data):
+            data = bytes(data)
+            dims = struct.unpack_from(">H", data, 0)[0]
+            if len(data) != 4 + 4 * dims:
+                raise vector_vault_error("22P03", "malformed evector binary value")
+            if (use_numpy is None or use_numpy) and _np is not None:
+                return _np.frombuffer(data, dtype=">f4", count=dims, offset=4).astype(_np.float32)
+            return list(struct.unpack_from(f">{dims}f", data, 4))
 
     class EJsonbLoader(Loader):
         """ejsonb text -> Python object."""
@@ -62,6 +83,7 @@ def register_types(conn, use_numpy=None):
             return format_evector(obj).encode()
 
     conn.adapters.register_loader(evector_oid, EVectorLoader)
+    conn.adapters.register_loader(evector_oid, EVectorBinaryLoader)
     conn.adapters.register_loader(oids["ejsonb"][0], EJsonbLoader)
     conn.adapters.register_loader(oids["etext"][0], ETextLoader)
     conn.adapters.register_dumper(Vector, EVectorDumper)

@@ -137,6 +137,10 @@ def flow_psycopg3(key, rows, query):
             conn.execute(SEARCH, {"q": q}).fetchall()
         out["all"] = [row_json(r) for r in
                       conn.execute("SELECT id, body, meta, embedding FROM items ORDER BY id").fetchall()]
+        # Binary results: evector's binary form is pgvector's.
+        with conn.cursor(binary=True) as bc:
+            bc.execute("SELECT embedding FROM items ORDER BY id")
+            out["binary_embeddings"] = [[float(x) for x in r[0]] for r in bc.fetchall()]
     # Six more transactions: the login statement itself is never prepared.
     for _ in range(6):
         with vv3.transaction_login(conn, key):
