@@ -29,6 +29,11 @@ plan skip_all => "$python with psycopg2, psycopg 3, sqlalchemy and numpy is not 
   . "python3-psycopg2 python3-psycopg python3-sqlalchemy python3-numpy): $err" if $rc != 0;
 plan skip_all => "no $pkg/vector_vault" unless -f "$pkg/vector_vault/__init__.py";
 
+# The codec's unit tests (no server).
+($rc, $out, $err) = ClientSetup::run_client([ $python, '-m', 'unittest', 'discover', '-s', 'tests', '-v' ],
+	{ PYTHONPATH => $pkg, PYTHONDONTWRITEBYTECODE => 1 }, 60, dir => $pkg);
+ok($rc == 0 && $err =~ /^OK/m, 'clients/python unit tests pass (python3 -m unittest)') or diag("$out\n$err");
+
 my $node = ClientSetup::start_node('py_helpers');
 my $query = ClientSetup::sample_query();
 my %vault = (pg2 => 'pg2_vault', pg3 => 'pg3_vault', sa => 'sa_vault');

@@ -49,6 +49,10 @@ copy("$pkg/$_", "$app/node_modules/vector-vault/$_") or die "copy $_: $!" for qw
 ok(-f "$app/node_modules/pg/package.json" && -f "$app/node_modules/vector-vault/index.js",
 	'the application has pg, pgvector and vector-vault');
 
+# The codec's unit tests (no server).
+($rc, $out, $err) = ClientSetup::run_client([ 'node', '--test', 'test/' ], {}, 60, dir => $pkg);
+ok($rc == 0 && $out =~ /^# fail 0$/m, 'clients/node unit tests pass (node --test)') or diag("$out\n$err");
+
 my $node = ClientSetup::start_node('node_helpers');
 my $query = ClientSetup::sample_query();
 my $s = ClientSetup::setup_items($node, vaults => [ 'node_vault', 'b_vault', 'other_vault' ],
