@@ -28,7 +28,7 @@ my $src = "$FindBin::Bin/node";
 my $pkg = ($ENV{VV_TOP} // "$FindBin::Bin/../..") . '/clients/node';
 my ($node_version) = (`node --version 2>/dev/null` // '') =~ /^v(\d+)\./;
 plan skip_all => 'Node.js is not installed (node not on PATH)' unless defined $node_version;
-plan skip_all => "Node.js $node_version is too old for node-postgres 8 (needs 16 or later)" if $node_version < 16;
+plan skip_all => "Node.js $node_version is too old (pgvector-node and node --test need 18 or later)" if $node_version < 18;
 plan skip_all => "no $pkg/index.js" unless -f "$pkg/index.js";
 
 # A scratch application: pg + pgvector from npm, vector-vault from clients/node.
