@@ -4,7 +4,7 @@
 # The pure C++ core, its unit tests, fuzzers and sanitizer builds use CMakeLists.txt.
 
 EXTENSION = vector_vault
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 MODULE_big = vector_vault
 
 SRC_DIRS = src/core src/pg src/keys src/vault src/type src/index src/auth
@@ -13,6 +13,10 @@ OBJS = $(SRCS:.cpp=.o)
 
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 DATA_built = build/$(EXTENSION)--$(EXTVERSION).sql
+# Released versions keep their install scripts as shipped (sql/released/, never edited), and every
+# update script is written and reviewed by hand (sql/updates/); test/t/095_upgrade.pl and
+# .ci/check-upgrade-paths keep them honest. See README "Upgrading".
+DATA = $(sort $(wildcard sql/released/$(EXTENSION)--*.sql) $(wildcard sql/updates/$(EXTENSION)--*--*.sql))
 
 REGRESS = $(shell sed -n 's/^test: *//p' test/regress_schedule)
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)

@@ -12,6 +12,9 @@ libgtest-dev libipc-run-perl dataset-fashion-mnist python3-numpy python3-psycopg
 python3-sqlalchemy python3-matplotlib pgbouncer nodejs npm gdb strace liblz4-dev libzstd-dev universal-ctags
 pgbackrest postgresql-$PG_MAJOR-auto-failover pg-auto-failover-cli"
 
+# psycopg 3 for the client helpers (clients/python) and examples/rag.
+VV_PACKAGES="$VV_PACKAGES python3-psycopg"
+
 log() { printf '\n==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 

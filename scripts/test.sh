@@ -200,7 +200,8 @@ fi
 
 # --- real client libraries (Node.js pg + pgvector, psycopg2, SQLAlchemy, PgBouncer) -----------
 if want clients && ls "$WORK"/test/clients/*.pl >/dev/null 2>&1; then
-	run_tap clients $(cd "$WORK" && ls test/clients/*.pl)
+	# VV_CLIENTS selects files, e.g. VV_CLIENTS='test/clients/05*.pl' (default: all).
+	run_tap clients $(cd "$WORK" && ls ${VV_CLIENTS:-test/clients/*.pl})
 fi
 
 # --- a real Citus cluster: coordinator + 2 workers (Citus built once from ../shared/peers) -----

@@ -563,6 +563,15 @@ VV_FUNCTION(evector_from_array)
 	PG_RETURN_DATUM(d);
 }
 
+/* evector_from_real_array: the 0.1.0 name of evector_from_array. The released 0.1.0 install script
+ * (sql/released/vector_vault--0.1.0.sql, never edited) names it, and CREATE FUNCTION ... LANGUAGE C
+ * looks the symbol up, so the library exports it for as long as 0.1.0 can be installed; the
+ * 0.1.0--0.2.0 update repoints the function to evector_from_array. */
+VV_FUNCTION(evector_from_real_array)
+{
+	return evector_from_array_body(fcinfo);
+}
+
 /* vault.from_pgvector(anyelement): seals a value of pgvector's type vector, found at run time
  * (the type is named vector and sent by vector_send, whose binary form evector_recv reads), so
  * vector_vault neither needs pgvector installed nor links against it. */
