@@ -18,6 +18,7 @@
 
 extern "C"
 {
+#include "access/genam.h"
 #include "access/reloptions.h"
 #include "access/table.h"
 #include "catalog/index.h"
@@ -78,7 +79,11 @@ hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count, Cost *s
 	GenericCosts costs;
 	memset(&costs, 0, sizeof(costs));
 	double tuples = Max(path->indexinfo->tuples, 1.0);
-	int m = kDefaultM;
+	/* The index's own m (the planner holds a lock on it already). */
+	int m, ef_construction;
+	Relation index = index_open(path->indexinfo->indexoid, NoLock);
+	GetOptions(index, &m, &ef_construction);
+	index_close(index, NoLock);
 	/* Each visited candidate costs about 2M distance computations in memory. */
 	double visited = Min(tuples, g_ef_search * std::log2(tuples + 2.0));
 	costs.numIndexTuples = tuples;
