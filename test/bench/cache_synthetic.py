@@ -335,8 +335,11 @@ def write(outdir, r):
               vv["load_before"], vv["load_after"], pv["load_before"], pv["load_after"], hn["load"])]
     lg = r["server_log"]
     if lg.get("counts"):
-        L += ["", "Server log: %s. First lines:" % ", ".join(
-            "%d %s" % (v, k) for k, v in sorted(lg["counts"].items())), "", "```"] + lg["first"] + ["```"]
+        L += ["", "Server log: %s.%s" % (", ".join(
+            "%d %s" % (v, k) for k, v in sorted(lg["counts"].items())),
+            " First lines:" if lg["first"] else "")]
+        if lg["first"]:
+            L += ["", "```"] + lg["first"] + ["```"]
     else:
         L += ["", "Server log: no WARNING, ERROR, FATAL or PANIC lines."]
     L += ["", "Plot: `%s.png`; all figures: `%s.json`." % (base, base), ""]
