@@ -104,7 +104,8 @@ BEGIN
     WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) col
       AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
     IF src.attnum IS NULL THEN
-        RAISE EXCEPTION 'column "%" of % does not exist', col, tbl USING ERRCODE = '42703';
+        RAISE EXCEPTION 'column "%" of % does not exist', col, tbl USING ERRCODE = '42703',
+            HINT = 'Name the plaintext column to convert (col => ''embedding'').';
     END IF;
     IF src.typname IN ('evector', 'etext', 'ejsonb') THEN
         RAISE NOTICE 'column % of % is already %: nothing to do', pg_catalog.quote_ident(col), tbl, src.shown;
