@@ -67,7 +67,7 @@ BEGIN
     END IF;
     SELECT c.relowner, c.relkind, c.relpersistence INTO rel FROM pg_catalog.pg_class c
     WHERE c.oid OPERATOR(pg_catalog.=) tbl;
-    IF rel.relkind IS DISTINCT FROM 'r' THEN
+    IF rel.relkind IS NULL OR rel.relkind OPERATOR(pg_catalog.<>) 'r' THEN
         RAISE EXCEPTION '% is not a table', tbl USING ERRCODE = '42809',
             HINT = 'vault.migrate_column converts a column of a plain table (for a partitioned table, call it per partition).';
     END IF;
@@ -107,7 +107,7 @@ BEGIN
         RAISE EXCEPTION 'column "%" of % does not exist', col, tbl USING ERRCODE = '42703',
             HINT = 'Name the plaintext column to convert (col => ''embedding'').';
     END IF;
-    IF src.typname IN ('evector', 'etext', 'ejsonb') THEN
+    IF src.typname OPERATOR(pg_catalog.=) ANY (ARRAY['evector', 'etext', 'ejsonb']::name[]) THEN
         RAISE NOTICE 'column % of % is already %: nothing to do', pg_catalog.quote_ident(col), tbl, src.shown;
         RETURN;
     END IF;
@@ -119,15 +119,15 @@ BEGIN
             lo := src.atttypmod;
             hi := src.atttypmod;
         END IF;
-    ELSIF src.atttypid IN ('pg_catalog.float4[]'::pg_catalog.regtype, 'pg_catalog.float8[]'::pg_catalog.regtype,
-                           'pg_catalog.int4[]'::pg_catalog.regtype, 'pg_catalog.numeric[]'::pg_catalog.regtype) THEN
+    ELSIF src.atttypid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.float4[]'::pg_catalog.regtype, 'pg_catalog.float8[]'::pg_catalog.regtype,
+                           'pg_catalog.int4[]'::pg_catalog.regtype, 'pg_catalog.numeric[]'::pg_catalog.regtype]::pg_catalog.oid[]) THEN
         target := 'evector';
         arg := pg_catalog.format('t.%I::pg_catalog.float4[]', col);
-    ELSIF src.atttypid IN ('pg_catalog.text'::pg_catalog.regtype, 'pg_catalog.varchar'::pg_catalog.regtype,
-                           'pg_catalog.bpchar'::pg_catalog.regtype) THEN
+    ELSIF src.atttypid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.text'::pg_catalog.regtype, 'pg_catalog.varchar'::pg_catalog.regtype,
+                           'pg_catalog.bpchar'::pg_catalog.regtype]::pg_catalog.oid[]) THEN
         target := 'etext';
         arg := pg_catalog.format('t.%I::pg_catalog.text', col);
-    ELSIF src.atttypid IN ('pg_catalog.jsonb'::pg_catalog.regtype, 'pg_catalog.json'::pg_catalog.regtype) THEN
+    ELSIF src.atttypid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.jsonb'::pg_catalog.regtype, 'pg_catalog.json'::pg_catalog.regtype]::pg_catalog.oid[]) THEN
         target := 'ejsonb';
         arg := pg_catalog.format('t.%I::pg_catalog.jsonb', col);
     ELSE
@@ -235,8 +235,8 @@ BEGIN
         ORDER BY c.relname
     LOOP
         IF idx.amname OPERATOR(pg_catalog.=) 'hnsw' AND idx.indnatts OPERATOR(pg_catalog.=) 1
-           AND idx.opcname IN ('vector_l2_ops', 'vector_ip_ops', 'vector_cosine_ops') THEN
-            stmt := pg_catalog.format('CREATE INDEX %I ON %s USING vault_hnsw (%I %s)%s', idx.relname, tbl, col,
+           AND idx.opcname OPERATOR(pg_catalog.=) ANY (ARRAY['vector_l2_ops', 'vector_ip_ops', 'vector_cosine_ops']::name[]) THEN
+            stmt := pg_catalog.format('CREATE INDEX %I ON %s USING vault_hnsw (%I @extschema@.%I)%s', idx.relname, tbl, col,
                                       'e' OPERATOR(pg_catalog.||) idx.opcname,
                                       CASE WHEN idx.reloptions IS NULL THEN ''
                                            ELSE pg_catalog.format(' WITH (%s)', pg_catalog.array_to_string(idx.reloptions, ', ')) END);
