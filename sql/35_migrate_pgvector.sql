@@ -51,7 +51,17 @@ CALL vault.migrate_column('pgv2', 'embedding');
 SELECT count(*) AS indexes FROM pg_index WHERE indrelid = 'pgv2'::regclass;
 SELECT id, embedding FROM pgv2 ORDER BY id;
 
-DROP TABLE pgv, pgv2, pgv_copy, pgv_knn;
+-- drop_indexes_first: the index goes before the batches (each batch UPDATE would otherwise
+-- insert every row into it again) and, with rebuild_index, comes back as vault_hnsw at the end.
+CREATE TABLE pgv3 (id int, embedding vector(3));
+INSERT INTO pgv3 SELECT i, format('[%s,1,2]', i)::vector FROM generate_series(1, 50) i;
+CREATE INDEX pgv3_embedding ON pgv3 USING hnsw (embedding vector_l2_ops) WITH (m = 4);
+CALL vault.migrate_column('pgv3', 'embedding', drop_indexes_first => true, rebuild_index => true);
+SELECT c.relname, am.amname, c.reloptions FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+JOIN pg_am am ON am.oid = c.relam WHERE i.indrelid = 'pgv3'::regclass;
+SELECT count(*) FROM pgv3 WHERE vault.vault_of(embedding) = vault.vault_id('regress');
+
+DROP TABLE pgv, pgv2, pgv3, pgv_copy, pgv_knn;
 DROP EXTENSION vector CASCADE;
 SELECT vault.drop_vault('regress_pgv_a');
 SELECT vault.drop_vault('regress_pgv_b');

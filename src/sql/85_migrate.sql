@@ -34,9 +34,32 @@ BEGIN
 END
 $$;
 
+-- The indexes on column attnum of tbl, each with the vault_hnsw statement that replaces it
+-- (pgvector hnsw with an L2, inner-product or cosine opclass) or NULL (any other index).
+CREATE FUNCTION vault._migrate_indexes(tbl regclass, attnum smallint)
+RETURNS TABLE (index regclass, amname name, vault_hnsw pg_catalog.text)
+LANGUAGE sql STABLE AS $$
+    SELECT i.indexrelid::pg_catalog.regclass, am.amname,
+           CASE WHEN am.amname OPERATOR(pg_catalog.=) 'hnsw' AND i.indnatts OPERATOR(pg_catalog.=) 1
+                     AND op.opcname OPERATOR(pg_catalog.=) ANY (ARRAY['vector_l2_ops', 'vector_ip_ops', 'vector_cosine_ops']::name[])
+                THEN pg_catalog.format('CREATE INDEX %I ON %s USING vault_hnsw (%I @extschema@.%I)%s', c.relname, $1,
+                                       a.attname, 'e' OPERATOR(pg_catalog.||) op.opcname,
+                                       CASE WHEN c.reloptions IS NULL THEN ''
+                                            ELSE pg_catalog.format(' WITH (%s)', pg_catalog.array_to_string(c.reloptions, ', ')) END)
+           END
+    FROM pg_catalog.pg_index i
+    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
+    JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) c.relam
+    JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.=) $2
+    LEFT JOIN pg_catalog.pg_opclass op ON op.oid OPERATOR(pg_catalog.=) i.indclass[0]
+    WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND $2 OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[])
+    ORDER BY c.relname
+$$;
+
 CREATE PROCEDURE vault.migrate_column(tbl regclass, col name, vault_column name DEFAULT NULL,
                                       vault text DEFAULT NULL, batch_size integer DEFAULT 10000,
-                                      rebuild_index boolean DEFAULT false)
+                                      rebuild_index boolean DEFAULT false,
+                                      drop_indexes_first boolean DEFAULT false)
 LANGUAGE plpgsql AS $$
 DECLARE
     rel record;
@@ -177,6 +200,22 @@ BEGIN
                                   'WHEN ((OLD.%I)::pg_catalog.text IS DISTINCT FROM (NEW.%I)::pg_catalog.text) '
                                   'EXECUTE FUNCTION vault._migrate_reset(%L)', trig, col, tbl, col, col, shadow);
     END IF;
+    -- Every batch UPDATE writes a new row version, and a row that does not fit its page again
+    -- is inserted into every index of the table: for a pgvector hnsw index that is a graph
+    -- insert per row (test/bench/results/migrate-*.md: about 100 times slower). Asked to, the
+    -- indexes on the source column (which go at the end anyway) go now; the statements that
+    -- recreate them are kept for this call and printed.
+    IF drop_indexes_first THEN
+        FOR idx IN SELECT * FROM vault._migrate_indexes(tbl, src.attnum) LOOP
+            IF idx.vault_hnsw IS NOT NULL AND rebuild_index THEN
+                rebuild := rebuild OPERATOR(pg_catalog.||) idx.vault_hnsw;
+            END IF;
+            RAISE NOTICE 'vault.migrate_column: index % on the plaintext column is dropped before the batches', idx.index
+                USING HINT = coalesce(pg_catalog.format('Its vault_hnsw replacement: %s;', idx.vault_hnsw),
+                                      'Encrypted columns take only vault_hnsw indexes.');
+            EXECUTE pg_catalog.format('DROP INDEX %s', idx.index);
+        END LOOP;
+    END IF;
     COMMIT;
 
     -- Step 2: batches over ranges of heap blocks, then rows written since.
@@ -223,32 +262,14 @@ BEGIN
             HINT = 'Nothing was changed in the source column; fix those rows and call again to resume.';
     END IF;
     -- Indexes on the source column go with it; pgvector's hnsw indexes can come back as vault_hnsw.
-    FOR idx IN
-        SELECT i.indexrelid::pg_catalog.regclass AS name, c.relname, am.amname, i.indnatts, op.opcname,
-               c.reloptions, ns.nspname
-        FROM pg_catalog.pg_index i
-        JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
-        JOIN pg_catalog.pg_namespace ns ON ns.oid OPERATOR(pg_catalog.=) c.relnamespace
-        JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) c.relam
-        LEFT JOIN pg_catalog.pg_opclass op ON op.oid OPERATOR(pg_catalog.=) i.indclass[0]
-        WHERE i.indrelid OPERATOR(pg_catalog.=) tbl AND src.attnum OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[])
-        ORDER BY c.relname
-    LOOP
-        IF idx.amname OPERATOR(pg_catalog.=) 'hnsw' AND idx.indnatts OPERATOR(pg_catalog.=) 1
-           AND idx.opcname OPERATOR(pg_catalog.=) ANY (ARRAY['vector_l2_ops', 'vector_ip_ops', 'vector_cosine_ops']::name[]) THEN
-            stmt := pg_catalog.format('CREATE INDEX %I ON %s USING vault_hnsw (%I @extschema@.%I)%s', idx.relname, tbl, col,
-                                      'e' OPERATOR(pg_catalog.||) idx.opcname,
-                                      CASE WHEN idx.reloptions IS NULL THEN ''
-                                           ELSE pg_catalog.format(' WITH (%s)', pg_catalog.array_to_string(idx.reloptions, ', ')) END);
-            IF rebuild_index THEN
-                rebuild := rebuild OPERATOR(pg_catalog.||) stmt;
-                RAISE NOTICE 'vault.migrate_column: pgvector index % is rebuilt as vault_hnsw', idx.name;
-            ELSE
-                RAISE NOTICE 'vault.migrate_column: pgvector index % is dropped with the column', idx.name
-                    USING HINT = pg_catalog.format('Recreate it with: %s;', stmt);
-            END IF;
+    FOR idx IN SELECT * FROM vault._migrate_indexes(tbl, src.attnum) LOOP
+        IF idx.vault_hnsw IS NOT NULL AND rebuild_index THEN
+            rebuild := rebuild OPERATOR(pg_catalog.||) idx.vault_hnsw;
+        ELSIF idx.vault_hnsw IS NOT NULL THEN
+            RAISE NOTICE 'vault.migrate_column: pgvector index % is dropped with the column', idx.index
+                USING HINT = pg_catalog.format('Recreate it with: %s;', idx.vault_hnsw);
         ELSE
-            RAISE NOTICE 'vault.migrate_column: index % (%) on the plaintext column is dropped with it', idx.name, idx.amname
+            RAISE NOTICE 'vault.migrate_column: index % (%) on the plaintext column is dropped with it', idx.index, idx.amname
                 USING HINT = 'Encrypted columns take only vault_hnsw indexes (an ordered index would reveal the plaintexts'' order).';
         END IF;
     END LOOP;
@@ -263,6 +284,7 @@ BEGIN
         EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', tbl, col);
     END IF;
     FOREACH stmt IN ARRAY rebuild LOOP
+        RAISE NOTICE 'vault.migrate_column: %', stmt;
         EXECUTE stmt;
     END LOOP;
     COMMIT;
@@ -270,4 +292,4 @@ BEGIN
         USING HINT = 'The old plaintext stays in dead tuples until VACUUM (VACUUM FULL or CLUSTER rewrite the table), and in WAL, archives and backups taken before; see README "Migrating a column".';
 END
 $$;
-COMMENT ON PROCEDURE vault.migrate_column(regclass, name, name, text, integer, boolean) IS 'converts a vector, real[], text or jsonb column to evector, etext or ejsonb in place, in committed batches (restartable), sealing each row under the vault its vault_column names or under one vault';
+COMMENT ON PROCEDURE vault.migrate_column(regclass, name, name, text, integer, boolean, boolean) IS 'converts a vector, real[], text or jsonb column to evector, etext or ejsonb in place, in committed batches (restartable), sealing each row under the vault its vault_column names or under one vault';
