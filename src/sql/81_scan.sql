@@ -1,4 +1,4 @@
--- 80_scan: what the last vault_hnsw scan of this backend did (iterative_scan, max_scan_tuples).
+-- 81_scan: what the last vault_hnsw scan of this backend did (iterative_scan, max_scan_tuples).
 CREATE FUNCTION vault.last_hnsw_scan(OUT rounds int, OUT candidates bigint, OUT returned bigint,
                                      OUT dropped bigint, OUT ended text)
     AS 'MODULE_PATHNAME', 'vault_last_hnsw_scan' LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
