@@ -56,6 +56,12 @@ constexpr int kMaxEfConstruction = 1000;
 constexpr int kDefaultEfSearch = 40;
 constexpr int kMinEfSearch = 1;
 constexpr int kMaxEfSearch = 1000;
+
+/* vector_vault.iterative_scan values, and max_scan_tuples' default (as pgvector's). */
+constexpr int kIterativeOff = 0;
+constexpr int kIterativeRelaxed = 1;
+constexpr int kIterativeStrict = 2;
+constexpr int kDefaultMaxScanTuples = 20000;
 constexpr int kMaxIndexDims = 16000;
 
 /* Distance an opclass orders by. */
@@ -193,9 +199,14 @@ extern int g_cache_size_mb;
 extern int g_cache_indexes;
 extern int g_cache_representation;
 extern int g_build_threads;
+extern int g_iterative_scan;
+extern int g_max_scan_tuples;
 
 /* Defines the index GUCs and registers the cache's shared memory (from _PG_init). */
 void DefineGucs();
+
+/* Defines the scan GUCs, iterative_scan and max_scan_tuples (from _PG_init). */
+void DefineScanGucs();
 
 /* Reloption or default values for an index. */
 void GetOptions(Relation index, int *m, int *ef_construction);

@@ -9,9 +9,30 @@
  * cannot appear in results and their size does not change this query's latency or row count.
  *
  * When the executor wants more rows than the first round produced (a WHERE clause filtering
- * the index's output, or a large LIMIT), the search is repeated with ef doubled and only new
- * rows are returned, until a round finds nothing new. Such later rows may arrive slightly out of
- * order, as with pgvector's iterative scans.
+ * the index's output, or a large LIMIT), vector_vault.iterative_scan decides what happens, with
+ * the settings and meanings of pgvector 0.8's hnsw.iterative_scan:
+ *
+ *   off            one round: at most ef_search rows per readable vault, then the scan ends.
+ *   relaxed_order  (our default) the search is repeated with ef doubled and only rows not yet
+ *                  returned are handed out; a later round can find a row closer than one an
+ *                  earlier round already returned, so rows may come slightly out of order.
+ *   strict_order   the same rounds, but a row closer than the last one returned is dropped
+ *                  instead of being returned late: distances never decrease, at some cost in
+ *                  recall (the same trade pgvector makes). Under the sq8 cache every candidate
+ *                  of a round is re-ranked exactly first, so the order is the exact one.
+ *
+ * Rounds are bounded by vector_vault.max_scan_tuples: once the candidates gathered by all
+ * rounds so far (ef per readable vault and round, whether returned, filtered or already seen)
+ * reach it, no further round starts. Like pgvector's setting it is approximate (the round that
+ * crosses it finishes, so the work is under three times the bound: rounds double) and it does
+ * not shorten the first round. Without it a filter that matches nothing made the scan double ef
+ * until it had walked every readable sub-graph. A further cap on a round's memory
+ * (pgvector's scan_mem_multiplier) is not needed here: a round holds ef hits per vault, and ef
+ * stops growing at max_scan_tuples.
+ *
+ * vault.last_hnsw_scan() reports the last scan this backend started: rounds, candidates,
+ * rows returned and why it ended, so tests and users can see how much work a filter cost.
+ * It reports counts only, over vaults the principal may read.
  */
 #include "core/distance.h"
 #include "core/secure.h"
@@ -28,6 +49,9 @@ extern "C"
 {
 #include "access/relscan.h"
 #include "pgstat.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 }
@@ -35,8 +59,34 @@ extern "C"
 namespace vector_vault::index
 {
 
+int g_iterative_scan = kIterativeRelaxed;
+int g_max_scan_tuples = kDefaultMaxScanTuples;
+
 namespace
 {
+
+/* Why a scan stopped asking for rounds (vault.last_hnsw_scan().ended). */
+enum class Ended : uint8
+{
+	kRunning = 0,   /* still open, or the executor stopped reading before the end */
+	kOneRound = 1,  /* iterative_scan = off */
+	kGraphDone = 2, /* a round found fewer candidates than ef: nothing more to find */
+	kMaxTuples = 3, /* max_scan_tuples reached */
+	kEfCeiling = 4, /* ef reached the hard ceiling */
+	kNullQuery = 5  /* ORDER BY col <op> NULL: every row, once */
+};
+
+/* The counters of the last scan this backend started (vault.last_hnsw_scan()). */
+struct LastScan
+{
+	int32 rounds;
+	int64 candidates;
+	int64 returned;
+	int64 dropped; /* strict_order: rows dropped because a closer one came late */
+	Ended ended;
+};
+
+LastScan g_last_scan;
 
 /* One result: distance, element and heap TID. */
 struct Hit
@@ -57,6 +107,10 @@ struct ScanState
 	float *query;
 	uint32 dims;
 	int ef;
+	int mode;        /* iterative_scan at the first round */
+	int64 tuples;    /* candidates gathered by all rounds */
+	float last_dist; /* distance of the last row returned (strict_order) */
+	bool any_returned;
 	Hit *hits;
 	int nhits;
 	int pos;
@@ -221,7 +275,7 @@ SearchRound(IndexScanDesc scan, ScanState *s)
 	/* sq8 distances are approximate: the closest ef get exact ones from their sealed vectors. */
 	if (CachedRepresentation(ref) == Representation::kSq8)
 	{
-		int top = Min(nhits, s->ef);
+		int top = s->mode == kIterativeStrict ? nhits : Min(nhits, s->ef);
 		for (int k = 0; k < top; k++)
 			hits[k].dist = ExactDistance(g, s->query, hits[k].id);
 		std::sort(hits, hits + top, closer);
@@ -230,7 +284,18 @@ SearchRound(IndexScanDesc scan, ScanState *s)
 	s->hits = hits;
 	s->nhits = nhits;
 	s->pos = 0;
-	s->exhausted = !more_possible || s->ef >= kMaxEfSearch * 64;
+	s->tuples += nhits;
+	g_last_scan.rounds++;
+	g_last_scan.candidates = s->tuples;
+	if (s->mode == kIterativeOff)
+		g_last_scan.ended = Ended::kOneRound;
+	else if (!more_possible)
+		g_last_scan.ended = Ended::kGraphDone;
+	else if (s->tuples >= g_max_scan_tuples)
+		g_last_scan.ended = Ended::kMaxTuples;
+	else if (s->ef >= kMaxEfSearch * 64)
+		g_last_scan.ended = Ended::kEfCeiling;
+	s->exhausted = g_last_scan.ended != Ended::kRunning;
 	pfree(readable);
 }
 
@@ -304,6 +369,11 @@ hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
 	s->returned = nullptr;
 	s->returned_bits = 0;
 	s->ef = g_ef_search;
+	s->mode = g_iterative_scan;
+	s->tuples = 0;
+	s->last_dist = 0;
+	s->any_returned = false;
+	g_last_scan = LastScan{};
 }
 
 /* amgettuple: the next closest row. */
@@ -330,6 +400,7 @@ hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 			ListAll(scan, s);
 			s->searched = true;
 			s->exhausted = true;
+			g_last_scan.ended = Ended::kNullQuery;
 		}
 	}
 	else if (!s->have_query)
@@ -347,6 +418,16 @@ hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 			if (WasReturned(s, h.id))
 				continue;
 			MarkReturned(s, h.id);
+			/* strict_order: a row found late that is closer than one already returned is
+			 * dropped, so distances never go down (pgvector does the same). */
+			if (s->mode == kIterativeStrict && s->any_returned && h.dist < s->last_dist)
+			{
+				g_last_scan.dropped++;
+				continue;
+			}
+			s->last_dist = h.dist;
+			s->any_returned = true;
+			g_last_scan.returned++;
 			scan->xs_heaptid = h.tid;
 			scan->xs_recheck = false;
 			scan->xs_recheckorderby = false;
@@ -360,6 +441,30 @@ hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 	}
 }
 
+/* Defines vector_vault.iterative_scan and vector_vault.max_scan_tuples (from _PG_init). */
+void
+DefineScanGucs()
+{
+	static const struct config_enum_entry modes[] = {{"off", kIterativeOff, false},
+													 {"relaxed_order", kIterativeRelaxed, false},
+													 {"strict_order", kIterativeStrict, false},
+													 {nullptr, 0, false}};
+	DefineCustomEnumVariable(
+		"vector_vault.iterative_scan",
+		"What a vault_hnsw scan does when the executor wants more rows than ef_search gave: "
+		"off (stop), relaxed_order (search again with a larger ef; rows may come slightly out "
+		"of order) or strict_order (search again; rows never out of order).",
+		"As pgvector's hnsw.iterative_scan; rounds stop at vector_vault.max_scan_tuples.",
+		&g_iterative_scan, kIterativeRelaxed, modes, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable(
+		"vector_vault.max_scan_tuples",
+		"Candidates a vault_hnsw iterative scan may gather before it starts no further round.",
+		"Approximate, and the first round is never shortened (as pgvector's "
+		"hnsw.max_scan_tuples).",
+		&g_max_scan_tuples, kDefaultMaxScanTuples, 1, INT_MAX, PGC_USERSET, 0, nullptr, nullptr,
+		nullptr);
+}
+
 /* amendscan. */
 void
 hnsw_endscan(IndexScanDesc scan)
@@ -371,3 +476,23 @@ hnsw_endscan(IndexScanDesc scan)
 }
 
 } // namespace vector_vault::index
+
+/* vault.last_hnsw_scan(): counters of the last vault_hnsw scan this backend started. */
+VV_FUNCTION(vault_last_hnsw_scan)
+{
+	using vector_vault::index::Ended;
+	using vector_vault::index::g_last_scan;
+	static const char *const kEnded[] = {"running",         "off",        "graph_done",
+										 "max_scan_tuples", "ef_ceiling", "null_query"};
+	TupleDesc desc;
+	if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("vault.last_hnsw_scan must return a record"),
+						errhint("Call it as SELECT * FROM vault.last_hnsw_scan().")));
+	desc = BlessTupleDesc(desc);
+	Datum values[5] = {Int32GetDatum(g_last_scan.rounds), Int64GetDatum(g_last_scan.candidates),
+					   Int64GetDatum(g_last_scan.returned), Int64GetDatum(g_last_scan.dropped),
+					   CStringGetTextDatum(kEnded[static_cast<int>(g_last_scan.ended)])};
+	bool nulls[5] = {false, false, false, false, false};
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}

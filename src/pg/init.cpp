@@ -48,6 +48,7 @@ _PG_init(void)
 	keys::DefineGucs();
 	vault::DefineGucs();
 	index::DefineGucs();
+	index::DefineScanGucs();
 	type::DefineGucs();
 	auth::DefineGucs();
 	MarkGUCPrefixReserved("vector_vault");

@@ -1,0 +1,67 @@
+-- 35_migrate_pgvector: vault.migrate_column on pgvector's vector column with an hnsw index
+-- (issue 11), when pgvector is installed on this server (expected/35_migrate_pgvector_1.out is
+-- the run without it). The index is dropped with the column and, when asked, recreated as
+-- vault_hnsw with the matching operator class and the same m and ef_construction; otherwise a
+-- NOTICE gives the statement to run.
+SELECT count(*) > 0 AS has_pgvector FROM pg_available_extensions WHERE name = 'vector' \gset
+\if :has_pgvector
+\else
+\echo pgvector is not installed: skipped
+\quit
+\endif
+SET vector_vault.vault = 'regress';
+CREATE EXTENSION vector;
+SELECT vault.create_vault('regress_pgv_a');
+SELECT vault.create_vault('regress_pgv_b');
+CREATE TABLE pgv (id int PRIMARY KEY, tenant text, embedding vector(3));
+INSERT INTO pgv
+SELECT i, CASE WHEN i % 2 = 0 THEN 'regress_pgv_a' ELSE 'regress_pgv_b' END,
+       format('[%s,%s,%s]', i % 17, (i * 7) % 23, (i * 11) % 29)::vector
+FROM generate_series(1, 500) i;
+CREATE INDEX pgv_embedding ON pgv USING hnsw (embedding vector_cosine_ops) WITH (m = 8, ef_construction = 32);
+CREATE INDEX pgv_l2 ON pgv USING hnsw (embedding vector_l2_ops);
+CREATE TABLE pgv_copy AS SELECT id, embedding::real[] AS emb FROM pgv;
+-- What pgvector answers, to compare with afterwards.
+CREATE TABLE pgv_knn AS
+SELECT array_agg(id ORDER BY embedding <=> '[3,5,7]', id) AS ids FROM pgv;
+
+CALL vault.migrate_column('pgv', 'embedding', vault_column => 'tenant', rebuild_index => true);
+SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'pgv'::regclass AND attname = 'embedding';
+SELECT c.relname, am.amname, op.opcname, c.reloptions
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
+JOIN pg_opclass op ON op.oid = i.indclass[0]
+WHERE i.indrelid = 'pgv'::regclass ORDER BY 1;
+SELECT count(*) FILTER (WHERE vault.vault_of(p.embedding) = vault.vault_id(p.tenant)) AS under_own_tenant,
+       count(*) FILTER (WHERE p.embedding::real[] = c.emb) AS same_values
+FROM pgv p JOIN pgv_copy c USING (id);
+-- The rebuilt index serves the same query (cosine distances: exact for 500 rows at ef 100).
+SET vector_vault.ef_search = 100;
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM pgv ORDER BY embedding <=> '[3,5,7]' LIMIT 10;
+SELECT (SELECT array_agg(id) FROM (SELECT id FROM pgv ORDER BY embedding <=> '[3,5,7]' LIMIT 10) s)
+       = (SELECT ids[1:10] FROM pgv_knn) AS same_as_pgvector;
+RESET enable_seqscan;
+RESET vector_vault.ef_search;
+
+-- Without rebuild_index: the index is dropped and the NOTICE says how to recreate it.
+CREATE TABLE pgv2 (id int, embedding vector(3));
+INSERT INTO pgv2 VALUES (1, '[1,2,3]'), (2, '[4,5,6]');
+CREATE INDEX pgv2_embedding ON pgv2 USING hnsw (embedding vector_ip_ops);
+CALL vault.migrate_column('pgv2', 'embedding');
+SELECT count(*) AS indexes FROM pg_index WHERE indrelid = 'pgv2'::regclass;
+SELECT id, embedding FROM pgv2 ORDER BY id;
+
+-- drop_indexes_first: the index goes before the batches (each batch UPDATE would otherwise
+-- insert every row into it again) and, with rebuild_index, comes back as vault_hnsw at the end.
+CREATE TABLE pgv3 (id int, embedding vector(3));
+INSERT INTO pgv3 SELECT i, format('[%s,1,2]', i)::vector FROM generate_series(1, 50) i;
+CREATE INDEX pgv3_embedding ON pgv3 USING hnsw (embedding vector_l2_ops) WITH (m = 4);
+CALL vault.migrate_column('pgv3', 'embedding', drop_indexes_first => true, rebuild_index => true);
+SELECT c.relname, am.amname, c.reloptions FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+JOIN pg_am am ON am.oid = c.relam WHERE i.indrelid = 'pgv3'::regclass;
+SELECT count(*) FROM pgv3 WHERE vault.vault_of(embedding) = vault.vault_id('regress');
+
+DROP TABLE pgv, pgv2, pgv3, pgv_copy, pgv_knn;
+DROP EXTENSION vector CASCADE;
+SELECT vault.drop_vault('regress_pgv_a');
+SELECT vault.drop_vault('regress_pgv_b');
