@@ -19,7 +19,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/lib.sh"
 
 PG_CONFIG=${PG_CONFIG:-$PG_BIN/pg_config}
-PEERS_SRC=${VV_PEERS_SRC:-$top/../shared/peers}
+PEERS_SRC=$(peers_src "$top")
 TARBALL=${VV_CITUS_TARBALL:-$PEERS_SRC/citus-13.2.2.tar.gz}
 if [ -z "${VV_CITUS_CACHE:-}" ]; then
 	if [ "$(id -u)" -eq 0 ]; then VV_CITUS_CACHE=/var/cache/vector_vault-peers

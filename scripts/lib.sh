@@ -15,6 +15,17 @@ pgbackrest postgresql-$PG_MAJOR-auto-failover pg-auto-failover-cli"
 # psycopg 3 for the client helpers (clients/python) and examples/rag.
 VV_PACKAGES="$VV_PACKAGES python3-psycopg"
 
+# The folder holding the peers' source tarballs (pgvector, Citus): $VV_PEERS_SRC, else ../shared/peers
+# beside the checkout, else /work/shared/peers (where it is on the project's machines, so that a
+# clone elsewhere, such as CI's /tmp/ci, finds it too).
+peers_src() {
+	local top=$1 d
+	for d in "${VV_PEERS_SRC:-}" "$top/../shared/peers" /work/shared/peers; do
+		[ -n "$d" ] && [ -d "$d" ] && { (cd "$d" && pwd); return 0; }
+	done
+	echo "$top/../shared/peers"
+}
+
 log() { printf '\n==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 

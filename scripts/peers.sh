@@ -15,7 +15,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/lib.sh"
 
 PG_CONFIG=${PG_CONFIG:-$PG_BIN/pg_config}
-PEERS_SRC=${VV_PEERS_SRC:-$top/../shared/peers}
+PEERS_SRC=$(peers_src "$top")
 if [ -z "${VV_PEERS_CACHE:-}" ]; then
 	if [ "$(id -u)" -eq 0 ]; then VV_PEERS_CACHE=/var/cache/vector_vault-peers
 	else VV_PEERS_CACHE=$HOME/.cache/vector_vault/peers; fi

@@ -193,6 +193,15 @@ StatementIsDistributed(PlannedStmt *stmt)
 /* Seconds a principal token stays valid (a generic cached plan keeps its token). */
 constexpr int kTokenLifetimeSeconds = 600;
 
+/*
+ * Off: API-key sessions get no access to distributed tables at all (reads too), and workers
+ * refuse every principal token. A token is a bearer credential in SQL text; a review found that
+ * another session of the same role could read it from citus_stat_activity and replay it through
+ * the coordinator (a qual pushed down to the workers, or run_command_on_workers). Binding tokens
+ * to the originating Citus distributed transaction is the fix it waits for (issue 10).
+ */
+constexpr bool kKeyPrincipalTravels = false;
+
 /* Plans made for a key principal: PlannedStmt address -> principal generation at planning. */
 struct PlanEntry
 {
@@ -259,12 +268,11 @@ RefuseKeyPrincipal(const char *what, PlannedStmt *plan)
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("%s on distributed tables is not available to API-key sessions", what),
-			 errdetail("API-key sessions may read distributed tables; writes, COPY and statements "
-					   "planned before the current login would run on the workers with the "
-					   "connection's role, which may hold more rights than API key %s.",
+			 errdetail("The statement would run on the workers with the connection's role, which "
+					   "may hold more rights than API key %s.",
 					   key->key_id),
-			 errhint("Write as a role with the vault grants you need, or prepare the statement "
-					 "again after vault.login (docs/citus.md).")));
+			 errhint("Query distributed tables as a role with the vault grants you need "
+					 "(docs/citus.md, \"API keys\").")));
 }
 
 /* Context of InjectWalker. */
@@ -319,6 +327,13 @@ InjectWalker(Node *node, void *arg)
 		node, reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)(void)>(InjectWalker)), arg);
 }
 
+/* Whether API-key principals may reach workers (kKeyPrincipalTravels). */
+bool
+KeyPrincipalTravels()
+{
+	return kKeyPrincipalTravels;
+}
+
 /* The token key derived from the master key (caller zeroes it). */
 void
 TokenKey(uint8_t out[kPrincipalTokenKeyBytes])
@@ -336,7 +351,7 @@ bool
 InjectToken(Query *parse)
 {
 	auth::KeyPrincipal *key = auth::CurrentKey();
-	if (key == nullptr || parse->commandType != CMD_SELECT)
+	if (!kKeyPrincipalTravels || key == nullptr || parse->commandType != CMD_SELECT)
 		return false;
 	Oid argtypes[1] = {TEXTOID};
 	Oid func = LookupFuncName(
@@ -651,7 +666,13 @@ PushSnapshot()
 	char *snapshot = BuildSnapshot();
 	char *command =
 		psprintf("SELECT vault._citus_apply(%s::pg_catalog.text)", quote_literal_cstr(snapshot));
+	/* The command holds password and key digests and wrapped keys: never echoed to the client
+	 * (citus.log_remote_commands is a user setting), whatever the session set. */
+	int nest = NewGUCNestLevel();
+	(void) set_config_option("citus.log_remote_commands", "off", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, DEBUG1, false);
 	g_api.send_to_workers_as_superuser(command);
+	AtEOXact_GUC(true, nest);
 	pfree(command);
 	pfree(snapshot);
 }
@@ -984,6 +1005,11 @@ VV_FUNCTION(vault_citus_sync)
  * session's API key (on a worker; see core/principal_token.h). Returns true or raises. */
 VV_FUNCTION(vault_citus_as_key)
 {
+	if (!vault::citus::KeyPrincipalTravels())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("principal tokens are not accepted"),
+				 errhint("API-key sessions cannot use distributed tables yet (docs/citus.md).")));
 	char *token = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	uint8_t tk[kPrincipalTokenKeyBytes];
 	vault::citus::TokenKey(tk);
