@@ -283,7 +283,8 @@ COMMENT ON FUNCTION vault.seal_in(jsonb, text) IS 'the jsonb sealed as an ejsonb
 -- Trigger of a running migration: a row whose source value changes gets its shadow value
 -- cleared (TG_ARGV[0] names the shadow column), so the next batch converts it again.
 -- jsonb_populate_record copies the other fields as they are (no output function, no decryption).
-CREATE FUNCTION vault._migrate_reset() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION vault._migrate_reset() RETURNS trigger LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN pg_catalog.jsonb_populate_record(NEW, pg_catalog.jsonb_build_object(TG_ARGV[0], NULL));
 END
@@ -293,10 +294,10 @@ $$;
 -- (pgvector hnsw with an L2, inner-product or cosine opclass) or NULL (any other index).
 CREATE FUNCTION vault._migrate_indexes(tbl regclass, attnum smallint)
 RETURNS TABLE (index regclass, amname name, vault_hnsw pg_catalog.text)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT i.indexrelid::pg_catalog.regclass, am.amname,
            CASE WHEN am.amname OPERATOR(pg_catalog.=) 'hnsw' AND i.indnatts OPERATOR(pg_catalog.=) 1
-                     AND op.opcname OPERATOR(pg_catalog.=) ANY (ARRAY['vector_l2_ops', 'vector_ip_ops', 'vector_cosine_ops']::name[])
+                     AND op.opcname OPERATOR(pg_catalog.=) ANY (ARRAY['vector_l2_ops', 'vector_ip_ops', 'vector_cosine_ops']::pg_catalog.name[])
                 THEN pg_catalog.format('CREATE INDEX %I ON %s USING vault_hnsw (%I @extschema@.%I)%s', c.relname, $1,
                                        a.attname, 'e' OPERATOR(pg_catalog.||) op.opcname,
                                        CASE WHEN c.reloptions IS NULL THEN ''
@@ -311,6 +312,9 @@ LANGUAGE sql STABLE AS $$
     ORDER BY c.relname
 $$;
 
+-- A procedure that COMMITs cannot pin search_path with a SET clause, so everything in it is
+-- schema-qualified, variable types included (pg_catalog.name: a planted domain "name" in the
+-- caller's path ran in its DECLARE block before; test/t/022_shadowing.pl).
 CREATE PROCEDURE vault.migrate_column(tbl regclass, col name, vault_column name DEFAULT NULL,
                                       vault text DEFAULT NULL, batch_size integer DEFAULT 10000,
                                       rebuild_index boolean DEFAULT false,
@@ -319,8 +323,8 @@ LANGUAGE plpgsql AS $$
 DECLARE
     rel record;
     src record;
-    shadow name := pg_catalog.left('vv_migrating_' OPERATOR(pg_catalog.||) col, 63);
-    trig name := pg_catalog.left('vv_migrate_' OPERATOR(pg_catalog.||) col, 63);
+    shadow pg_catalog.name := pg_catalog.left('vv_migrating_' OPERATOR(pg_catalog.||) col, 63);
+    trig pg_catalog.name := pg_catalog.left('vv_migrate_' OPERATOR(pg_catalog.||) col, 63);
     target pg_catalog.text;     -- evector | etext | ejsonb
     target_type pg_catalog.text;
     arg pg_catalog.text;        -- the plaintext argument of vault.seal_in
@@ -385,7 +389,7 @@ BEGIN
         RAISE EXCEPTION 'column "%" of % does not exist', col, tbl USING ERRCODE = '42703',
             HINT = 'Name the plaintext column to convert (col => ''embedding'').';
     END IF;
-    IF src.typname OPERATOR(pg_catalog.=) ANY (ARRAY['evector', 'etext', 'ejsonb']::name[]) THEN
+    IF src.typname OPERATOR(pg_catalog.=) ANY (ARRAY['evector', 'etext', 'ejsonb']::pg_catalog.name[]) THEN
         RAISE NOTICE 'column % of % is already %: nothing to do', pg_catalog.quote_ident(col), tbl, src.shown;
         RETURN;
     END IF;

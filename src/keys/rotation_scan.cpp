@@ -6,8 +6,8 @@
  * a partition, a materialized view. Every enumeration used by rotation goes through
  * TypeHoldsEncrypted() (SQL: vault._holds_encrypted), and values are read by walking the datum
  * (vault._sealed_count, vault._reseal_nested, vault._vault_ids), so retire_key_version never
- * shreds a version that a nested value still uses. Range types cannot hold them: the encrypted
- * types have no btree operator class, which a range subtype needs.
+ * shreds a version that a nested value still uses. Ranges and multiranges count by their
+ * subtype (evector has a btree operator class, so a range over it can exist).
  *
  * Counting runs as the extension owner (pg::EnterPrivileged), which reads every table but the
  * temporary tables of other sessions; those are reported as unreadable, never an error, so a
@@ -133,7 +133,12 @@ Holds(const EncryptedTypes &t, Oid typid, int depth)
 	Oid elem = get_element_type(base);
 	if (OidIsValid(elem))
 		return Holds(t, elem, depth + 1);
-	if (get_typtype(base) != TYPTYPE_COMPOSITE)
+	char typtype = get_typtype(base);
+	if (typtype == TYPTYPE_RANGE)
+		return Holds(t, get_range_subtype(base), depth + 1);
+	if (typtype == TYPTYPE_MULTIRANGE)
+		return Holds(t, get_multirange_range(base), depth + 1);
+	if (typtype != TYPTYPE_COMPOSITE)
 		return false;
 	TupleDesc desc = lookup_rowtype_tupdesc(base, -1);
 	bool holds = false;

@@ -56,6 +56,7 @@ _PG_init(void)
 	keys::RegisterClaimCallbacks();
 	vault::RegisterCallbacks();
 	vault::RegisterRoleGuard();
+	type::RegisterDdlHook();
 	auth::Register();
 	vault::citus::Register();
 	if (process_shared_preload_libraries_in_progress)

@@ -78,6 +78,9 @@ struct varlena *EnvelopeFromBinary(StringInfo buf, ValueKind kind);
 /* Defines vector_vault.ciphertext_io. */
 void DefineGucs();
 
+/* Installs the DDL guard's CREATE INDEX CONCURRENTLY / REINDEX prechecks (ddl_guard.cpp). */
+void RegisterDdlHook();
+
 /* Name of an encrypted type, for messages. */
 const char *KindTypeName(ValueKind kind);
 

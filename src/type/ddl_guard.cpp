@@ -31,6 +31,7 @@
  * superuser can disable event triggers.
  */
 #include "pg/guard.h"
+#include "type/codec.h"
 
 extern "C"
 {
@@ -49,6 +50,7 @@ extern "C"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
+#include "tcop/utility.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -217,6 +219,18 @@ CheckIndex(Relation index)
 		for (int i = 0; i < index->rd_index->indnkeyatts; i++)
 		{
 			AttrNumber att = index->rd_index->indkey.values[i];
+			/* an expression key whose value is encrypted (COALESCE(v, v), ARRAY[v]) is ordered
+			 * by the decrypted values just the same: judge the index column's own type */
+			if (att == 0 &&
+				keys::TypeHoldsEncrypted(TupleDescAttr(RelationGetDescr(index), i)->atttypid))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("an index using %s on an encrypted expression of \"%s\" is not "
+								"allowed",
+								amname ? amname : "?", RelationGetRelationName(heap)),
+						 errdetail("Its entries would be ordered by the decrypted values, and the "
+								   "order of its pages would reveal them."),
+						 errhint("Index encrypted values only USING vault_hnsw.")));
 			if (att > 0 &&
 				keys::TypeHoldsEncrypted(TupleDescAttr(RelationGetDescr(heap), att - 1)->atttypid))
 				ereport(ERROR,
@@ -251,6 +265,119 @@ CheckIndex(Relation index)
 			Refuse(heap, att, "a partial-index predicate");
 	}
 	table_close(heap, AccessShareLock);
+}
+
+/* True when the table has a column that can hold an encrypted value. */
+bool
+HasEncryptedColumn(Relation rel)
+{
+	TupleDesc desc = RelationGetDescr(rel);
+	for (int i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped &&
+			keys::TypeHoldsEncrypted(TupleDescAttr(desc, i)->atttypid))
+			return true;
+	return false;
+}
+
+/*
+ * CREATE INDEX CONCURRENTLY, checked before it runs: the event trigger's ERROR comes after the
+ * index exists, and a concurrent build leaves it behind, ready for writes (so filled in the
+ * plaintexts' order) and one REINDEX away from valid. Key columns are judged by their types;
+ * expressions and predicates, whose types are known only once built, are refused on a table
+ * with encrypted columns (a plain CREATE INDEX checks them exactly).
+ */
+void
+PrecheckConcurrentIndex(IndexStmt *stmt)
+{
+	if (stmt->accessMethod != nullptr && strcmp(stmt->accessMethod, "vault_hnsw") == 0)
+		return;
+	Oid relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid))
+		return;
+	Relation rel = try_relation_open(relid, AccessShareLock);
+	if (rel == nullptr)
+		return;
+	bool encrypted_table = HasEncryptedColumn(rel);
+	ListCell *lc;
+	foreach (lc, stmt->indexParams)
+	{
+		IndexElem *elem = lfirst_node(IndexElem, lc);
+		bool bad = false;
+		if (elem->name != nullptr)
+		{
+			AttrNumber att = get_attnum(relid, elem->name);
+			bad = att > 0 && keys::TypeHoldsEncrypted(get_atttype(relid, att));
+		}
+		else
+			bad = encrypted_table;
+		if (bad)
+			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							errmsg("CREATE INDEX CONCURRENTLY on an encrypted value of \"%s\" "
+								   "is not allowed",
+								   RelationGetRelationName(rel)),
+							errdetail("An index on encrypted values other than vault_hnsw would "
+									  "be ordered by the decrypted values."),
+							errhint("Index encrypted columns USING vault_hnsw; for an expression "
+									"index on this table, CREATE INDEX without CONCURRENTLY.")));
+	}
+	if (stmt->whereClause != nullptr && encrypted_table)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("CREATE INDEX CONCURRENTLY with a predicate on \"%s\" is not allowed",
+						RelationGetRelationName(rel)),
+				 errdetail("The table has encrypted columns; a predicate on one would reveal it."),
+				 errhint("CREATE INDEX without CONCURRENTLY, which checks the predicate.")));
+	relation_close(rel, AccessShareLock);
+}
+
+/* REINDEX (no event trigger on PG 15), checked before it runs: an index the guard refuses
+ * (left by an older build) must not be made valid. */
+void
+PrecheckReindex(ReindexStmt *stmt)
+{
+	if (stmt->relation == nullptr ||
+		(stmt->kind != REINDEX_OBJECT_INDEX && stmt->kind != REINDEX_OBJECT_TABLE))
+		return;
+	Oid relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid))
+		return;
+	Relation rel = try_relation_open(relid, AccessShareLock);
+	if (rel == nullptr)
+		return;
+	if (rel->rd_rel->relkind == RELKIND_INDEX || rel->rd_rel->relkind == RELKIND_PARTITIONED_INDEX)
+		CheckIndex(rel);
+	else
+	{
+		List *indexes = RelationGetIndexList(rel);
+		ListCell *lc;
+		foreach (lc, indexes)
+		{
+			Relation index = try_relation_open(lfirst_oid(lc), AccessShareLock);
+			if (index == nullptr)
+				continue;
+			CheckIndex(index);
+			relation_close(index, AccessShareLock);
+		}
+	}
+	relation_close(rel, AccessShareLock);
+}
+
+ProcessUtility_hook_type g_prev_utility = nullptr;
+
+/* Runs the prechecks, then the command. */
+void
+DdlUtilityHook(PlannedStmt *pstmt, const char *query, bool read_only, ProcessUtilityContext context,
+			   ParamListInfo params, QueryEnvironment *env, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node *n = pstmt->utilityStmt;
+	if (IsA(n, IndexStmt) && reinterpret_cast<IndexStmt *>(n)->concurrent)
+		PrecheckConcurrentIndex(reinterpret_cast<IndexStmt *>(n));
+	else if (IsA(n, ReindexStmt))
+		PrecheckReindex(reinterpret_cast<ReindexStmt *>(n));
+	if (g_prev_utility != nullptr)
+		g_prev_utility(pstmt, query, read_only, context, params, env, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, query, read_only, context, params, env, dest, qc);
 }
 
 /* Checks one relation the DDL command created or altered. */
@@ -300,6 +427,14 @@ CheckRelation(Oid relid)
 }
 
 } // namespace
+
+/* Installs the CREATE INDEX CONCURRENTLY / REINDEX prechecks (from _PG_init). */
+void
+RegisterDdlHook()
+{
+	g_prev_utility = ProcessUtility_hook;
+	ProcessUtility_hook = DdlUtilityHook;
+}
 
 } // namespace vector_vault::type
 
