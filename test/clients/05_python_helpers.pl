@@ -83,6 +83,9 @@ is_deeply($l->{sa_guard}, { same_backend => JSON::PP::true, principal => 'role a
 	'install_pool_guard: the next checkout (same backend) acts as the role and sees nothing');
 is_deeply($r->{autocommit_error}, { code => '25000', has_hint => JSON::PP::true, echoes_key => JSON::PP::false },
 	'transaction_login on an autocommit connection: a helper error with a hint, without the key');
+is($r->{sa_bad_login}{raised}, JSON::PP::true, 'SQLAlchemy install_login: a failed login raises VectorVaultError');
+like($r->{sa_bad_login}{code} // '', qr/^[0-9A-Z]{5}$/, 'SQLAlchemy install_login: the error carries the server SQLSTATE');
+is($r->{sa_bad_login}{echoes_key}, JSON::PP::false, 'SQLAlchemy install_login: the error never carries the key');
 
 $node->stop;
 done_testing();

@@ -19,6 +19,7 @@ import json
 from sqlalchemy import Float, event, text
 from sqlalchemy.types import UserDefinedType
 
+from . import VectorVaultError
 from ._codec import format_evector, parse_evector
 
 __all__ = ["EVector", "EText", "EJsonb", "install_login", "install_pool_guard"]
@@ -110,8 +111,23 @@ def install_login(session_factory, info_key="vault_api_key"):
     @event.listens_for(session_factory, "after_begin")
     def _login(session, transaction, connection):
         key = session.info.get(info_key)
-        if key is not None:
+        if key is None:
+            return
+        failure = None
+        try:
             connection.execute(text("SELECT vault.login(:k, true)"), {"k": key}).scalar_one()
+        except Exception as e:
+            # SQLAlchemy's DBAPIError prints the bound parameters, the key among them: keep the
+            # server's message and SQLSTATE only, and raise outside this block so that the
+            # original is neither chained nor kept as the new error's context.
+            orig = getattr(e, "orig", None)
+            code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None) or "XX000"
+            message = (str(orig) if orig is not None else type(e).__name__).splitlines()[0]
+            failure = (code, message.replace(key, "vv_…"))
+        if failure is not None:
+            raise VectorVaultError(failure[0], "vault.login failed: " + failure[1],
+                                   "Check the key (revoked, expired, rotated or mistyped); "
+                                   "the key itself is never part of this error.")
     return _login
 
 

@@ -286,6 +286,18 @@ def main():
             pass
     except vector_vault.VectorVaultError as e:
         out["autocommit_error"] = {"code": e.code, "has_hint": bool(e.hint), "echoes_key": keys["pg2"] in str(e)}
+    # A failed login through install_login: SQLAlchemy would print the bound key; the helper's
+    # error carries the server's SQLSTATE and never the key (a revoked-looking, wrong key here).
+    bad = keys["sa"][:-4] + ("0000" if not keys["sa"].endswith("0000") else "1111")
+    try:
+        BadSession = sessionmaker(bind=engine_for(True), future=True)
+        install_login(BadSession)
+        with BadSession(info={"vault_api_key": bad}) as s:
+            s.execute(text("SELECT 1"))
+        out["sa_bad_login"] = {"raised": False}
+    except vector_vault.VectorVaultError as e:
+        out["sa_bad_login"] = {"raised": True, "code": e.code, "echoes_key": bad in str(e)
+                               or bad in repr(e.__cause__) or bad in repr(e.__context__)}
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")
 
