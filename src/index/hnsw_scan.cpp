@@ -199,19 +199,31 @@ PrepareQuery(IndexScanDesc scan, ScanState *s)
 	s->have_query = true;
 }
 
-/* The readable vaults' sub-graphs in the cache directory (sorting the readable ids first keeps
- * this O(vaults log readable) for a principal who reads thousands of vaults). */
+/* True when vault_id is among the readable ids (sorted by SortReadable). */
+bool
+IsReadable(const uint64_t *readable, int nreadable, uint64_t vault_id)
+{
+	return std::binary_search(readable, readable + nreadable, vault_id);
+}
+
+/* Sorts the readable vault ids for IsReadable: a principal may read thousands of vaults. */
+void
+SortReadable(uint64_t *readable, int nreadable)
+{
+	std::sort(readable, readable + nreadable);
+}
+
+/* The readable vaults' sub-graphs in the cache directory. */
 DirEntry *
 ReadableSubgraphs(const CacheRef &ref, uint64_t *readable, int nreadable, int *n)
 {
-	std::sort(readable, readable + nreadable);
+	SortReadable(readable, nreadable);
 	int nv;
 	const DirEntry *vaults = CachedVaults(ref, &nv);
 	DirEntry *out = static_cast<DirEntry *>(palloc(sizeof(DirEntry) * Max(Min(nv, nreadable), 1)));
 	int k = 0;
 	for (int i = 0; i < nv && k < nreadable; i++)
-		if (vaults[i].entry != kNoElement &&
-			std::binary_search(readable, readable + nreadable, vaults[i].vault_id))
+		if (vaults[i].entry != kNoElement && IsReadable(readable, nreadable, vaults[i].vault_id))
 			out[k++] = vaults[i];
 	*n = k;
 	return out;
@@ -305,6 +317,7 @@ ListAll(IndexScanDesc scan, ScanState *s)
 {
 	int nreadable;
 	uint64_t *readable = vault::ReadableVaults(&nreadable);
+	SortReadable(readable, nreadable);
 	static const uint64 kNoVault = 0;
 	CacheRef ref = AcquireCacheFor(scan->indexRelation, false, &kNoVault, 0); /* facts only */
 	uint32 n = CachedElements(ref);
@@ -315,12 +328,8 @@ ListAll(IndexScanDesc scan, ScanState *s)
 		CachedElement ce;
 		if (!GetCachedElement(ref, id, &ce) || ce.deleted)
 			continue;
-		for (int r = 0; r < nreadable; r++)
-			if (readable[r] == ce.vault_id)
-			{
-				hits[k++] = {0.0f, id, ce.tid};
-				break;
-			}
+		if (IsReadable(readable, nreadable, ce.vault_id))
+			hits[k++] = {0.0f, id, ce.tid};
 	}
 	ReleaseCache(&ref);
 	s->hits = hits;

@@ -267,6 +267,22 @@ CheckIndex(Relation index)
 	table_close(heap, AccessShareLock);
 }
 
+/* Checks every index of a table. */
+void
+CheckIndexesOf(Relation rel)
+{
+	List *indexes = RelationGetIndexList(rel);
+	ListCell *lc;
+	foreach (lc, indexes)
+	{
+		Relation index = try_relation_open(lfirst_oid(lc), AccessShareLock);
+		if (index == nullptr)
+			continue;
+		CheckIndex(index);
+		relation_close(index, AccessShareLock);
+	}
+}
+
 /* True when the table has a column that can hold an encrypted value. */
 bool
 HasEncryptedColumn(Relation rel)
@@ -348,16 +364,7 @@ PrecheckReindex(ReindexStmt *stmt)
 		CheckIndex(rel);
 	else
 	{
-		List *indexes = RelationGetIndexList(rel);
-		ListCell *lc;
-		foreach (lc, indexes)
-		{
-			Relation index = try_relation_open(lfirst_oid(lc), AccessShareLock);
-			if (index == nullptr)
-				continue;
-			CheckIndex(index);
-			relation_close(index, AccessShareLock);
-		}
+		CheckIndexesOf(rel);
 	}
 	relation_close(rel, AccessShareLock);
 }
@@ -410,16 +417,7 @@ CheckRelation(Oid relid)
 							 errhint("Partition by another column, e.g. a tenant id.")));
 		}
 		/* ALTER TABLE ... ADD UNIQUE / PRIMARY KEY reports the table, not the index it made. */
-		List *indexes = RelationGetIndexList(rel);
-		ListCell *lc;
-		foreach (lc, indexes)
-		{
-			Relation index = try_relation_open(lfirst_oid(lc), AccessShareLock);
-			if (index == nullptr)
-				continue;
-			CheckIndex(index);
-			relation_close(index, AccessShareLock);
-		}
+		CheckIndexesOf(rel);
 	}
 	if (kind == RELKIND_VIEW || kind == RELKIND_MATVIEW)
 		CheckViewQuery(rel);

@@ -708,11 +708,19 @@ def write_results(outdir, r):
         "the installed vector_vault.so was not byte-identical to this run's build (another "
         "engineer's install) at %d of them: ours was put in place for the start, theirs back after" % len(swaps) if swaps else
         "the installed libraries were this run's at every restart")]
+    finish_report(outdir, base, L, r, series)
+
+
+def finish_report(outdir, base, L, r, series, title=None):
+    """Ends a report's lines L with the server log's findings and the file names, and writes
+    <base>.json (r), <base>.md and the plot <base>.png."""
     lg = r["server_log"]
     if lg.get("counts"):
-        L += ["", "Server log: %s. First lines:" % ", ".join(
-            "%d %s" % (v, k) for k, v in sorted(lg["counts"].items())), "", "```"] + \
-            lg["first"] + ["```"]
+        L += ["", "Server log: %s.%s" % (", ".join(
+            "%d %s" % (v, k) for k, v in sorted(lg["counts"].items())),
+            " First lines:" if lg["first"] else "")]
+        if lg["first"]:
+            L += ["", "```"] + lg["first"] + ["```"]
     else:
         L += ["", "Server log: no WARNING, ERROR, FATAL or PANIC lines."]
     L += ["", "Plot: `%s.png`; all figures: `%s.json`." % (base, base), ""]
@@ -722,7 +730,7 @@ def write_results(outdir, r):
     with open(os.path.join(outdir, base + ".md"), "w") as f:
         f.write(text)
     print("\n" + text)
-    plot(os.path.join(outdir, base + ".png"), series, r)
+    plot(os.path.join(outdir, base + ".png"), series, r, title=title)
 
 
 def plot(path, series, r, title=None):

@@ -333,22 +333,6 @@ def write(outdir, r):
                   format(round(ins["pgvector"]), ","), ins["pgvector"] / ins["vector_vault"])]
     L += ["", "Load average: vector_vault sweep %s / %s, pgvector sweep %s / %s, hnswlib after %s." % (
               vv["load_before"], vv["load_after"], pv["load_before"], pv["load_after"], hn["load"])]
-    lg = r["server_log"]
-    if lg.get("counts"):
-        L += ["", "Server log: %s.%s" % (", ".join(
-            "%d %s" % (v, k) for k, v in sorted(lg["counts"].items())),
-            " First lines:" if lg["first"] else "")]
-        if lg["first"]:
-            L += ["", "```"] + lg["first"] + ["```"]
-    else:
-        L += ["", "Server log: no WARNING, ERROR, FATAL or PANIC lines."]
-    L += ["", "Plot: `%s.png`; all figures: `%s.json`." % (base, base), ""]
-    text = "\n".join(L)
-    with open(os.path.join(outdir, base + ".json"), "w") as f:
-        json.dump(r, f, indent=1, default=str)
-    with open(os.path.join(outdir, base + ".md"), "w") as f:
-        f.write(text)
-    print("\n" + text)
-    cb.plot(os.path.join(outdir, base + ".png"), series, r,
-            title="synthetic %d x %d, %d vaults (Zipf), L2, m=%d, ef_construction=%d (%s)" % (
-                p["n"], p["dims"], p["vaults"], p["m"], p["ef_construction"], r["date"]))
+    cb.finish_report(outdir, base, L, r, series,
+                     title="synthetic %d x %d, %d vaults (Zipf), L2, m=%d, ef_construction=%d (%s)" % (
+                         p["n"], p["dims"], p["vaults"], p["m"], p["ef_construction"], r["date"]))
