@@ -7,7 +7,7 @@ EXTENSION = vector_vault
 EXTVERSION = 0.2.0
 MODULE_big = vector_vault
 
-SRC_DIRS = src/core src/pg src/keys src/vault src/type src/index src/auth
+SRC_DIRS = src/core src/pg src/keys src/auth src/vault src/type src/index src/admin
 SRCS = $(sort $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.cpp)))
 OBJS = $(SRCS:.cpp=.o)
 

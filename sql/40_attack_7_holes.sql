@@ -3,7 +3,7 @@
 -- roles, vaults and keys). What each hole was:
 --
 --   H1  key-management passwords were checked against the extension owner's hash, whatever the
---       calling role (src/auth/api_keys.cpp, VerifyKeyPassword: GetUserId() read after
+--       calling role (src/admin/api_keys.cpp, VerifyKeyPassword: GetUserId() read after
 --       pg::EnterPrivileged switched to the extension owner). Fixed in d689fcf; kept here as
 --       a regression test (it passes).
 --   H2  in an API key session, a role's own operator <= (timestamptz, timestamptz) in a schema
@@ -22,7 +22,7 @@
 --       XactCallback): the role's own rights come back.
 --   H6  ROLLBACK TO SAVEPOINT does not undo a login or a logout made after the savepoint.
 --   H7  a failed login does not record the key id it was for; while a session is logged in,
---       its failed logins are recorded under the session key's id (src/auth/api_keys.cpp,
+--       its failed logins are recorded under the session key's id (src/admin/api_keys.cpp,
 --       vault_login; audit.cpp Fill uses CurrentKeyIdOrEmpty()).
 --   H8  grants, revokes, vault creation and drops are not in the access log
 --       (src/vault/vault_sql.cpp called no Audit function).

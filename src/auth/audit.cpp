@@ -48,7 +48,6 @@
 #include "pg/guard.h"
 #include "pg/privileged.h"
 #include "pg/shmem.h"
-#include "vault/vault.h"
 
 extern "C"
 {
@@ -169,7 +168,8 @@ MustKeep(const Event &e)
 
 /* Fills an event for the current session. */
 void
-Fill(Event *e, const char *action, const char *vault, const char *result, const char *detail)
+Fill(Event *e, const char *action, uint64_t vault_id, const char *vault, const char *result,
+	 const char *detail)
 {
 	memset(e, 0, sizeof(*e));
 	e->used = true;
@@ -181,11 +181,7 @@ Fill(Event *e, const char *action, const char *vault, const char *result, const 
 	strlcpy(e->key_id, CurrentKeyIdOrEmpty(), sizeof(e->key_id));
 	strlcpy(e->vault, vault ? vault : "", sizeof(e->vault));
 	/* Entries are tied to the vault's id: a later vault of the same name does not inherit them. */
-	if (vault != nullptr && IsTransactionState())
-	{
-		const vault::VaultInfo *v = vault::LookupVaultByName(vault);
-		e->vault_id = v ? static_cast<int64>(v->id) : 0;
-	}
+	e->vault_id = static_cast<int64>(vault_id);
 	strlcpy(e->action, action, sizeof(e->action));
 	strlcpy(e->result, result, sizeof(e->result));
 	strlcpy(e->client, ClientAddress(), sizeof(e->client));
@@ -688,10 +684,11 @@ RecordNow(const Event &e)
 
 /* Records an event now; it survives this transaction's rollback. */
 void
-AuditNow(const char *action, const char *vault, const char *result, const char *detail)
+AuditNow(const char *action, uint64_t vault_id, const char *vault, const char *result,
+		 const char *detail)
 {
 	Event e;
-	Fill(&e, action, vault, result, detail);
+	Fill(&e, action, vault_id, vault, result, detail);
 	RecordNow(e);
 }
 
@@ -713,10 +710,11 @@ RecordInTransaction(const Event &e)
 
 /* Records a state change in the current transaction (it commits with it). */
 void
-AuditAtCommit(const char *action, const char *vault, const char *result, const char *detail)
+AuditAtCommit(const char *action, uint64_t vault_id, const char *vault, const char *result,
+			  const char *detail)
 {
 	Event e;
-	Fill(&e, action, vault, result, detail);
+	Fill(&e, action, vault_id, vault, result, detail);
 	RecordInTransaction(e);
 }
 
@@ -726,9 +724,7 @@ AuditVaultChangeAtCommit(const char *action, uint64_t vault_id, const char *vaul
 						 const char *detail)
 {
 	Event e;
-	Fill(&e, action, nullptr, "ok", detail);
-	strlcpy(e.vault, vault, sizeof(e.vault));
-	e.vault_id = static_cast<int64>(vault_id);
+	Fill(&e, action, vault_id, vault, "ok", detail);
 	RecordInTransaction(e);
 }
 
@@ -737,7 +733,7 @@ void
 AuditLoginFailure(const char *attempted_key_id, const char *result, const char *detail)
 {
 	Event e;
-	Fill(&e, "login", nullptr, result, detail);
+	Fill(&e, "login", 0, nullptr, result, detail);
 	strlcpy(e.key_id, attempted_key_id ? attempted_key_id : "", sizeof(e.key_id));
 	RecordNow(e);
 }

@@ -47,8 +47,8 @@ struct KeyValidity
  * digest matches the current secret or the previous one inside the rotation's overlap. */
 KeyValidity CheckKey(const char *key_id, const uint8_t digest[32]);
 
-/* How many active vaults an API key is scoped to; their name when exactly one. */
-int KeyVaults(const char *key_id, char *single_name, size_t cap);
+/* How many active vaults an API key is scoped to; their id and name when exactly one. */
+int KeyVaults(const char *key_id, uint64_t *single_id, char *single_name, size_t cap);
 
 /* The key principal, or nullptr when the session acts as its role. */
 KeyPrincipal *CurrentKey();
@@ -104,15 +104,19 @@ void RegisterRedaction();
 void NotePlaintext();
 
 /* --- access log (audit.cpp) ---------------------------------------------------------------- */
+/* Events name a vault by id and name (vault_id 0 and vault nullptr: none): the entry stays tied to
+ * that vault even after a drop and the reuse of its name. */
 
 /* Records an event right away: it survives the rollback of the current transaction (server log
  * and access log queue). A successful login ("login", "ok") that the queue cannot take raises
  * 53000, which undoes the login with its transaction. */
-void AuditNow(const char *action, const char *vault, const char *result, const char *detail);
+void AuditNow(const char *action, uint64_t vault_id, const char *vault, const char *result,
+			  const char *detail);
 
 /* Records a state change in vault._access_log within the current transaction: the entry
  * commits with the change or not at all. */
-void AuditAtCommit(const char *action, const char *vault, const char *result, const char *detail);
+void AuditAtCommit(const char *action, uint64_t vault_id, const char *vault, const char *result,
+				   const char *detail);
 
 /* Records a change to a vault (create, drop, grant, revoke) by id, within the current
  * transaction: the entry stays tied to this vault even after a drop and the reuse of its name. */

@@ -97,11 +97,12 @@ CheckKey(const char *key_id, const uint8_t digest[32])
 	return out;
 }
 
-/* Names of the active vaults an API key is scoped to: the count, and the name when it is one. */
+/* The active vaults an API key is scoped to: the count, and the id and name when it is one. */
 int
-KeyVaults(const char *key_id, char *single_name, size_t cap)
+KeyVaults(const char *key_id, uint64_t *single_id, char *single_name, size_t cap)
 {
 	single_name[0] = '\0';
+	*single_id = 0;
 	pg::CatalogScan scan;
 	pg::BeginCatalogScan(&scan, "_api_key_vaults");
 	AttrNumber a_key = pg::CatalogColumn(&scan, "key_id");
@@ -139,13 +140,19 @@ KeyVaults(const char *key_id, char *single_name, size_t cap)
 			strcmp(TextDatumGetCString(pg::CatalogValue(&scan, v_state, &isnull)), "active") != 0)
 			continue;
 		if (active++ == 0)
+		{
+			*single_id = static_cast<uint64_t>(id);
 			strlcpy(single_name, TextDatumGetCString(pg::CatalogValue(&scan, v_name, &isnull)),
 					cap);
+		}
 	}
 	pg::EndCatalogScan(&scan);
 	pfree(ids);
 	if (active != 1)
+	{
 		single_name[0] = '\0';
+		*single_id = 0;
+	}
 	return active;
 }
 

@@ -14,7 +14,6 @@
 
 #include "auth/auth.h"
 #include "pg/guard.h"
-#include "vault/vault.h"
 
 extern "C"
 {
@@ -185,7 +184,6 @@ SetKey(const char *key_id, const uint8_t digest[32], bool transaction)
 	else
 		g_state.session_active = true;
 	PrincipalChanged();
-	vault::InvalidateCache();
 }
 
 /* Ends every key principal (vault.logout, DISCARD ALL). */
@@ -197,7 +195,6 @@ ClearKey()
 	SecureZero(&g_state.session, sizeof(g_state.session));
 	g_state.txn_active = g_state.session_active = false;
 	PrincipalChanged();
-	vault::InvalidateCache();
 }
 } // namespace detail
 
@@ -207,7 +204,7 @@ EndLoginForReset()
 {
 	if (CurrentKey() != nullptr)
 	{
-		AuditNow("logout", nullptr, "ok", "DISCARD ALL");
+		AuditNow("logout", 0, nullptr, "ok", "DISCARD ALL");
 		detail::ClearKey();
 	}
 }
@@ -264,7 +261,7 @@ RequireSecureConnection(const char *what)
 {
 	if (TransportAllowed())
 		return;
-	AuditNow("tls", nullptr, "denied", what);
+	AuditNow("tls", 0, nullptr, "denied", what);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 			 errmsg("%s requires an encrypted connection", what),

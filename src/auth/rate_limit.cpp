@@ -246,7 +246,7 @@ void
 Refuse(const char *key_id, bool password, const char *what, long seconds)
 {
 	if (password)
-		AuditNow("key_password", nullptr, "blocked", what);
+		AuditNow("key_password", 0, nullptr, "blocked", what);
 	else
 		AuditLoginFailure(key_id, "blocked", what);
 	ereport(ERROR,

@@ -434,7 +434,7 @@ LoadAtPostmasterStart()
 void
 RequireMasterKey()
 {
-	/* Defensive: _PG_init refuses to load without the preload (src/pg/init.cpp). */
+	/* Defensive: _PG_init refuses to load without the preload (src/admin/init.cpp). */
 	if (!g_state.attempted)
 		ereport(ERROR, (errcode(pg::kSqlStateMasterKey),
 						errmsg("vector_vault is not loaded through shared_preload_libraries"),

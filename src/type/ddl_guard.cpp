@@ -22,7 +22,7 @@
  * evector's default opclass would order its pages by the plaintexts; issue 11), and partitioning
  * by an encrypted value (the partition would reveal the plaintext's order or equality).
  * A column "holds encrypted values" when its type is evector, etext or ejsonb, or a domain,
- * array or composite type containing one (keys::TypeHoldsEncrypted, the one test rotation and
+ * array or composite type containing one (type::TypeHoldsEncrypted, the one test rotation and
  * vault.protect use too). Plain index columns of an
  * encrypted type store the envelope (ciphertext) and are allowed.
  *
@@ -56,7 +56,7 @@ extern "C"
 #include "utils/syscache.h"
 }
 
-#include "keys/rotation_scan.h"
+#include "type/encrypted_types.h"
 #include "pg/privileged.h"
 
 namespace vector_vault::type
@@ -77,8 +77,8 @@ IsMetadataOnly(Node *expr)
 	 * plaintext in its other fields */
 	Oid result = exprType(expr);
 	Oid elem = get_element_type(getBaseType(result));
-	if (keys::IsEncryptedScalarType(result) ||
-		(OidIsValid(elem) && keys::IsEncryptedScalarType(elem)))
+	if (type::IsEncryptedScalarType(result) ||
+		(OidIsValid(elem) && type::IsEncryptedScalarType(elem)))
 		return true;
 	if (!IsA(expr, FuncExpr))
 		return false;
@@ -109,11 +109,11 @@ EncryptedVarIn(Node *expr, Relation rel)
 			TupleDesc desc = RelationGetDescr(rel);
 			for (int i = 0; i < desc->natts; i++)
 				if (!TupleDescAttr(desc, i)->attisdropped &&
-					keys::TypeHoldsEncrypted(TupleDescAttr(desc, i)->atttypid))
+					type::TypeHoldsEncrypted(TupleDescAttr(desc, i)->atttypid))
 					return TupleDescAttr(desc, i)->attnum;
 			continue;
 		}
-		if (keys::TypeHoldsEncrypted(v->vartype))
+		if (type::TypeHoldsEncrypted(v->vartype))
 			return v->varattno;
 	}
 	return InvalidAttrNumber;
@@ -145,7 +145,7 @@ FindEncryptedConst(Node *node, void *context)
 	if (IsA(node, Const))
 	{
 		Const *c = reinterpret_cast<Const *>(node);
-		return !c->constisnull && keys::TypeHoldsEncrypted(c->consttype);
+		return !c->constisnull && type::TypeHoldsEncrypted(c->consttype);
 	}
 	if (IsA(node, Query))
 		return query_tree_walker(reinterpret_cast<Query *>(node), VV_WALKER(FindEncryptedConst),
@@ -222,7 +222,7 @@ CheckIndex(Relation index)
 			/* an expression key whose value is encrypted (COALESCE(v, v), ARRAY[v]) is ordered
 			 * by the decrypted values just the same: judge the index column's own type */
 			if (att == 0 &&
-				keys::TypeHoldsEncrypted(TupleDescAttr(RelationGetDescr(index), i)->atttypid))
+				type::TypeHoldsEncrypted(TupleDescAttr(RelationGetDescr(index), i)->atttypid))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("an index using %s on an encrypted expression of \"%s\" is not "
@@ -232,7 +232,7 @@ CheckIndex(Relation index)
 								   "order of its pages would reveal them."),
 						 errhint("Index encrypted values only USING vault_hnsw.")));
 			if (att > 0 &&
-				keys::TypeHoldsEncrypted(TupleDescAttr(RelationGetDescr(heap), att - 1)->atttypid))
+				type::TypeHoldsEncrypted(TupleDescAttr(RelationGetDescr(heap), att - 1)->atttypid))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("an index using %s on encrypted column \"%s\" of \"%s\" is not "
@@ -290,7 +290,7 @@ HasEncryptedColumn(Relation rel)
 	TupleDesc desc = RelationGetDescr(rel);
 	for (int i = 0; i < desc->natts; i++)
 		if (!TupleDescAttr(desc, i)->attisdropped &&
-			keys::TypeHoldsEncrypted(TupleDescAttr(desc, i)->atttypid))
+			type::TypeHoldsEncrypted(TupleDescAttr(desc, i)->atttypid))
 			return true;
 	return false;
 }
@@ -322,7 +322,7 @@ PrecheckConcurrentIndex(IndexStmt *stmt)
 		if (elem->name != nullptr)
 		{
 			AttrNumber att = get_attnum(relid, elem->name);
-			bad = att > 0 && keys::TypeHoldsEncrypted(get_atttype(relid, att));
+			bad = att > 0 && type::TypeHoldsEncrypted(get_atttype(relid, att));
 		}
 		else
 			bad = encrypted_table;
@@ -407,7 +407,7 @@ CheckRelation(Oid relid)
 		{
 			PartitionKey key = RelationGetPartitionKey(rel);
 			for (int i = 0; key != nullptr && i < key->partnatts; i++)
-				if (keys::TypeHoldsEncrypted(get_partition_col_typid(key, i)))
+				if (type::TypeHoldsEncrypted(get_partition_col_typid(key, i)))
 					ereport(ERROR,
 							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 							 errmsg("\"%s\" cannot be partitioned by an encrypted value",

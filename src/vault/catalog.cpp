@@ -378,7 +378,7 @@ RequireLevel(const VaultInfo *v, Level needed, const char *action)
 {
 	if (v->level >= needed)
 		return;
-	auth::AuditNow("denied", NameStr(v->name), "denied", action);
+	auth::AuditNow("denied", v->id, NameStr(v->name), "denied", action);
 	auth::KeyPrincipal *key = auth::CurrentKey();
 	if (key != nullptr && key->invalid)
 		ereport(ERROR,

@@ -12,7 +12,7 @@
 #
 # The vaults and keys are owned by the superuser that created the extension, not by a dedicated
 # owner role: vault.create_api_key currently checks the key-management password of the
-# extension's owner instead of the calling role's (VerifyKeyPassword in src/auth/api_keys.cpp
+# extension's owner instead of the calling role's (VerifyKeyPassword in src/admin/api_keys.cpp
 # reads GetUserId() after EnterPrivileged), so for any other role it fails with "role ... has
 # no key-management password". Switch to a dedicated owner role once that is fixed.
 package ClientSetup;

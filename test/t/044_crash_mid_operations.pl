@@ -372,7 +372,7 @@ SKIP:
 	@left = leftovers();
 	is(scalar(grep { /\.next$/ } @left) . '/' . scalar(grep { $_ eq 'rotation.commit' } @left), "$n/1",
 		'(c) ... the marker and every .next file are left (the renames really failed)');
-	# Regression (fixed in src/keys/rotation.cpp and keyring.cpp): failed renames after the commit
+	# Regression (fixed in src/admin/rotation.cpp, keys/rotation_recovery.cpp and keyring.cpp): failed renames after the commit
 	# marker used to be ignored, leaving entries wrapped under the old key while the new key was
 	# in use (22V01 for every uncached key until a restart). Now the call warns and sessions read
 	# those entries from their .next files while the marker stays.

@@ -11,7 +11,8 @@
  * vector_vault.master_key_file (or _command) at the new key before the next restart. A crash
  * restart (a backend crash, the postmaster staying up) needs no such change: the postmaster
  * keeps the key in use, or the pending key of a rotation the crash interrupted after its commit
- * marker, and does not read the configured source again (keys/master_key.cpp).
+ * marker, and does not read the configured source again (keys/master_key.cpp). Completing or
+ * discarding an interrupted rotation at start is keys/rotation_recovery.cpp.
  *
  * Vault data keys: vault.rotate_key(vault) creates the next version, which new values use at
  * once; CALL vault.reencrypt(vault) rewrites older values (and, through the updated rows, their
@@ -32,10 +33,10 @@
 #include <cstring>
 #include <dirent.h>
 
+#include "admin/rotation_scan.h"
 #include "auth/auth.h"
 #include "index/hnsw.h"
 #include "keys/keys.h"
-#include "keys/rotation_scan.h"
 #include "pg/guard.h"
 #include "pg/privileged.h"
 #include "pg/shmem.h"
@@ -71,68 +72,7 @@ IsEntryFile(const char *name)
 	return strcmp(name, kMasterCheckFileName) == 0 || ParseDataKeyFileName(name, &v, &ver);
 }
 
-/* True when name ends with ".next". */
-bool
-IsNextFile(const char *name)
-{
-	size_t n = strlen(name);
-	return n > 5 && strcmp(name + n - 5, ".next") == 0;
-}
-
 } // namespace
-
-namespace vector_vault::keys
-{
-
-/* Postmaster start: completes a committed rotation, discards an uncommitted one. */
-void
-FinishInterruptedRotation()
-{
-	const char *dir = detail::KeyringDirNoError();
-	if (dir == nullptr || dir[0] != '/')
-		return;
-	DIR *d = opendir(dir);
-	if (d == nullptr)
-		return;
-	bool committed = FileExists(dir, kMarker);
-	struct dirent *de;
-	int done = 0;
-	while ((de = readdir(d)) != nullptr)
-	{
-		if (!IsNextFile(de->d_name))
-			continue;
-		char target[kKeyringFileNameMax + 8];
-		strlcpy(target, de->d_name, sizeof(target));
-		target[strlen(target) - 5] = '\0';
-		Status s =
-			committed ? RenameDurably(dir, de->d_name, target) : RemoveFileDurably(dir, de->d_name);
-		if (!s.ok())
-			ereport(WARNING, (errmsg("vector_vault: %s", s.message())));
-		done++;
-	}
-	/* Temporary files of writes a crash interrupted (".<name>.tmp.<pid>"): never complete. */
-	rewinddir(d);
-	while ((de = readdir(d)) != nullptr)
-		if (de->d_name[0] == '.' && strstr(de->d_name, ".tmp.") != nullptr)
-			(void) RemoveFileDurably(dir, de->d_name);
-	closedir(d);
-	if (committed)
-	{
-		(void) RemoveFileDurably(dir, kMarker);
-		ereport(
-			LOG,
-			(errmsg(
-				 "vector_vault: finished a master key rotation interrupted by a crash (%d entries)",
-				 done),
-			 errhint("The keyring is now wrapped under the new master key; configure that key.")));
-	}
-	else if (done > 0)
-		ereport(LOG,
-				(errmsg("vector_vault: discarded an unfinished master key rotation (%d entries)",
-						done)));
-}
-
-} // namespace vector_vault::keys
 
 /* vault.rotate_master_key(new_key_file text, new_key_command text): re-wraps the keyring. */
 VV_FUNCTION(vault_rotate_master_key)
@@ -264,7 +204,7 @@ VV_FUNCTION(vault_rotate_master_key)
 				 errdetail("%s", first_failure.message()),
 				 errhint("Sessions read those entries from their .next files meanwhile; fix the "
 						 "keyring directory, then restart the server to finish the rotation.")));
-	auth::AuditNow("rotate_master_key", nullptr, "ok",
+	auth::AuditNow("rotate_master_key", 0, nullptr, "ok",
 				   psprintf("%d keyring entries re-wrapped", n));
 	const char *file, *cmd;
 	keys::detail::ConfiguredKeySource(&file, &cmd);
@@ -298,7 +238,7 @@ VV_FUNCTION(vault_rotate_key)
 		elog(ERROR, "could not update vault._vaults");
 	pg::LeavePrivileged(&scope);
 	vault::BumpEpochAtCommit();
-	auth::AuditAtCommit("rotate_key", name, "ok", psprintf("key version %u", next));
+	auth::AuditAtCommit("rotate_key", id, name, "ok", psprintf("key version %u", next));
 	PG_RETURN_INT32(static_cast<int32>(next));
 }
 
@@ -343,7 +283,7 @@ namespace
 
 /* Raises the error for a holder that keeps a key version from being retired. */
 [[noreturn]] void
-RefuseRetire(const keys::KeyHolder &h, int32 version, const char *name, bool force)
+RefuseRetire(const admin::KeyHolder &h, int32 version, const char *name, bool force)
 {
 	char *where = h.column != nullptr ? psprintf("%s.%s", h.relation, quote_identifier(h.column))
 									  : psprintf("index %s", h.relation);
@@ -428,14 +368,14 @@ VV_FUNCTION(vault_retire_key_version)
 					 errhint("COMMIT PREPARED or ROLLBACK PREPARED them "
 							 "(SELECT gid FROM pg_prepared_xacts), then retry.")));
 	}
-	keys::KeyHolder *holders;
-	int n = keys::ScanKeyHolders(id, v->owner, static_cast<uint32_t>(version),
-								 static_cast<uint32_t>(version), GetUserId(), true, &holders);
+	admin::KeyHolder *holders;
+	int n = admin::ScanKeyHolders(id, v->owner, static_cast<uint32_t>(version),
+								  static_cast<uint32_t>(version), GetUserId(), true, &holders);
 	/* Values of the vault's own members first: force never overrides them. */
 	for (int pass = 0; pass < 2; pass++)
 		for (int i = 0; i < n; i++)
 		{
-			const keys::KeyHolder &h = holders[i];
+			const admin::KeyHolder &h = holders[i];
 			bool member = h.owner_has_rights && h.remaining >= 0;
 			/* An unreadable temporary table of a role without access holds at most copies:
 			 * reported, never blocking (or anybody could stop every rotation). */
@@ -446,7 +386,7 @@ VV_FUNCTION(vault_retire_key_version)
 	int64 shredded_copies = 0;
 	for (int i = 0; i < n; i++)
 	{
-		const keys::KeyHolder &h = holders[i];
+		const admin::KeyHolder &h = holders[i];
 		if (h.remaining > 0)
 			shredded_copies += h.remaining;
 		ereport(
@@ -464,7 +404,7 @@ VV_FUNCTION(vault_retire_key_version)
 	keys::ScheduleShred(id, static_cast<uint32_t>(version));
 	vault::BumpEpochAtCommit();
 	auth::AuditAtCommit(
-		"retire_key_version", name, "ok",
+		"retire_key_version", id, name, "ok",
 		n == 0 ? psprintf("key version %d shredded", version)
 			   : psprintf("key version %d shredded; %lld values and index entries in "
 						  "%d relations of roles without access (or unreadable) became "

@@ -13,7 +13,7 @@
 #include <cstring>
 
 #include "auth/auth.h"
-#include "keys/rotation_scan.h"
+#include "type/encrypted_types.h"
 #include "pg/guard.h"
 #include "pg/privileged.h"
 #include "type/codec.h"
@@ -119,7 +119,7 @@ VV_FUNCTION(vault_protect)
 		bool isnull;
 		Oid typid = DatumGetObjectId(
 			SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-		if (keys::IsEncryptedScalarType(typid))
+		if (type::IsEncryptedScalarType(typid))
 			appendStringInfo(&scalars, "%svault.vault_of(%s)", scalars.len > 0 ? ", " : "", col);
 		else
 			appendStringInfo(&nested, " OPERATOR(pg_catalog.||) vault._vault_ids(%s)", col);

@@ -10,15 +10,8 @@
 
 #include "pg/pg.h"
 
-namespace vector_vault::keys
+namespace vector_vault::admin
 {
-
-/* True when values of type typid can hold an encrypted value: evector, etext or ejsonb, a
- * domain over one, an array of one, or a composite type with such a field (at any depth). */
-bool TypeHoldsEncrypted(Oid typid);
-
-/* True when typid is evector, etext or ejsonb, or a domain over one of them. */
-bool IsEncryptedScalarType(Oid typid);
 
 /* A relation column that holds values of a vault under the key versions scanned. */
 struct KeyHolder
@@ -43,4 +36,4 @@ struct KeyHolder
 int ScanKeyHolders(uint64 vault_id, Oid vault_owner, uint32 lo, uint32 hi, Oid caller,
 				   bool with_indexes, KeyHolder **out);
 
-} // namespace vector_vault::keys
+} // namespace vector_vault::admin

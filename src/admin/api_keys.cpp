@@ -114,7 +114,7 @@ VerifyKeyPassword(text *password)
 	if (!match)
 	{
 		auth::NotePasswordFailure(subject);
-		auth::AuditNow("key_password", nullptr, "denied", "wrong key-management password");
+		auth::AuditNow("key_password", 0, nullptr, "denied", "wrong key-management password");
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD), errmsg("key-management password is wrong"),
 				 errhint("Failed attempts are logged and rate-limited.")));
@@ -200,7 +200,7 @@ AuditKeyChange(const char *action, const char *key_id, const char *done)
 {
 	char detail[64];
 	snprintf(detail, sizeof(detail), "key %s %s", key_id, done);
-	auth::AuditAtCommit(action, nullptr, "ok", detail);
+	auth::AuditAtCommit(action, 0, nullptr, "ok", detail);
 }
 
 } // namespace
@@ -254,7 +254,7 @@ VV_FUNCTION(vault_set_key_password)
 		"p = EXCLUDED.p, hash = EXCLUDED.hash, set_at = pg_catalog.now()",
 		6, t2, v2, nullptr);
 	SecureZero(&h, sizeof(h));
-	auth::AuditAtCommit("set_key_password", nullptr, "ok", nullptr);
+	auth::AuditAtCommit("set_key_password", 0, nullptr, "ok", nullptr);
 	PG_RETURN_VOID();
 }
 
@@ -404,7 +404,7 @@ VV_FUNCTION(vault_login)
 	{
 		auth::CheckLoginAllowed(nullptr);
 		auth::NoteLoginFailure(nullptr, false);
-		auth::AuditNow("login", nullptr, "failed", "malformed API key");
+		auth::AuditNow("login", 0, nullptr, "failed", "malformed API key");
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PASSWORD), errmsg("malformed API key"),
 						errdetail("%s.", s.message()),
 						errhint("Pass the key exactly as vault.create_api_key returned it.")));
@@ -422,7 +422,8 @@ VV_FUNCTION(vault_login)
 	bool valid = validity.valid;
 	bool key_exists = validity.exists;
 	char vault_name[NAMEDATALEN] = {0};
-	int nvaults = valid ? auth::KeyVaults(key_id, vault_name, sizeof(vault_name)) : 0;
+	uint64_t vault_id = 0;
+	int nvaults = valid ? auth::KeyVaults(key_id, &vault_id, vault_name, sizeof(vault_name)) : 0;
 	if (!valid)
 	{
 		auth::NoteLoginFailure(key_id, key_exists);
@@ -434,7 +435,7 @@ VV_FUNCTION(vault_login)
 	auth::NoteLoginSuccess(key_id);
 	auth::detail::SetKey(key_id, digest, transaction_only);
 	SecureZero(digest, sizeof(digest));
-	auth::AuditNow("login", vault_name[0] ? vault_name : nullptr, "ok",
+	auth::AuditNow("login", vault_id, vault_name[0] ? vault_name : nullptr, "ok",
 				   transaction_only ? "transaction-scoped" : "session");
 	if (nvaults == 1)
 	{
@@ -455,7 +456,7 @@ VV_FUNCTION(vault_logout)
 	auth::RequireDirectClientCall(fcinfo->flinfo->fn_oid, "logout", "vault.logout()");
 	if (auth::CurrentKey() != nullptr)
 	{
-		auth::AuditNow("logout", nullptr, "ok", nullptr);
+		auth::AuditNow("logout", 0, nullptr, "ok", nullptr);
 		auth::detail::ClearKey();
 	}
 	PG_RETURN_VOID();

@@ -4,10 +4,10 @@
  * Encrypted values hide in more places than columns of type evector, etext or ejsonb: a domain
  * over one of them, an array of them, a composite type with such a field (nested at any depth),
  * a partition, a materialized view. Every enumeration used by rotation goes through
- * TypeHoldsEncrypted() (SQL: vault._holds_encrypted), and values are read by walking the datum
- * (vault._sealed_count, vault._reseal_nested, vault._vault_ids), so retire_key_version never
- * shreds a version that a nested value still uses. Ranges and multiranges count by their
- * subtype (evector has a btree operator class, so a range over it can exist).
+ * type::TypeHoldsEncrypted() (type/encrypted_types.cpp; SQL: vault._holds_encrypted), and values
+ * are read by walking the datum (vault._sealed_count, vault._reseal_nested, vault._vault_ids), so
+ * retire_key_version never shreds a version that a nested value still uses. Ranges and multiranges
+ * count by their subtype (evector has a btree operator class, so a range over it can exist).
  *
  * Counting runs as the extension owner (pg::EnterPrivileged), which reads every table but the
  * temporary tables of other sessions; those are reported as unreadable, never an error, so a
@@ -26,10 +26,11 @@
 #include <cstring>
 
 #include "index/hnsw.h"
-#include "keys/rotation_scan.h"
+#include "admin/rotation_scan.h"
 #include "pg/guard.h"
 #include "pg/privileged.h"
 #include "type/codec.h"
+#include "type/encrypted_types.h"
 #include "vault/vault.h"
 
 extern "C"
@@ -66,92 +67,6 @@ using namespace vector_vault;
 namespace
 {
 
-constexpr int kMaxTypeDepth = 32;
-
-/* The three encrypted types of the installed extension. */
-struct EncryptedTypes
-{
-	Oid oids[3];
-	ValueKind kinds[3];
-};
-
-/* The schema of the extension (pg_extension.extnamespace; PG 15 does not export a lookup). */
-Oid
-ExtensionSchema(Oid ext)
-{
-	Relation rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyData key;
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(ext));
-	SysScanDesc scan = systable_beginscan(rel, ExtensionOidIndexId, true, nullptr, 1, &key);
-	HeapTuple tup = systable_getnext(scan);
-	Oid nsp = HeapTupleIsValid(tup)
-				  ? reinterpret_cast<Form_pg_extension>(GETSTRUCT(tup))->extnamespace
-				  : InvalidOid;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return nsp;
-}
-
-/* Looks the encrypted types up in the extension's schema. */
-void
-LoadEncryptedTypes(EncryptedTypes *t)
-{
-	static const char *const names[3] = {"evector", "etext", "ejsonb"};
-	static const ValueKind kinds[3] = {ValueKind::kVector, ValueKind::kText, ValueKind::kJson};
-	Oid ext = get_extension_oid("vector_vault", false);
-	Oid nsp = ExtensionSchema(ext);
-	for (int i = 0; i < 3; i++)
-	{
-		t->oids[i] = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum(names[i]),
-									 ObjectIdGetDatum(nsp));
-		t->kinds[i] = kinds[i];
-	}
-}
-
-/* 0 when typid (after domains) is not an encrypted type, else its ValueKind. */
-int
-KindOf(const EncryptedTypes &t, Oid typid)
-{
-	Oid base = getBaseType(typid);
-	for (int i = 0; i < 3; i++)
-		if (OidIsValid(t.oids[i]) && base == t.oids[i])
-			return static_cast<int>(t.kinds[i]);
-	return 0;
-}
-
-/* True when a value of typid can contain an encrypted value (see TypeHoldsEncrypted). */
-bool
-Holds(const EncryptedTypes &t, Oid typid, int depth)
-{
-	if (depth > kMaxTypeDepth)
-		ereport(ERROR, (errcode(ERRCODE_STATEMENT_TOO_COMPLEX),
-						errmsg("type nesting is too deep to look for encrypted values")));
-	check_stack_depth();
-	if (KindOf(t, typid) != 0)
-		return true;
-	Oid base = getBaseType(typid);
-	Oid elem = get_element_type(base);
-	if (OidIsValid(elem))
-		return Holds(t, elem, depth + 1);
-	char typtype = get_typtype(base);
-	if (typtype == TYPTYPE_RANGE)
-		return Holds(t, get_range_subtype(base), depth + 1);
-	if (typtype == TYPTYPE_MULTIRANGE)
-		return Holds(t, get_multirange_range(base), depth + 1);
-	if (typtype != TYPTYPE_COMPOSITE)
-		return false;
-	TupleDesc desc = lookup_rowtype_tupdesc(base, -1);
-	bool holds = false;
-	for (int i = 0; i < desc->natts && !holds; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		if (!att->attisdropped)
-			holds = Holds(t, att->atttypid, depth + 1);
-	}
-	ReleaseTupleDesc(desc);
-	return holds;
-}
-
 /* The header fields of an encrypted value (first bytes only, no decryption). */
 void
 PeekHeader(Datum d, uint64 *vault_id, uint32 *key_version)
@@ -170,7 +85,7 @@ PeekHeader(Datum d, uint64 *vault_id, uint32 *key_version)
 /* What a walk over a datum does at each encrypted value. */
 struct Walk
 {
-	const EncryptedTypes *types;
+	const type::EncryptedTypes *types;
 	/* counting: values of vault_id under lo..hi */
 	uint64 vault_id;
 	uint32 lo, hi;
@@ -200,11 +115,11 @@ ResealOne(Datum d, ValueKind kind, const vault::VaultInfo *v)
 Datum
 WalkDatum(Walk *w, Datum d, Oid typid, bool *changed, int depth)
 {
-	if (depth > kMaxTypeDepth)
+	if (depth > type::kMaxTypeDepth)
 		ereport(ERROR, (errcode(ERRCODE_STATEMENT_TOO_COMPLEX),
 						errmsg("type nesting is too deep to look for encrypted values")));
 	check_stack_depth();
-	int kind = KindOf(*w->types, typid);
+	int kind = type::EncryptedKindOf(*w->types, typid);
 	if (kind != 0)
 	{
 		uint64 vid;
@@ -235,7 +150,7 @@ WalkDatum(Walk *w, Datum d, Oid typid, bool *changed, int depth)
 	Oid elem = get_element_type(base);
 	if (OidIsValid(elem))
 	{
-		if (!Holds(*w->types, elem, depth + 1))
+		if (!type::HoldsEncrypted(*w->types, elem, depth + 1))
 			return d;
 		ArrayType *arr = DatumGetArrayTypeP(d);
 		int16 typlen;
@@ -274,7 +189,8 @@ WalkDatum(Walk *w, Datum d, Oid typid, bool *changed, int depth)
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
-		if (att->attisdropped || nulls[i] || !Holds(*w->types, att->atttypid, depth + 1))
+		if (att->attisdropped || nulls[i] ||
+			!type::HoldsEncrypted(*w->types, att->atttypid, depth + 1))
 			continue;
 		values[i] = WalkDatum(w, values[i], att->atttypid, &any, depth + 1);
 	}
@@ -286,20 +202,6 @@ WalkDatum(Walk *w, Datum d, Oid typid, bool *changed, int depth)
 	}
 	ReleaseTupleDesc(desc);
 	return result;
-}
-
-/* Per-call-site cache of the encrypted types (fn_extra). */
-const EncryptedTypes *
-TypesFor(FunctionCallInfo fcinfo)
-{
-	if (fcinfo->flinfo->fn_extra == nullptr)
-	{
-		EncryptedTypes *t = static_cast<EncryptedTypes *>(
-			MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(EncryptedTypes)));
-		LoadEncryptedTypes(t);
-		fcinfo->flinfo->fn_extra = t;
-	}
-	return static_cast<const EncryptedTypes *>(fcinfo->flinfo->fn_extra);
 }
 
 /* The declared type of argument 0 (a polymorphic function's actual argument type). */
@@ -454,8 +356,8 @@ CountValues(Oid relid, const char *column, uint64 vault_id, uint32 lo, uint32 hi
 		return 0;
 	Relation rel = table_open(relid, AccessShareLock);
 	Oid typid = TupleDescAttr(RelationGetDescr(rel), att - 1)->atttypid;
-	EncryptedTypes types;
-	LoadEncryptedTypes(&types);
+	type::EncryptedTypes types;
+	type::LoadEncryptedTypes(&types);
 	Walk w = {};
 	w.types = &types;
 	w.vault_id = vault_id;
@@ -582,26 +484,8 @@ ListCandidates(bool with_indexes, MemoryContext mcxt, Candidate **out)
 
 } // namespace
 
-namespace vector_vault::keys
+namespace vector_vault::admin
 {
-
-/* True when values of typid can hold an encrypted value. */
-bool
-TypeHoldsEncrypted(Oid typid)
-{
-	EncryptedTypes t;
-	LoadEncryptedTypes(&t);
-	return Holds(t, typid, 0);
-}
-
-/* True when typid is an encrypted type or a domain over one. */
-bool
-IsEncryptedScalarType(Oid typid)
-{
-	EncryptedTypes t;
-	LoadEncryptedTypes(&t);
-	return KindOf(t, typid) != 0;
-}
 
 /* See rotation_scan.h. */
 int
@@ -660,7 +544,7 @@ ScanKeyHolders(uint64 vault_id, Oid vault_owner, uint32 lo, uint32 hi, Oid calle
 		for (int g = 0; g < ngrantees && !rights; g++)
 			rights = vault::RoleHasRightsOf(c.owner, grantees[g]);
 		h->owner_has_rights = rights;
-		h->scalar = c.column != nullptr && keys::IsEncryptedScalarType(c.typid);
+		h->scalar = c.column != nullptr && type::IsEncryptedScalarType(c.typid);
 		MemoryContextSwitchTo(spi);
 		if (c.column != nullptr)
 		{
@@ -676,20 +560,14 @@ ScanKeyHolders(uint64 vault_id, Oid vault_owner, uint32 lo, uint32 hi, Oid calle
 	return nholders;
 }
 
-} // namespace vector_vault::keys
-
-/* vault._holds_encrypted(regtype): can values of the type hold encrypted values? */
-VV_FUNCTION(vault_holds_encrypted)
-{
-	PG_RETURN_BOOL(Holds(*TypesFor(fcinfo), PG_GETARG_OID(0), 0));
-}
+} // namespace vector_vault::admin
 
 /* vault._sealed_count(value anyelement, vault_id bigint, lo int, hi int): values of the vault
  * under key versions lo..hi inside value (headers only). */
 VV_FUNCTION(vault_sealed_count)
 {
 	Walk w = {};
-	w.types = TypesFor(fcinfo);
+	w.types = type::EncryptedTypesFor(fcinfo);
 	w.vault_id = static_cast<uint64>(PG_GETARG_INT64(1));
 	w.lo = static_cast<uint32>(Max(PG_GETARG_INT32(2), 0));
 	w.hi = static_cast<uint32>(Max(PG_GETARG_INT32(3), 0));
@@ -710,7 +588,7 @@ VV_FUNCTION(vault_reseal_nested)
 	/* A copy: decrypting may reload the vault cache the pointer points into. */
 	vault::VaultInfo copy = *v;
 	Walk w = {};
-	w.types = TypesFor(fcinfo);
+	w.types = type::EncryptedTypesFor(fcinfo);
 	w.vault = &copy;
 	bool changed = false;
 	PG_RETURN_DATUM(WalkDatum(&w, PG_GETARG_DATUM(0), ArgType(fcinfo), &changed, 0));
@@ -721,7 +599,7 @@ VV_FUNCTION(vault_reseal_nested)
 VV_FUNCTION(vault_vault_ids)
 {
 	Walk w = {};
-	w.types = TypesFor(fcinfo);
+	w.types = type::EncryptedTypesFor(fcinfo);
 	w.maxids = 8;
 	w.ids = static_cast<int64 *>(palloc(sizeof(int64) * w.maxids));
 	bool changed = false;
@@ -745,13 +623,13 @@ VV_FUNCTION(vault_key_version_holders)
 	Oid caller = GetUserId();
 	ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
 	InitMaterializedSRF(fcinfo, 0);
-	keys::KeyHolder *holders;
-	int n = keys::ScanKeyHolders(id, vault_owner, static_cast<uint32>(Max(PG_GETARG_INT32(1), 0)),
-								 static_cast<uint32>(Max(PG_GETARG_INT32(2), 0)), caller, false,
-								 &holders);
+	admin::KeyHolder *holders;
+	int n = admin::ScanKeyHolders(id, vault_owner, static_cast<uint32>(Max(PG_GETARG_INT32(1), 0)),
+								  static_cast<uint32>(Max(PG_GETARG_INT32(2), 0)), caller, false,
+								  &holders);
 	for (int i = 0; i < n; i++)
 	{
-		const keys::KeyHolder &h = holders[i];
+		const admin::KeyHolder &h = holders[i];
 		Datum values[7] = {ObjectIdGetDatum(h.relid),
 						   DirectFunctionCall1(namein, CStringGetDatum(h.column)),
 						   ObjectIdGetDatum(h.owner),
