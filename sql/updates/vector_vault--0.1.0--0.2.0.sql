@@ -552,3 +552,10 @@ BEGIN
 END
 $$;
 COMMENT ON PROCEDURE vault.migrate_column(regclass, name, name, text, integer, boolean, boolean) IS 'converts a vector, real[], text or jsonb column to evector, etext or ejsonb in place, in committed batches (restartable), sealing each row under the vault its vault_column names or under one vault';
+
+-- This backend's secret-buffer counters: buffers of plaintext and keys handed out, released by
+-- the code that used them, and zeroed because an error reset their memory context first (tests
+-- prove with it that no error path leaves a decrypted value or key behind; src/pg/secret.h).
+CREATE FUNCTION vault._secret_wipes(OUT allocated bigint, OUT freed bigint, OUT wiped_on_reset bigint)
+    RETURNS record AS 'MODULE_PATHNAME', 'vault_secret_wipes' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+REVOKE EXECUTE ON FUNCTION vault._secret_wipes() FROM PUBLIC;

@@ -39,6 +39,7 @@
 #include "keys/keys.h"
 #include "pg/guard.h"
 #include "pg/privileged.h"
+#include "pg/secret.h"
 #include "pg/shmem.h"
 #include "type/codec.h"
 #include "vault/vault.h"
@@ -90,17 +91,13 @@ VV_FUNCTION(vault_rotate_master_key)
 	 * re-wrapped (and would fail to open). */
 	keys::ReconcileKeyring();
 	const char *dir = keys::KeyringDir();
-	bool locked;
-	uint8_t *fresh = static_cast<uint8_t *>(AllocateLockedPages(4096, &locked));
-	if (fresh == nullptr)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
-						errmsg("could not allocate memory for the new master key")));
+	/* Zeroed and unmapped on every exit, errors included (pg/secret.h). */
+	uint8_t *fresh = static_cast<uint8_t *>(pg::AllocLockedSecret(kKeyBytes));
 	char *source = text_to_cstring(PG_GETARG_TEXT_PP(has_file ? 0 : 1));
 	Status s = has_file ? ReadMasterKeyFile(source, fresh)
 						: RunMasterKeyCommand(source, fresh, keys::detail::KeyCommandTimeout());
 	if (!s.ok())
 	{
-		FreeLockedPages(fresh, 4096);
 		pg::ThrowStatus(s, "could not read the new master key",
 						"Check the file or command you passed.");
 	}
@@ -108,7 +105,6 @@ VV_FUNCTION(vault_rotate_master_key)
 	if (ConstantTimeEqual(fresh, keys::detail::MasterKeyBytes(), kKeyBytes))
 	{
 		LWLockRelease(pg::Shared()->keyring_lock);
-		FreeLockedPages(fresh, 4096);
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("the new master key is the one in use")));
 	}
@@ -117,7 +113,6 @@ VV_FUNCTION(vault_rotate_master_key)
 	if (d == nullptr)
 	{
 		LWLockRelease(pg::Shared()->keyring_lock);
-		FreeLockedPages(fresh, 4096);
 		ereport(ERROR, (errcode_for_file_access(),
 						errmsg("could not open keyring directory \"%s\": %m", dir)));
 	}
@@ -158,7 +153,6 @@ VV_FUNCTION(vault_rotate_master_key)
 			(void) RemoveFileDurably(dir, next);
 		}
 		LWLockRelease(pg::Shared()->keyring_lock);
-		FreeLockedPages(fresh, 4096);
 		pg::ThrowStatus(s, "master key rotation failed; the keyring is unchanged", nullptr);
 	}
 	/* 2. the commit point. From just before it the new key is also in shared memory as the
@@ -171,7 +165,6 @@ VV_FUNCTION(vault_rotate_master_key)
 	{
 		keys::detail::SetPendingMasterKey(nullptr);
 		LWLockRelease(pg::Shared()->keyring_lock);
-		FreeLockedPages(fresh, 4096);
 		pg::ThrowStatus(
 			s, "master key rotation failed before its commit point; restart to clean up", nullptr);
 	}
@@ -195,7 +188,7 @@ VV_FUNCTION(vault_rotate_master_key)
 	if (renamed == n)
 		(void) RemoveFileDurably(dir, kMarker);
 	LWLockRelease(pg::Shared()->keyring_lock);
-	FreeLockedPages(fresh, 4096);
+	pg::FreeLockedSecret(fresh);
 	if (renamed != n)
 		ereport(WARNING,
 				(errmsg("master key rotation committed, but %d of %d keyring entries could not be "
@@ -271,10 +264,10 @@ VV_FUNCTION(vault_reseal)
 	vault::RequireLevel(v, vault::Level::kWrite, "re-encrypt values");
 	if (h.key_version == v->key_version)
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	uint8_t *pt = static_cast<uint8_t *>(palloc(Max(h.payload_len, 1u)));
+	uint8_t *pt = static_cast<uint8_t *>(pg::AllocSecret(h.payload_len));
 	type::OpenValue(ref, pt);
 	struct varlena *out = type::SealValueInVault(h.kind, v, pt, h.payload_len);
-	type::FreePlaintext(pt, Max(h.payload_len, 1u));
+	pg::FreeSecret(pt);
 	PG_RETURN_POINTER(out);
 }
 

@@ -29,6 +29,7 @@
 #include "admin/rotation_scan.h"
 #include "pg/guard.h"
 #include "pg/privileged.h"
+#include "pg/secret.h"
 #include "type/codec.h"
 #include "type/encrypted_types.h"
 #include "vault/vault.h"
@@ -103,10 +104,10 @@ ResealOne(Datum d, ValueKind kind, const vault::VaultInfo *v)
 {
 	type::EnvelopeRef ref;
 	type::ReadEnvelope(d, kind, &ref);
-	uint8_t *pt = static_cast<uint8_t *>(palloc(Max(ref.header.payload_len, 1u)));
+	uint8_t *pt = static_cast<uint8_t *>(pg::AllocSecret(ref.header.payload_len));
 	type::OpenValue(ref, pt);
 	struct varlena *out = type::SealValueInVault(kind, v, pt, ref.header.payload_len);
-	type::FreePlaintext(pt, Max(ref.header.payload_len, 1u));
+	pg::FreeSecret(pt);
 	return PointerGetDatum(out);
 }
 

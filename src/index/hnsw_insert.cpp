@@ -25,6 +25,7 @@
 #include "index/hnsw.h"
 #include "keys/keys.h"
 #include "pg/guard.h"
+#include "pg/secret.h"
 
 extern "C"
 {
@@ -507,7 +508,9 @@ InsertVector(Relation index, const float *v, uint64 vault_id, uint32 key_version
 	plan.upd_counts = static_cast<int *>(palloc(sizeof(int) * plan.max_updates));
 	plan.upd_links =
 		static_cast<ElementId *>(palloc(sizeof(ElementId) * plan.max_updates * plan.stride));
-	uint32 *links = static_cast<uint32 *>(palloc0(LinksBytes(m, level)));
+	/* Neighbour lists are plaintext structure: zeroed on every exit (pg/secret.h). */
+	uint32 *links = static_cast<uint32 *>(pg::AllocSecret(LinksBytes(m, level)));
+	memset(links, 0, LinksBytes(m, level));
 	char *rec = static_cast<char *>(
 		palloc(Max(VectorRecordBytes(meta.dims), ElementRecordBytes(m, level))));
 
@@ -645,7 +648,7 @@ InsertVector(Relation index, const float *v, uint64 vault_id, uint32 key_version
 	PG_END_TRY();
 	ReleaseCache(&ref);
 	UnlockIndexForWrite(index);
-	SecureZero(links, LinksBytes(m, level));
+	pg::FreeSecret(links);
 }
 
 /* aminsert: decrypts the new row's vector and inserts it. */
@@ -659,13 +662,14 @@ hnsw_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid, R
 		AllocSetContextCreate(CurrentMemoryContext, "vault_hnsw insert", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(ctx);
 	MetaData meta = ReadMeta(index);
-	float *v = static_cast<float *>(palloc(sizeof(float) * meta.dims));
+	/* The decrypted vector: zeroed on every exit, errors included (pg/secret.h). */
+	float *v = static_cast<float *>(pg::AllocSecret(sizeof(float) * meta.dims));
 	uint64 vault_id;
 	uint32 key_version;
 	if (OpenVectorForIndex(values[0], meta.dims, static_cast<Metric>(meta.metric), v, &vault_id,
 						   &key_version))
 		InsertVector(index, v, vault_id, key_version, heap_tid);
-	SecureZero(v, sizeof(float) * meta.dims);
+	pg::FreeSecret(v);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(ctx);
 	return false;

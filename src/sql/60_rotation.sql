@@ -33,6 +33,13 @@ CREATE FUNCTION vault.reseal(ejsonb) RETURNS ejsonb
 CREATE FUNCTION vault._holds_encrypted(regtype) RETURNS boolean
     AS 'MODULE_PATHNAME', 'vault_holds_encrypted' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
+-- This backend's secret-buffer counters: buffers of plaintext and keys handed out, released by
+-- the code that used them, and zeroed because an error reset their memory context first (tests
+-- prove with it that no error path leaves a decrypted value or key behind; src/pg/secret.h).
+CREATE FUNCTION vault._secret_wipes(OUT allocated bigint, OUT freed bigint, OUT wiped_on_reset bigint)
+    RETURNS record AS 'MODULE_PATHNAME', 'vault_secret_wipes' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+REVOKE EXECUTE ON FUNCTION vault._secret_wipes() FROM PUBLIC;
+
 -- How many values of a vault under key versions lo..hi a value holds (headers only, at any
 -- nesting depth); what rotation counts with.
 CREATE FUNCTION vault._sealed_count(value anyelement, vault_id bigint, lo integer, hi integer)

@@ -8,6 +8,7 @@
 
 #include "auth/auth.h"
 #include "pg/guard.h"
+#include "pg/secret.h"
 #include "type/codec.h"
 
 extern "C"
@@ -22,13 +23,16 @@ using type::EnvelopeRef;
 namespace
 {
 
-/* Decrypts an etext datum into a palloc'd buffer with a trailing NUL; *len excludes the NUL. */
+/* Decrypts an etext datum with a trailing NUL; *len excludes the NUL. With secret, the buffer is
+ * from pg::AllocSecret (free it with pg::FreeSecret; zeroed if an error comes first); without,
+ * it is plain palloc'd memory to be handed to Postgres as a result. */
 char *
-OpenText(Datum d, size_t *len)
+OpenText(Datum d, size_t *len, bool secret)
 {
 	EnvelopeRef ref;
 	type::ReadEnvelope(d, ValueKind::kText, &ref);
-	char *buf = static_cast<char *>(palloc(ref.header.payload_len + 1));
+	size_t n = ref.header.payload_len + 1;
+	char *buf = static_cast<char *>(secret ? pg::AllocSecret(n) : palloc(n));
 	type::OpenValue(ref, reinterpret_cast<uint8_t *>(buf));
 	buf[ref.header.payload_len] = '\0';
 	*len = ref.header.payload_len;
@@ -58,7 +62,7 @@ VV_FUNCTION(etext_out)
 	if (type::CiphertextIo())
 		PG_RETURN_CSTRING(type::EnvelopeToText(PG_GETARG_DATUM(0), ValueKind::kText));
 	size_t len;
-	PG_RETURN_CSTRING(OpenText(PG_GETARG_DATUM(0), &len));
+	PG_RETURN_CSTRING(OpenText(PG_GETARG_DATUM(0), &len, false));
 }
 
 /* etext_recv(internal): reads text in the client encoding and seals it. */
@@ -69,9 +73,13 @@ VV_FUNCTION(etext_recv)
 		PG_RETURN_POINTER(type::EnvelopeFromBinary(buf, ValueKind::kText));
 	auth::NotePlaintext(); /* encoding conversion errors quote bytes */
 	int nbytes;
-	char *s = pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes);
+	char *raw = pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes);
+	/* Moved into a secret buffer before SealValue, which can raise (pg/secret.h). */
+	char *s = static_cast<char *>(pg::AllocSecret(static_cast<size_t>(nbytes)));
+	memcpy(s, raw, static_cast<size_t>(nbytes));
+	type::FreePlaintext(raw, static_cast<size_t>(nbytes));
 	struct varlena *out = type::SealValue(ValueKind::kText, s, static_cast<size_t>(nbytes));
-	type::FreePlaintext(s, static_cast<size_t>(nbytes));
+	pg::FreeSecret(s);
 	PG_RETURN_POINTER(out);
 }
 
@@ -81,11 +89,12 @@ VV_FUNCTION(etext_send)
 	if (type::CiphertextIo())
 		PG_RETURN_BYTEA_P(type::EnvelopeToBinary(PG_GETARG_DATUM(0), ValueKind::kText));
 	size_t len;
-	char *s = OpenText(PG_GETARG_DATUM(0), &len);
+	auth::NotePlaintext(); /* an unconvertible character is quoted by the conversion error */
+	char *s = OpenText(PG_GETARG_DATUM(0), &len, true);
 	StringInfoData buf;
 	pq_begintypsend(&buf);
-	pq_sendtext(&buf, s, static_cast<int>(len));
-	type::FreePlaintext(s, len);
+	pq_sendtext(&buf, s, static_cast<int>(len)); /* raises on an unconvertible character */
+	pg::FreeSecret(s);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
@@ -100,8 +109,8 @@ VV_FUNCTION(etext_from_text)
 VV_FUNCTION(etext_to_text)
 {
 	size_t len;
-	char *s = OpenText(PG_GETARG_DATUM(0), &len);
+	char *s = OpenText(PG_GETARG_DATUM(0), &len, true);
 	text *t = cstring_to_text_with_len(s, static_cast<int>(len));
-	type::FreePlaintext(s, len);
+	pg::FreeSecret(s);
 	PG_RETURN_TEXT_P(t);
 }
