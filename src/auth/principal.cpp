@@ -76,7 +76,7 @@ PrincipalChanged()
 
 /* Ends transaction-scoped logins and undoes logins of aborted transactions. */
 void
-XactCallback(XactEvent event, void *)
+XactCallback(XactEvent event, void *) noexcept
 {
 	bool abort = event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT;
 	bool commit = event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
@@ -98,7 +98,7 @@ XactCallback(XactEvent event, void *)
 
 /* ROLLBACK TO SAVEPOINT undoes logins and logouts made since the savepoint. */
 void
-SubXactCallback(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
+SubXactCallback(SubXactEvent event, SubTransactionId, SubTransactionId, void *) noexcept
 {
 	int level = GetCurrentTransactionNestLevel();
 	if (event == SUBXACT_EVENT_ABORT_SUB)

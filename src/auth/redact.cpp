@@ -597,7 +597,7 @@ CallsWalker(Node *node, Calls *calls)
 
 /* post_parse_analyze_hook: marks statements whose analysed tree calls a secret-taking function. */
 void
-AnalyzeHook(ParseState *pstate, Query *query, JumbleState *jstate)
+AnalyzeHook(ParseState *pstate, Query *query, JumbleState *jstate) noexcept
 {
 	if (g_prev_analyze)
 		g_prev_analyze(pstate, query, jstate);
@@ -612,7 +612,8 @@ AnalyzeHook(ParseState *pstate, Query *query, JumbleState *jstate)
 /* planner_hook: marks statements whose rewritten query (views and rules expanded) or final plan
  * (inlined SQL functions included) calls a secret-taking function. */
 PlannedStmt *
-PlannerHook(Query *parse, const char *query_string, int cursor_options, ParamListInfo params)
+PlannerHook(Query *parse, const char *query_string, int cursor_options,
+			ParamListInfo params) noexcept
 {
 	if (!g_funcs_valid)
 		RefreshCatalog();
@@ -1364,7 +1365,7 @@ Chain(ErrorData *edata)
 
 /* emit_log_hook: the server log's copy of every message, redacted as the essay says. */
 void
-EmitLogHook(ErrorData *edata)
+EmitLogHook(ErrorData *edata) noexcept
 {
 	if (g_in_copy)
 	{

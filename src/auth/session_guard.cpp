@@ -285,7 +285,7 @@ RunningClientStatement()
 
 /* ExecutorStart: publishes the principal before a plan that may start parallel workers. */
 void
-StartHook(QueryDesc *qd, int eflags)
+StartHook(QueryDesc *qd, int eflags) noexcept
 {
 	if (qd->plannedstmt->parallelModeNeeded && !IsParallelWorker())
 		Publish();
@@ -318,7 +318,7 @@ Nested(QueryDesc *top, Fn fn)
 
 /* ExecutorRun: counts nesting. */
 void
-RunHook(QueryDesc *qd, ScanDirection dir, uint64 count, bool execute_once)
+RunHook(QueryDesc *qd, ScanDirection dir, uint64 count, bool execute_once) noexcept
 {
 	Nested(qd,
 		   [&]()
@@ -332,7 +332,7 @@ RunHook(QueryDesc *qd, ScanDirection dir, uint64 count, bool execute_once)
 
 /* ExecutorFinish: counts nesting (AFTER triggers run here). */
 void
-FinishHook(QueryDesc *qd)
+FinishHook(QueryDesc *qd) noexcept
 {
 	Nested(nullptr,
 		   [&]()
@@ -347,7 +347,8 @@ FinishHook(QueryDesc *qd)
 /* ProcessUtility: counts nesting and notes a top-level SET/RESET. */
 void
 UtilityHook(PlannedStmt *pstmt, const char *query, bool read_only, ProcessUtilityContext context,
-			ParamListInfo params, QueryEnvironment *env, DestReceiver *dest, QueryCompletion *qc)
+			ParamListInfo params, QueryEnvironment *env, DestReceiver *dest,
+			QueryCompletion *qc) noexcept
 {
 	bool toplevel_set = g_depth == 0 && context == PROCESS_UTILITY_TOPLEVEL &&
 						IsA(pstmt->utilityStmt, VariableSetStmt);
@@ -422,7 +423,7 @@ UtilityHook(PlannedStmt *pstmt, const char *query, bool read_only, ProcessUtilit
 /* An aborted statement leaves no nesting behind (the hooks' PG_FINALLY already restore it;
  * this is the backstop for errors raised between hooks). */
 void
-ResetAtAbort(XactEvent event, void *)
+ResetAtAbort(XactEvent event, void *) noexcept
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{

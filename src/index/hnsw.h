@@ -319,6 +319,9 @@ struct GraphScratch;
  * and decrypt index pages; a Postgres error raised there inside a C++ algorithm is kept in the
  * scratch and surfaces as a C++ exception, which the island catches and RethrowGraphError turns
  * back into the original error once the C++ frames are gone.
+ *
+ * Invariant: no accessor ever raises a Postgres error (longjmp) into its caller; the C++
+ * algorithms that call them see only C++ exceptions, and only inside an island function.
  */
 struct CacheGraph
 {
@@ -462,18 +465,21 @@ uint64 CountLiveElements(Relation index, uint64 vault_id, uint32 key_version);
 
 /* --- AM callbacks ------------------------------------------------------------------------- */
 
-IndexBuildResult *hnsw_build(Relation heap, Relation index, IndexInfo *info);
-void hnsw_buildempty(Relation index);
+IndexBuildResult *hnsw_build(Relation heap, Relation index, IndexInfo *info) noexcept;
+void hnsw_buildempty(Relation index) noexcept;
 bool hnsw_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid, Relation heap,
-				 IndexUniqueCheck check_unique, bool index_unchanged, IndexInfo *info);
+				 IndexUniqueCheck check_unique, bool index_unchanged, IndexInfo *info) noexcept;
 IndexBulkDeleteResult *hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
-									   IndexBulkDeleteCallback callback, void *callback_state);
-IndexBulkDeleteResult *hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats);
-IndexScanDesc hnsw_beginscan(Relation index, int nkeys, int norderbys);
-void hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys);
-bool hnsw_gettuple(IndexScanDesc scan, ScanDirection dir);
-void hnsw_endscan(IndexScanDesc scan);
-char *hnsw_buildphasename(int64 phase);
+									   IndexBulkDeleteCallback callback,
+									   void *callback_state) noexcept;
+IndexBulkDeleteResult *hnsw_vacuumcleanup(IndexVacuumInfo *info,
+										  IndexBulkDeleteResult *stats) noexcept;
+IndexScanDesc hnsw_beginscan(Relation index, int nkeys, int norderbys) noexcept;
+void hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
+				 int norderbys) noexcept;
+bool hnsw_gettuple(IndexScanDesc scan, ScanDirection dir) noexcept;
+void hnsw_endscan(IndexScanDesc scan) noexcept;
+char *hnsw_buildphasename(int64 phase) noexcept;
 
 /* Build progress phases. */
 constexpr int64 kPhaseLoad = 2;

@@ -52,7 +52,7 @@ relopt_kind g_relopt_kind;
 
 /* Parses and validates reloptions. */
 bytea *
-hnsw_options(Datum reloptions, bool validate)
+hnsw_options(Datum reloptions, bool validate) noexcept
 {
 	static const relopt_parse_elt tab[] = {
 		{"m", RELOPT_TYPE_INT, offsetof(HnswOptions, m)},
@@ -65,7 +65,7 @@ hnsw_options(Datum reloptions, bool validate)
 /* Costs an index path (see the file comment). */
 void
 hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count, Cost *startup, Cost *total,
-				  Selectivity *selectivity, double *correlation, double *pages)
+				  Selectivity *selectivity, double *correlation, double *pages) noexcept
 {
 	if (path->indexorderbys == NIL)
 	{
@@ -105,7 +105,7 @@ hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count, Cost *s
 
 /* No validation beyond what CREATE OPERATOR CLASS already checked. */
 bool
-hnsw_validate(Oid)
+hnsw_validate(Oid) noexcept
 {
 	return true;
 }
@@ -133,7 +133,7 @@ PhaseName(int64 phase)
 
 /* Build phase names (exported for the handler). */
 char *
-hnsw_buildphasename(int64 phase)
+hnsw_buildphasename(int64 phase) noexcept
 {
 	return PhaseName(phase);
 }

@@ -84,7 +84,7 @@ struct BuildState
 
 /* Zeroes plaintext vectors and frees C++ graphs when the build context goes away. */
 void
-CleanupBuild(void *arg)
+CleanupBuild(void *arg) noexcept
 {
 	BuildState *s = static_cast<BuildState *>(arg);
 	for (int i = 0; i < s->nbatches; i++)
@@ -192,9 +192,11 @@ Append(BuildState *s, VaultBatch *b, const float *v, ItemPointer tid, uint32 key
 	s->collected++;
 }
 
-/* Reads the interrupt flag and reports graph progress for the build threads' poller. */
+/* Reads the interrupt flag and reports graph progress for the build threads' poller. Never
+ * raises: it runs inside the core's C++ frames (core/graph_build.h), so it only reads flags and
+ * calls pgstat_progress_update_param, which writes shared memory and cannot fail. */
 bool
-PollBuild(void *arg, uint32_t done)
+PollBuild(void *arg, uint32_t done) noexcept
 {
 	BuildState *s = static_cast<BuildState *>(arg);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, s->progress_base + done);
@@ -526,7 +528,7 @@ RandomLevel(int m)
 
 /* ambuild: builds the index from the heap. */
 IndexBuildResult *
-hnsw_build(Relation heap, Relation index, IndexInfo *info)
+hnsw_build(Relation heap, Relation index, IndexInfo *info) noexcept
 {
 	if (RelationGetNumberOfBlocks(index) != 0)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
@@ -566,7 +568,7 @@ hnsw_build(Relation heap, Relation index, IndexInfo *info)
 
 /* ambuildempty: the init fork of an unlogged index holds just the metapage. */
 void
-hnsw_buildempty(Relation index)
+hnsw_buildempty(Relation index) noexcept
 {
 	IndexParams p = ParamsOf(index);
 	Buffer buf = ReadBufferExtended(index, INIT_FORKNUM, P_NEW, RBM_NORMAL, nullptr);

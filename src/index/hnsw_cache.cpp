@@ -1151,7 +1151,7 @@ ForgetIndex(Oid relnode)
  * its memory does not wait for LRU eviction. A rolled-back DROP only costs a reload.
  */
 void
-ObjectAccess(ObjectAccessType access, Oid classId, Oid objectId, int subId, void *arg)
+ObjectAccess(ObjectAccessType access, Oid classId, Oid objectId, int subId, void *arg) noexcept
 {
 	if (g_prev_object_access)
 		g_prev_object_access(access, classId, objectId, subId, arg);
@@ -1437,7 +1437,7 @@ struct GraphReadError
 
 /* Zeroes the decrypted buffers of a scratch when its memory context goes away. */
 void
-ZeroScratch(void *arg)
+ZeroScratch(void *arg) noexcept
 {
 	GraphScratch *s = static_cast<GraphScratch *>(arg);
 	SecureZero(s->pq_buf, sizeof(float) * sq8::ScratchFloats(s->dims));

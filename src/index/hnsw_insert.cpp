@@ -654,7 +654,7 @@ InsertVector(Relation index, const float *v, uint64 vault_id, uint32 key_version
 /* aminsert: decrypts the new row's vector and inserts it. */
 bool
 hnsw_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid, Relation,
-			IndexUniqueCheck, bool, IndexInfo *)
+			IndexUniqueCheck, bool, IndexInfo *) noexcept
 {
 	if (isnull[0])
 		return false;

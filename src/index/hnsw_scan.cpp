@@ -121,7 +121,7 @@ struct ScanState
 
 /* Zeroes the decrypted query when the scan context goes away. */
 void
-ZeroQuery(void *arg)
+ZeroQuery(void *arg) noexcept
 {
 	ScanState *s = static_cast<ScanState *>(arg);
 	if (s->query != nullptr)
@@ -342,7 +342,7 @@ ListAll(IndexScanDesc scan, ScanState *s)
 
 /* ambeginscan. */
 IndexScanDesc
-hnsw_beginscan(Relation index, int nkeys, int norderbys)
+hnsw_beginscan(Relation index, int nkeys, int norderbys) noexcept
 {
 	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
 	ScanState *s = static_cast<ScanState *>(palloc0(sizeof(ScanState)));
@@ -356,7 +356,7 @@ hnsw_beginscan(Relation index, int nkeys, int norderbys)
 
 /* amrescan: new order-by value, fresh state. */
 void
-hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys)
+hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys) noexcept
 {
 	ScanState *s = static_cast<ScanState *>(scan->opaque);
 	if (keys && scan->numberOfKeys > 0)
@@ -387,7 +387,7 @@ hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
 
 /* amgettuple: the next closest row. */
 bool
-hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
+hnsw_gettuple(IndexScanDesc scan, ScanDirection dir) noexcept
 {
 	ScanState *s = static_cast<ScanState *>(scan->opaque);
 	if (!ScanDirectionIsForward(dir))
@@ -476,7 +476,7 @@ DefineScanGucs()
 
 /* amendscan. */
 void
-hnsw_endscan(IndexScanDesc scan)
+hnsw_endscan(IndexScanDesc scan) noexcept
 {
 	ScanState *s = static_cast<ScanState *>(scan->opaque);
 	MemoryContextDelete(s->ctx);

@@ -380,7 +380,7 @@ RepairLeftovers(Relation index)
 /* ambulkdelete. */
 IndexBulkDeleteResult *
 hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
-				IndexBulkDeleteCallback callback, void *callback_state)
+				IndexBulkDeleteCallback callback, void *callback_state) noexcept
 {
 	Relation index = info->index;
 	if (stats == nullptr)
@@ -637,7 +637,7 @@ RelinkUnreachable(Relation index)
 
 /* amvacuumcleanup: statistics when bulkdelete did not run. */
 IndexBulkDeleteResult *
-hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
+hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats) noexcept
 {
 	if (info->analyze_only)
 		return stats;

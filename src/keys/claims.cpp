@@ -130,7 +130,7 @@ UndoPending(int level)
 
 /* Transaction end: keeps what committed, removes what aborted. */
 void
-ClaimXactCallback(XactEvent event, void *)
+ClaimXactCallback(XactEvent event, void *) noexcept
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
@@ -144,7 +144,7 @@ ClaimXactCallback(XactEvent event, void *)
 
 /* Subtransaction end: an aborted subtransaction's files go, a committed one's move up. */
 void
-ClaimSubXactCallback(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
+ClaimSubXactCallback(SubXactEvent event, SubTransactionId, SubTransactionId, void *) noexcept
 {
 	int level = GetCurrentTransactionNestLevel();
 	if (event == SUBXACT_EVENT_ABORT_SUB)

@@ -43,7 +43,7 @@ uint64 g_epoch = 0;
 
 /* Zeroes the cache (and the cipher context's remembered key) when the backend exits. */
 void
-ZeroAtExit(int, Datum)
+ZeroAtExit(int, Datum) noexcept
 {
 	if (g_slots != nullptr)
 		SecureZero(g_slots, kCacheBytes);

@@ -190,7 +190,7 @@ RemoveIntent(const char *dir, uint64_t vault_id)
 
 /* Carries out or discards pending work at the end of the top-level transaction. */
 void
-XactCallback(XactEvent event, void *)
+XactCallback(XactEvent event, void *) noexcept
 {
 	if (g_ncreates == 0 && g_nshreds == 0)
 		return;
@@ -267,7 +267,7 @@ XactCallback(XactEvent event, void *)
 
 /* Undoes or hands up pending work when a subtransaction ends. */
 void
-SubXactCallback(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
+SubXactCallback(SubXactEvent event, SubTransactionId, SubTransactionId, void *) noexcept
 {
 	int level = GetCurrentTransactionNestLevel();
 	if (event == SUBXACT_EVENT_ABORT_SUB)

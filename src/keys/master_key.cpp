@@ -99,7 +99,7 @@ KeySlotSize(void)
 /* Copies the key in use (and a rotation's pending key) from the shared page into the
  * postmaster's own page before the segment goes away, then zeroes the shared copy. */
 void
-SaveKeyBeforeReset(int, Datum)
+SaveKeyBeforeReset(int, Datum) noexcept
 {
 	if (g_shared_key == nullptr)
 		return;
@@ -158,7 +158,7 @@ Fail(const char *error, const char *hint)
 
 /* Zeroes the key when the postmaster exits. */
 void
-ZeroKeyAtExit(int, Datum)
+ZeroKeyAtExit(int, Datum) noexcept
 {
 	if (g_key_page != nullptr)
 		SecureZero(g_key_page, kKeyPageBytes);

@@ -57,7 +57,7 @@ Release(SecretRecord *r)
 
 /* Reset callback: the context is going away before the buffer was released. */
 void
-WipeOnReset(void *arg)
+WipeOnReset(void *arg) noexcept
 {
 	SecretRecord *r = static_cast<SecretRecord *>(arg);
 	if (r->base == nullptr)

@@ -22,7 +22,7 @@ constexpr int kLWLocks = 1;
 
 /* Reserves our shared memory and LWLocks (PG15: must happen in shmem_request_hook). */
 void
-RequestHook(void)
+RequestHook(void) noexcept
 {
 	if (g_prev_request)
 		g_prev_request();
@@ -34,7 +34,7 @@ RequestHook(void)
 
 /* Creates or attaches our shared memory after each (re)initialisation of the segment. */
 void
-StartupHook(void)
+StartupHook(void) noexcept
 {
 	if (g_prev_startup)
 		g_prev_startup();

@@ -374,7 +374,8 @@ ProcessUtility_hook_type g_prev_utility = nullptr;
 /* Runs the prechecks, then the command. */
 void
 DdlUtilityHook(PlannedStmt *pstmt, const char *query, bool read_only, ProcessUtilityContext context,
-			   ParamListInfo params, QueryEnvironment *env, DestReceiver *dest, QueryCompletion *qc)
+			   ParamListInfo params, QueryEnvironment *env, DestReceiver *dest,
+			   QueryCompletion *qc) noexcept
 {
 	Node *n = pstmt->utilityStmt;
 	if (IsA(n, IndexStmt) && reinterpret_cast<IndexStmt *>(n)->concurrent)

@@ -113,7 +113,7 @@ struct QueryCache
 
 /* Zeroes the cached plaintext when its memory context is reset or deleted. */
 void
-ZeroQueryCache(void *arg)
+ZeroQueryCache(void *arg) noexcept
 {
 	QueryCache *c = static_cast<QueryCache *>(arg);
 	if (c->v != nullptr)

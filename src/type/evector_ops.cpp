@@ -182,7 +182,7 @@ struct AggState
 
 /* Zeroes a state's sums when its memory context goes away. */
 void
-ZeroAggState(void *arg)
+ZeroAggState(void *arg) noexcept
 {
 	AggState *s = static_cast<AggState *>(arg);
 	if (s->sums != nullptr)

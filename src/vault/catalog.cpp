@@ -268,7 +268,7 @@ RoleChanged(Datum, int, uint32)
 
 /* Bumps the shared epoch after a commit that changed vaults or grants. */
 void
-XactCallback(XactEvent event, void *)
+XactCallback(XactEvent event, void *) noexcept
 {
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
 	{
@@ -285,7 +285,7 @@ XactCallback(XactEvent event, void *)
 
 /* A subtransaction abort may undo catalog changes the cache has seen. */
 void
-SubXactCallback(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
+SubXactCallback(SubXactEvent event, SubTransactionId, SubTransactionId, void *) noexcept
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 		g_cache.valid = false;

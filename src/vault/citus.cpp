@@ -375,7 +375,7 @@ InjectToken(Query *parse)
 
 /* Planner hook: Citus deparses constants for the workers while planning. */
 PlannedStmt *
-Planner(Query *parse, const char *query_string, int cursor_options, ParamListInfo params)
+Planner(Query *parse, const char *query_string, int cursor_options, ParamListInfo params) noexcept
 {
 	planner_hook_type next = g_prev_planner ? g_prev_planner : standard_planner;
 	if (!CitusActive())
@@ -401,7 +401,7 @@ Planner(Query *parse, const char *query_string, int cursor_options, ParamListInf
 
 /* ExecutorStart hook: Citus' scans deparse again (router plans, parameters) when they start. */
 void
-ExecutorStart(QueryDesc *qd, int eflags)
+ExecutorStart(QueryDesc *qd, int eflags) noexcept
 {
 	auto next = g_prev_start ? g_prev_start : standard_ExecutorStart;
 	if (!CitusActive() || !StatementIsDistributed(qd->plannedstmt))
@@ -474,7 +474,7 @@ ClientDestroy(DestReceiver *)
 
 /* ExecutorRun hook: remote execution and results in ciphertext, client rows as the client set. */
 void
-ExecutorRun(QueryDesc *qd, ScanDirection direction, uint64 count, bool execute_once)
+ExecutorRun(QueryDesc *qd, ScanDirection direction, uint64 count, bool execute_once) noexcept
 {
 	auto next = g_prev_run ? g_prev_run : standard_ExecutorRun;
 	if (!CitusActive() || !StatementIsDistributed(qd->plannedstmt))
@@ -510,7 +510,7 @@ ExecutorRun(QueryDesc *qd, ScanDirection direction, uint64 count, bool execute_o
 void
 Utility(PlannedStmt *pstmt, const char *query_string, bool read_only_tree,
 		ProcessUtilityContext context, ParamListInfo params, QueryEnvironment *query_env,
-		DestReceiver *dest, QueryCompletion *qc)
+		DestReceiver *dest, QueryCompletion *qc) noexcept
 {
 	auto next = g_prev_utility ? g_prev_utility : standard_ProcessUtility;
 	Node *stmt = pstmt->utilityStmt;
@@ -549,7 +549,7 @@ Utility(PlannedStmt *pstmt, const char *query_string, bool read_only_tree,
 
 /* Backends Citus opens on this node read and write envelopes from their start. */
 void
-ClientAuthentication(Port *port, int status)
+ClientAuthentication(Port *port, int status) noexcept
 {
 	if (g_prev_auth)
 		g_prev_auth(port, status);

@@ -86,7 +86,8 @@ ForgetRole(Oid role)
  */
 void
 UtilityHook(PlannedStmt *pstmt, const char *query, bool read_only, ProcessUtilityContext context,
-			ParamListInfo params, QueryEnvironment *env, DestReceiver *dest, QueryCompletion *qc)
+			ParamListInfo params, QueryEnvironment *env, DestReceiver *dest,
+			QueryCompletion *qc) noexcept
 {
 	Node *stmt = pstmt->utilityStmt;
 	if (IsA(stmt, DropRoleStmt) && OidIsValid(get_extension_oid("vector_vault", true)) &&
