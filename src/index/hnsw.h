@@ -425,7 +425,46 @@ void CacheMarkInvalid(const CacheRef &ref);
 /* A per-backend visited-tag array covering ids below capacity. */
 hnsw::VisitedSet *BackendVisitedSet(uint32 capacity);
 
-/* --- page writes shared by insert and vacuum (hnsw_insert.cpp) ------------------------------ */
+/* --- WAL-logged page writes of inserts and vacuum (hnsw_wal.cpp) ---------------------------- */
+
+/* A page the insert changed, for the cache's LSN table. */
+struct Touched
+{
+	BlockNumber block;
+	XLogRecPtr lsn;
+	PageKind kind;
+};
+
+/* Collected touched pages. */
+struct TouchedList
+{
+	Touched *items;
+	int n;
+	int cap;
+};
+
+/* Records a changed page in *t. */
+void Touch(TouchedList *t, BlockNumber block, XLogRecPtr lsn, PageKind kind);
+
+/* Appends a sealed vector record to the stream (WAL-logged); returns where it starts. */
+void AppendVectorLogged(Relation index, MetaData *meta, const char *rec, size_t len,
+						BlockNumber *rec_block, uint32 *rec_off, TouchedList *touched);
+
+/* Copies an insert's allocation state (next id, element count, tails, directory blocks) into a
+ * metapage image; the change counter is not part of it. */
+void CopyAllocation(MetaData *dst, const MetaData &src);
+
+/* Adds an element record to the graph tail page (or a new one), and in the same WAL record
+ * allocates its id in the metapage (meta already holds the new next id); returns its location. */
+void AddElementLogged(Relation index, MetaData *meta, const char *rec, size_t len,
+					  BlockNumber *block, OffsetNumber *off, TouchedList *touched);
+
+/* Writes a vault's directory entry (in place, or appended to the directory), WAL-logged. */
+void UpdateDirectoryLogged(Relation index, MetaData *meta, const DirEntry &d, TouchedList *touched);
+
+/* The heavyweight lock serialising writers (inserts, vacuum) of one index. */
+void LockIndexForWrite(Relation index);
+void UnlockIndexForWrite(Relation index);
 
 /* One element record to re-seal in place with new neighbour lists and flags. */
 struct ElementRewrite
@@ -452,10 +491,6 @@ XLogRecPtr BumpMeta(Relation index, Buffer meta_buf, const MetaData &updated);
 /* Inserts one decrypted vector of a vault into the index. */
 void InsertVector(Relation index, const float *v, uint64 vault_id, uint32 key_version,
 				  ItemPointer tid);
-
-/* The heavyweight lock serialising writers (inserts, vacuum) of one index. */
-void LockIndexForWrite(Relation index);
-void UnlockIndexForWrite(Relation index);
 
 /* Draws a random level for a new element. */
 int RandomLevel(int m);
