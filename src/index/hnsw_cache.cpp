@@ -1207,6 +1207,203 @@ PopulateOnce(const CacheEntry *e)
 	done[ndone++] = {e->relnode, e->arena_off, e->arena_len};
 }
 
+namespace
+{
+
+/* What one look at a shared entry found. */
+enum class EntryOutcome
+{
+	kGot,   /* *out references the entry, locked */
+	kRetry, /* the entry was refreshed, loaded more vaults, or dropped: look again */
+};
+
+/* With entry e of the index found in the registry: takes it when it is valid, current and holds
+ * every wanted vault; otherwise loads the missing vaults, refreshes it, or drops it (to be
+ * reserved again with a bigger arena) and asks for another look. */
+EntryOutcome
+UseSharedEntry(Relation index, CacheEntry *e, bool exclusive, const MetaData &seen_meta,
+			   uint64 epoch, const uint64 *wanted, int nwanted, CacheRef *out)
+{
+	Oid relnode = index->rd_node.relNode;
+	LWLockAcquire(e->lock, exclusive ? LW_EXCLUSIVE : LW_SHARED);
+	if (e->used && e->dbid == MyDatabaseId && e->relnode == relnode && e->valid &&
+		pg_atomic_read_u64(&e->change_counter) == seen_meta.change_counter && e->epoch == epoch)
+	{
+		char *arena = g_region + e->arena_off;
+		uint32 nv = pg_atomic_read_u32(&e->nvaults);
+		bool *need = static_cast<bool *>(palloc0(Max(nv, 1u)));
+		if (VaultsToLoad(e, arena, wanted, nwanted, need) == 0)
+		{
+			pfree(need);
+			PopulateOnce(e);
+			pg_atomic_fetch_add_u64(&e->hits, 1);
+			*out = CacheRef{e, arena, true, exclusive, index};
+			return EntryOutcome::kGot;
+		}
+		/* Some wanted vault is not resident yet: load it under the exclusive lock. */
+		LWLockRelease(e->lock);
+		LWLockAcquire(e->lock, LW_EXCLUSIVE);
+		if (e->used && e->dbid == MyDatabaseId && e->relnode == relnode && e->valid &&
+			pg_atomic_read_u32(&e->nvaults) == nv &&
+			VaultsToLoad(e, arena, wanted, nwanted, need) > 0)
+			LoadVaults(index, e, arena, need);
+		LWLockRelease(e->lock);
+		pfree(need);
+		return EntryOutcome::kRetry;
+	}
+	LWLockRelease(e->lock);
+	/* Stale: refresh under the exclusive lock. */
+	LWLockAcquire(e->lock, LW_EXCLUSIVE);
+	if (!(e->used && e->dbid == MyDatabaseId && e->relnode == relnode))
+	{
+		LWLockRelease(e->lock);
+		return EntryOutcome::kRetry;
+	}
+	MetaData meta = ReadMeta(index);
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	int ndir = DirCount(index, meta);
+	bool purge = e->epoch != epoch && HoldsShreddedVault(e);
+	if (e->valid && !purge && Fits(e, meta, nblocks, ndir))
+	{
+		if (pg_atomic_read_u64(&e->change_counter) != meta.change_counter)
+			Refresh(index, e, false);
+		e->epoch = epoch;
+		LWLockRelease(e->lock);
+		return EntryOutcome::kRetry;
+	}
+	if (!purge && !e->valid && Fits(e, meta, nblocks, ndir) && e->nblocks > 0)
+	{
+		Refresh(index, e, false);
+		LWLockRelease(e->lock);
+		return EntryOutcome::kRetry;
+	}
+	/* Needs a bigger arena or a purge: drop it and start over. */
+	LWLockAcquire(g_cache->registry_lock, LW_EXCLUSIVE);
+	DropEntry(e);
+	LWLockRelease(g_cache->registry_lock);
+	LWLockRelease(e->lock);
+	return EntryOutcome::kRetry;
+}
+
+/* The representations to try for a new entry, best first (auto: float32 if it fits without
+ * evicting anyone, else sq8; pages always last). Returns how many; evict[i] says whether tier i
+ * may evict other entries. */
+int
+RepresentationTiers(Representation tiers[3], bool evict[3])
+{
+	int ntiers = 0;
+	evict[0] = evict[1] = evict[2] = true;
+	if (g_cache_representation == kReprAuto)
+	{
+		tiers[ntiers] = Representation::kFloat32;
+		evict[ntiers++] = false;
+		tiers[ntiers++] = Representation::kSq8;
+	}
+	else
+		tiers[ntiers++] = static_cast<Representation>(g_cache_representation);
+	if (tiers[ntiers - 1] != Representation::kPages)
+		tiers[ntiers++] = Representation::kPages;
+	return ntiers;
+}
+
+/* Resets a freshly reserved entry for the index in representation got (registry lock held). */
+void
+InitReservedEntry(CacheEntry *fresh, Relation index, const MetaData &meta, Representation got,
+				  uint32 slots, uint32 upper, uint32 vaults, uint32 blocks)
+{
+	Oid relnode = index->rd_node.relNode;
+	LWLock *lock = fresh->lock;
+	Size off = fresh->arena_off;
+	Size len = fresh->arena_len;
+	bool used = fresh->used;
+	Oid dbid = fresh->dbid;
+	(void) Layout(fresh, got, meta.dims, meta.m, slots, upper, vaults, blocks);
+	fresh->metric = meta.metric;
+	fresh->lock = lock;
+	fresh->arena_off = off;
+	fresh->arena_len = len;
+	fresh->used = used;
+	fresh->dbid = dbid;
+	fresh->relnode = relnode;
+	fresh->relid = RelationGetRelid(index);
+	fresh->nblocks = 0;
+	fresh->valid = false;
+	fresh->loads = 0;
+	fresh->vectors = 0;
+	pg_atomic_init_u32(&fresh->nslots, 0);
+	pg_atomic_init_u32(&fresh->nvaults, 0);
+	pg_atomic_init_u64(&fresh->change_counter, 0);
+	pg_atomic_init_u64(&fresh->hits, 0);
+	HistoryOf(MyDatabaseId, relnode, RelationGetRelid(index))->loads++;
+}
+
+/* The index is not in the registry: reserves an entry in the best representation that fits and
+ * loads it. False when not even the pages representation fits (use a private entry). */
+bool
+ReserveSharedEntry(Relation index, const MetaData &meta)
+{
+	Oid relnode = index->rd_node.relNode;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	int ndir = DirCount(index, meta);
+	uint32 slots, upper, vaults, blocks;
+	Capacities(meta, nblocks, ndir, &slots, &upper, &vaults, &blocks);
+	Representation tiers[3];
+	bool evict[3];
+	int ntiers = RepresentationTiers(tiers, evict);
+	LWLockAcquire(g_cache->registry_lock, LW_EXCLUSIVE);
+	CacheEntry *found = FindShared(MyDatabaseId, relnode);
+	CacheEntry *fresh = nullptr;
+	Representation got = tiers[0];
+	for (int tier = 0; found == nullptr && fresh == nullptr && tier < ntiers; tier++)
+	{
+		got = tiers[tier];
+		CacheEntry probe;
+		memset(&probe, 0, sizeof(probe));
+		Size len = Layout(&probe, got, meta.dims, meta.m, slots, upper, vaults, blocks);
+		fresh = ReserveShared(MyDatabaseId, relnode, len, evict[tier]);
+	}
+	if (fresh != nullptr)
+		InitReservedEntry(fresh, index, meta, got, slots, upper, vaults, blocks);
+	LWLockRelease(g_cache->registry_lock);
+	if (found != nullptr)
+		return true; /* another backend reserved it meanwhile */
+	if (fresh == nullptr)
+		return false;
+	LWLockAcquire(fresh->lock, LW_EXCLUSIVE);
+	if (fresh->used && fresh->relnode == relnode && fresh->dbid == MyDatabaseId && !fresh->valid)
+		Refresh(index, fresh, true);
+	LWLockRelease(fresh->lock);
+	return true;
+}
+
+/* This session's private entry for an index that does not fit in the shared cache. */
+CacheRef
+AcquirePrivate(Relation index, const MetaData &meta, uint64 epoch, bool exclusive)
+{
+	if (!g_warned_private)
+	{
+		g_warned_private = true;
+		ereport(WARNING,
+				(errmsg("vault_hnsw index \"%s\" does not fit in vector_vault.cache_size, not "
+						"even as element facts; this session keeps them privately (%zu bytes "
+						"per element, nothing decrypted) and reads the graph from index pages",
+						RelationGetRelationName(index), sizeof(SlotHead)),
+				 errhint("Raise vector_vault.cache_size (currently %d MB); vault.index_cache "
+						 "shows what is resident.",
+						 g_cache_size_mb)));
+	}
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	int ndir = DirCount(index, meta);
+	CacheEntry *e = PrivateEntry(index, meta, nblocks, ndir);
+	if (!e->valid || e->epoch != epoch)
+		Refresh(index, e, !e->valid || HoldsShreddedVault(e));
+	else if (pg_atomic_read_u64(&e->change_counter) != meta.change_counter)
+		Refresh(index, e, false);
+	return CacheRef{e, e->private_arena, false, exclusive, index};
+}
+
+} // namespace
+
 /* Returns an up-to-date, locked view of an index's decrypted graph. */
 CacheRef
 AcquireCacheFor(Relation index, bool exclusive, const uint64 *wanted, int nwanted)
@@ -1218,166 +1415,23 @@ AcquireCacheFor(Relation index, bool exclusive, const uint64 *wanted, int nwante
 			elog(ERROR, "vector_vault: could not stabilise the index cache");
 		MetaData meta = ReadMeta(index);
 		uint64 epoch = pg::AccessEpoch();
-		if (g_cache != nullptr)
+		if (g_cache == nullptr)
+			return AcquirePrivate(index, meta, epoch, exclusive);
+		LWLockAcquire(g_cache->registry_lock, LW_SHARED);
+		CacheEntry *e = FindShared(MyDatabaseId, relnode);
+		if (e != nullptr)
+			e->last_used = ++g_cache->clock; /* benign race: only an LRU hint */
+		LWLockRelease(g_cache->registry_lock);
+		if (e != nullptr)
 		{
-			LWLockAcquire(g_cache->registry_lock, LW_SHARED);
-			CacheEntry *e = FindShared(MyDatabaseId, relnode);
-			if (e != nullptr)
-				e->last_used = ++g_cache->clock; /* benign race: only an LRU hint */
-			LWLockRelease(g_cache->registry_lock);
-			if (e != nullptr)
-			{
-				LWLockAcquire(e->lock, exclusive ? LW_EXCLUSIVE : LW_SHARED);
-				if (e->used && e->dbid == MyDatabaseId && e->relnode == relnode && e->valid &&
-					pg_atomic_read_u64(&e->change_counter) == meta.change_counter &&
-					e->epoch == epoch)
-				{
-					char *arena = g_region + e->arena_off;
-					uint32 nv = pg_atomic_read_u32(&e->nvaults);
-					bool *need = static_cast<bool *>(palloc0(Max(nv, 1u)));
-					if (VaultsToLoad(e, arena, wanted, nwanted, need) == 0)
-					{
-						pfree(need);
-						PopulateOnce(e);
-						pg_atomic_fetch_add_u64(&e->hits, 1);
-						return CacheRef{e, arena, true, exclusive, index};
-					}
-					/* Some wanted vault is not resident yet: load it under the exclusive lock. */
-					LWLockRelease(e->lock);
-					LWLockAcquire(e->lock, LW_EXCLUSIVE);
-					if (e->used && e->dbid == MyDatabaseId && e->relnode == relnode && e->valid &&
-						pg_atomic_read_u32(&e->nvaults) == nv &&
-						VaultsToLoad(e, arena, wanted, nwanted, need) > 0)
-						LoadVaults(index, e, arena, need);
-					LWLockRelease(e->lock);
-					pfree(need);
-					continue;
-				}
-				LWLockRelease(e->lock);
-				/* Stale: refresh under the exclusive lock. */
-				LWLockAcquire(e->lock, LW_EXCLUSIVE);
-				if (!(e->used && e->dbid == MyDatabaseId && e->relnode == relnode))
-				{
-					LWLockRelease(e->lock);
-					continue;
-				}
-				meta = ReadMeta(index);
-				BlockNumber nblocks = RelationGetNumberOfBlocks(index);
-				int ndir = DirCount(index, meta);
-				bool purge = e->epoch != epoch && HoldsShreddedVault(e);
-				if (e->valid && !purge && Fits(e, meta, nblocks, ndir))
-				{
-					if (pg_atomic_read_u64(&e->change_counter) != meta.change_counter)
-						Refresh(index, e, false);
-					e->epoch = epoch;
-					LWLockRelease(e->lock);
-					continue;
-				}
-				if (!purge && !e->valid && Fits(e, meta, nblocks, ndir) && e->nblocks > 0)
-				{
-					Refresh(index, e, false);
-					LWLockRelease(e->lock);
-					continue;
-				}
-				/* Needs a bigger arena or a purge: drop it and start over. */
-				LWLockAcquire(g_cache->registry_lock, LW_EXCLUSIVE);
-				DropEntry(e);
-				LWLockRelease(g_cache->registry_lock);
-				LWLockRelease(e->lock);
-				continue;
-			}
-			/* Not cached yet: reserve space in the configured representation, else for element
-			 * facts only (pages), and load. */
-			BlockNumber nblocks = RelationGetNumberOfBlocks(index);
-			int ndir = DirCount(index, meta);
-			uint32 slots, upper, vaults, blocks;
-			Capacities(meta, nblocks, ndir, &slots, &upper, &vaults, &blocks);
-			/* auto: float32 if it fits without evicting anyone, else sq8, else pages. */
-			Representation tiers[3];
-			bool evict[3] = {true, true, true};
-			int ntiers = 0;
-			if (g_cache_representation == kReprAuto)
-			{
-				tiers[ntiers] = Representation::kFloat32;
-				evict[ntiers++] = false;
-				tiers[ntiers++] = Representation::kSq8;
-			}
-			else
-				tiers[ntiers++] = static_cast<Representation>(g_cache_representation);
-			if (tiers[ntiers - 1] != Representation::kPages)
-				tiers[ntiers++] = Representation::kPages;
-			LWLockAcquire(g_cache->registry_lock, LW_EXCLUSIVE);
-			CacheEntry *found = FindShared(MyDatabaseId, relnode);
-			CacheEntry *fresh = nullptr;
-			Representation got = tiers[0];
-			for (int tier = 0; found == nullptr && fresh == nullptr && tier < ntiers; tier++)
-			{
-				got = tiers[tier];
-				CacheEntry probe;
-				memset(&probe, 0, sizeof(probe));
-				Size len = Layout(&probe, got, meta.dims, meta.m, slots, upper, vaults, blocks);
-				fresh = ReserveShared(MyDatabaseId, relnode, len, evict[tier]);
-			}
-			if (fresh != nullptr)
-			{
-				LWLock *lock = fresh->lock;
-				Size off = fresh->arena_off;
-				Size len = fresh->arena_len;
-				bool used = fresh->used;
-				Oid dbid = fresh->dbid;
-				(void) Layout(fresh, got, meta.dims, meta.m, slots, upper, vaults, blocks);
-				fresh->metric = meta.metric;
-				fresh->lock = lock;
-				fresh->arena_off = off;
-				fresh->arena_len = len;
-				fresh->used = used;
-				fresh->dbid = dbid;
-				fresh->relnode = relnode;
-				fresh->relid = RelationGetRelid(index);
-				fresh->nblocks = 0;
-				fresh->valid = false;
-				fresh->loads = 0;
-				fresh->vectors = 0;
-				pg_atomic_init_u32(&fresh->nslots, 0);
-				pg_atomic_init_u32(&fresh->nvaults, 0);
-				pg_atomic_init_u64(&fresh->change_counter, 0);
-				pg_atomic_init_u64(&fresh->hits, 0);
-				HistoryOf(MyDatabaseId, relnode, RelationGetRelid(index))->loads++;
-			}
-			LWLockRelease(g_cache->registry_lock);
-			if (found != nullptr)
-				continue;
-			if (fresh != nullptr)
-			{
-				LWLockAcquire(fresh->lock, LW_EXCLUSIVE);
-				if (fresh->used && fresh->relnode == relnode && fresh->dbid == MyDatabaseId &&
-					!fresh->valid)
-					Refresh(index, fresh, true);
-				LWLockRelease(fresh->lock);
-				continue;
-			}
+			CacheRef ref;
+			if (UseSharedEntry(index, e, exclusive, meta, epoch, wanted, nwanted, &ref) ==
+				EntryOutcome::kGot)
+				return ref;
+			continue;
 		}
-		/* Private fallback. */
-		if (!g_warned_private)
-		{
-			g_warned_private = true;
-			ereport(WARNING,
-					(errmsg("vault_hnsw index \"%s\" does not fit in vector_vault.cache_size, not "
-							"even as element facts; this session keeps them privately (%zu bytes "
-							"per element, nothing decrypted) and reads the graph from index pages",
-							RelationGetRelationName(index), sizeof(SlotHead)),
-					 errhint("Raise vector_vault.cache_size (currently %d MB); vault.index_cache "
-							 "shows what is resident.",
-							 g_cache_size_mb)));
-		}
-		BlockNumber nblocks = RelationGetNumberOfBlocks(index);
-		int ndir = DirCount(index, meta);
-		CacheEntry *e = PrivateEntry(index, meta, nblocks, ndir);
-		if (!e->valid || e->epoch != epoch)
-			Refresh(index, e, !e->valid || HoldsShreddedVault(e));
-		else if (pg_atomic_read_u64(&e->change_counter) != meta.change_counter)
-			Refresh(index, e, false);
-		return CacheRef{e, e->private_arena, false, exclusive, index};
+		if (!ReserveSharedEntry(index, meta))
+			return AcquirePrivate(index, meta, epoch, exclusive);
 	}
 }
 

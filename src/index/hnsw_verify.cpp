@@ -152,30 +152,43 @@ ChangeCounterLocked(Relation index)
 	return counter;
 }
 
-void RunChecks(Relation heap, Relation index, Results *out);
-
-/* One run of every check over the index's pages; rows go to *out. */
-void
-RunChecks(Relation heap, Relation index, Results *out)
+/* One run's state, shared by its checks (allocated in the run's context). */
+struct VerifyRun
 {
-	/* Everything a run allocates lives in the run's context, reset before the next run. */
-	MemoryContext caller = MemoryContextSwitchTo(out->context);
-	MetaData meta = ReadMeta(index);
-	const int m = meta.m;
+	Relation heap;
+	Relation index;
+	Results *out;
+	MetaData meta;
+	int m;
+	uint32 n;   /* element ids below the metapage's next id */
+	Info *info; /* per element id */
 	char buf[384];
+};
+
+/* Check 1: the metapage's fields are in range and its counts agree. */
+void
+CheckMetapage(VerifyRun *r)
+{
+	const MetaData &meta = r->meta;
 	bool meta_ok = meta.dims >= 1 && meta.m >= kMinM && meta.m <= kMaxM && meta.metric >= 1 &&
 				   meta.metric <= 3 && meta.element_count == meta.next_element_id;
-	snprintf(buf, sizeof(buf),
+	snprintf(r->buf, sizeof(r->buf),
 			 "dims %u, m %u, ef_construction %u, metric %u, elements %u, counter %" PRIu64,
 			 meta.dims, meta.m, meta.ef_construction, meta.metric, meta.next_element_id,
 			 meta.change_counter);
-	Emit(out, "metapage", meta_ok, buf);
+	Emit(r->out, "metapage", meta_ok, r->buf);
+}
 
-	uint32 n = meta.next_element_id;
-	Info *info = static_cast<Info *>(palloc0(sizeof(Info) * Max(n, 1u)));
+/* Check 2: every element record on the graph pages opens (and a live one's vector
+ * authenticates); fills r->info, counting duplicates and ids beyond the metapage. */
+void
+CheckElements(VerifyRun *r)
+{
+	const int m = r->m;
+	const uint32 n = r->n;
 	uint64 decrypted = 0, shredded = 0, duplicates = 0, bad_ids = 0;
-	float *vec = static_cast<float *>(palloc(sizeof(float) * meta.dims));
-	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	float *vec = static_cast<float *>(palloc(sizeof(float) * r->meta.dims));
+	BlockNumber nblocks = RelationGetNumberOfBlocks(r->index);
 	MemoryContext tmp =
 		AllocSetContextCreate(CurrentMemoryContext, "hnsw_verify", ALLOCSET_DEFAULT_SIZES);
 	PGAlignedBlock copy;
@@ -183,7 +196,7 @@ RunChecks(Relation heap, Relation index, Results *out)
 	for (BlockNumber b = 1; b < nblocks; b++)
 	{
 		MemoryContext old = MemoryContextSwitchTo(tmp);
-		Buffer bufr = ReadBuffer(index, b);
+		Buffer bufr = ReadBuffer(r->index, b);
 		LockBuffer(bufr, BUFFER_LOCK_SHARE);
 		memcpy(copy.data, BufferGetPage(bufr), BLCKSZ);
 		UnlockReleaseBuffer(bufr);
@@ -208,7 +221,7 @@ RunChecks(Relation heap, Relation index, Results *out)
 				bad_ids++;
 				continue;
 			}
-			Info &in = info[h.element_id];
+			Info &in = r->info[h.element_id];
 			if (in.present)
 			{
 				duplicates++;
@@ -232,26 +245,33 @@ RunChecks(Relation heap, Relation index, Results *out)
 			if (in.live)
 			{
 				/* the vector must authenticate too */
-				ReadVector(index, h.vec_block, h.vec_offset, h.element_id, h.vault_id,
-						   h.key_version, meta.dims, vec);
-				SecureZero(vec, sizeof(float) * meta.dims);
+				ReadVector(r->index, h.vec_block, h.vec_offset, h.element_id, h.vault_id,
+						   h.key_version, r->meta.dims, vec);
+				SecureZero(vec, sizeof(float) * r->meta.dims);
 			}
 			decrypted++;
 		}
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(tmp);
 	}
-	snprintf(buf, sizeof(buf),
+	MemoryContextDelete(tmp);
+	snprintf(r->buf, sizeof(r->buf),
 			 "%" PRIu64 " decrypted, %" PRIu64 " of shredded vaults, %" PRIu64
 			 " duplicate ids, %" PRIu64 " ids beyond the metapage",
 			 decrypted, shredded, duplicates, bad_ids);
-	Emit(out, "elements", duplicates == 0 && bad_ids == 0, buf);
+	Emit(r->out, "elements", duplicates == 0 && bad_ids == 0, r->buf);
+}
 
-	/* links */
+/* Check 3: every link of a live element points at a live element of the same vault that
+ * exists on that layer. */
+void
+CheckLinks(VerifyRun *r)
+{
+	const int m = r->m;
 	uint64 bad_links = 0, checked = 0;
-	for (uint32 id = 0; id < n; id++)
+	for (uint32 id = 0; id < r->n; id++)
 	{
-		Info &in = info[id];
+		const Info &in = r->info[id];
 		if (!in.present || !in.live || in.shredded)
 			continue;
 		for (int l = 0; l <= in.level; l++)
@@ -261,100 +281,129 @@ RunChecks(Relation heap, Relation index, Results *out)
 			{
 				uint32 nb = list[1 + k];
 				checked++;
-				if (nb >= n || !info[nb].present || !info[nb].live ||
-					info[nb].vault_id != in.vault_id || info[nb].level < l)
+				if (nb >= r->n || !r->info[nb].present || !r->info[nb].live ||
+					r->info[nb].vault_id != in.vault_id || r->info[nb].level < l)
 					bad_links++;
 			}
 		}
 	}
-	snprintf(buf, sizeof(buf), "%" PRIu64 " links checked, %" PRIu64 " invalid", checked,
+	snprintf(r->buf, sizeof(r->buf), "%" PRIu64 " links checked, %" PRIu64 " invalid", checked,
 			 bad_links);
-	Emit(out, "links", bad_links == 0, buf);
+	Emit(r->out, "links", bad_links == 0, r->buf);
+}
 
-	/* directory and reachability per vault */
-	int ndir;
-	DirEntry *dir = ReadDirectory(index, meta, &ndir);
-	uint8 *seen = static_cast<uint8 *>(palloc0(Max(n, 1u)));
-	uint32 *stack = static_cast<uint32 *>(palloc(sizeof(uint32) * Max(n, 1u)));
-	for (int v = 0; v < ndir; v++)
+/* Elements reachable on layer 0 from the entry point (marked in seen; stack: n slots). */
+uint32
+ReachableFrom(const VerifyRun &r, uint32 entry, uint8 *seen, uint32 *stack)
+{
+	memset(seen, 0, r.n);
+	uint32 reached = 0;
+	int sp = 0;
+	stack[sp++] = entry;
+	seen[entry] = 1;
+	while (sp > 0)
 	{
-		const DirEntry &d = dir[v];
-		uint32 live = 0;
-		bool shred = false;
-		for (uint32 id = 0; id < n; id++)
+		uint32 id = stack[--sp];
+		reached++;
+		/* Layer 0 only: searches explore layer 0, so that is where every live element must be
+		 * reachable from the entry point. */
+		const uint32 *list = r.info[id].links;
+		for (uint32 k = 0; k < list[0]; k++)
 		{
-			/* Deleted elements may stay sealed under a retired key version: only live ones
-			 * that cannot be opened mean the vault's keys are gone. */
-			if (info[id].present && info[id].vault_id == d.vault_id && info[id].live)
+			uint32 nb = list[1 + k];
+			if (nb < r.n && !seen[nb] && r.info[nb].present && r.info[nb].live)
 			{
-				shred |= info[id].shredded;
-				live++;
+				seen[nb] = 1;
+				stack[sp++] = nb;
 			}
 		}
-		if (shred)
-		{
-			snprintf(buf, sizeof(buf),
-					 "vault %016" PRIx64 ": keys shredded, %u elements not checked", d.vault_id,
-					 live);
-			Emit(out, "vault", true, buf);
-			continue;
-		}
-		bool entry_ok = live == 0 ? d.entry == kNoElement
-								  : (d.entry < n && info[d.entry].present && info[d.entry].live &&
-									 info[d.entry].vault_id == d.vault_id &&
-									 info[d.entry].level == d.entry_level);
-		uint32 reached = 0;
-		if (entry_ok && live > 0)
-		{
-			memset(seen, 0, n);
-			int sp = 0;
-			stack[sp++] = d.entry;
-			seen[d.entry] = 1;
-			while (sp > 0)
-			{
-				uint32 id = stack[--sp];
-				reached++;
-				/* Layer 0 only: searches explore layer 0, so that is where every live element
-				 * must be reachable from the entry point. */
-				const uint32 *list = info[id].links;
-				for (uint32 k = 0; k < list[0]; k++)
-				{
-					uint32 nb = list[1 + k];
-					if (nb < n && !seen[nb] && info[nb].present && info[nb].live)
-					{
-						seen[nb] = 1;
-						stack[sp++] = nb;
-					}
-				}
-			}
-		}
-		/* Unreachable elements whose rows no transaction sees: failed or crashed inserts. */
-		uint32 orphans = 0;
-		if (entry_ok && reached < live)
-		{
-			BlockNumber heap_blocks = RelationGetNumberOfBlocks(heap);
-			for (uint32 id = 0; id < n; id++)
-				if (info[id].present && info[id].live && info[id].vault_id == d.vault_id &&
-					!seen[id] && !HeapRowAlive(heap, heap_blocks, info[id].heap_tid))
-					orphans++;
-		}
-		char orphan_note[128] = "";
-		if (orphans > 0)
-			snprintf(orphan_note, sizeof(orphan_note),
-					 "; %u unreachable of rows no transaction sees (interrupted inserts; VACUUM "
-					 "removes them)",
-					 orphans);
-		snprintf(buf, sizeof(buf),
-				 "vault %016" PRIx64
-				 ": %u live, %u reachable from entry %d (level %d), directory count %u%s%s",
-				 d.vault_id, live, reached, d.entry == kNoElement ? -1 : static_cast<int>(d.entry),
-				 d.entry_level, d.count,
-				 d.count == live ? "" : " (stale after a crash; the next VACUUM refreshes it)",
-				 orphan_note);
-		/* The count is a statistic: searches do not depend on it, so it does not fail the check. */
-		Emit(out, "vault", entry_ok && reached + orphans == live, buf);
 	}
-	MemoryContextDelete(tmp);
+	return reached;
+}
+
+/* Check 4, per vault of the directory: a valid entry point, every live element reachable
+ * from it (or an orphan of a row no transaction sees). */
+void
+CheckVault(VerifyRun *r, const DirEntry &d, uint8 *seen, uint32 *stack)
+{
+	const uint32 n = r->n;
+	const Info *info = r->info;
+	uint32 live = 0;
+	bool shred = false;
+	for (uint32 id = 0; id < n; id++)
+	{
+		/* Deleted elements may stay sealed under a retired key version: only live ones that
+		 * cannot be opened mean the vault's keys are gone. */
+		if (info[id].present && info[id].vault_id == d.vault_id && info[id].live)
+		{
+			shred |= info[id].shredded;
+			live++;
+		}
+	}
+	if (shred)
+	{
+		snprintf(r->buf, sizeof(r->buf),
+				 "vault %016" PRIx64 ": keys shredded, %u elements not checked", d.vault_id, live);
+		Emit(r->out, "vault", true, r->buf);
+		return;
+	}
+	bool entry_ok =
+		live == 0 ? d.entry == kNoElement
+				  : (d.entry < n && info[d.entry].present && info[d.entry].live &&
+					 info[d.entry].vault_id == d.vault_id && info[d.entry].level == d.entry_level);
+	uint32 reached = entry_ok && live > 0 ? ReachableFrom(*r, d.entry, seen, stack) : 0;
+	/* Unreachable elements whose rows no transaction sees: failed or crashed inserts. */
+	uint32 orphans = 0;
+	if (entry_ok && reached < live)
+	{
+		BlockNumber heap_blocks = RelationGetNumberOfBlocks(r->heap);
+		for (uint32 id = 0; id < n; id++)
+			if (info[id].present && info[id].live && info[id].vault_id == d.vault_id && !seen[id] &&
+				!HeapRowAlive(r->heap, heap_blocks, info[id].heap_tid))
+				orphans++;
+	}
+	char orphan_note[128] = "";
+	if (orphans > 0)
+		snprintf(orphan_note, sizeof(orphan_note),
+				 "; %u unreachable of rows no transaction sees (interrupted inserts; VACUUM "
+				 "removes them)",
+				 orphans);
+	snprintf(r->buf, sizeof(r->buf),
+			 "vault %016" PRIx64
+			 ": %u live, %u reachable from entry %d (level %d), directory count %u%s%s",
+			 d.vault_id, live, reached, d.entry == kNoElement ? -1 : static_cast<int>(d.entry),
+			 d.entry_level, d.count,
+			 d.count == live ? "" : " (stale after a crash; the next VACUUM refreshes it)",
+			 orphan_note);
+	/* The count is a statistic: searches do not depend on it, so it does not fail the check. */
+	Emit(r->out, "vault", entry_ok && reached + orphans == live, r->buf);
+}
+
+void RunChecks(Relation heap, Relation index, Results *out);
+
+/* One run of every check over the index's pages; rows go to *out. */
+void
+RunChecks(Relation heap, Relation index, Results *out)
+{
+	/* Everything a run allocates lives in the run's context, reset before the next run. */
+	MemoryContext caller = MemoryContextSwitchTo(out->context);
+	VerifyRun *r = static_cast<VerifyRun *>(palloc0(sizeof(VerifyRun)));
+	r->heap = heap;
+	r->index = index;
+	r->out = out;
+	r->meta = ReadMeta(index);
+	r->m = r->meta.m;
+	r->n = r->meta.next_element_id;
+	r->info = static_cast<Info *>(palloc0(sizeof(Info) * Max(r->n, 1u)));
+	CheckMetapage(r);
+	CheckElements(r);
+	CheckLinks(r);
+	int ndir;
+	DirEntry *dir = ReadDirectory(index, r->meta, &ndir);
+	uint8 *seen = static_cast<uint8 *>(palloc0(Max(r->n, 1u)));
+	uint32 *stack = static_cast<uint32 *>(palloc(sizeof(uint32) * Max(r->n, 1u)));
+	for (int v = 0; v < ndir; v++)
+		CheckVault(r, dir[v], seen, stack);
 	MemoryContextSwitchTo(caller);
 }
 
