@@ -41,14 +41,10 @@ namespace
 Datum
 VaultOf(Datum d)
 {
-	struct varlena *v = PG_DETOAST_DATUM_SLICE(d, 0, static_cast<int32>(kEnvelopeHeaderBytes));
-	if (VARSIZE_ANY_EXHDR(v) < kEnvelopeHeaderBytes)
-		ereport(ERROR, (errcode(pg::kSqlStateCorrupt), errmsg("encrypted value is truncated")));
-	const uint8_t *h = reinterpret_cast<const uint8_t *>(VARDATA_ANY(v));
-	if (h[0] != kEnvelopeFormat)
-		ereport(ERROR, (errcode(pg::kSqlStateCorrupt),
-						errmsg("unsupported encrypted value format %u", h[0])));
-	return Int64GetDatum(static_cast<int64>(GetU64(h + 8)));
+	uint64 vault_id;
+	uint32 key_version;
+	type::PeekEnvelope(d, &vault_id, &key_version);
+	return Int64GetDatum(static_cast<int64>(vault_id));
 }
 
 } // namespace

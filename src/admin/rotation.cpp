@@ -238,12 +238,10 @@ VV_FUNCTION(vault_rotate_key)
 /* vault.key_version_of(evector | etext | ejsonb): the key version a value is sealed with. */
 VV_FUNCTION(vault_key_version_of)
 {
-	struct varlena *v =
-		PG_DETOAST_DATUM_SLICE(PG_GETARG_DATUM(0), 0, static_cast<int32>(kEnvelopeHeaderBytes));
-	if (VARSIZE_ANY_EXHDR(v) < kEnvelopeHeaderBytes)
-		ereport(ERROR, (errcode(pg::kSqlStateCorrupt), errmsg("encrypted value is truncated")));
-	PG_RETURN_INT32(
-		static_cast<int32>(GetU32(reinterpret_cast<const uint8_t *>(VARDATA_ANY(v)) + 4)));
+	uint64 vault_id;
+	uint32 key_version;
+	type::PeekEnvelope(PG_GETARG_DATUM(0), &vault_id, &key_version);
+	PG_RETURN_INT32(static_cast<int32>(key_version));
 }
 
 /* vault.reseal(value): the value sealed again under its vault's current key (write level). */

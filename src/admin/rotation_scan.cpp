@@ -68,21 +68,6 @@ using namespace vector_vault;
 namespace
 {
 
-/* The header fields of an encrypted value (first bytes only, no decryption). */
-void
-PeekHeader(Datum d, uint64 *vault_id, uint32 *key_version)
-{
-	struct varlena *v = PG_DETOAST_DATUM_SLICE(d, 0, static_cast<int32>(kEnvelopeHeaderBytes));
-	if (VARSIZE_ANY_EXHDR(v) < kEnvelopeHeaderBytes)
-		ereport(ERROR, (errcode(pg::kSqlStateCorrupt), errmsg("encrypted value is truncated")));
-	const uint8_t *h = reinterpret_cast<const uint8_t *>(VARDATA_ANY(v));
-	if (h[0] != kEnvelopeFormat)
-		ereport(ERROR, (errcode(pg::kSqlStateCorrupt),
-						errmsg("unsupported encrypted value format %u", h[0])));
-	*key_version = GetU32(h + 4);
-	*vault_id = GetU64(h + 8);
-}
-
 /* What a walk over a datum does at each encrypted value. */
 struct Walk
 {
@@ -125,7 +110,7 @@ WalkDatum(Walk *w, Datum d, Oid typid, bool *changed, int depth)
 	{
 		uint64 vid;
 		uint32 version;
-		PeekHeader(d, &vid, &version);
+		type::PeekEnvelope(d, &vid, &version);
 		if (w->ids != nullptr)
 		{
 			if (w->nids == w->maxids)

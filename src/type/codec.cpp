@@ -270,6 +270,21 @@ OpenValueForIndex(const EnvelopeRef &ref, uint8_t *pt)
 						"The stored value was modified or damaged; restore it from a backup.");
 }
 
+/* See codec.h. */
+void
+PeekEnvelope(Datum d, uint64 *vault_id, uint32 *key_version)
+{
+	struct varlena *v = PG_DETOAST_DATUM_SLICE(d, 0, static_cast<int32>(kEnvelopeHeaderBytes));
+	if (VARSIZE_ANY_EXHDR(v) < kEnvelopeHeaderBytes)
+		ereport(ERROR, (errcode(pg::kSqlStateCorrupt), errmsg("encrypted value is truncated")));
+	const uint8_t *h = reinterpret_cast<const uint8_t *>(VARDATA_ANY(v));
+	if (h[0] != kEnvelopeFormat)
+		ereport(ERROR, (errcode(pg::kSqlStateCorrupt),
+						errmsg("unsupported encrypted value format %u", h[0])));
+	*key_version = GetU32(h + 4);
+	*vault_id = GetU64(h + 8);
+}
+
 /* Zeroes and frees plaintext. */
 void
 FreePlaintext(void *p, size_t len)

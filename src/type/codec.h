@@ -42,6 +42,10 @@ struct varlena *SealValueInVault(ValueKind kind, const vault::VaultInfo *v, cons
 /* Detoasts and validates an envelope of the expected kind (no decryption, no access check). */
 void ReadEnvelope(Datum d, ValueKind kind, EnvelopeRef *out);
 
+/* The vault id and key version in an encrypted value's header, read from its first bytes only
+ * (no full detoast, no decryption, no access check); 22V01 when truncated or of another format. */
+void PeekEnvelope(Datum d, uint64 *vault_id, uint32 *key_version);
+
 /* Checks read access to the value's vault and decrypts into pt (header.payload_len bytes). */
 void OpenValue(const EnvelopeRef &ref, uint8_t *pt);
 
