@@ -125,7 +125,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	const char *table = Env("KNN_TABLE", "items"), *type = Env("KNN_TYPE", "evector");
-	const char *op = Env("KNN_OP", "<->"), *ef_setting = Env("KNN_EF_SETTING", "vector_vault.ef_search");
+	const char *op = Env("KNN_OP", "<->"),
+			   *ef_setting = Env("KNN_EF_SETTING", "vector_vault.ef_search");
 	Exec(c, "SET vector_vault.vault = 'bench'");
 	char sql[256];
 	snprintf(sql, sizeof(sql), "SELECT '%s'::regtype::oid", type);
