@@ -24,8 +24,10 @@
 # the mapped run is vector_vault's. Without pgvector the control is skipped (and says so).
 #
 # A matched line is a line of the (mapped) expected file that is part of the longest common
-# subsequence of expected and actual output (GNU diff --minimal). The last line of output is
-#   parity: M of N expected lines match; P passed, F failed
+# subsequence of expected and actual output (GNU diff --minimal), both with runs of blanks
+# collapsed and psql's table rules shortened (the mapped names are longer, which widens columns).
+# The last line of output is
+#   parity: M of N expected lines match (P%); P passed, F failed
 # where each mapped file and each control file is one test. Needs the extension installed (as
 # scripts/test.sh does; standalone, run `make install` first), root (it runs the server as postgres).
 # The install lock /tmp/vv-install.lock is held from server start until every database has its
@@ -39,7 +41,7 @@ record=0
 for a in "$@"; do
 	case $a in
 	--record) record=1 ;;
-	-h | --help) sed -n '2,33p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,35p' "$0"; exit 0 ;;
 	*) die "unknown argument $a (see --help)" ;;
 	esac
 done
