@@ -2,18 +2,18 @@
 # test.sh — the whole vector_vault test suite. CI (.ci/run) runs exactly this command.
 #
 #   scripts/test.sh                 everything
-#   VV_SUITES="unit regress" scripts/test.sh   a subset (static unit asan fuzz regress isolation tap clients citus)
+#   VV_SUITES="unit regress" scripts/test.sh   a subset (static unit asan fuzz regress parity isolation tap clients citus)
 #   VV_FUZZ_SECONDS=60 scripts/test.sh         longer fuzzing (default 15 s per target)
 #
 # Installs missing Debian packages (as root), builds and installs the extension, runs each suite,
 # prints one line per suite, and ends with exactly one line "N passed, N failed" that counts every
-# test that ran (each static check, unit test, fuzz target, pg_regress test, isolation spec and
-# TAP assertion). Exit status is non-zero when anything failed.
+# test that ran (each static check, unit test, fuzz target, pg_regress test, pgvector parity file,
+# isolation spec and TAP assertion). Exit status is non-zero when anything failed.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/lib.sh"
 
-SUITES=${VV_SUITES:-static unit asan fuzz regress isolation tap clients citus}
+SUITES=${VV_SUITES:-static unit asan fuzz regress parity isolation tap clients citus}
 FUZZ_SECONDS=${VV_FUZZ_SECONDS:-15}
 PASS=0
 FAIL=0
@@ -151,6 +151,28 @@ if want regress; then
 	rc=$?
 	cat "$WORK/logs/regress.log" >&2
 	record_regress regress "$WORK/logs/regress.log" $rc
+fi
+
+# --- parity: pgvector 0.8.6's own regression SQL, names mapped, against vector_vault ------------
+# test/parity/run.sh reads pgvector's test/sql and test/expected from the tarball in the peers
+# folder; each file is one test (it passes when it matches at least its lines in
+# test/parity/baseline), and each control file (the same file unmapped against pgvector, which must
+# match completely) is one more. pgvector is built once by scripts/peers.sh for the control.
+if want parity; then
+	if VV_INSTALL_LOCK_HELD=1 bash "$top/scripts/peers.sh" pgvector >"$WORK/logs/parity-build.log" 2>&1; then
+		VV_INSTALL_LOCK_HELD=1 VV_PARITY_OUT="$WORK/parity" bash "$top/test/parity/run.sh" \
+			>"$WORK/logs/parity.out" 2>"$WORK/logs/parity.log"
+		rc=$?
+		cat "$WORK/logs/parity.log" >&2
+		cat "$WORK/logs/parity.out" >&2
+		p=$(sed -n 's/^parity: .*; \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$WORK/logs/parity.out")
+		f=$(sed -n 's/^parity: .*; \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$WORK/logs/parity.out")
+		p=${p:-0} f=${f:-0}
+		[ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+		record parity "$p" "$f"
+	else
+		tail -30 "$WORK/logs/parity-build.log" >&2; record parity 0 1
+	fi
 fi
 
 # --- isolation specs: concurrency -------------------------------------------------------------

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """vector_vault benchmark: Fashion-MNIST (ann-benchmarks set: 60k x 784, L2) through SQL on one
-connection, next to hnswlib in-process on the same data in the same run.
+connection, next to hnswlib in-process and pgvector 0.8.6 (same server, same clients) on the same
+data in the same run; plus cosine on L2-normalised vectors for vector_vault and pgvector.
 
 Run through test/bench/run.sh, which builds everything and starts a throwaway server; this script
 talks to that server (--dsn) and prints/writes the results. Figures are measurements of this
@@ -130,6 +131,9 @@ def main():
     ap.add_argument("--m", type=int, default=16)
     ap.add_argument("--ef-construction", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-pgvector", action="store_true",
+                    help="skip pgvector (same-run L2 and cosine cases need CREATE EXTENSION vector)")
+    ap.add_argument("--no-cosine", action="store_true", help="skip the cosine case")
     args = ap.parse_args()
     efs = [int(x) for x in args.efs.split(",")]
     k = 10
@@ -186,10 +190,15 @@ def main():
     conn.autocommit = True
     cur = conn.cursor()
     cur.execute("SET client_min_messages = warning")
-    cur.execute("DROP EXTENSION IF EXISTS vector_vault CASCADE")
-    cur.execute("DROP TABLE IF EXISTS items, items_v, plain_v")
-    cur.execute("CREATE EXTENSION vector_vault")
+    # run.sh creates the extensions on its fresh server (under the install lock); IF NOT EXISTS
+    # keeps this script usable against a server prepared by hand
+    cur.execute("CREATE EXTENSION IF NOT EXISTS vector_vault")
     cur.execute("CREATE EXTENSION IF NOT EXISTS plain_l2")
+    pgvector = not args.no_pgvector
+    if pgvector:
+        cur.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        results["pgvector_version"] = cur.fetchone()[0]
     cur.execute("SELECT vault.create_vault('bench')")
     cur.execute("SET vector_vault.vault = 'bench'")
     cur.execute("CREATE TABLE items (id int PRIMARY KEY, embedding evector(%d))" % train.shape[1])
@@ -267,12 +276,111 @@ def main():
     results["vector_vault"]["inserts_per_second"] = len(extra) / ins_s
     print("  %d single-row inserts: %.1f rows/s" % (len(extra), len(extra) / ins_s), flush=True)
 
+    # --- pgvector 0.8.6 in the same run: same data, same parameters, same clients -------------
+    # hnsw with m and ef_construction as ours, its default build (Postgres' default
+    # max_parallel_maintenance_workers = 2, so a leader and two workers) and hnsw.ef_search
+    if pgvector:
+        print("pgvector hnsw (L2) ...", flush=True)
+        results["pgvector"] = sql_case(cur, args, "pgvector", "pg_items", "vector", "hnsw",
+                                       "vector_l2_ops", "<->", "hnsw.ef_search", train, queries,
+                                       truth, efs, os.path.join(args.cache, "queries.f32"))
+        t0 = time.perf_counter()
+        for i, v in enumerate(extra):
+            cur.execute("INSERT INTO pg_items (id, embedding) VALUES (%s, %s)", (100000 + i, vec_text(v)))
+        ins_s = time.perf_counter() - t0
+        results["pgvector"]["inserts_per_second"] = len(extra) / ins_s
+        print("  %d single-row inserts: %.1f rows/s" % (len(extra), len(extra) / ins_s), flush=True)
+
+    # --- cosine on L2-normalised vectors, both extensions ----------------------------------------
+    if not args.no_cosine:
+        nbase = train / np.linalg.norm(train, axis=1, keepdims=True)
+        nq = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+        nbase, nq = nbase.astype(np.float32), nq.astype(np.float32)
+        gt_path = os.path.join(args.cache, "gt_cos_%d.npy" % args.queries)
+        if os.path.exists(gt_path):
+            ctruth = np.load(gt_path)
+        else:
+            print("computing exact cosine ground truth ...", flush=True)
+            ctruth = exact_topk(nbase, nq, k)  # L2 order on unit vectors = cosine order
+            np.save(gt_path, ctruth)
+        qfile = os.path.join(args.cache, "queries_cos.f32")
+        nq.tofile(qfile)
+        results["cosine"] = {}
+        print("vector_vault vault_hnsw (cosine, normalised) ...", flush=True)
+        results["cosine"]["vector_vault"] = sql_case(
+            cur, args, "vector_vault", "items_cos", "evector", "vault_hnsw", "evector_cosine_ops",
+            "<=>", "vector_vault.ef_search", nbase, nq, ctruth, efs, qfile)
+        if pgvector:
+            print("pgvector hnsw (cosine, normalised) ...", flush=True)
+            results["cosine"]["pgvector"] = sql_case(
+                cur, args, "pgvector", "pg_items_cos", "vector", "hnsw", "vector_cosine_ops",
+                "<=>", "hnsw.ef_search", nbase, nq, ctruth, efs, qfile)
+
     # --- vault-scoped search: 20 vaults of 3,000 rows, a role that may read one ---------------
     print("vault-scoped scenario ...", flush=True)
     results["scoped"] = scoped(cur, train, queries, qtexts, k)
 
     conn.close()
     write_results(args.out, results)
+
+
+def sql_case(cur, args, who, table, coltype, am, opclass, op, ef_setting, base, queries, truth,
+             efs, qfile):
+    """One index through SQL, as the vector_vault L2 case in main(): COPY the base rows into a new
+    table, CREATE INDEX (timed), its size, then recall@10 and QPS per ef_search through psycopg2
+    (as scheduled and pinned to one CPU) and through knn_client (libpq, binary parameter)."""
+    import io
+    k = 10
+    dims = base.shape[1]
+    cur.execute("CREATE TABLE %s (id int PRIMARY KEY, embedding %s(%d))" % (table, coltype, dims))
+    buf = "".join("%d\t%s\n" % (i, vec_text(v)) for i, v in enumerate(base))
+    t0 = time.perf_counter()
+    cur.copy_expert("COPY %s (id, embedding) FROM STDIN" % table, io.StringIO(buf))
+    copy_s = time.perf_counter() - t0
+    cur.execute("VACUUM ANALYZE %s" % table)
+    t0 = time.perf_counter()
+    cur.execute("CREATE INDEX %s_idx ON %s USING %s (embedding %s) WITH (m = %d, ef_construction = %d)"
+                % (table, table, am, opclass, args.m, args.ef_construction))
+    build_s = time.perf_counter() - t0
+    cur.execute("SELECT pg_relation_size('%s_idx')" % table)
+    index_bytes = cur.fetchone()[0]
+    print("  COPY %.2f s, CREATE INDEX %.2f s, %.1f MiB" % (copy_s, build_s, index_bytes / 2**20), flush=True)
+    out = {"copy_seconds": copy_s, "build_seconds": build_s, "index_mib": index_bytes / 2**20,
+           "search": []}
+    qtexts = [vec_text(q) for q in queries]
+    cur.execute("PREPARE knn_%s(%s) AS SELECT id FROM %s ORDER BY embedding %s $1 LIMIT 10"
+                % (table, coltype, table, op))
+    cur.execute("EXPLAIN EXECUTE knn_%s('%s')" % (table, qtexts[0]))
+    plan = "\n".join(r[0] for r in cur.fetchall())
+    assert "%s_idx" % table in plan, plan
+    cur.execute("SELECT pg_backend_pid()")
+    backend = cur.fetchone()[0]
+    all_cpus = os.sched_getaffinity(0)
+    for ef in efs:
+        cur.execute("SET %s = %d" % (ef_setting, ef))
+        qps, rec = timed_queries(cur, "EXECUTE knn_%s(%%s)" % table, qtexts, truth)
+        pin([0, backend], {min(all_cpus)})
+        qps_p, _ = timed_queries(cur, "EXECUTE knn_%s(%%s)" % table, qtexts, truth)
+        pin([0, backend], all_cpus)
+        out["search"].append({"ef": ef, "recall": rec, "qps": qps, "qps_pinned": qps_p})
+        print("  ef %4d recall %.4f qps %8.1f (pinned to one CPU: %8.1f)" % (ef, rec, qps, qps_p),
+              flush=True)
+    cur.execute("RESET %s" % ef_setting)
+    if args.client:
+        env = dict(os.environ, KNN_TABLE=table, KNN_TYPE=coltype, KNN_OP=op, KNN_EF_SETTING=ef_setting)
+        res = subprocess.run([args.client, args.dsn, qfile, str(len(queries)), str(dims), "100"]
+                             + [str(e) for e in efs], check=True, capture_output=True, text=True,
+                             env=env).stdout
+        lp = []
+        for line in res.splitlines():
+            j = json.loads(line)
+            ids = np.array(j["ids"]).reshape(len(queries), k)
+            rec = sum(recall(ids[i].tolist(), truth[i]) for i in range(len(queries))) / len(queries)
+            lp.append({"ef": j["ef"], "recall": rec, "qps": j["qps"], "qps_pinned": j["qps_pinned"]})
+            print("  libpq ef %4d recall %.4f qps %8.1f (pinned to one CPU: %8.1f)" % (
+                j["ef"], rec, j["qps"], j["qps_pinned"]), flush=True)
+        out["search_libpq"] = lp
+    return out
 
 
 def scoped(cur, train, queries, qtexts, k):
@@ -346,6 +454,82 @@ def scoped(cur, train, queries, qtexts, k):
     out["ratio_vs_best_baseline"] = qps / best
     print("  vault-scoped speed-up over the better baseline: %.1fx" % (qps / best), flush=True)
     return out
+
+
+def pgvector_lines(r):
+    """Markdown: vector_vault against pgvector from the same run (L2, then cosine), and fills
+    r["summary"] with the ratios at recall >= 0.99."""
+    pv = r.get("pgvector")
+    if not pv:
+        return []
+    vv = r["vector_vault"]
+    ver = r.get("pgvector_version", "")
+
+    def best(pts, key="qps", target=0.99):
+        return qps_at_recall([{"recall": p["recall"], "qps": p[key]} for p in pts or []], target)
+
+    def ratio(a, b):
+        return "%.2fx" % (a / b) if a and b else "n/a"
+
+    def cmp_table(a, b, inserts):
+        t = ["| measure | vector_vault (encrypted) | pgvector %s (plaintext) | ratio |" % ver,
+             "|---|---|---|---|",
+             "| COPY 60k rows | %.2f s | %.2f s | %.2fx |" % (a["copy_seconds"], b["copy_seconds"],
+                                                          a["copy_seconds"] / b["copy_seconds"]),
+             "| CREATE INDEX | %.2f s | %.2f s | %.2fx |" % (a["build_seconds"], b["build_seconds"],
+                                                         a["build_seconds"] / b["build_seconds"]),
+             "| index size | %.1f MiB | %.1f MiB | %.2fx |" % (a["index_mib"], b["index_mib"],
+                                                           a["index_mib"] / b["index_mib"])]
+        if inserts:
+            t.append("| single-row inserts | %.0f rows/s | %.0f rows/s | %.2fx |" % (
+                a["inserts_per_second"], b["inserts_per_second"],
+                a["inserts_per_second"] / b["inserts_per_second"]))
+        for p in a["search"]:
+            q = next((x for x in b["search"] if x["ef"] == p["ef"]), None)
+            if q:
+                t.append("| ef_search %d, psycopg2 | recall %.4f, %.0f QPS (pinned %.0f) | recall %.4f, "
+                         "%.0f QPS (pinned %.0f) | %.2fx (pinned %.2fx) |" % (
+                             p["ef"], p["recall"], p["qps"], p["qps_pinned"], q["recall"], q["qps"],
+                             q["qps_pinned"], p["qps"] / q["qps"], p["qps_pinned"] / q["qps_pinned"]))
+        for p in a.get("search_libpq") or []:
+            q = next((x for x in b.get("search_libpq") or [] if x["ef"] == p["ef"]), None)
+            if q:
+                t.append("| ef_search %d, libpq binary | recall %.4f, %.0f QPS (pinned %.0f) | recall %.4f, "
+                         "%.0f QPS (pinned %.0f) | %.2fx (pinned %.2fx) |" % (
+                             p["ef"], p["recall"], p["qps"], p["qps_pinned"], q["recall"], q["qps"],
+                             q["qps_pinned"], p["qps"] / q["qps"], p["qps_pinned"] / q["qps_pinned"]))
+        for target in (0.95, 0.99):
+            for label, key, sk in (("psycopg2", "search", "qps"), ("psycopg2 pinned", "search", "qps_pinned"),
+                                   ("libpq binary", "search_libpq", "qps"),
+                                   ("libpq binary pinned", "search_libpq", "qps_pinned")):
+                x, y = best(a.get(key), sk, target), best(b.get(key), sk, target)
+                t.append("| best QPS at recall >= %.2f, %s | %s | %s | %s |" % (
+                    target, label, "%.0f" % x if x else "not reached", "%.0f" % y if y else "not reached",
+                    ratio(x, y)))
+        return t
+
+    lines = ["", "pgvector %s hnsw in the same run (same server, data, m, ef_construction, clients; "
+             "its default build: Postgres' max_parallel_maintenance_workers = 2), L2:" % ver, ""]
+    lines += cmp_table(vv, pv, True)
+    r["summary"]["vs pgvector"] = {
+        "build_ratio": vv["build_seconds"] / pv["build_seconds"],
+        "index_size_ratio": vv["index_mib"] / pv["index_mib"],
+        "insert_ratio": vv["inserts_per_second"] / pv["inserts_per_second"],
+        "qps_at_0.99": {"vector_vault": best(vv["search"]), "pgvector": best(pv["search"]),
+                        "vector_vault_libpq": best(vv.get("search_libpq")),
+                        "pgvector_libpq": best(pv.get("search_libpq"))}}
+    cos = r.get("cosine") or {}
+    if cos.get("vector_vault") and cos.get("pgvector"):
+        lines += ["", "Cosine (`<=>`, evector_cosine_ops / vector_cosine_ops) on L2-normalised vectors, same run:", ""]
+        lines += cmp_table(cos["vector_vault"], cos["pgvector"], False)
+        a, b = cos["vector_vault"], cos["pgvector"]
+        r["summary"]["vs pgvector, cosine"] = {
+            "build_ratio": a["build_seconds"] / b["build_seconds"],
+            "index_size_ratio": a["index_mib"] / b["index_mib"],
+            "qps_at_0.99": {"vector_vault": best(a["search"]), "pgvector": best(b["search"]),
+                            "vector_vault_libpq": best(a.get("search_libpq")),
+                            "pgvector_libpq": best(b.get("search_libpq"))}}
+    return lines
 
 
 def machine_info():
@@ -459,6 +643,7 @@ def write_results(outdir, r):
                                       "ratios": {c: [best[c][0] / rq if best[c][0] and rq else None,
                                                      best[c][1] / rq if best[c][1] and rq else None]
                                                  for c, _ in clients}}
+    lines += pgvector_lines(r)
     with open(os.path.join(outdir, "results-%s.json" % date), "w") as f:
         json.dump(r, f, indent=2)
     s = r["scoped"]
@@ -492,8 +677,13 @@ def write_results(outdir, r):
             hy = r["hnswlib_python"]["search"]
             ax.plot([p["recall"] for p in hy], [p["qps"] for p in hy], "v--",
                     label="hnswlib Python bindings, one call per query (same run)")
-        ax.plot([0.989, 0.995], [1500, 1050], "x:", color="grey",
-                label="pgvector 0.8.6 (reported for this machine type, not this run)")
+        pv = r.get("pgvector")
+        if pv:
+            ax.plot([p["recall"] for p in pv["search"]], [p["qps"] for p in pv["search"]], "x-",
+                    color="grey", label="pgvector %s hnsw (plaintext, SQL, same run)" % r.get("pgvector_version", ""))
+            if pv.get("search_libpq"):
+                ax.plot([p["recall"] for p in pv["search_libpq"]], [p["qps"] for p in pv["search_libpq"]],
+                        "+-", color="black", label="pgvector through libpq, binary parameters (same run)")
         ax.set_xlabel("recall@10")
         ax.set_ylabel("queries per second")
         ax.set_yscale("log")
@@ -502,6 +692,27 @@ def write_results(outdir, r):
         ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(os.path.join(outdir, "recall-qps-%s.png" % date), dpi=110)
+        cos = r.get("cosine")
+        if cos:
+            fig, ax = plt.subplots(figsize=(7, 4.5))
+            for who, style, label in (("vector_vault", "o", "vector_vault (encrypted)"),
+                                      ("pgvector", "x", "pgvector %s (plaintext)" % r.get("pgvector_version", ""))):
+                c = cos.get(who)
+                if not c:
+                    continue
+                ax.plot([p["recall"] for p in c["search"]], [p["qps"] for p in c["search"]], style + "-",
+                        label="%s, psycopg2" % label)
+                if c.get("search_libpq"):
+                    ax.plot([p["recall"] for p in c["search_libpq"]], [p["qps"] for p in c["search_libpq"]],
+                            style + "--", label="%s, libpq binary" % label)
+            ax.set_xlabel("recall@10")
+            ax.set_ylabel("queries per second")
+            ax.set_yscale("log")
+            ax.set_title("Fashion-MNIST 60k x 784, L2-normalised, cosine, same run (%s)" % date)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=8)
+            fig.tight_layout()
+            fig.savefig(os.path.join(outdir, "recall-qps-cosine-%s.png" % date), dpi=110)
     except Exception as e:  # the plot is a convenience; the numbers are the result
         print("plot failed: %s" % e)
 

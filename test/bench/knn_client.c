@@ -10,6 +10,10 @@
  * of the unpinned pass, 10 per query, for bench.py to compute recall.
  *
  *   knn_client CONNINFO QUERIES.f32 NQUERIES DIMS WARM EF...
+ *
+ * The table, type, operator and ef_search setting default to vector_vault's (items, evector, <->,
+ * vector_vault.ef_search); KNN_TABLE, KNN_TYPE, KNN_OP and KNN_EF_SETTING in the environment
+ * change them, so that the same client measures pgvector (vector, hnsw.ef_search) in the same run.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -39,6 +43,14 @@ Check(PGconn *c, PGresult *r, ExecStatusType want, const char *what)
 		fprintf(stderr, "knn_client: %s: %s", what, PQerrorMessage(c));
 		exit(1);
 	}
+}
+
+/* The environment variable name, or dflt when it is unset or empty. */
+static const char *
+Env(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+	return v != NULL && *v != '\0' ? v : dflt;
 }
 
 /* Runs a statement that returns nothing. */
@@ -112,12 +124,18 @@ main(int argc, char **argv)
 		fprintf(stderr, "knn_client: %s", PQerrorMessage(c));
 		return 1;
 	}
+	const char *table = Env("KNN_TABLE", "items"), *type = Env("KNN_TYPE", "evector");
+	const char *op = Env("KNN_OP", "<->"),
+			   *ef_setting = Env("KNN_EF_SETTING", "vector_vault.ef_search");
 	Exec(c, "SET vector_vault.vault = 'bench'");
-	PGresult *r = PQexec(c, "SELECT 'evector'::regtype::oid");
-	Check(c, r, PGRES_TUPLES_OK, "evector oid");
+	char sql[256];
+	snprintf(sql, sizeof(sql), "SELECT '%s'::regtype::oid", type);
+	PGresult *r = PQexec(c, sql);
+	Check(c, r, PGRES_TUPLES_OK, "type oid");
 	Oid oid = (Oid) strtoul(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
-	r = PQprepare(c, "knn", "SELECT id FROM items ORDER BY embedding <-> $1 LIMIT 10", 1, &oid);
+	snprintf(sql, sizeof(sql), "SELECT id FROM %s ORDER BY embedding %s $1 LIMIT 10", table, op);
+	r = PQprepare(c, "knn", sql, 1, &oid);
 	Check(c, r, PGRES_COMMAND_OK, "PREPARE");
 	PQclear(r);
 
@@ -134,8 +152,7 @@ main(int argc, char **argv)
 	int *ids = malloc(sizeof(int) * 10 * (size_t) nq);
 	for (int a = 6; a < argc; a++)
 	{
-		char sql[64];
-		snprintf(sql, sizeof(sql), "SET vector_vault.ef_search = %d", atoi(argv[a]));
+		snprintf(sql, sizeof(sql), "SET %s = %d", ef_setting, atoi(argv[a]));
 		Exec(c, sql);
 		RunAll(c, queries, warm < nq ? warm : nq, dims, NULL);
 		double qps = RunAll(c, queries, nq, dims, ids);

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# run.sh — the benchmark, one command: builds and installs vector_vault and the plaintext helper,
-# builds the hnswlib reference, starts a throwaway server tuned for the run, runs bench.py and
-# writes dated results and a plot into test/bench/results/.
-#   test/bench/run.sh [--queries N] [--efs 10,20,40] ...   (arguments go to bench.py)
+# run.sh — the benchmark, one command (as root): builds and installs vector_vault, the plaintext
+# helper and pgvector 0.8.6 (scripts/peers.sh, from the tarball in the peers folder), builds the
+# hnswlib reference, starts a throwaway server tuned for the run with vector_vault, plain_l2 and
+# pgvector in one database, runs bench.py and writes dated results and plots into
+# test/bench/results/.
+#   test/bench/run.sh [--queries N] [--efs 10,20,40] [--no-pgvector] [--no-cosine] ...
+#   (arguments go to bench.py)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/scripts/lib.sh"
+[ "$(id -u)" -eq 0 ] || die "run as root: it installs into the system PostgreSQL"
+lock=${VV_INSTALL_LOCK:-/tmp/vv-install.lock}
 ensure_packages
-build_and_install "$top"
-make -C "$top/test/bench/plain_l2" >/dev/null && make -C "$top/test/bench/plain_l2" install >/dev/null
+"$top/scripts/peers.sh" pgvector
+log "building vector_vault"
+make -C "$top" -j"$(nproc)" >/dev/null
+make -C "$top/test/bench/plain_l2" >/dev/null
 mkdir -p "$top/build/bench"
 # hnswlib twice: -march=native (its best kernels on this CPU) and portable x86-64 (SSE, as a
 # distribution package or pip wheel builds it; Postgres extensions are built that way too).
@@ -40,8 +47,20 @@ shared_buffers = 1GB
 maintenance_work_mem = 2GB
 max_wal_size = 4GB
 CONF
-as_postgres pg_ctl -D "$WORK/data" -l "$WORK/server.log" -w start >/dev/null
 trap 'as_postgres pg_ctl -D "$WORK/data" -m fast stop >/dev/null 2>&1 || true' EXIT
+# Others install their builds into the same server directories: hold the install lock from our
+# `make install` until the server has loaded vector_vault.so and CREATE EXTENSION has read the
+# install scripts (as exact.sh). The server must not inherit the lock's descriptor.
+log "installing vector_vault and plain_l2, starting the server under $lock"
+exec 9>"$lock"
+flock 9
+make -C "$top" install >/dev/null
+make -C "$top/test/bench/plain_l2" install >/dev/null
+as_postgres pg_ctl -D "$WORK/data" -l "$WORK/server.log" -w start >/dev/null 9>&-
+as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p 54399 -d postgres -c 'CREATE EXTENSION vector_vault' \
+	-c 'CREATE EXTENSION plain_l2' -c 'CREATE EXTENSION vector' 9>&-
+flock -u 9
+exec 9>&-
 mkdir -p "$top/test/bench/cache" "$top/test/bench/results"
 /usr/bin/python3 "$top/test/bench/bench.py" --dsn "host=$WORK port=54399 user=postgres dbname=postgres" \
 	--cache "$top/test/bench/cache" --hnswlib "$top/build/bench/hnswlib_bench" \
