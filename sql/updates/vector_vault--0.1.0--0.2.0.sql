@@ -291,13 +291,13 @@ END
 $$;
 
 -- The indexes on column attnum of tbl, each with the vault_hnsw statement that replaces it
--- (pgvector hnsw with an L2, inner-product or cosine opclass) or NULL (any other index).
+-- (pgvector hnsw with an L2, inner-product, cosine or L1 opclass) or NULL (any other index).
 CREATE FUNCTION vault._migrate_indexes(tbl regclass, attnum smallint)
 RETURNS TABLE (index regclass, amname name, vault_hnsw pg_catalog.text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT i.indexrelid::pg_catalog.regclass, am.amname,
            CASE WHEN am.amname OPERATOR(pg_catalog.=) 'hnsw' AND i.indnatts OPERATOR(pg_catalog.=) 1
-                     AND op.opcname OPERATOR(pg_catalog.=) ANY (ARRAY['vector_l2_ops', 'vector_ip_ops', 'vector_cosine_ops']::pg_catalog.name[])
+                     AND op.opcname OPERATOR(pg_catalog.=) ANY (ARRAY['vector_l2_ops', 'vector_ip_ops', 'vector_cosine_ops', 'vector_l1_ops']::pg_catalog.name[])
                 THEN pg_catalog.format('CREATE INDEX %I ON %s USING vault_hnsw (%I @extschema@.%I)%s', c.relname, $1,
                                        a.attname, 'e' OPERATOR(pg_catalog.||) op.opcname,
                                        CASE WHEN c.reloptions IS NULL THEN ''
@@ -559,3 +559,15 @@ COMMENT ON PROCEDURE vault.migrate_column(regclass, name, name, text, integer, b
 CREATE FUNCTION vault._secret_wipes(OUT allocated bigint, OUT freed bigint, OUT wiped_on_reset bigint)
     RETURNS record AS 'MODULE_PATHNAME', 'vault_secret_wipes' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
 REVOKE EXECUTE ON FUNCTION vault._secret_wipes() FROM PUBLIC;
+
+-- vault_hnsw orders by L1 (<+>) too, as pgvector's vector_l1_ops (issue 11).
+CREATE FUNCTION vault_hnsw_metric_l1(internal) RETURNS integer
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE OPERATOR CLASS evector_l1_ops FOR TYPE evector USING vault_hnsw AS
+    OPERATOR 1 <+> (evector, evector) FOR ORDER BY float_ops,
+    FUNCTION 1 vault_hnsw_metric_l1(internal);
+
+-- binary_quantize(evector) exists only to refuse with a reason: pgvector's returns a plaintext
+-- bit string, which for an encrypted vector is its sign pattern in the clear.
+CREATE FUNCTION binary_quantize(evector) RETURNS bit
+    AS 'MODULE_PATHNAME', 'evector_binary_quantize' LANGUAGE C STABLE STRICT PARALLEL SAFE;

@@ -12,6 +12,8 @@ CREATE FUNCTION vault_hnsw_metric_ip(internal) RETURNS integer
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION vault_hnsw_metric_cosine(internal) RETURNS integer
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vault_hnsw_metric_l1(internal) RETURNS integer
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE OPERATOR CLASS evector_l2_ops DEFAULT FOR TYPE evector USING vault_hnsw AS
     OPERATOR 1 <-> (evector, evector) FOR ORDER BY float_ops,
@@ -22,6 +24,9 @@ CREATE OPERATOR CLASS evector_ip_ops FOR TYPE evector USING vault_hnsw AS
 CREATE OPERATOR CLASS evector_cosine_ops FOR TYPE evector USING vault_hnsw AS
     OPERATOR 1 <=> (evector, evector) FOR ORDER BY float_ops,
     FUNCTION 1 vault_hnsw_metric_cosine(internal);
+CREATE OPERATOR CLASS evector_l1_ops FOR TYPE evector USING vault_hnsw AS
+    OPERATOR 1 <+> (evector, evector) FOR ORDER BY float_ops,
+    FUNCTION 1 vault_hnsw_metric_l1(internal);
 
 CREATE FUNCTION vault.hnsw_verify(index regclass)
     RETURNS TABLE ("check" text, ok boolean, detail text)
