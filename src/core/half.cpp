@@ -128,4 +128,53 @@ HalvesToFloats(const uint16_t *in, size_t n, float *out)
 		out[i] = HalfToFloat(in[i]);
 }
 
+/* pgvector's halfvec binary form, strictly: exact length, zero unused field, finite values. */
+Status
+ParseHalfVectorBinary(const uint8_t *data, size_t len, uint16_t *out, size_t cap, size_t *dims)
+{
+	if (len < 4)
+		return Status::Error(Code::kInvalidInput, "binary halfvec is truncated");
+	int16_t d = static_cast<int16_t>(data[0] << 8 | data[1]);
+	int16_t unused = static_cast<int16_t>(data[2] << 8 | data[3]);
+	if (d < 1)
+		return Status::Error(Code::kInvalidInput, "halfvec must have at least 1 dimension");
+	if (static_cast<size_t>(d) > cap)
+		return Status::Error(Code::kOutOfRange, "halfvec cannot have more than %zu dimensions",
+							 cap);
+	if (unused != 0)
+		return Status::Error(Code::kInvalidInput, "expected unused to be 0, not %d", unused);
+	if (len != HalfVectorBinarySize(static_cast<size_t>(d)))
+		return Status::Error(Code::kInvalidInput,
+							 "binary halfvec length %zu does not match %d dimensions", len, d);
+	for (int i = 0; i < d; i++)
+	{
+		const uint8_t *q = data + 4 + 2 * i;
+		uint16_t h = static_cast<uint16_t>(q[0] << 8 | q[1]);
+		if ((h & 0x7c00u) == 0x7c00u)
+			return Status::Error(Code::kInvalidInput,
+								 (h & 0x3ffu)
+									 ? "NaN not allowed in halfvec (element %d)"
+									 : "infinite value not allowed in halfvec (element %d)",
+								 i + 1);
+		out[i] = h;
+	}
+	*dims = static_cast<size_t>(d);
+	return Status::Ok();
+}
+
+/* Writes the halfvec binary form. */
+void
+FormatHalfVectorBinary(const uint16_t *v, size_t dims, uint8_t *out)
+{
+	out[0] = static_cast<uint8_t>(dims >> 8);
+	out[1] = static_cast<uint8_t>(dims);
+	out[2] = 0;
+	out[3] = 0;
+	for (size_t i = 0; i < dims; i++)
+	{
+		out[4 + 2 * i] = static_cast<uint8_t>(v[i] >> 8);
+		out[5 + 2 * i] = static_cast<uint8_t>(v[i]);
+	}
+}
+
 } // namespace vector_vault

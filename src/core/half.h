@@ -40,4 +40,22 @@ Status FloatsToHalves(const float *in, size_t n, uint16_t *out);
 /* Converts n halves to floats (exact). */
 void HalvesToFloats(const uint16_t *in, size_t n, float *out);
 
+/*
+ * pgvector's halfvec binary form (send/recv): int16 dimensions, int16 zero, then that many
+ * big-endian binary16 values. The parser takes untrusted bytes (fuzzed: fuzz_halfvec_binary),
+ * writes dims halves to out (capacity cap) and refuses NaN and infinities by position.
+ */
+Status ParseHalfVectorBinary(const uint8_t *data, size_t len, uint16_t *out, size_t cap,
+							 size_t *dims);
+
+/* Size of the halfvec binary form for dims elements. */
+constexpr size_t
+HalfVectorBinarySize(size_t dims)
+{
+	return 4 + 2 * dims;
+}
+
+/* Writes the binary form (HalfVectorBinarySize(dims) bytes) into out. */
+void FormatHalfVectorBinary(const uint16_t *v, size_t dims, uint8_t *out);
+
 } // namespace vector_vault

@@ -241,14 +241,14 @@ OpenVectorForIndex(Datum d, uint32 dims, Metric metric, float *out, uint64 *vaul
 				   uint32 *key_version)
 {
 	type::EnvelopeRef ref;
-	type::ReadEnvelope(d, ValueKind::kVector, &ref);
-	uint32 n = ref.header.payload_len / sizeof(float);
+	type::ReadVectorEnvelope(d, &ref); /* evector or ehalfvec: the index keeps float32 */
+	uint32 n = type::VectorDimsOf(ref);
 	if (n != dims)
 		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
 						errmsg("expected %u dimensions, not %u", dims, n)));
 	if (!keys::DataKeyExists(ref.header.vault_id, ref.header.key_version))
 		return false;
-	type::OpenValueForIndex(ref, reinterpret_cast<uint8_t *>(out));
+	type::OpenVectorFloatsForIndex(ref, out);
 	if (metric == Metric::kCosine && !NormalizeVector(out, dims))
 		return false;
 	*vault_id = ref.header.vault_id;
