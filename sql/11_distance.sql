@@ -27,12 +27,15 @@ SELECT '[1,0]'::evector <=> '[0,1]'::evector AS orthogonal,
        '[1,1]'::evector <=> '[3,3]'::evector AS parallel;
 -- Cosine distance with a zero vector is NaN (as pgvector), on either side.
 SELECT '[0,0]'::evector <=> '[1,2]'::evector AS zero_left,
-       cosine_distance('[1,2]', '[0,0]') AS zero_right,
+       cosine_distance('[1,2]'::evector, '[0,0]') AS zero_right,
        '[0,0]'::evector <-> '[3,4]'::evector AS l2_zero;
 -- Double-precision accumulation: no float4 overflow for large elements.
 SELECT '[3e38, 3e38]'::evector <-> '[-3e38, -3e38]'::evector > 8e38 AS no_overflow;
 -- NULL in, NULL out (the functions are strict).
-SELECT NULL::evector <-> '[1]' IS NULL AS l2, l1_distance(NULL, '[1]') IS NULL AS l1;
+SELECT NULL::evector <-> '[1]' IS NULL AS l2, l1_distance(NULL::evector, '[1]') IS NULL AS l1;
+-- Two untyped literals name no type: since ehalfvec exists the call is ambiguous (42725), as
+-- pgvector's functions shared by vector, halfvec and sparsevec are.
+SELECT sqlstate_of($$SELECT l1_distance('[1]', '[2]')$$);
 
 -- Different dimensions are an error (22000), whichever side is the constant.
 SELECT '[1,2]'::evector <-> '[1,2,3]'::evector;

@@ -131,6 +131,20 @@ RESET max_parallel_workers_per_gather;
 RESET parallel_leader_participation;
 SELECT grp, avg(v)::text FROM (SELECT id % 3 AS grp, v FROM ops_par) s GROUP BY grp ORDER BY grp;
 
+-- binary_quantize(evector) refuses (0A000) with a reason and a hint: pgvector's returns a
+-- plaintext bit string, which for an encrypted vector is its sign pattern in the clear. NULL in,
+-- NULL out (STRICT, as pgvector's).
+SELECT binary_quantize('[1,-2,3]'::evector);
+SELECT binary_quantize(NULL::evector) IS NULL AS null_in_null_out;
+DO $$
+BEGIN
+    PERFORM binary_quantize(v) FROM ops_items LIMIT 1;
+    RAISE NOTICE 'binary_quantize returned';
+EXCEPTION WHEN feature_not_supported THEN
+    RAISE NOTICE 'refused: %', SQLERRM;
+END
+$$;
+
 DROP TABLE ops_items, ops_par, ops_cmp, ops_other_v;
 DROP FUNCTION vault_name(evector);
 DROP ROLE ops_outsider;

@@ -8,6 +8,7 @@
 #include "core/simd_sum.h"
 
 #include <cmath>
+#include <cstring>
 #include <immintrin.h>
 
 namespace vector_vault
@@ -282,6 +283,24 @@ NegInnerProductScalar(const float *a, const float *b, size_t n)
 	return -((s0 + s1) + (s2 + s3));
 }
 
+/* Portable L1 (taxicab) with four accumulators. */
+float
+L1Scalar(const float *a, const float *b, size_t n)
+{
+	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+	size_t i = 0;
+	for (; i + 4 <= n; i += 4)
+	{
+		s0 += std::fabs(a[i] - b[i]);
+		s1 += std::fabs(a[i + 1] - b[i + 1]);
+		s2 += std::fabs(a[i + 2] - b[i + 2]);
+		s3 += std::fabs(a[i + 3] - b[i + 3]);
+	}
+	for (; i < n; i++)
+		s0 += std::fabs(a[i] - b[i]);
+	return (s0 + s1) + (s2 + s3);
+}
+
 /* AVX2+FMA squared L2: two 8-wide accumulators. */
 __attribute__((target("avx2,fma"))) float
 L2SquaredAvx2(const float *a, const float *b, size_t n)
@@ -326,6 +345,31 @@ NegInnerProductAvx2(const float *a, const float *b, size_t n)
 	for (; i < n; i++)
 		s += a[i] * b[i];
 	return -s;
+}
+
+/* AVX2 L1: |a - b| by clearing the sign bit, two 8-wide accumulators. */
+__attribute__((target("avx2,fma"))) float
+L1Avx2(const float *a, const float *b, size_t n)
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16)
+	{
+		__m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+		__m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
+		acc0 = _mm256_add_ps(acc0, _mm256_andnot_ps(sign, d0));
+		acc1 = _mm256_add_ps(acc1, _mm256_andnot_ps(sign, d1));
+	}
+	for (; i + 8 <= n; i += 8)
+	{
+		__m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+		acc0 = _mm256_add_ps(acc0, _mm256_andnot_ps(sign, d0));
+	}
+	float s = simd::HorizontalSum256(_mm256_add_ps(acc0, acc1));
+	for (; i < n; i++)
+		s += std::fabs(a[i] - b[i]);
+	return s;
 }
 
 /* AVX-512F squared L2: two 16-wide accumulators. */
@@ -377,11 +421,39 @@ NegInnerProductAvx512(const float *a, const float *b, size_t n)
 	return -simd::HorizontalSum512(_mm512_add_ps(acc0, acc1));
 }
 
+/* AVX-512F L1: two 16-wide accumulators, masked tail. */
+__attribute__((target("avx512f"))) float
+L1Avx512(const float *a, const float *b, size_t n)
+{
+	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32)
+	{
+		__m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+		__m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+		acc0 = _mm512_add_ps(acc0, _mm512_abs_ps(d0));
+		acc1 = _mm512_add_ps(acc1, _mm512_abs_ps(d1));
+	}
+	for (; i + 16 <= n; i += 16)
+	{
+		__m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+		acc0 = _mm512_add_ps(acc0, _mm512_abs_ps(d0));
+	}
+	if (i < n)
+	{
+		__mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+		__m512 d0 = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i));
+		acc1 = _mm512_add_ps(acc1, _mm512_abs_ps(d0));
+	}
+	return simd::HorizontalSum512(_mm512_add_ps(acc0, acc1));
+}
+
 /* The kernels chosen for this CPU. */
 struct Kernels
 {
 	DistanceKernel l2;
 	DistanceKernel ip;
+	DistanceKernel l1;
 	const char *name;
 };
 
@@ -393,10 +465,10 @@ Chosen()
 	{
 		__builtin_cpu_init();
 		if (__builtin_cpu_supports("avx512f"))
-			return Kernels{L2SquaredAvx512, NegInnerProductAvx512, "avx512f"};
+			return Kernels{L2SquaredAvx512, NegInnerProductAvx512, L1Avx512, "avx512f"};
 		if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-			return Kernels{L2SquaredAvx2, NegInnerProductAvx2, "avx2"};
-		return Kernels{L2SquaredScalar, NegInnerProductScalar, "scalar"};
+			return Kernels{L2SquaredAvx2, NegInnerProductAvx2, L1Avx2, "avx2"};
+		return Kernels{L2SquaredScalar, NegInnerProductScalar, L1Scalar, "scalar"};
 	}();
 	return k;
 }
@@ -417,6 +489,27 @@ FastNegInnerProduct(const float *a, const float *b, size_t n)
 	return Chosen().ip(a, b, n);
 }
 
+/* L1 (taxicab) with the best kernel. */
+float
+FastL1(const float *a, const float *b, size_t n)
+{
+	return Chosen().l1(a, b, n);
+}
+
+/* L1 with a named kernel family, for tests; nullptr when unknown or unsupported here. */
+DistanceKernel
+L1KernelFamily(const char *family)
+{
+	__builtin_cpu_init();
+	if (std::strcmp(family, "avx512f") == 0)
+		return __builtin_cpu_supports("avx512f") ? L1Avx512 : nullptr;
+	if (std::strcmp(family, "avx2") == 0)
+		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? L1Avx2 : nullptr;
+	if (std::strcmp(family, "scalar") == 0)
+		return L1Scalar;
+	return nullptr;
+}
+
 /* The chosen squared-L2 kernel. */
 DistanceKernel
 L2SquaredKernel()
@@ -429,6 +522,13 @@ DistanceKernel
 NegInnerProductKernel()
 {
 	return Chosen().ip;
+}
+
+/* The chosen L1 kernel. */
+DistanceKernel
+L1Kernel()
+{
+	return Chosen().l1;
 }
 
 /* Name of the chosen kernel family. */

@@ -40,9 +40,16 @@ float FastL2Squared(const float *a, const float *b, size_t n);
 /* Negative inner product, best kernel for this CPU. */
 float FastNegInnerProduct(const float *a, const float *b, size_t n);
 
+/* L1 (taxicab) distance, best kernel for this CPU. */
+float FastL1(const float *a, const float *b, size_t n);
+/* An L1 kernel of one family ("avx512f", "avx2", "scalar"); nullptr when unknown or this CPU
+ * lacks the instructions. For tests that compare every family with the scalar reference. */
+DistanceKernel L1KernelFamily(const char *family);
+
 /* The raw kernels chosen for this CPU, for callers that call them millions of times. */
 DistanceKernel L2SquaredKernel();
 DistanceKernel NegInnerProductKernel();
+DistanceKernel L1Kernel();
 
 /* Name of the kernel family chosen for this CPU ("avx512f", "avx2", "scalar"). */
 const char *FastKernelName();

@@ -24,7 +24,8 @@ EncodeHeader(const EnvelopeHeader &h, uint8_t *out)
 Status
 ValidateHeader(const EnvelopeHeader &h)
 {
-	if (h.kind != ValueKind::kVector && h.kind != ValueKind::kText && h.kind != ValueKind::kJson)
+	if (h.kind != ValueKind::kVector && h.kind != ValueKind::kText && h.kind != ValueKind::kJson &&
+		h.kind != ValueKind::kHalfVector)
 		return Status::Error(Code::kCorrupt, "unknown encrypted value kind %u",
 							 static_cast<unsigned>(h.kind));
 	if (h.flags != 0)

@@ -3,7 +3,7 @@
  *
  *   offset  size  field
  *        0     1  format version (1)
- *        1     1  kind: 1 evector, 2 etext, 3 ejsonb
+ *        1     1  kind: 1 evector, 2 etext, 3 ejsonb, 4 ehalfvec
  *        2     1  flags (none defined yet; must be 0)
  *        3     1  reserved (must be 0)
  *        4     4  key version of the vault data key (little endian, >= 1)
@@ -35,7 +35,8 @@ enum class ValueKind : uint8_t
 {
 	kVector = 1,
 	kText = 2,
-	kJson = 3
+	kJson = 3,
+	kHalfVector = 4 /* dims binary16 values, host order (core/half.h) */
 };
 
 constexpr uint8_t kEnvelopeFormat = 1;

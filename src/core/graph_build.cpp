@@ -177,6 +177,15 @@ RepairReachability(const BuildRequest &req, BuiltGraph *g, uint32_t *repaired)
 	}
 }
 
+/* The distance a request builds with: its kernel, else squared L2 or negative inner product. */
+static DistanceKernel
+RequestKernel(const BuildRequest &req)
+{
+	if (req.kernel != nullptr)
+		return req.kernel;
+	return req.inner_product ? NegInnerProductKernel() : L2SquaredKernel();
+}
+
 /* One pass of RepairReachability. */
 static uint32_t
 RepairOnePass(const BuildRequest &req, BuiltGraph *g)
@@ -189,7 +198,7 @@ RepairOnePass(const BuildRequest &req, BuiltGraph *g)
 	GraphParams p;
 	p.m = req.m;
 	p.dims = req.dims;
-	p.dist = req.inner_product ? NegInnerProductKernel() : L2SquaredKernel();
+	p.dist = RequestKernel(req);
 	OwnedVisitedSet visited(g->n);
 	const size_t stride0 = 1 + 2 * static_cast<size_t>(req.m);
 	uint32_t repaired = 0;
@@ -287,8 +296,7 @@ BuildGraph(const BuildRequest &req, BuiltGraph *out)
 		out->levels.assign(req.levels, req.levels + req.n);
 		if (req.n == 0)
 			return Status::Ok();
-		KernelSpace space(req.dims,
-						  req.inner_product ? NegInnerProductKernel() : L2SquaredKernel());
+		KernelSpace space(req.dims, RequestKernel(req));
 		auto index = std::make_unique<hnswlib::HierarchicalNSW<float>>(
 			&space, req.n, static_cast<size_t>(req.m), static_cast<size_t>(req.ef_construction),
 			100);

@@ -16,6 +16,7 @@
  */
 #pragma once
 #include "core/pure.h"
+#include "core/distance.h"
 #include "core/hnsw_graph.h"
 #include "core/status.h"
 
@@ -35,6 +36,7 @@ struct BuildRequest
 	int m = 16;
 	int ef_construction = 64;
 	bool inner_product = false;      /* negative inner product instead of squared L2 */
+	DistanceKernel kernel = nullptr; /* when set, this distance (e.g. L1) instead of either */
 	const uint8_t *levels = nullptr; /* level of each element */
 	int threads = 2;
 	std::atomic<bool> *cancel = nullptr;       /* set by the caller to stop early */

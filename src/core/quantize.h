@@ -22,10 +22,11 @@
  *        per element: d = a - b*c (FNMA), acc += d*d (FMA)
  *   IP:  -sum_i q_i*(lo_i + step_i*c_i)          a_i = -q_i*step_i, bias = -sum_i q_i*lo_i
  *        per element: acc += a*c (FMA); distance = bias + acc
- * Both are, up to float rounding, FastL2Squared / FastNegInnerProduct (distance.h) of the query
- * against the decoded vector, so the graph code keeps its "smaller is closer" convention and the
- * caller re-ranks its final candidates with exact float32 distances. Cosine is inner product over
- * normalised vectors, as in the rest of the index: normalise before training, encoding and
+ *   L1:  sum_i |q_i - lo_i - step_i*c_i|     a, b as L2; per element: d = a - b*c, acc += |d|
+ * Each is, up to float rounding, FastL2Squared / FastNegInnerProduct / FastL1 (distance.h) of the
+ * query against the decoded vector, so the graph code keeps its "smaller is closer" convention and
+ * the caller re-ranks its final candidates with exact float32 distances. Cosine is inner product
+ * over normalised vectors, as in the rest of the index: normalise before training, encoding and
  * preparing the query.
  *
  * Kernels are picked at run time from CPUID, like distance.cpp (AVX-512F, AVX2+FMA, portable
@@ -45,11 +46,12 @@ namespace vector_vault::sq8
 /* Largest code; codes are 0..kMaxCode. */
 constexpr int kMaxCode = 255;
 
-/* Which distance a prepared query computes (smaller is closer for both). */
+/* Which distance a prepared query computes (smaller is closer for each). */
 enum class Metric : int32_t
 {
 	kL2Squared = 0,
-	kNegInnerProduct = 1
+	kNegInnerProduct = 1,
+	kL1 = 2
 };
 
 /*
@@ -139,7 +141,11 @@ void PrepareL2(const float *q, const float *lo, const float *step, size_t dims, 
 void PrepareNegInnerProduct(const float *q, const float *lo, const float *step, size_t dims,
 							float *scratch, PreparedQuery *out);
 
-/* Distance from the prepared query to a coded vector (squared L2 or negative inner product). */
+/* Prepares q for L1 (taxicab) distances; scratch as PrepareL2. */
+void PrepareL1(const float *q, const float *lo, const float *step, size_t dims, float *scratch,
+			   PreparedQuery *out);
+
+/* Distance from the prepared query to a coded vector (squared L2, negative inner product, L1). */
 inline float
 Distance(const PreparedQuery &pq, const uint8_t *codes)
 {

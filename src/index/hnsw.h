@@ -69,7 +69,8 @@ enum class Metric : uint8
 {
 	kL2 = 1,
 	kInnerProduct = 2,
-	kCosine = 3
+	kCosine = 3,
+	kL1 = 4
 };
 
 /* Page kinds, in PageOpaque.kind. */
@@ -221,7 +222,7 @@ uint32 GetDims(Relation index);
  * caller: needs SELECT on the table or ownership; errors on anything but a vault_hnsw index. */
 Relation OpenIndexForCaller(Oid indexoid, const char *function, Relation *heap);
 
-/* Distance kernel for a metric (squared L2, or negative inner product). */
+/* Distance kernel for a metric (squared L2, negative inner product, or L1). */
 DistanceKernel KernelFor(Metric metric);
 
 /* --- hnsw_pages.cpp ------------------------------------------------------------------------ */

@@ -197,7 +197,7 @@ GetMetric(Relation index)
 {
 	FmgrInfo *proc = index_getprocinfo(index, 1, 1);
 	int32 v = DatumGetInt32(FunctionCall1(proc, PointerGetDatum(nullptr)));
-	if (v < 1 || v > 3)
+	if (v < 1 || v > static_cast<int32>(Metric::kL1))
 		elog(ERROR, "vault_hnsw support function returned unknown metric %d", v);
 	return static_cast<Metric>(v);
 }
@@ -222,7 +222,17 @@ GetDims(Relation index)
 DistanceKernel
 KernelFor(Metric metric)
 {
-	return metric == Metric::kL2 ? L2SquaredKernel() : NegInnerProductKernel();
+	switch (metric)
+	{
+		case Metric::kL2:
+			return L2SquaredKernel();
+		case Metric::kL1:
+			return L1Kernel();
+		case Metric::kInnerProduct:
+		case Metric::kCosine:
+			break;
+	}
+	return NegInnerProductKernel();
 }
 
 /* Decrypts an evector for the index and normalises it for cosine (false: not indexed). */
@@ -231,14 +241,14 @@ OpenVectorForIndex(Datum d, uint32 dims, Metric metric, float *out, uint64 *vaul
 				   uint32 *key_version)
 {
 	type::EnvelopeRef ref;
-	type::ReadEnvelope(d, ValueKind::kVector, &ref);
-	uint32 n = ref.header.payload_len / sizeof(float);
+	type::ReadVectorEnvelope(d, &ref); /* evector or ehalfvec: the index keeps float32 */
+	uint32 n = type::VectorDimsOf(ref);
 	if (n != dims)
 		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
 						errmsg("expected %u dimensions, not %u", dims, n)));
 	if (!keys::DataKeyExists(ref.header.vault_id, ref.header.key_version))
 		return false;
-	type::OpenValueForIndex(ref, reinterpret_cast<uint8_t *>(out));
+	type::OpenVectorFloatsForIndex(ref, out);
 	if (metric == Metric::kCosine && !NormalizeVector(out, dims))
 		return false;
 	*vault_id = ref.header.vault_id;
@@ -344,4 +354,11 @@ VV_FUNCTION(vault_hnsw_metric_cosine)
 {
 	(void) fcinfo;
 	PG_RETURN_INT32(static_cast<int32>(Metric::kCosine));
+}
+
+/* Support function 1 of evector_l1_ops. */
+VV_FUNCTION(vault_hnsw_metric_l1)
+{
+	(void) fcinfo;
+	PG_RETURN_INT32(static_cast<int32>(Metric::kL1));
 }

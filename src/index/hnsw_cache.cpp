@@ -1649,6 +1649,9 @@ CacheGraph::Dist(const hnsw::GraphParams &p, const float *q, ElementId id) const
 				if (static_cast<Metric>(e->metric) == Metric::kInnerProduct)
 					sq8::PrepareNegInnerProduct(q, QuantLo(e, ref->arena), QuantStep(e, ref->arena),
 												e->dims, scratch->pq_buf, &scratch->pq);
+				else if (static_cast<Metric>(e->metric) == Metric::kL1)
+					sq8::PrepareL1(q, QuantLo(e, ref->arena), QuantStep(e, ref->arena), e->dims,
+								   scratch->pq_buf, &scratch->pq);
 				else
 					sq8::PrepareL2(q, QuantLo(e, ref->arena), QuantStep(e, ref->arena), e->dims,
 								   scratch->pq_buf, &scratch->pq);

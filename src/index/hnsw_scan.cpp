@@ -184,8 +184,8 @@ PrepareQuery(IndexScanDesc scan, ScanState *s)
 	Relation index = scan->indexRelation;
 	MetaData meta = ReadMeta(index);
 	type::EnvelopeRef ref;
-	type::ReadEnvelope(scan->orderByData[0].sk_argument, ValueKind::kVector, &ref);
-	uint32 dims = ref.header.payload_len / sizeof(float);
+	type::ReadVectorEnvelope(scan->orderByData[0].sk_argument, &ref); /* evector or ehalfvec */
+	uint32 dims = type::VectorDimsOf(ref);
 	if (dims != meta.dims)
 		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
 						errmsg("different evector dimensions %u and %u", meta.dims, dims)));
@@ -193,7 +193,7 @@ PrepareQuery(IndexScanDesc scan, ScanState *s)
 	s->query = static_cast<float *>(palloc(sizeof(float) * dims));
 	s->dims = dims;
 	MemoryContextSwitchTo(old);
-	type::OpenValue(ref, reinterpret_cast<uint8_t *>(s->query));
+	type::OpenVectorFloats(ref, s->query);
 	if (static_cast<Metric>(meta.metric) == Metric::kCosine)
 		(void) NormalizeVector(s->query, dims);
 	s->have_query = true;

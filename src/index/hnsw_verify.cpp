@@ -171,7 +171,8 @@ CheckMetapage(VerifyRun *r)
 {
 	const MetaData &meta = r->meta;
 	bool meta_ok = meta.dims >= 1 && meta.m >= kMinM && meta.m <= kMaxM && meta.metric >= 1 &&
-				   meta.metric <= 3 && meta.element_count == meta.next_element_id;
+				   meta.metric <= static_cast<uint8>(Metric::kL1) &&
+				   meta.element_count == meta.next_element_id;
 	snprintf(r->buf, sizeof(r->buf),
 			 "dims %u, m %u, ef_construction %u, metric %u, elements %u, counter %" PRIu64,
 			 meta.dims, meta.m, meta.ef_construction, meta.metric, meta.next_element_id,

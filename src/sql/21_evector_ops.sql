@@ -79,3 +79,8 @@ CREATE AGGREGATE sum(evector) (
     SFUNC = evector_accum, STYPE = internal, FINALFUNC = evector_sum,
     COMBINEFUNC = evector_combine, SERIALFUNC = evector_agg_serialize,
     DESERIALFUNC = evector_agg_deserialize, PARALLEL = SAFE);
+
+-- binary_quantize(evector) exists only to refuse with a reason: pgvector's returns a plaintext
+-- bit string, which for an encrypted vector is its sign pattern in the clear.
+CREATE FUNCTION binary_quantize(evector) RETURNS bit
+    AS 'MODULE_PATHNAME', 'evector_binary_quantize' LANGUAGE C STABLE STRICT PARALLEL SAFE;

@@ -12,6 +12,8 @@ CREATE FUNCTION vault_hnsw_metric_ip(internal) RETURNS integer
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION vault_hnsw_metric_cosine(internal) RETURNS integer
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vault_hnsw_metric_l1(internal) RETURNS integer
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE OPERATOR CLASS evector_l2_ops DEFAULT FOR TYPE evector USING vault_hnsw AS
     OPERATOR 1 <-> (evector, evector) FOR ORDER BY float_ops,
@@ -22,6 +24,24 @@ CREATE OPERATOR CLASS evector_ip_ops FOR TYPE evector USING vault_hnsw AS
 CREATE OPERATOR CLASS evector_cosine_ops FOR TYPE evector USING vault_hnsw AS
     OPERATOR 1 <=> (evector, evector) FOR ORDER BY float_ops,
     FUNCTION 1 vault_hnsw_metric_cosine(internal);
+CREATE OPERATOR CLASS evector_l1_ops FOR TYPE evector USING vault_hnsw AS
+    OPERATOR 1 <+> (evector, evector) FOR ORDER BY float_ops,
+    FUNCTION 1 vault_hnsw_metric_l1(internal);
+
+-- ehalfvec (issue 11): the index decrypts each value, widens it to float32 and from there treats
+-- it as an evector's; the same support functions name the metrics.
+CREATE OPERATOR CLASS ehalfvec_l2_ops DEFAULT FOR TYPE ehalfvec USING vault_hnsw AS
+    OPERATOR 1 <-> (ehalfvec, ehalfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 vault_hnsw_metric_l2(internal);
+CREATE OPERATOR CLASS ehalfvec_ip_ops FOR TYPE ehalfvec USING vault_hnsw AS
+    OPERATOR 1 <#> (ehalfvec, ehalfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 vault_hnsw_metric_ip(internal);
+CREATE OPERATOR CLASS ehalfvec_cosine_ops FOR TYPE ehalfvec USING vault_hnsw AS
+    OPERATOR 1 <=> (ehalfvec, ehalfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 vault_hnsw_metric_cosine(internal);
+CREATE OPERATOR CLASS ehalfvec_l1_ops FOR TYPE ehalfvec USING vault_hnsw AS
+    OPERATOR 1 <+> (ehalfvec, ehalfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 vault_hnsw_metric_l1(internal);
 
 CREATE FUNCTION vault.hnsw_verify(index regclass)
     RETURNS TABLE ("check" text, ok boolean, detail text)

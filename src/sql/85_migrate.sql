@@ -36,13 +36,13 @@ END
 $$;
 
 -- The indexes on column attnum of tbl, each with the vault_hnsw statement that replaces it
--- (pgvector hnsw with an L2, inner-product or cosine opclass) or NULL (any other index).
+-- (pgvector hnsw with an L2, inner-product, cosine or L1 opclass) or NULL (any other index).
 CREATE FUNCTION vault._migrate_indexes(tbl regclass, attnum smallint)
 RETURNS TABLE (index regclass, amname name, vault_hnsw pg_catalog.text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT i.indexrelid::pg_catalog.regclass, am.amname,
            CASE WHEN am.amname OPERATOR(pg_catalog.=) 'hnsw' AND i.indnatts OPERATOR(pg_catalog.=) 1
-                     AND op.opcname OPERATOR(pg_catalog.=) ANY (ARRAY['vector_l2_ops', 'vector_ip_ops', 'vector_cosine_ops']::pg_catalog.name[])
+                     AND op.opcname OPERATOR(pg_catalog.=) ANY (ARRAY['vector_l2_ops', 'vector_ip_ops', 'vector_cosine_ops', 'vector_l1_ops']::pg_catalog.name[])
                 THEN pg_catalog.format('CREATE INDEX %I ON %s USING vault_hnsw (%I @extschema@.%I)%s', c.relname, $1,
                                        a.attname, 'e' OPERATOR(pg_catalog.||) op.opcname,
                                        CASE WHEN c.reloptions IS NULL THEN ''

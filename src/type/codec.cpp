@@ -1,6 +1,7 @@
 /* codec.cpp — sealing and opening envelopes with access checks (see codec.h). */
 #include "type/codec.h"
 
+#include "core/half.h"
 #include "core/secure.h"
 
 #include <cinttypes>
@@ -9,6 +10,7 @@
 #include "auth/auth.h"
 #include "keys/keys.h"
 #include "pg/guard.h"
+#include "pg/secret.h"
 #include "vault/vault.h"
 
 extern "C"
@@ -174,6 +176,8 @@ KindTypeName(ValueKind kind)
 			return "etext";
 		case ValueKind::kJson:
 			return "ejsonb";
+		case ValueKind::kHalfVector:
+			return "ehalfvec";
 	}
 	return "encrypted value";
 }
@@ -213,9 +217,9 @@ SealValueInVault(ValueKind kind, const vault::VaultInfo *v, const void *pt, size
 	return out;
 }
 
-/* Detoasts and validates an envelope. */
+/* Detoasts and validates an envelope (any_vector: evector or ehalfvec both accepted). */
 void
-ReadEnvelope(Datum d, ValueKind kind, EnvelopeRef *out)
+ReadEnvelope(Datum d, ValueKind kind, EnvelopeRef *out, bool any_vector)
 {
 	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
 	out->data = reinterpret_cast<const uint8_t *>(VARDATA_ANY(v));
@@ -224,6 +228,9 @@ ReadEnvelope(Datum d, ValueKind kind, EnvelopeRef *out)
 	if (!s.ok())
 		pg::ThrowStatus(s, "invalid encrypted value",
 						"The stored value is damaged or was not written by vector_vault.");
+	if (any_vector &&
+		(out->header.kind == ValueKind::kVector || out->header.kind == ValueKind::kHalfVector))
+		return;
 	if (out->header.kind != kind)
 		ereport(ERROR, (errcode(pg::kSqlStateCorrupt),
 						errmsg("encrypted value is of type %s, not %s",
@@ -283,6 +290,80 @@ PeekEnvelope(Datum d, uint64 *vault_id, uint32 *key_version)
 						errmsg("unsupported encrypted value format %u", h[0])));
 	*key_version = GetU32(h + 4);
 	*vault_id = GetU64(h + 8);
+}
+
+/* Dimensions of an evector (4 bytes each) or ehalfvec (2 bytes each) from its header. */
+uint32
+VectorDimsOf(const EnvelopeRef &ref)
+{
+	return ref.header.payload_len /
+		   (ref.header.kind == ValueKind::kHalfVector ? sizeof(uint16_t) : sizeof(float));
+}
+
+/* Detoasts and validates an envelope that must be an evector or an ehalfvec. */
+void
+ReadVectorEnvelope(Datum d, EnvelopeRef *out)
+{
+	ReadEnvelope(d, ValueKind::kVector, out, true);
+}
+
+/* Decrypts an evector or ehalfvec into floats; halves are widened (exactly) and their plaintext
+ * zeroed, so only the float copy the caller owns remains. */
+static void
+OpenFloats(const EnvelopeRef &ref, float *out, bool for_index)
+{
+	if (ref.header.kind != ValueKind::kHalfVector)
+	{
+		if (for_index)
+			OpenValueForIndex(ref, reinterpret_cast<uint8_t *>(out));
+		else
+			OpenValue(ref, reinterpret_cast<uint8_t *>(out));
+		return;
+	}
+	uint32 n = VectorDimsOf(ref);
+	uint16_t *h = static_cast<uint16_t *>(pg::AllocSecret(ref.header.payload_len));
+	if (for_index)
+		OpenValueForIndex(ref, reinterpret_cast<uint8_t *>(h));
+	else
+		OpenValue(ref, reinterpret_cast<uint8_t *>(h));
+	HalvesToFloats(h, n, out);
+	pg::FreeSecret(h);
+}
+
+/* Access check, decryption, widening. */
+void
+OpenVectorFloats(const EnvelopeRef &ref, float *out)
+{
+	OpenFloats(ref, out, false);
+}
+
+/* Decryption and widening for index maintenance (no principal check, as OpenValueForIndex). */
+void
+OpenVectorFloatsForIndex(const EnvelopeRef &ref, float *out)
+{
+	OpenFloats(ref, out, true);
+}
+
+/* Narrows floats to halves and seals them as an ehalfvec; on an element out of half range,
+ * zeroes v (zero_len bytes, the caller's plaintext) and the halves, then raises 22003. */
+struct varlena *
+SealAsHalves(float *v, size_t dims, size_t zero_len)
+{
+	uint16_t *h = static_cast<uint16_t *>(pg::AllocSecret(sizeof(uint16_t) * dims));
+	Status s = FloatsToHalves(v, dims, h);
+	if (!s.ok())
+	{
+		SecureZero(v, zero_len);
+		pg::FreeSecret(h);
+		ereport(ERROR, (errcode(s.code() == Code::kOutOfRange ? ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE
+															  : ERRCODE_DATA_EXCEPTION),
+						errmsg("%s", s.message()),
+						errhint("ehalfvec elements must be finite and at most 65504 in magnitude; "
+								"use evector for a wider range.")));
+	}
+	struct varlena *out = SealValue(ValueKind::kHalfVector, h, sizeof(uint16_t) * dims);
+	pg::FreeSecret(h);
+	return out;
 }
 
 /* Zeroes and frees plaintext. */

@@ -40,7 +40,24 @@ struct varlena *SealValueInVault(ValueKind kind, const vault::VaultInfo *v, cons
 								 size_t len);
 
 /* Detoasts and validates an envelope of the expected kind (no decryption, no access check). */
-void ReadEnvelope(Datum d, ValueKind kind, EnvelopeRef *out);
+void ReadEnvelope(Datum d, ValueKind kind, EnvelopeRef *out, bool any_vector = false);
+
+/* Detoasts and validates an envelope that must be an evector or an ehalfvec (either). */
+void ReadVectorEnvelope(Datum d, EnvelopeRef *out);
+
+/* Dimensions of an evector or ehalfvec envelope, from its authenticated header. */
+uint32 VectorDimsOf(const EnvelopeRef &ref);
+
+/* Checks read access and decrypts an evector or ehalfvec into VectorDimsOf(ref) floats (an
+ * ehalfvec's halves are widened exactly; their plaintext is zeroed before return). */
+void OpenVectorFloats(const EnvelopeRef &ref, float *out);
+
+/* Narrows dims floats to halves and seals them as an ehalfvec under the current vault; a value
+ * outside half range zeroes v (zero_len bytes) and raises 22003. */
+struct varlena *SealAsHalves(float *v, size_t dims, size_t zero_len);
+
+/* OpenVectorFloats without a principal check, for the index only (see OpenValueForIndex). */
+void OpenVectorFloatsForIndex(const EnvelopeRef &ref, float *out);
 
 /* The vault id and key version in an encrypted value's header, read from its first bytes only
  * (no full detoast, no decryption, no access check); 22V01 when truncated or of another format. */

@@ -61,11 +61,12 @@ namespace vector_vault::type
 void
 LoadEncryptedTypes(EncryptedTypes *t)
 {
-	static const char *const names[3] = {"evector", "etext", "ejsonb"};
-	static const ValueKind kinds[3] = {ValueKind::kVector, ValueKind::kText, ValueKind::kJson};
+	static const char *const names[4] = {"evector", "etext", "ejsonb", "ehalfvec"};
+	static const ValueKind kinds[4] = {ValueKind::kVector, ValueKind::kText, ValueKind::kJson,
+									   ValueKind::kHalfVector};
 	Oid ext = get_extension_oid("vector_vault", false);
 	Oid nsp = ExtensionSchema(ext);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 	{
 		t->oids[i] = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum(names[i]),
 									 ObjectIdGetDatum(nsp));
@@ -78,7 +79,7 @@ int
 EncryptedKindOf(const EncryptedTypes &t, Oid typid)
 {
 	Oid base = getBaseType(typid);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if (OidIsValid(t.oids[i]) && base == t.oids[i])
 			return static_cast<int>(t.kinds[i]);
 	return 0;

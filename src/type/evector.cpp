@@ -155,9 +155,10 @@ CachedQuery(FunctionCallInfo fcinfo, Datum d, uint32 *dims)
 	return c->v;
 }
 
-/* Decrypts d and remembers it as this call site's query vector. */
+/* Decrypts d (an evector, or an ehalfvec widened to floats: kind) and remembers it as this
+ * call site's query vector. */
 const float *
-CacheQuery(FunctionCallInfo fcinfo, Datum d, uint32 *dims)
+CacheQuery(FunctionCallInfo fcinfo, Datum d, uint32 *dims, ValueKind kind)
 {
 	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
 	QueryCache *c = static_cast<QueryCache *>(fcinfo->flinfo->fn_extra);
@@ -176,10 +177,10 @@ CacheQuery(FunctionCallInfo fcinfo, Datum d, uint32 *dims)
 		c->v = nullptr;
 	}
 	EnvelopeRef ref;
-	type::ReadEnvelope(d, ValueKind::kVector, &ref);
-	uint32 n = ref.header.payload_len / sizeof(float);
-	float *v = static_cast<float *>(MemoryContextAlloc(mcxt, ref.header.payload_len));
-	type::OpenValue(ref, reinterpret_cast<uint8_t *>(v));
+	type::ReadEnvelope(d, kind, &ref);
+	uint32 n = type::VectorDimsOf(ref);
+	float *v = static_cast<float *>(MemoryContextAlloc(mcxt, sizeof(float) * n));
+	type::OpenVectorFloats(ref, v);
 	c->envelope = static_cast<uint8_t *>(MemoryContextAlloc(mcxt, ref.size));
 	memcpy(c->envelope, ref.data, ref.size);
 	c->envelope_size = ref.size;
@@ -200,30 +201,32 @@ enum class Metric
 	kL1
 };
 
-/* Decrypts a row's vector into the call site's reusable buffer (zeroed when the context goes). */
+/* Decrypts a row's vector (of kind, as floats) into the call site's reusable buffer (zeroed
+ * when the context goes). */
 const float *
-OpenRow(FunctionCallInfo fcinfo, Datum d, uint32 *dims)
+OpenRow(FunctionCallInfo fcinfo, Datum d, uint32 *dims, ValueKind kind)
 {
 	QueryCache *c = static_cast<QueryCache *>(fcinfo->flinfo->fn_extra);
 	EnvelopeRef ref;
-	type::ReadEnvelope(d, ValueKind::kVector, &ref);
-	uint32 n = ref.header.payload_len / sizeof(float);
+	type::ReadEnvelope(d, kind, &ref);
+	uint32 n = type::VectorDimsOf(ref);
 	if (c->row == nullptr || c->row_dims < n)
 	{
 		if (c->row != nullptr)
 			type::FreePlaintext(c->row, c->row_dims * sizeof(float));
-		c->row = static_cast<float *>(
-			MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, ref.header.payload_len));
+		c->row =
+			static_cast<float *>(MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(float) * n));
 		c->row_dims = n;
 	}
-	type::OpenValue(ref, reinterpret_cast<uint8_t *>(c->row));
+	type::OpenVectorFloats(ref, c->row);
 	*dims = n;
 	return c->row;
 }
 
-/* Decrypts both arguments (the constant side from cache) and computes the metric. */
+/* Decrypts both arguments (evectors, or ehalfvecs: kind; the constant side from cache) and
+ * computes the metric in double precision over floats. */
 Datum
-Distance(FunctionCallInfo fcinfo, Metric metric)
+Distance(FunctionCallInfo fcinfo, Metric metric, ValueKind kind = ValueKind::kVector)
 {
 	Datum a = PG_GETARG_DATUM(0);
 	Datum b = PG_GETARG_DATUM(1);
@@ -232,17 +235,17 @@ Distance(FunctionCallInfo fcinfo, Metric metric)
 	const float *va = CachedQuery(fcinfo, a, &da);
 	const float *vb = nullptr;
 	if (va != nullptr)
-		vb = OpenRow(fcinfo, b, &db);
+		vb = OpenRow(fcinfo, b, &db, kind);
 	else
 	{
 		vb = CachedQuery(fcinfo, b, &db);
 		if (vb == nullptr)
-			vb = CacheQuery(fcinfo, b, &db);
-		va = OpenRow(fcinfo, a, &da);
+			vb = CacheQuery(fcinfo, b, &db, kind);
+		va = OpenRow(fcinfo, a, &da, kind);
 	}
 	if (da != db)
-		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
-						errmsg("different evector dimensions %u and %u", da, db)));
+		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION), errmsg("different %s dimensions %u and %u",
+																type::KindTypeName(kind), da, db)));
 	double r = 0;
 	switch (metric)
 	{
@@ -503,9 +506,12 @@ TypeNamed(Oid t, const char *name)
 
 } // namespace
 
-/* evector(real[] | double precision[] | integer[] | numeric[], integer, boolean): seals an array
- * (the casts from arrays; psycopg2 sends Python lists as numeric[]). */
-VV_FUNCTION(evector_from_array)
+namespace
+{
+
+/* Seals an array of real, double precision, integer or numeric as kind (evector or ehalfvec). */
+Datum
+FromArray(FunctionCallInfo fcinfo, ValueKind kind)
 {
 	ArrayType *a = PG_GETARG_ARRAYTYPE_P(0);
 	int32 typmod = PG_GETARG_INT32(1);
@@ -518,10 +524,11 @@ VV_FUNCTION(evector_from_array)
 	int dims = ARR_DIMS(a)[0];
 	if (dims < 1)
 		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
-						errmsg("evector must have at least 1 dimension")));
+						errmsg("%s must have at least 1 dimension", type::KindTypeName(kind))));
 	if (dims > static_cast<int>(kMaxVectorDims))
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						errmsg("evector cannot have more than %u dimensions", kMaxVectorDims)));
+						errmsg("%s cannot have more than %u dimensions", type::KindTypeName(kind),
+							   kMaxVectorDims)));
 	CheckTypmod(dims, typmod);
 	if (elemtype == FLOAT4OID)
 	{
@@ -529,7 +536,14 @@ VV_FUNCTION(evector_from_array)
 		Status s = CheckVectorFinite(v, static_cast<size_t>(dims));
 		if (!s.ok())
 			ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION), errmsg("%s", s.message())));
-		PG_RETURN_DATUM(SealVector(v, static_cast<size_t>(dims)));
+		if (kind == ValueKind::kVector)
+			PG_RETURN_DATUM(SealVector(v, static_cast<size_t>(dims)));
+		float *copy = static_cast<float *>(palloc(sizeof(float) * dims));
+		memcpy(copy, v, sizeof(float) * dims);
+		struct varlena *h = type::SealAsHalves(copy, static_cast<size_t>(dims),
+											   sizeof(float) * static_cast<size_t>(dims));
+		type::FreePlaintext(copy, sizeof(float) * dims);
+		PG_RETURN_POINTER(h);
 	}
 	int16 typlen;
 	bool typbyval;
@@ -555,12 +569,33 @@ VV_FUNCTION(evector_from_array)
 		PG_END_TRY();
 		v[i] = f;
 	}
-	Datum d = SealVector(v, static_cast<size_t>(n));
+	if (typbyval && kind == ValueKind::kHalfVector)
+		SecureZero(elems, sizeof(Datum) * n); /* before SealAsHalves can raise */
+	Datum d =
+		kind == ValueKind::kVector
+			? SealVector(v, static_cast<size_t>(n))
+			: PointerGetDatum(type::SealAsHalves(v, static_cast<size_t>(n), sizeof(float) * n));
 	type::FreePlaintext(v, sizeof(float) * n);
 	if (typbyval)
 		SecureZero(elems, sizeof(Datum) * n);
 	pfree(elems);
 	PG_RETURN_DATUM(d);
+}
+
+} // namespace
+
+/* evector(real[] | double precision[] | integer[] | numeric[], integer, boolean): seals an array
+ * (the casts from arrays; psycopg2 sends Python lists as numeric[]). */
+VV_FUNCTION(evector_from_array)
+{
+	return FromArray(fcinfo, ValueKind::kVector);
+}
+
+/* ehalfvec(real[] | double precision[] | integer[] | numeric[], integer, boolean): the same casts
+ * for ehalfvec; an element beyond half range (|x| >= 65520 after rounding) is 22003. */
+VV_FUNCTION(ehalfvec_from_array)
+{
+	return FromArray(fcinfo, ValueKind::kHalfVector);
 }
 
 /* evector_from_real_array: the 0.1.0 name of evector_from_array. The released 0.1.0 install script
@@ -623,4 +658,34 @@ VV_FUNCTION(evector_to_real_array)
 	pfree(elems);
 	FreeVector(p);
 	PG_RETURN_POINTER(result);
+}
+
+/* l2_distance(ehalfvec, ehalfvec) and <->: over the halves widened to floats. */
+VV_FUNCTION(ehalfvec_l2_distance)
+{
+	return Distance(fcinfo, Metric::kL2, ValueKind::kHalfVector);
+}
+
+/* inner_product(ehalfvec, ehalfvec). */
+VV_FUNCTION(ehalfvec_inner_product)
+{
+	return Distance(fcinfo, Metric::kInnerProduct, ValueKind::kHalfVector);
+}
+
+/* <#> on ehalfvec: the negative inner product. */
+VV_FUNCTION(ehalfvec_negative_inner_product)
+{
+	return Distance(fcinfo, Metric::kNegInnerProduct, ValueKind::kHalfVector);
+}
+
+/* cosine_distance(ehalfvec, ehalfvec) and <=>. */
+VV_FUNCTION(ehalfvec_cosine_distance)
+{
+	return Distance(fcinfo, Metric::kCosine, ValueKind::kHalfVector);
+}
+
+/* l1_distance(ehalfvec, ehalfvec) and <+>. */
+VV_FUNCTION(ehalfvec_l1_distance)
+{
+	return Distance(fcinfo, Metric::kL1, ValueKind::kHalfVector);
 }

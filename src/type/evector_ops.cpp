@@ -523,3 +523,22 @@ VV_FUNCTION(evector_sum)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(FinishAgg(s, 1.0));
 }
+
+/*
+ * binary_quantize(evector): refused. pgvector returns a plaintext bit string, one bit per
+ * element (x > 0); for an encrypted vector that string is its sign pattern in the clear (and
+ * Hamming distances between such strings approximate angles between the vectors). No encrypted
+ * bit type exists yet, so instead of a new plaintext path the function says what to use. The
+ * argument is never decrypted.
+ */
+VV_FUNCTION(evector_binary_quantize)
+{
+	(void) fcinfo;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("binary_quantize is not supported for evector"),
+			 errdetail("A plaintext bit string of an encrypted vector reveals its sign pattern."),
+			 errhint("Index the evector column itself with vault_hnsw: its sq8 cache already "
+					 "searches one byte per dimension, and results stay sealed.")));
+	PG_RETURN_NULL();
+}

@@ -93,6 +93,21 @@ TEST(Envelope, KindSwapIsCaught)
 	EXPECT_EQ(OpenEnvelope(env.data(), env.size(), kKey, pt.data()).code(), Code::kCorrupt);
 }
 
+/* ehalfvec (kind 4) is a known kind, its header decodes, and an evector envelope relabelled as
+ * ehalfvec fails authentication; kind 5 is unknown and refused before any decryption. */
+TEST(Envelope, HalfVectorKindIsKnownAndAuthenticated)
+{
+	auto env = SealVector({1, 2, 3});
+	std::vector<uint8_t> pt(12);
+	EnvelopeHeader h;
+	env[1] = static_cast<uint8_t>(ValueKind::kHalfVector);
+	ASSERT_TRUE(DecodeEnvelopeHeader(env.data(), env.size(), &h).ok());
+	EXPECT_EQ(h.kind, ValueKind::kHalfVector);
+	EXPECT_EQ(OpenEnvelope(env.data(), env.size(), kKey, pt.data()).code(), Code::kCorrupt);
+	env[1] = 5;
+	EXPECT_EQ(DecodeEnvelopeHeader(env.data(), env.size(), &h).code(), Code::kCorrupt);
+}
+
 TEST(Envelope, StrictHeaderValidation)
 {
 	EnvelopeHeader h;

@@ -71,14 +71,14 @@ RandomVectors(size_t n, size_t dims, uint32_t seed)
 	return v;
 }
 
-/* Exact k nearest ids of q among live elements. */
+/* Exact k nearest ids of q among live elements (squared L2 unless told otherwise). */
 std::vector<ElementId>
-BruteForce(const TestGraph &g, const float *q, size_t k)
+BruteForce(const TestGraph &g, const float *q, size_t k, DistanceKernel dist = FastL2Squared)
 {
 	std::vector<Candidate> all;
 	for (ElementId i = 0; i < g.Capacity(); i++)
 		if (!g.deleted[i])
-			all.push_back({FastL2Squared(q, g.Vector(i), g.dims), i});
+			all.push_back({dist(q, g.Vector(i), g.dims), i});
 	std::sort(all.begin(), all.end());
 	std::vector<ElementId> out;
 	for (size_t i = 0; i < k && i < all.size(); i++)
@@ -97,7 +97,7 @@ Recall(const TestGraph &g, const GraphParams &p, ElementId entry, int entry_leve
 	for (int qi = 0; qi < 50; qi++)
 	{
 		const float *q = &queries[qi * g.dims];
-		auto truth = BruteForce(g, q, 10);
+		auto truth = BruteForce(g, q, 10, p.dist);
 		auto found = Search(g, p, q, entry, entry_level, ef, &visited);
 		std::set<ElementId> got;
 		for (const Candidate &c : found)
@@ -123,7 +123,10 @@ Levels(size_t n, int m)
 
 } // namespace
 
-TEST(Hnsw, BuildWithHnswlibThenSearchWithOurCode)
+/* Builds 3000 random vectors with hnswlib under a distance (nullptr: the default squared L2),
+ * checks the graph's shape, and returns our search's recall@10 under that distance. */
+static double
+BuildAndRecall(DistanceKernel kernel, DistanceKernel search_dist)
 {
 	const size_t n = 3000, dims = 24;
 	const int m = 12;
@@ -137,12 +140,15 @@ TEST(Hnsw, BuildWithHnswlibThenSearchWithOurCode)
 	req.ef_construction = 64;
 	req.levels = levels.data();
 	req.threads = 2;
+	req.kernel = kernel;
 	std::atomic<uint32_t> progress{0};
 	req.progress = &progress;
 	BuiltGraph built;
-	ASSERT_TRUE(BuildGraph(req, &built).ok());
+	EXPECT_TRUE(BuildGraph(req, &built).ok());
 	EXPECT_EQ(progress.load(), n - 1);
-	ASSERT_NE(built.entry, kNoElement);
+	EXPECT_NE(built.entry, kNoElement);
+	if (built.entry == kNoElement)
+		return 0;
 	EXPECT_EQ(built.entry_level, *std::max_element(levels.begin(), levels.end()));
 
 	TestGraph g{{}, dims, m, vecs, {}, {}, std::vector<bool>(n, false)};
@@ -157,17 +163,46 @@ TEST(Hnsw, BuildWithHnswlibThenSearchWithOurCode)
 		{
 			const uint32_t *ids;
 			int c = built.Links(i, l, &ids);
-			ASSERT_LE(c, l == 0 ? 2 * m : m);
+			EXPECT_LE(c, l == 0 ? 2 * m : m);
 			g.links[i][l].assign(ids, ids + c);
 			for (int k = 0; k < c; k++)
-				ASSERT_LT(ids[k], n);
+				EXPECT_LT(ids[k], n);
 		}
 	}
 	GraphParams p;
 	p.m = m;
 	p.dims = dims;
-	p.dist = FastL2Squared;
-	EXPECT_GE(Recall(g, p, built.entry, built.entry_level, 64), 0.95);
+	p.dist = search_dist;
+	return Recall(g, p, built.entry, built.entry_level, 64);
+}
+
+TEST(Hnsw, BuildWithHnswlibThenSearchWithOurCode)
+{
+	EXPECT_GE(BuildAndRecall(nullptr, FastL2Squared), 0.95);
+}
+
+/* Calls of CountingL1 (the build runs it on two threads). */
+static std::atomic<long> g_l1_calls{0};
+
+/* The L1 kernel, counted: shows that a build really used BuildRequest::kernel. */
+static float
+CountingL1(const float *a, const float *b, size_t n)
+{
+	g_l1_calls++;
+	return FastL1(a, b, n);
+}
+
+/* evector_l1_ops: hnswlib builds with the L1 kernel (BuildRequest::kernel), our search walks
+ * the graph by L1, and recall is measured against an exact L1 ranking. On random data an L2
+ * graph also finds L1 neighbours well, so the kernel's use is checked by counting its calls. */
+TEST(Hnsw, L1BuildThenSearchByL1)
+{
+	g_l1_calls = 0;
+	EXPECT_GE(BuildAndRecall(CountingL1, FastL1), 0.95);
+	EXPECT_GT(g_l1_calls.load(), 3000);
+	g_l1_calls = 0;
+	EXPECT_GE(BuildAndRecall(nullptr, FastL2Squared), 0.95);
+	EXPECT_EQ(g_l1_calls.load(), 0) << "no kernel set: the build uses squared L2";
 }
 
 TEST(Hnsw, IncrementalInsertsAndRepair)

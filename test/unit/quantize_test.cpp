@@ -68,6 +68,8 @@ Reference(sq8::Metric metric, const float *q, const float *x, size_t dims)
 			double d = static_cast<double>(q[i]) - x[i];
 			s += d * d;
 		}
+		else if (metric == sq8::Metric::kL1)
+			s += std::fabs(static_cast<double>(q[i]) - x[i]);
 		else
 			s -= static_cast<double>(q[i]) * x[i];
 	}
@@ -85,6 +87,8 @@ Magnitude(sq8::Metric metric, const float *q, const float *x, const float *lo, s
 	{
 		if (metric == sq8::Metric::kL2Squared)
 			s += 1e-2 * (static_cast<double>(q[i]) * q[i] + static_cast<double>(x[i]) * x[i]);
+		else if (metric == sq8::Metric::kL1)
+			s += 1e-1 * (std::fabs(static_cast<double>(q[i])) + std::fabs(x[i]));
 		else
 			s += std::fabs(static_cast<double>(q[i])) * (std::fabs(lo[i]) + std::fabs(x[i]));
 	}
@@ -99,6 +103,8 @@ Prepare(sq8::Metric metric, const float *q, const Model &m, std::vector<float> *
 	sq8::PreparedQuery pq;
 	if (metric == sq8::Metric::kL2Squared)
 		sq8::PrepareL2(q, m.lo.data(), m.step.data(), m.dims, scratch->data(), &pq);
+	else if (metric == sq8::Metric::kL1)
+		sq8::PrepareL1(q, m.lo.data(), m.step.data(), m.dims, scratch->data(), &pq);
 	else
 		sq8::PrepareNegInnerProduct(q, m.lo.data(), m.step.data(), m.dims, scratch->data(), &pq);
 	return pq;
@@ -267,7 +273,8 @@ TEST(Sq8Distance, EveryKernelMatchesDecodedReference)
 				sq8::Encode(&m.data[(trial % 64) * dims], m.lo.data(), m.step.data(), dims,
 							c.data());
 			sq8::Decode(c.data(), m.lo.data(), m.step.data(), dims, x.data());
-			for (auto metric : {sq8::Metric::kL2Squared, sq8::Metric::kNegInnerProduct})
+			for (auto metric :
+				 {sq8::Metric::kL2Squared, sq8::Metric::kNegInnerProduct, sq8::Metric::kL1})
 			{
 				sq8::PreparedQuery pq = Prepare(metric, q.data(), m, &scratch);
 				double ref = Reference(metric, q.data(), x.data(), dims);
@@ -275,9 +282,10 @@ TEST(Sq8Distance, EveryKernelMatchesDecodedReference)
 																	   m.lo.data(), dims));
 				/* the dispatched kernel, also against the float32 kernels over the decoded vector
 				 */
-				float fast = metric == sq8::Metric::kL2Squared
-								 ? FastL2Squared(q.data(), x.data(), dims)
-								 : FastNegInnerProduct(q.data(), x.data(), dims);
+				float fast =
+					metric == sq8::Metric::kL2Squared ? FastL2Squared(q.data(), x.data(), dims)
+					: metric == sq8::Metric::kL1      ? FastL1(q.data(), x.data(), dims)
+												 : FastNegInnerProduct(q.data(), x.data(), dims);
 				EXPECT_NEAR(sq8::Distance(pq, c.data()), ref, tol) << dims;
 				EXPECT_NEAR(sq8::Distance(pq, c.data()), fast, tol) << dims;
 				for (const char *family : kFamilies)
@@ -308,7 +316,8 @@ TEST(Sq8Distance, ScalarAndDispatchedKernelsAgree)
 		{
 			const float *q = &m.data[k * dims];
 			sq8::Encode(&m.data[(k + 5) * dims], m.lo.data(), m.step.data(), dims, c.data());
-			for (auto metric : {sq8::Metric::kL2Squared, sq8::Metric::kNegInnerProduct})
+			for (auto metric :
+				 {sq8::Metric::kL2Squared, sq8::Metric::kNegInnerProduct, sq8::Metric::kL1})
 			{
 				sq8::PreparedQuery pq = Prepare(metric, q, m, &scratch);
 				float dispatched = sq8::Distance(pq, c.data());

@@ -1,0 +1,278 @@
+/*
+ * ehalfvec.cpp — the encrypted half-precision vector type (issue 11; pgvector's halfvec).
+ *
+ * The stored form is an envelope of kind 4 (core/envelope.h) whose plaintext is dims IEEE
+ * binary16 values (core/half.h): half evector's payload, so a 768-dimension value is 1,584 bytes
+ * instead of 3,120 and a 3072-dimension one 6,192. Text and binary forms are pgvector's halfvec
+ * ('[1,2.5]'; int16 dims, int16 zero, big-endian halves), so pgvector clients work unchanged.
+ * Input rounds each element to the nearest half (ties to even) and refuses, by position, one
+ * that would overflow (|x| >= 65520), as pgvector does.
+ *
+ * Plaintext halves exist only in memory, as evector's floats do: every function that needs the
+ * numbers decrypts through type/codec.h (read right checked), widens to float (exact), and zeroes
+ * both buffers. Distances (evector.cpp) run on the widened floats with the same double-precision
+ * kernels as evector, so an ehalfvec and the evector of the same half values give equal
+ * distances. Casts between evector and ehalfvec decrypt and seal again under the session's
+ * vault (VOLATILE). vault_hnsw indexes ehalfvec columns: the index decrypts each value, widens it
+ * and from there on treats it as evector's floats (hnsw_am.cpp, OpenVectorForIndex).
+ */
+#include "core/envelope.h"
+#include "core/half.h"
+#include "core/secure.h"
+#include "core/vector_format.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "pg/guard.h"
+#include "pg/secret.h"
+#include "type/codec.h"
+
+extern "C"
+{
+#include "catalog/pg_type.h"
+#include "libpq/pqformat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+}
+
+using namespace vector_vault;
+using type::EnvelopeRef;
+
+namespace
+{
+
+/* Raises an error unless dims matches a column's declared dimensions. */
+void
+CheckHalfTypmod(int dims, int32 typmod)
+{
+	if (typmod != -1 && dims != typmod)
+		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+						errmsg("expected %d dimensions, not %d", typmod, dims)));
+}
+
+/* A decrypted ehalfvec widened to floats, in palloc'd memory. */
+struct Plain
+{
+	float *v;
+	uint32 dims;
+};
+
+/* Validates, checks access, decrypts and widens an ehalfvec datum. */
+Plain
+OpenHalf(Datum d)
+{
+	EnvelopeRef ref;
+	type::ReadEnvelope(d, ValueKind::kHalfVector, &ref);
+	Plain p;
+	p.dims = type::VectorDimsOf(ref);
+	p.v = static_cast<float *>(palloc(sizeof(float) * p.dims));
+	type::OpenVectorFloats(ref, p.v);
+	return p;
+}
+
+/* Zeroes and frees a decrypted vector. */
+void
+FreePlain(Plain p)
+{
+	type::FreePlaintext(p.v, sizeof(float) * p.dims);
+}
+
+} // namespace
+
+/* ehalfvec_in(cstring, oid, integer): parses pgvector text, rounds to halves and seals. */
+VV_FUNCTION(ehalfvec_in)
+{
+	char *text = PG_GETARG_CSTRING(0);
+	int32 typmod = PG_GETARG_INT32(2);
+	if (type::CiphertextIo())
+	{
+		struct varlena *v = type::EnvelopeFromText(text, ValueKind::kHalfVector);
+		if (v != nullptr)
+		{
+			CheckHalfTypmod(
+				static_cast<int>((VARSIZE(v) - VARHDRSZ - kEnvelopeOverhead) / sizeof(uint16_t)),
+				typmod);
+			PG_RETURN_POINTER(v);
+		}
+	}
+	float *buf = static_cast<float *>(palloc(kMaxVectorDims * sizeof(float)));
+	size_t dims = 0;
+	Status s = ParseVectorText(text, buf, kMaxVectorDims, &dims);
+	if (!s.ok())
+	{
+		type::FreePlaintext(buf, kMaxVectorDims * sizeof(float));
+		int code = s.code() == Code::kOutOfRange ? ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE
+												 : ERRCODE_INVALID_TEXT_REPRESENTATION;
+		if (s.code() == Code::kOutOfRange && strstr(s.message(), "dimensions") != nullptr)
+			code = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+		ereport(ERROR, (errcode(code), errmsg("invalid input for type ehalfvec"),
+						errdetail("%s.", s.message()),
+						errhint("Write vectors as '[1,2,3]': finite numbers up to 65504 in "
+								"magnitude, 1 to %u dimensions.",
+								kMaxVectorDims)));
+	}
+	if (typmod != -1 && static_cast<int>(dims) != typmod)
+		type::FreePlaintext(buf, dims * sizeof(float)); /* zeroed before the error below */
+	CheckHalfTypmod(static_cast<int>(dims), typmod);
+	struct varlena *out = type::SealAsHalves(buf, dims, kMaxVectorDims * sizeof(float));
+	type::FreePlaintext(buf, dims * sizeof(float));
+	PG_RETURN_POINTER(out);
+}
+
+/* ehalfvec_out(ehalfvec): decrypts (read access required) and prints pgvector text. */
+VV_FUNCTION(ehalfvec_out)
+{
+	if (type::CiphertextIo())
+		PG_RETURN_CSTRING(type::EnvelopeToText(PG_GETARG_DATUM(0), ValueKind::kHalfVector));
+	Plain p = OpenHalf(PG_GETARG_DATUM(0));
+	size_t cap = VectorTextCapacity(p.dims);
+	char *out = static_cast<char *>(palloc(cap));
+	if (FormatVectorTextBuf(p.v, p.dims, out, cap) == 0)
+		elog(ERROR, "could not format ehalfvec");
+	FreePlain(p);
+	PG_RETURN_CSTRING(out);
+}
+
+/* ehalfvec_typmod_in(cstring[]): validates ehalfvec(n). */
+VV_FUNCTION(ehalfvec_typmod_in)
+{
+	ArrayType *ta = PG_GETARG_ARRAYTYPE_P(0);
+	int n;
+	int32 *tl = ArrayGetIntegerTypmods(ta, &n);
+	if (n != 1)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid type modifier"),
+						errhint("Declare ehalfvec(n) with one dimension count.")));
+	if (tl[0] < 1)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("dimensions for type ehalfvec must be at least 1")));
+	if (tl[0] > static_cast<int32>(kMaxVectorDims))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("dimensions for type ehalfvec cannot exceed %u", kMaxVectorDims)));
+	PG_RETURN_INT32(tl[0]);
+}
+
+/* ehalfvec_recv(internal, oid, integer): reads pgvector's halfvec binary form and seals it. */
+VV_FUNCTION(ehalfvec_recv)
+{
+	StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
+	int32 typmod = PG_GETARG_INT32(2);
+	if (type::CiphertextIo())
+	{
+		struct varlena *v = type::EnvelopeFromBinary(buf, ValueKind::kHalfVector);
+		CheckHalfTypmod(
+			static_cast<int>((VARSIZE(v) - VARHDRSZ - kEnvelopeOverhead) / sizeof(uint16_t)),
+			typmod);
+		PG_RETURN_POINTER(v);
+	}
+	size_t len = static_cast<size_t>(buf->len - buf->cursor);
+	const uint8_t *data = reinterpret_cast<const uint8_t *>(buf->data + buf->cursor);
+	uint16_t *h = static_cast<uint16_t *>(pg::AllocSecret(kMaxVectorDims * sizeof(uint16_t)));
+	size_t dims = 0;
+	Status s = ParseHalfVectorBinary(data, len, h, kMaxVectorDims, &dims);
+	if (!s.ok())
+	{
+		pg::FreeSecret(h);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid binary input for type ehalfvec"), errdetail("%s.", s.message())));
+	}
+	buf->cursor = buf->len;
+	if (typmod != -1 && static_cast<int>(dims) != typmod)
+		pg::FreeSecret(h); /* zeroed before the error below */
+	CheckHalfTypmod(static_cast<int>(dims), typmod);
+	struct varlena *out = type::SealValue(ValueKind::kHalfVector, h, dims * sizeof(uint16_t));
+	pg::FreeSecret(h);
+	PG_RETURN_POINTER(out);
+}
+
+/* ehalfvec_send(ehalfvec): decrypts and writes pgvector's halfvec binary form. */
+VV_FUNCTION(ehalfvec_send)
+{
+	if (type::CiphertextIo())
+		PG_RETURN_BYTEA_P(type::EnvelopeToBinary(PG_GETARG_DATUM(0), ValueKind::kHalfVector));
+	EnvelopeRef ref;
+	type::ReadEnvelope(PG_GETARG_DATUM(0), ValueKind::kHalfVector, &ref);
+	uint32 dims = type::VectorDimsOf(ref);
+	uint16_t *h = static_cast<uint16_t *>(pg::AllocSecret(ref.header.payload_len));
+	type::OpenValue(ref, reinterpret_cast<uint8_t *>(h));
+	size_t n = HalfVectorBinarySize(dims);
+	bytea *out = static_cast<bytea *>(palloc(VARHDRSZ + n));
+	SET_VARSIZE(out, VARHDRSZ + n);
+	FormatHalfVectorBinary(h, dims, reinterpret_cast<uint8_t *>(VARDATA(out)));
+	pg::FreeSecret(h);
+	PG_RETURN_BYTEA_P(out);
+}
+
+/* ehalfvec(ehalfvec, integer, boolean): enforces a column's dimensions without decrypting. */
+VV_FUNCTION(ehalfvec_coerce)
+{
+	Datum d = PG_GETARG_DATUM(0);
+	EnvelopeRef ref;
+	type::ReadEnvelope(d, ValueKind::kHalfVector, &ref);
+	CheckHalfTypmod(static_cast<int>(type::VectorDimsOf(ref)), PG_GETARG_INT32(1));
+	PG_RETURN_DATUM(d);
+}
+
+/* vector_dims(ehalfvec): from the authenticated header, no decryption. */
+VV_FUNCTION(ehalfvec_dims)
+{
+	EnvelopeRef ref;
+	type::ReadEnvelope(PG_GETARG_DATUM(0), ValueKind::kHalfVector, &ref);
+	PG_RETURN_INT32(static_cast<int32>(type::VectorDimsOf(ref)));
+}
+
+/* l2_norm(ehalfvec): Euclidean norm in double precision (decrypts). */
+VV_FUNCTION(ehalfvec_norm)
+{
+	Plain p = OpenHalf(PG_GETARG_DATUM(0));
+	double s = 0;
+	for (uint32 i = 0; i < p.dims; i++)
+		s += static_cast<double>(p.v[i]) * p.v[i];
+	FreePlain(p);
+	PG_RETURN_FLOAT8(std::sqrt(s));
+}
+
+/* ehalfvec(evector, integer, boolean): decrypts, rounds to halves, seals under the session's
+ * vault (22003 for an element beyond half range). */
+VV_FUNCTION(ehalfvec_from_evector)
+{
+	EnvelopeRef ref;
+	type::ReadEnvelope(PG_GETARG_DATUM(0), ValueKind::kVector, &ref);
+	uint32 dims = type::VectorDimsOf(ref);
+	CheckHalfTypmod(static_cast<int>(dims), PG_GETARG_INT32(1));
+	float *v = static_cast<float *>(palloc(sizeof(float) * dims));
+	type::OpenVectorFloats(ref, v);
+	struct varlena *out = type::SealAsHalves(v, dims, sizeof(float) * dims);
+	type::FreePlaintext(v, sizeof(float) * dims);
+	PG_RETURN_POINTER(out);
+}
+
+/* evector(ehalfvec, integer, boolean): decrypts, widens (exact), seals as an evector. */
+VV_FUNCTION(evector_from_ehalfvec)
+{
+	EnvelopeRef ref;
+	type::ReadEnvelope(PG_GETARG_DATUM(0), ValueKind::kHalfVector, &ref);
+	uint32 dims = type::VectorDimsOf(ref);
+	CheckHalfTypmod(static_cast<int>(dims), PG_GETARG_INT32(1));
+	float *v = static_cast<float *>(palloc(sizeof(float) * dims));
+	type::OpenVectorFloats(ref, v);
+	struct varlena *out = type::SealValue(ValueKind::kVector, v, sizeof(float) * dims);
+	type::FreePlaintext(v, sizeof(float) * dims);
+	PG_RETURN_POINTER(out);
+}
+
+/* real[](ehalfvec): decrypts into a float4 array (explicit plaintext out, as evector's). */
+VV_FUNCTION(ehalfvec_to_real_array)
+{
+	Plain p = OpenHalf(PG_GETARG_DATUM(0));
+	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * p.dims));
+	for (uint32 i = 0; i < p.dims; i++)
+		elems[i] = Float4GetDatum(p.v[i]);
+	ArrayType *result = construct_array(elems, static_cast<int>(p.dims), FLOAT4OID, sizeof(float4),
+										true, TYPALIGN_INT);
+	SecureZero(elems, sizeof(Datum) * p.dims);
+	pfree(elems);
+	FreePlain(p);
+	PG_RETURN_POINTER(result);
+}

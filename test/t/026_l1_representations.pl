@@ -1,0 +1,105 @@
+# 026_l1_representations: an evector_l1_ops index searched from each cache representation.
+#   For float32, sq8 (L1 over codes, then exact re-ranking) and pages (vectors decrypted as the
+#   search visits them): vault.index_cache names the representation; at ef_search 200 every
+#   query's first 10 rows have the distances of the exact L1 order of a sequential scan, and at
+#   the default ef_search recall@10 >= 0.95 (Fashion-MNIST, as test 017 for L2); after inserts,
+#   deletes and VACUUM the same holds. Positive control: the rows of the exact L2 order have other
+#   L1 distances, so the comparison can fail. hnsw_verify is ok at the end.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use VectorVault;
+
+my $db = 'postgres';
+my $node = VectorVault::new_node('l1');
+$node->append_conf('postgresql.conf', "vector_vault.cache_size = '64MB'\n");
+$node->start;
+$node->safe_psql($db, q{
+CREATE EXTENSION vector_vault;
+SELECT vault.create_vault('l1');
+ALTER DATABASE postgres SET vector_vault.vault = 'l1';
+});
+# 2000 Fashion-MNIST rows (784 integer dimensions) and 20 test-set queries. L1 distances are
+# integers and may tie, so results are compared as lists of distances, not ids.
+my $train = VectorVault::fmnist_rows('train', 0, 2300, packed => 1);
+my $test = VectorVault::fmnist_rows('t10k', 0, 20, packed => 1);
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+VectorVault::write_bytes("$tmp/items.txt",
+	join('', map { ($_ + 1) . "\t" . VectorVault::vector_text($train->[$_]) . "\n" } 0 .. 1999), 0644);
+VectorVault::write_bytes("$tmp/more.txt",
+	join('', map { ($_ + 1) . "\t" . VectorVault::vector_text($train->[$_]) . "\n" } 2000 .. 2299), 0644);
+VectorVault::write_bytes("$tmp/queries.txt",
+	join('', map { ($_ + 1) . "\t" . VectorVault::vector_text($test->[$_]) . "\n" } 0 .. 19), 0644);
+$node->safe_psql($db, qq{
+CREATE TABLE items (id int PRIMARY KEY, embedding evector(784));
+COPY items FROM '$tmp/items.txt';
+CREATE TABLE queries (qid int PRIMARY KEY, q evector(784));
+COPY queries FROM '$tmp/queries.txt';
+CREATE INDEX items_l1 ON items USING vault_hnsw (embedding evector_l1_ops);
+});
+
+# The L1 distances of each query's first 10 rows, "qid:d,d,..." per line, the rows found by the
+# index (at ef) or by a sort, ordered by $op (default <+>).
+sub top10
+{
+	my ($how, $ef, $op) = @_;
+	$op //= '<+>';
+	my $settings = $how eq 'index'
+	  ? "SET enable_seqscan = off; SET vector_vault.ef_search = $ef;"
+	  : 'SET enable_indexscan = off;';
+	return $node->safe_psql($db, qq{$settings
+SELECT qid || ':' || (SELECT string_agg(d::text, ',' ORDER BY n) FROM (
+    SELECT embedding <+> q AS d, row_number() OVER () AS n
+    FROM (SELECT embedding FROM items ORDER BY embedding $op q LIMIT 10) s) s2)
+FROM queries ORDER BY qid});
+}
+
+# Mean recall@10 of a top10 output against the exact one: a row counts when its distance is at
+# most the exact 10th distance (ties at the boundary count as found).
+sub recall
+{
+	my ($got, $want) = @_;
+	my @g = split /\n/, $got;
+	my @w = split /\n/, $want;
+	my $sum = 0;
+	for my $i (0 .. $#w)
+	{
+		my @wd = split /,/, (split /:/, $w[$i])[1];
+		$sum += scalar(grep { $_ <= $wd[-1] } split /,/, (split /:/, $g[$i])[1]) / 10;
+	}
+	return $sum / @w;
+}
+
+# Checks each representation against the exact order; $label names the phase.
+sub check_all
+{
+	my ($label) = @_;
+	my $exact = top10('sort');
+	isnt(top10('sort', 0, '<->'), $exact, "$label: the L2 order differs from the L1 order");
+	for my $repr (qw(float32 sq8 pages))
+	{
+		$node->append_conf('postgresql.conf', "vector_vault.cache_representation = '$repr'\n");
+		$node->restart;
+		$node->safe_psql($db, q{SELECT vault.prewarm('items_l1')});
+		is($node->safe_psql($db, q{SELECT representation FROM vault.index_cache
+			WHERE index = 'items_l1'::regclass}), $repr, "$label, $repr: representation");
+		is(top10('index', 200), $exact, "$label, $repr: ef_search 200 gives the exact L1 distances");
+		my $r = recall(top10('index', 40), $exact);
+		cmp_ok($r, '>=', 0.95, "$label, $repr: recall\@10 at ef_search 40 is >= 0.95 ($r)");
+	}
+	return;
+}
+
+check_all('after build');
+$node->safe_psql($db, qq{
+COPY items FROM '$tmp/more.txt';
+DELETE FROM items WHERE id % 7 = 0;
+VACUUM items;
+});
+check_all('after inserts, deletes and VACUUM');
+my ($ok, $report) = VectorVault::hnsw_verify($node, $db, 'items_l1');
+ok($ok, 'hnsw_verify is ok') or diag($report);
+$node->stop;
+done_testing();
