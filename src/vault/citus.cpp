@@ -31,6 +31,24 @@
  * prepared transaction (keys/keyring.cpp refuses PREPARE), so the apply records them in
  * vault._citus_pending_shreds and the COMMIT PREPARED that makes them final carries them out.
  *
+ * A worker that was away. A worker that is down but active is part of every push's two-phase
+ * commit, so a drop or rotation fails everywhere until it is back: a drop that succeeded has been
+ * shredded on every active node. A worker the operator disabled (citus_disable_node) is skipped,
+ * so the drop completes without it and the node owes the shred. Every push therefore carries a
+ * generation (a sequence, taken under an EXCLUSIVE lock on vault._citus_nodes that also orders
+ * concurrent pushes, so a snapshot is never older than a push that committed before it); the
+ * coordinator records in the push's own transaction the generation each reached node committed,
+ * and before every distributed statement (CatchUpWorkers, from ExecutorStart) pushes the whole
+ * catalog again if a node Citus would send the statement to is behind or has none. The returning
+ * node thus applies the drops and rotations it missed, and shreds at its COMMIT PREPARED, before
+ * the statement's queries reach it. The coordinator pushes because it already holds the trusted
+ * channel (Citus' superuser connections, two-phase commit); a worker pulling would need
+ * credentials of its own and would pull inside whichever query first needed a key. The check sits
+ * at the distributed statement because that is when a returning node starts serving; a background
+ * reconciler would leave a window after activation. vault.citus_pending_shreds() answers "is this
+ * vault gone everywhere?" from each reachable node's keyring (vault._citus_held_keys() there and
+ * here) and, for an unreachable node, from the vaults dropped since its last push.
+ *
  * API-key principals. A worker sees only the role Citus connects as. For a key session's
  * read-only statement the planner hook adds vault._citus_as_key(<token>) to every query level
  * that reads a Citus table (core/principal_token.h: MAC'd under a key derived from the master
