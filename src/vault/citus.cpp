@@ -82,6 +82,7 @@ extern "C"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -100,6 +101,7 @@ extern "C"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 }
@@ -131,6 +133,14 @@ CitusApi g_api;
 bool *g_ciphertext_io = nullptr; /* vector_vault.ciphertext_io's variable */
 bool g_applying = false;         /* vault._citus_apply is writing the catalog */
 bool g_catching_up = false;      /* CatchUpWorkers is pushing the catalog */
+/* CatchUpWorkers found no node behind, and pg_dist_node has not changed since (the relcache
+ * callback clears it: Citus invalidates pg_dist_node's relcache entry on every node change). */
+bool g_nodes_current = false;
+TimestampTz g_nodes_checked_at = 0;
+Oid g_dist_node_relid = InvalidOid; /* pg_catalog.pg_dist_node, resolved when first needed */
+/* Seconds a "no node behind" verdict is trusted without a pg_dist_node change (a belt for direct
+ * edits of vault._citus_nodes, which send no invalidation). */
+constexpr int kNodesRecheckSeconds = 10;
 
 void CatchUpWorkers();
 bool OnWorker();
@@ -778,18 +788,36 @@ SomeNodeBehind()
  * missed catalog pushes (it was disabled while a vault was dropped or a key rotated, or was added
  * later) gets the whole catalog first, in this statement's transaction, so it has applied the
  * drops and rotations -- and shreds the keys the others shredded, at COMMIT PREPARED -- before
- * the statement's queries reach it. One catalog lookup when nothing is behind; a read-only
- * transaction cannot push and skips it (the push happens at the next writable statement).
+ * the statement's queries reach it. A read-only transaction cannot push, so it fails instead of
+ * reaching a node that is behind. The lookup runs again only after pg_dist_node changed (Citus
+ * invalidates its relcache entry on every node change: activation, addition, removal) or after
+ * kNodesRecheckSeconds; nodes fall behind only through such a change (or a superuser's edit of
+ * vault._citus_nodes).
  */
 void
 CatchUpWorkers()
 {
-	if (g_catching_up || g_applying || OnWorker() || XactReadOnly || IsInParallelMode() ||
-		!HasCatchUpTable())
+	if (g_catching_up || g_applying || OnWorker() || IsInParallelMode())
 		return;
+	TimestampTz now = GetCurrentTimestamp();
+	if (g_nodes_current &&
+		!TimestampDifferenceExceeds(g_nodes_checked_at, now, kNodesRecheckSeconds * 1000))
+		return;
+	if (!HasCatchUpTable())
+		return;
+	if (!OidIsValid(g_dist_node_relid))
+		g_dist_node_relid = get_relname_relid("pg_dist_node", PG_CATALOG_NAMESPACE);
 	pg::PrivilegedScope scope;
 	pg::EnterPrivileged(&scope);
 	bool behind = SomeNodeBehind();
+	if (behind && XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("a Citus worker is behind the vault catalog"),
+				 errdetail("The worker missed vault catalog changes (it was disabled or added "
+						   "since); a read-only transaction cannot send it the catalog."),
+				 errhint("Run a distributed statement in a read-write transaction once, or SELECT "
+						 "vault.citus_sync() on the coordinator.")));
 	if (behind)
 	{
 		/* the pushes' lock, then look again: another session may have caught the node up */
@@ -800,7 +828,11 @@ CatchUpWorkers()
 	}
 	pg::LeavePrivileged(&scope);
 	if (!behind)
+	{
+		g_nodes_current = true;
+		g_nodes_checked_at = now;
 		return;
+	}
 	g_catching_up = true;
 	PG_TRY();
 	{
@@ -811,6 +843,17 @@ CatchUpWorkers()
 		g_catching_up = false;
 	}
 	PG_END_TRY();
+}
+
+/* Relcache callback: a change of pg_dist_node (or of every relation) asks for a new check. */
+void
+NodesChanged(Datum, Oid relid) noexcept
+{
+	if (relid == InvalidOid || relid == g_dist_node_relid)
+	{
+		g_nodes_current = false;
+		g_dist_node_relid = InvalidOid;
+	}
 }
 
 /* True on a Citus worker (a node whose group is not the coordinator's, 0). */
@@ -1034,6 +1077,7 @@ Register()
 	ProcessUtility_hook = Utility;
 	g_prev_auth = ClientAuthentication_hook;
 	ClientAuthentication_hook = ClientAuthentication;
+	CacheRegisterRelcacheCallback(NodesChanged, static_cast<Datum>(0));
 }
 
 } // namespace vector_vault::vault::citus

@@ -129,6 +129,10 @@ is("$st|$out", '|SECRET-a-1',
 $coord->safe_psql($db, "SELECT citus_activate_node('127.0.0.1', $w2port)");
 ok(-f "$w2->{vv_keyring}/$afile",
 	"positive control: right after citus_activate_node worker 2 still has a's key (Citus did not shred it)");
+($st) = VectorVault::sql_error($coord, $db,
+	q{SET ROLE vv_reader; BEGIN READ ONLY; SELECT count(*) FROM docs; COMMIT;});
+is($st, '55000', 'a read-only transaction cannot catch worker 2 up, so its distributed statement is refused');
+ok(-f "$w2->{vv_keyring}/$afile", "... and a's key is still on worker 2's disk");
 $coord->safe_psql($db, q{SET ROLE vv_reader; SELECT count(*) FROM docs});
 ok(!-f "$w2->{vv_keyring}/$afile", "after the coordinator's next distributed statement: a's key shredded on worker 2");
 is($w2->safe_psql($db, qq{SELECT state FROM vault._vaults WHERE vault_id = $vid{a}}), 'dropped',
