@@ -245,6 +245,7 @@ def main():
     cur.execute("SELECT count(*) FROM citus_shards WHERE table_name = 'dist'::regclass")
     res['dist_placements'] = cur.fetchone()[0]
     res['wall_s'] = time.time() - started
+    res['loadavg_end'] = os.getloadavg()
     stem = f"citus-{res['date']}" + (f'-{a.tag}' if a.tag else '')
     with open(os.path.join(a.out, stem + '.json'), 'w') as f:
         json.dump(res, f, indent=1)
@@ -261,7 +262,9 @@ def main():
           f"{a.queries} queries (t10k), k = {a.k}, vault_hnsw m = 16, ef_construction = 64, "
           f"default ef_search. `dist`: {a.shards} shards on 2 workers. One machine, "
           f"{res['cpus']} CPUs shared by the three servers and the client "
-          f"(test/bench/citus.sh; {res['citus']}; wall time {res['wall_s']:.0f} s).", '',
+          f"(test/bench/citus.sh; {res['citus']}; wall time {res['wall_s']:.0f} s; load average "
+          f"at the end {res['loadavg_end'][0]:.1f} / {res['loadavg_end'][1]:.1f} / "
+          f"{res['loadavg_end'][2]:.1f}: other sessions share the machine).", '',
           '| | one node | coordinator + 2 workers | ratio |', '|---|---:|---:|---:|',
           row('COPY, no index (rows/s)', 'copy_rows_per_s', fmt='{:.0f}'),
           row('CREATE INDEX (s)', 'index_build_s'),
