@@ -31,6 +31,24 @@
  * prepared transaction (keys/keyring.cpp refuses PREPARE), so the apply records them in
  * vault._citus_pending_shreds and the COMMIT PREPARED that makes them final carries them out.
  *
+ * A worker that was away. A worker that is down but active is part of every push's two-phase
+ * commit, so a drop or rotation fails everywhere until it is back: a drop that succeeded has been
+ * shredded on every active node. A worker the operator disabled (citus_disable_node) is skipped,
+ * so the drop completes without it and the node owes the shred. Every push therefore carries a
+ * generation (a sequence, taken under an EXCLUSIVE lock on vault._citus_nodes that also orders
+ * concurrent pushes, so a snapshot is never older than a push that committed before it); the
+ * coordinator records in the push's own transaction the generation each reached node committed,
+ * and before every distributed statement (CatchUpWorkers, from ExecutorStart) pushes the whole
+ * catalog again if a node Citus would send the statement to is behind or has none. The returning
+ * node thus applies the drops and rotations it missed, and shreds at its COMMIT PREPARED, before
+ * the statement's queries reach it. The coordinator pushes because it already holds the trusted
+ * channel (Citus' superuser connections, two-phase commit); a worker pulling would need
+ * credentials of its own and would pull inside whichever query first needed a key. The check sits
+ * at the distributed statement because that is when a returning node starts serving; a background
+ * reconciler would leave a window after activation. vault.citus_pending_shreds() answers "is this
+ * vault gone everywhere?" from each reachable node's keyring (vault._citus_held_keys() there and
+ * here) and, for an unreachable node, from the vaults dropped since its last push.
+ *
  * API-key principals. A worker sees only the role Citus connects as. For a key session's
  * read-only statement the planner hook adds vault._citus_as_key(<token>) to every query level
  * that reads a Citus table (core/principal_token.h: MAC'd under a key derived from the master
@@ -64,6 +82,7 @@ extern "C"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -82,6 +101,7 @@ extern "C"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 }
@@ -112,6 +132,18 @@ CitusApi g_api;
 
 bool *g_ciphertext_io = nullptr; /* vector_vault.ciphertext_io's variable */
 bool g_applying = false;         /* vault._citus_apply is writing the catalog */
+bool g_catching_up = false;      /* CatchUpWorkers is pushing the catalog */
+/* CatchUpWorkers found no node behind, and pg_dist_node has not changed since (the relcache
+ * callback clears it: Citus invalidates pg_dist_node's relcache entry on every node change). */
+bool g_nodes_current = false;
+TimestampTz g_nodes_checked_at = 0;
+Oid g_dist_node_relid = InvalidOid; /* pg_catalog.pg_dist_node, resolved when first needed */
+/* Seconds a "no node behind" verdict is trusted without a pg_dist_node change (a belt for direct
+ * edits of vault._citus_nodes, which send no invalidation). */
+constexpr int kNodesRecheckSeconds = 10;
+
+void CatchUpWorkers();
+bool OnWorker();
 
 planner_hook_type g_prev_planner = nullptr;
 ExecutorStart_hook_type g_prev_start = nullptr;
@@ -410,7 +442,10 @@ ExecutorStart(QueryDesc *qd, int eflags) noexcept
 		return;
 	}
 	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+	{
 		RefuseKeyPrincipal("a statement", qd->plannedstmt);
+		CatchUpWorkers();
+	}
 	bool saved = SwapCiphertextIo(true);
 	PG_TRY();
 	{
@@ -628,14 +663,29 @@ AppendEntries(StringInfo out)
 	appendStringInfoChar(out, ']');
 }
 
-/* The whole vault catalog and the wrapped keyring entries as JSON text (palloc'd). */
+/*
+ * The whole vault catalog and the wrapped keyring entries as JSON text (palloc'd), stamped with
+ * the next catalog generation (*generation). Pushes are serialized by an EXCLUSIVE lock on
+ * vault._citus_nodes held to the end of the transaction, so a snapshot is built after every push
+ * that committed before it (a catch-up never carries a catalog older than a drop it raced with),
+ * and generations grow in commit order.
+ */
 char *
-BuildSnapshot()
+BuildSnapshot(int64 *generation)
 {
 	StringInfoData out;
 	initStringInfo(&out);
 	pg::PrivilegedScope scope;
 	pg::EnterPrivileged(&scope);
+	if (SPI_execute("LOCK TABLE vault._citus_nodes IN EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "vector_vault: could not lock vault._citus_nodes");
+	if (SPI_execute("SELECT pg_catalog.nextval('vault._citus_generation')", false, 1) !=
+			SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "vector_vault: could not take a catalog generation");
+	bool isnull;
+	*generation =
+		DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	int rc = SPI_execute(
 		"SELECT pg_catalog.jsonb_build_object("
 		"'vaults', COALESCE((SELECT pg_catalog.jsonb_agg(t) FROM vault._vaults t), '[]'),"
@@ -649,12 +699,42 @@ BuildSnapshot()
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "vector_vault: could not read the vault catalog");
 	char *catalog = SpiText(0, 1); /* in SPI's context: used before LeavePrivileged */
-	appendStringInfo(&out, "{\"catalog\": %s, \"entries\": ", catalog);
+	appendStringInfo(
+		&out, "{\"generation\": %" PRId64 ", \"catalog\": %s, \"entries\": ", *generation, catalog);
 	AppendEntries(&out);
 	appendStringInfoChar(&out, '}');
 	/* out.data was allocated before SPI connected, in the caller's context */
 	pg::LeavePrivileged(&scope);
 	return out.data;
+}
+
+/* The nodes Citus' SendCommandToWorkersWithMetadata reaches (TargetWorkerSetNodeList). */
+#define VV_PUSH_TARGETS                                                                            \
+	"n.isactive AND n.noderole OPERATOR(pg_catalog.=) 'primary' AND n.groupid "                    \
+	"OPERATOR(pg_catalog.<>) 0 AND n.hasmetadata"
+
+/*
+ * Records that every node the push reached holds `generation` once this transaction commits
+ * (the push is part of it: the nodes commit it with the coordinator or not at all). A node the
+ * push skipped (disabled, no metadata) keeps its older generation and is caught up later.
+ */
+void
+RecordPushedNodes(int64 generation)
+{
+	pg::PrivilegedScope scope;
+	pg::EnterPrivileged(&scope);
+	Oid types[1] = {INT8OID};
+	Datum values[1] = {Int64GetDatum(generation)};
+	int rc = SPI_execute_with_args(
+		"INSERT INTO vault._citus_nodes AS s (nodeid, nodename, nodeport, generation, synced_at) "
+		"SELECT n.nodeid, n.nodename, n.nodeport, $1, pg_catalog.now() "
+		"FROM pg_catalog.pg_dist_node n WHERE " VV_PUSH_TARGETS " "
+		"ON CONFLICT (nodeid) DO UPDATE SET nodename = EXCLUDED.nodename, nodeport = "
+		"EXCLUDED.nodeport, generation = EXCLUDED.generation, synced_at = EXCLUDED.synced_at",
+		1, types, values, nullptr, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "vector_vault: could not record the nodes the catalog reached");
+	pg::LeavePrivileged(&scope);
 }
 
 /* Sends the snapshot to every worker with metadata, inside this distributed transaction. */
@@ -663,7 +743,8 @@ PushSnapshot()
 {
 	if (g_api.send_to_workers_as_superuser == nullptr)
 		return;
-	char *snapshot = BuildSnapshot();
+	int64 generation = 0;
+	char *snapshot = BuildSnapshot(&generation);
 	char *command =
 		psprintf("SELECT vault._citus_apply(%s::pg_catalog.text)", quote_literal_cstr(snapshot));
 	/* The command holds password and key digests and wrapped keys: never echoed to the client
@@ -675,6 +756,104 @@ PushSnapshot()
 	AtEOXact_GUC(true, nest);
 	pfree(command);
 	pfree(snapshot);
+	RecordPushedNodes(generation);
+}
+
+/* True when this database has the catch-up table (vector_vault 0.2.0 with Citus support). */
+bool
+HasCatchUpTable()
+{
+	Oid nsp = get_namespace_oid("vault", true);
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("_citus_nodes", nsp));
+}
+
+/* True when an active node the push reaches holds an older catalog than the newest pushed. */
+bool
+SomeNodeBehind()
+{
+	int rc = SPI_execute(
+		"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_node n LEFT JOIN vault._citus_nodes s "
+		"ON s.nodeid OPERATOR(pg_catalog.=) n.nodeid WHERE " VV_PUSH_TARGETS " AND "
+		"(s.generation IS NULL OR s.generation OPERATOR(pg_catalog.<) "
+		"(SELECT pg_catalog.max(generation) FROM vault._citus_nodes)))",
+		false, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "vector_vault: could not compare the nodes' catalog generations");
+	bool isnull;
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Catch-up, before every distributed statement on the coordinator: a node that is active now but
+ * missed catalog pushes (it was disabled while a vault was dropped or a key rotated, or was added
+ * later) gets the whole catalog first, in this statement's transaction, so it has applied the
+ * drops and rotations -- and shreds the keys the others shredded, at COMMIT PREPARED -- before
+ * the statement's queries reach it. A read-only transaction cannot push, so it fails instead of
+ * reaching a node that is behind. The lookup runs again only after pg_dist_node changed (Citus
+ * invalidates its relcache entry on every node change: activation, addition, removal) or after
+ * kNodesRecheckSeconds; nodes fall behind only through such a change (or a superuser's edit of
+ * vault._citus_nodes).
+ */
+void
+CatchUpWorkers()
+{
+	if (g_catching_up || g_applying || OnWorker() || IsInParallelMode())
+		return;
+	TimestampTz now = GetCurrentTimestamp();
+	if (g_nodes_current &&
+		!TimestampDifferenceExceeds(g_nodes_checked_at, now, kNodesRecheckSeconds * 1000))
+		return;
+	if (!HasCatchUpTable())
+		return;
+	if (!OidIsValid(g_dist_node_relid))
+		g_dist_node_relid = get_relname_relid("pg_dist_node", PG_CATALOG_NAMESPACE);
+	pg::PrivilegedScope scope;
+	pg::EnterPrivileged(&scope);
+	bool behind = SomeNodeBehind();
+	if (behind && XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("a Citus worker is behind the vault catalog"),
+				 errdetail("The worker missed vault catalog changes (it was disabled or added "
+						   "since); a read-only transaction cannot send it the catalog."),
+				 errhint("Run a distributed statement in a read-write transaction once, or SELECT "
+						 "vault.citus_sync() on the coordinator.")));
+	if (behind)
+	{
+		/* the pushes' lock, then look again: another session may have caught the node up */
+		if (SPI_execute("LOCK TABLE vault._citus_nodes IN EXCLUSIVE MODE", false, 0) !=
+			SPI_OK_UTILITY)
+			elog(ERROR, "vector_vault: could not lock vault._citus_nodes");
+		behind = SomeNodeBehind();
+	}
+	pg::LeavePrivileged(&scope);
+	if (!behind)
+	{
+		g_nodes_current = true;
+		g_nodes_checked_at = now;
+		return;
+	}
+	g_catching_up = true;
+	PG_TRY();
+	{
+		PushSnapshot();
+	}
+	PG_FINALLY();
+	{
+		g_catching_up = false;
+	}
+	PG_END_TRY();
+}
+
+/* Relcache callback: a change of pg_dist_node (or of every relation) asks for a new check. */
+void
+NodesChanged(Datum, Oid relid) noexcept
+{
+	if (relid == InvalidOid || relid == g_dist_node_relid)
+	{
+		g_nodes_current = false;
+		g_dist_node_relid = InvalidOid;
+	}
 }
 
 /* True on a Citus worker (a node whose group is not the coordinator's, 0). */
@@ -774,7 +953,7 @@ RecordShreds(text *snapshot)
 		"FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb OPERATOR(pg_catalog.->) "
 		"'entries') e WHERE (e OPERATOR(pg_catalog.->>) 'vault_id')::bigint "
 		"OPERATOR(pg_catalog.=) v.vault_id) FROM vault._vaults v",
-		1, types, values, nullptr, true, 0);
+		1, types, values, nullptr, false, 0); /* not read-only: sees the rows just applied */
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "vector_vault: could not read the vault catalog");
 	SPITupleTable *tt = SPI_tuptable;
@@ -898,6 +1077,7 @@ Register()
 	ProcessUtility_hook = Utility;
 	g_prev_auth = ClientAuthentication_hook;
 	ClientAuthentication_hook = ClientAuthentication;
+	CacheRegisterRelcacheCallback(NodesChanged, static_cast<Datum>(0));
 }
 
 } // namespace vector_vault::vault::citus
@@ -975,6 +1155,14 @@ VV_FUNCTION(vault_citus_apply)
 		}
 		keys::InvalidateKeyringIds();
 		vault::citus::RecordShreds(snapshot);
+		int rc = SPI_execute_with_args(
+			"INSERT INTO vault._citus_applied (generation, applied_at) SELECT COALESCE("
+			"($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'generation')::bigint, 0), "
+			"pg_catalog.now() ON CONFLICT (one) DO UPDATE SET generation = EXCLUDED.generation, "
+			"applied_at = EXCLUDED.applied_at",
+			1, types, values, nullptr, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "vector_vault: could not record the applied catalog generation");
 		pg::LeavePrivileged(&scope);
 	}
 	PG_FINALLY();
@@ -999,6 +1187,56 @@ VV_FUNCTION(vault_citus_sync)
 						errhint("Preload citus before vector_vault and CREATE EXTENSION citus.")));
 	vault::citus::PushSnapshot();
 	PG_RETURN_VOID();
+}
+
+/* vault._citus_held_keys(): the keyring entries on this node's disk for the vaults its catalog
+ * knows, as a JSON array of {"vault_id", "version"} (superuser; vault.citus_pending_shreds). */
+VV_FUNCTION(vault_citus_held_keys)
+{
+	if (!superuser())
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						errmsg("only a superuser may list the keyring entries of a node")));
+	const char *dir = keys::KeyringDir();
+	StringInfoData out;
+	initStringInfo(&out);
+	appendStringInfoChar(&out, '[');
+	bool first = true;
+	pg::PrivilegedScope scope;
+	pg::EnterPrivileged(&scope);
+	int rc = SPI_execute("SELECT vault_id, COALESCE(keyring_id, vault_id), key_version "
+						 "FROM vault._vaults ORDER BY vault_id",
+						 true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "vector_vault: could not read the vault catalog");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool isnull;
+		int64 vault_id =
+			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		uint64_t kid = static_cast<uint64_t>(
+			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull)));
+		int32 current =
+			DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull));
+		for (int32 v = 1; v <= current; v++)
+		{
+			char name[kKeyringFileNameMax];
+			DataKeyFileName(kid, static_cast<uint32_t>(v), name);
+			uint8_t buf[kKeyringEntryBytes];
+			size_t len = 0;
+			LWLockAcquire(pg::Shared()->keyring_lock, LW_SHARED);
+			Status s = ReadSmallFile(dir, name, buf, sizeof(buf), &len);
+			LWLockRelease(pg::Shared()->keyring_lock);
+			SecureZero(buf, sizeof(buf));
+			if (s.code() == Code::kNotFound)
+				continue;
+			appendStringInfo(&out, "%s{\"vault_id\": %" PRId64 ", \"version\": %d}",
+							 first ? "" : ", ", vault_id, v);
+			first = false;
+		}
+	}
+	pg::LeavePrivileged(&scope);
+	appendStringInfoChar(&out, ']');
+	PG_RETURN_TEXT_P(cstring_to_text(out.data));
 }
 
 /* vault._citus_as_key(token text): the statement's transaction acts as the coordinator
