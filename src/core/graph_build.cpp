@@ -177,13 +177,13 @@ RepairReachability(const BuildRequest &req, BuiltGraph *g, uint32_t *repaired)
 	}
 }
 
-/* The distance a request builds with: its kernel, else squared L2 or negative inner product. */
+/* The distance a request builds with: its kernel, else squared L2. */
 static DistanceKernel
 RequestKernel(const BuildRequest &req)
 {
 	if (req.kernel != nullptr)
 		return req.kernel;
-	return req.inner_product ? NegInnerProductKernel() : L2SquaredKernel();
+	return L2SquaredKernel();
 }
 
 /* One pass of RepairReachability. */

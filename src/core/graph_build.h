@@ -35,8 +35,7 @@ struct BuildRequest
 	size_t dims = 0;
 	int m = 16;
 	int ef_construction = 64;
-	bool inner_product = false;      /* negative inner product instead of squared L2 */
-	DistanceKernel kernel = nullptr; /* when set, this distance (e.g. L1) instead of either */
+	DistanceKernel kernel = nullptr; /* the metric's kernel (metric.h); squared L2 when unset */
 	const uint8_t *levels = nullptr; /* level of each element */
 	int threads = 2;
 	std::atomic<bool> *cancel = nullptr;       /* set by the caller to stop early */

@@ -29,6 +29,7 @@
 
 #include "core/hnsw_graph.h"
 #include "core/index_record.h"
+#include "core/metric.h" /* Metric, KernelFor, PrepareForMetric: one place per metric */
 
 #include "pg/pg.h"
 
@@ -63,15 +64,6 @@ constexpr int kIterativeRelaxed = 1;
 constexpr int kIterativeStrict = 2;
 constexpr int kDefaultMaxScanTuples = 20000;
 constexpr int kMaxIndexDims = 16000;
-
-/* Distance an opclass orders by. */
-enum class Metric : uint8
-{
-	kL2 = 1,
-	kInnerProduct = 2,
-	kCosine = 3,
-	kL1 = 4
-};
 
 /* Page kinds, in PageOpaque.kind. */
 enum PageKind : uint16
@@ -221,9 +213,6 @@ uint32 GetDims(Relation index);
 /* Opens a vault_hnsw index and its table (AccessShareLock) for a SQL function acting for the
  * caller: needs SELECT on the table or ownership; errors on anything but a vault_hnsw index. */
 Relation OpenIndexForCaller(Oid indexoid, const char *function, Relation *heap);
-
-/* Distance kernel for a metric (squared L2, negative inner product, or L1). */
-DistanceKernel KernelFor(Metric metric);
 
 /* --- hnsw_pages.cpp ------------------------------------------------------------------------ */
 

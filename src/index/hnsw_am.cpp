@@ -197,7 +197,7 @@ GetMetric(Relation index)
 {
 	FmgrInfo *proc = index_getprocinfo(index, 1, 1);
 	int32 v = DatumGetInt32(FunctionCall1(proc, PointerGetDatum(nullptr)));
-	if (v < 1 || v > static_cast<int32>(Metric::kL1))
+	if (!IsKnownMetric(v))
 		elog(ERROR, "vault_hnsw support function returned unknown metric %d", v);
 	return static_cast<Metric>(v);
 }
@@ -218,23 +218,6 @@ GetDims(Relation index)
 	return static_cast<uint32>(typmod);
 }
 
-/* Kernel for a metric. */
-DistanceKernel
-KernelFor(Metric metric)
-{
-	switch (metric)
-	{
-		case Metric::kL2:
-			return L2SquaredKernel();
-		case Metric::kL1:
-			return L1Kernel();
-		case Metric::kInnerProduct:
-		case Metric::kCosine:
-			break;
-	}
-	return NegInnerProductKernel();
-}
-
 /* Decrypts an evector for the index and normalises it for cosine (false: not indexed). */
 bool
 OpenVectorForIndex(Datum d, uint32 dims, Metric metric, float *out, uint64 *vault_id,
@@ -249,7 +232,7 @@ OpenVectorForIndex(Datum d, uint32 dims, Metric metric, float *out, uint64 *vaul
 	if (!keys::DataKeyExists(ref.header.vault_id, ref.header.key_version))
 		return false;
 	type::OpenVectorFloatsForIndex(ref, out);
-	if (metric == Metric::kCosine && !NormalizeVector(out, dims))
+	if (!PrepareForMetric(metric, out, dims))
 		return false;
 	*vault_id = ref.header.vault_id;
 	*key_version = ref.header.key_version;
@@ -339,26 +322,26 @@ VV_FUNCTION(vault_hnsw_handler)
 VV_FUNCTION(vault_hnsw_metric_l2)
 {
 	(void) fcinfo;
-	PG_RETURN_INT32(static_cast<int32>(Metric::kL2));
+	PG_RETURN_INT32(static_cast<int32>(vector_vault::Metric::kL2));
 }
 
 /* Support function 1 of evector_ip_ops. */
 VV_FUNCTION(vault_hnsw_metric_ip)
 {
 	(void) fcinfo;
-	PG_RETURN_INT32(static_cast<int32>(Metric::kInnerProduct));
+	PG_RETURN_INT32(static_cast<int32>(vector_vault::Metric::kInnerProduct));
 }
 
 /* Support function 1 of evector_cosine_ops. */
 VV_FUNCTION(vault_hnsw_metric_cosine)
 {
 	(void) fcinfo;
-	PG_RETURN_INT32(static_cast<int32>(Metric::kCosine));
+	PG_RETURN_INT32(static_cast<int32>(vector_vault::Metric::kCosine));
 }
 
 /* Support function 1 of evector_l1_ops. */
 VV_FUNCTION(vault_hnsw_metric_l1)
 {
 	(void) fcinfo;
-	PG_RETURN_INT32(static_cast<int32>(Metric::kL1));
+	PG_RETURN_INT32(static_cast<int32>(vector_vault::Metric::kL1));
 }

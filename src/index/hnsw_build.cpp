@@ -228,7 +228,6 @@ BuildGraphs(BuildState *s)
 		req.dims = s->params.dims;
 		req.m = s->params.m;
 		req.ef_construction = s->params.ef_construction;
-		req.inner_product = s->params.metric != Metric::kL2;
 		req.kernel = KernelFor(s->params.metric);
 		req.levels = levels;
 		req.threads = g_build_threads;

@@ -1646,15 +1646,9 @@ CacheGraph::Dist(const hnsw::GraphParams &p, const float *q, ElementId id) const
 				return p.dist(q, scratch->staged, p.dims);
 			if (scratch->prepared_for != q)
 			{
-				if (static_cast<Metric>(e->metric) == Metric::kInnerProduct)
-					sq8::PrepareNegInnerProduct(q, QuantLo(e, ref->arena), QuantStep(e, ref->arena),
-												e->dims, scratch->pq_buf, &scratch->pq);
-				else if (static_cast<Metric>(e->metric) == Metric::kL1)
-					sq8::PrepareL1(q, QuantLo(e, ref->arena), QuantStep(e, ref->arena), e->dims,
-								   scratch->pq_buf, &scratch->pq);
-				else
-					sq8::PrepareL2(q, QuantLo(e, ref->arena), QuantStep(e, ref->arena), e->dims,
-								   scratch->pq_buf, &scratch->pq);
+				PrepareSq8ForMetric(static_cast<Metric>(e->metric), q, QuantLo(e, ref->arena),
+									QuantStep(e, ref->arena), e->dims, scratch->pq_buf,
+									&scratch->pq);
 				scratch->prepared_for = q;
 			}
 			return sq8::Distance(scratch->pq, reinterpret_cast<const uint8_t *>(

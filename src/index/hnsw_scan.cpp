@@ -194,8 +194,7 @@ PrepareQuery(IndexScanDesc scan, ScanState *s)
 	s->dims = dims;
 	MemoryContextSwitchTo(old);
 	type::OpenVectorFloats(ref, s->query);
-	if (static_cast<Metric>(meta.metric) == Metric::kCosine)
-		(void) NormalizeVector(s->query, dims);
+	(void) PrepareForMetric(static_cast<Metric>(meta.metric), s->query, dims);
 	s->have_query = true;
 }
 

@@ -170,9 +170,8 @@ void
 CheckMetapage(VerifyRun *r)
 {
 	const MetaData &meta = r->meta;
-	bool meta_ok = meta.dims >= 1 && meta.m >= kMinM && meta.m <= kMaxM && meta.metric >= 1 &&
-				   meta.metric <= static_cast<uint8>(Metric::kL1) &&
-				   meta.element_count == meta.next_element_id;
+	bool meta_ok = meta.dims >= 1 && meta.m >= kMinM && meta.m <= kMaxM &&
+				   IsKnownMetric(meta.metric) && meta.element_count == meta.next_element_id;
 	snprintf(r->buf, sizeof(r->buf),
 			 "dims %u, m %u, ef_construction %u, metric %u, elements %u, counter %" PRIu64,
 			 meta.dims, meta.m, meta.ef_construction, meta.metric, meta.next_element_id,

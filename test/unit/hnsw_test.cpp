@@ -300,7 +300,7 @@ TEST(Hnsw, InnerProductBuildIsFullyReachableAfterRepair)
 	req.dims = dims;
 	req.m = 16;
 	req.ef_construction = 64;
-	req.inner_product = true;
+	req.kernel = NegInnerProductKernel();
 	req.levels = levels.data();
 	req.threads = 2;
 	BuiltGraph g;
