@@ -28,6 +28,16 @@ SELECT s.wiped_on_reset - b.wiped_on_reset AS wiped_after_send_error FROM vault.
 --    its locked page, which the reset zeroes and unmaps.
 SELECT vault.rotate_master_key(new_key_file => current_setting('vector_vault.master_key_file'));
 SELECT s.wiped_on_reset - b.wiped_on_reset AS wiped_after_rotation_error FROM vault._secret_wipes() s, base b;
+-- 3. a cast from numeric[] raises at its third element, after two were converted into the
+--    secret buffer (an element beyond float range)
+SELECT ARRAY[1, 2, 1e400]::numeric[]::evector;
+SELECT s.wiped_on_reset - b.wiped_on_reset AS wiped_after_array_error FROM vault._secret_wipes() s, base b;
+-- 4. evector arithmetic opens both sides and its result in secret buffers and releases them
+CREATE TEMP TABLE base4 AS SELECT * FROM vault._secret_wipes();
+SELECT (v + v)::text AS doubled, (v * v)::text AS squared FROM sw WHERE id = 1;
+SELECT s.allocated - b.allocated >= 6 AS allocated,
+       s.freed - b.freed = s.allocated - b.allocated AS all_released
+FROM vault._secret_wipes() s, base4 b;
 -- every buffer this session was handed was zeroed: by its code or by its context
 SELECT s.allocated - s.freed - s.wiped_on_reset AS never_zeroed FROM vault._secret_wipes() s;
 -- the counters are for tests and operators: not for PUBLIC

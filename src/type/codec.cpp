@@ -366,14 +366,40 @@ SealAsHalves(float *v, size_t dims, size_t zero_len)
 	return out;
 }
 
-/* Zeroes and frees plaintext. */
-void
-FreePlaintext(void *p, size_t len)
+/* See codec.h. */
+PlainVector
+OpenVector(Datum d, ValueKind kind)
 {
-	if (p == nullptr)
-		return;
-	SecureZero(p, len);
-	pfree(p);
+	EnvelopeRef ref;
+	ReadEnvelope(d, kind, &ref);
+	PlainVector p;
+	p.dims = VectorDimsOf(ref);
+	p.v = AllocVector(p.dims);
+	OpenVectorFloats(ref, p.v);
+	return p;
+}
+
+/* See codec.h. */
+void
+FreeVector(PlainVector p)
+{
+	pg::FreeSecret(p.v);
+}
+
+/* See codec.h. */
+float *
+AllocVector(uint32 dims)
+{
+	return static_cast<float *>(pg::AllocSecret(sizeof(float) * (dims > 0 ? dims : 1)));
+}
+
+/* See codec.h. */
+Datum
+SealVectorAndFree(float *v, uint32 dims)
+{
+	Datum d = PointerGetDatum(SealValue(ValueKind::kVector, v, sizeof(float) * dims));
+	pg::FreeSecret(v);
+	return d;
 }
 
 } // namespace vector_vault::type

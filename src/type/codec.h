@@ -105,7 +105,24 @@ void RegisterDdlHook();
 /* Name of an encrypted type, for messages. */
 const char *KindTypeName(ValueKind kind);
 
-/* Zeroes and frees a palloc'd plaintext buffer. */
-void FreePlaintext(void *p, size_t len);
+/* A decrypted evector or ehalfvec as floats, in a secret buffer (pg/secret.h). */
+struct PlainVector
+{
+	float *v;
+	uint32 dims;
+};
+
+/* Validates d (of kind), checks the read right, decrypts (halves widened) into secret memory. */
+PlainVector OpenVector(Datum d, ValueKind kind = ValueKind::kVector);
+
+/* Zeroes and releases an OpenVector result. */
+void FreeVector(PlainVector p);
+
+/* dims floats of secret memory for a result that SealVectorAndFree will seal. */
+float *AllocVector(uint32 dims);
+
+/* Seals dims floats (from AllocVector or OpenVector) as an evector under the session's vault,
+ * then zeroes and releases them. */
+Datum SealVectorAndFree(float *v, uint32 dims);
 
 } // namespace vector_vault::type

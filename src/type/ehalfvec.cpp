@@ -51,33 +51,6 @@ CheckHalfTypmod(int dims, int32 typmod)
 						errmsg("expected %d dimensions, not %d", typmod, dims)));
 }
 
-/* A decrypted ehalfvec widened to floats, in palloc'd memory. */
-struct Plain
-{
-	float *v;
-	uint32 dims;
-};
-
-/* Validates, checks access, decrypts and widens an ehalfvec datum. */
-Plain
-OpenHalf(Datum d)
-{
-	EnvelopeRef ref;
-	type::ReadEnvelope(d, ValueKind::kHalfVector, &ref);
-	Plain p;
-	p.dims = type::VectorDimsOf(ref);
-	p.v = static_cast<float *>(palloc(sizeof(float) * p.dims));
-	type::OpenVectorFloats(ref, p.v);
-	return p;
-}
-
-/* Zeroes and frees a decrypted vector. */
-void
-FreePlain(Plain p)
-{
-	type::FreePlaintext(p.v, sizeof(float) * p.dims);
-}
-
 } // namespace
 
 /* ehalfvec_in(cstring, oid, integer): parses pgvector text, rounds to halves and seals. */
@@ -96,12 +69,12 @@ VV_FUNCTION(ehalfvec_in)
 			PG_RETURN_POINTER(v);
 		}
 	}
-	float *buf = static_cast<float *>(palloc(kMaxVectorDims * sizeof(float)));
+	float *buf = type::AllocVector(kMaxVectorDims);
 	size_t dims = 0;
 	Status s = ParseVectorText(text, buf, kMaxVectorDims, &dims);
 	if (!s.ok())
 	{
-		type::FreePlaintext(buf, kMaxVectorDims * sizeof(float));
+		pg::FreeSecret(buf);
 		int code = s.code() == Code::kOutOfRange ? ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE
 												 : ERRCODE_INVALID_TEXT_REPRESENTATION;
 		if (s.code() == Code::kOutOfRange && strstr(s.message(), "dimensions") != nullptr)
@@ -113,10 +86,10 @@ VV_FUNCTION(ehalfvec_in)
 								kMaxVectorDims)));
 	}
 	if (typmod != -1 && static_cast<int>(dims) != typmod)
-		type::FreePlaintext(buf, dims * sizeof(float)); /* zeroed before the error below */
+		pg::FreeSecret(buf); /* zeroed before the error below */
 	CheckHalfTypmod(static_cast<int>(dims), typmod);
 	struct varlena *out = type::SealAsHalves(buf, dims, kMaxVectorDims * sizeof(float));
-	type::FreePlaintext(buf, dims * sizeof(float));
+	pg::FreeSecret(buf);
 	PG_RETURN_POINTER(out);
 }
 
@@ -125,12 +98,12 @@ VV_FUNCTION(ehalfvec_out)
 {
 	if (type::CiphertextIo())
 		PG_RETURN_CSTRING(type::EnvelopeToText(PG_GETARG_DATUM(0), ValueKind::kHalfVector));
-	Plain p = OpenHalf(PG_GETARG_DATUM(0));
+	type::PlainVector p = type::OpenVector(PG_GETARG_DATUM(0), ValueKind::kHalfVector);
 	size_t cap = VectorTextCapacity(p.dims);
 	char *out = static_cast<char *>(palloc(cap));
 	if (FormatVectorTextBuf(p.v, p.dims, out, cap) == 0)
 		elog(ERROR, "could not format ehalfvec");
-	FreePlain(p);
+	type::FreeVector(p);
 	PG_RETURN_CSTRING(out);
 }
 
@@ -225,11 +198,11 @@ VV_FUNCTION(ehalfvec_dims)
 /* l2_norm(ehalfvec): Euclidean norm in double precision (decrypts). */
 VV_FUNCTION(ehalfvec_norm)
 {
-	Plain p = OpenHalf(PG_GETARG_DATUM(0));
+	type::PlainVector p = type::OpenVector(PG_GETARG_DATUM(0), ValueKind::kHalfVector);
 	double s = 0;
 	for (uint32 i = 0; i < p.dims; i++)
 		s += static_cast<double>(p.v[i]) * p.v[i];
-	FreePlain(p);
+	type::FreeVector(p);
 	PG_RETURN_FLOAT8(std::sqrt(s));
 }
 
@@ -241,10 +214,10 @@ VV_FUNCTION(ehalfvec_from_evector)
 	type::ReadEnvelope(PG_GETARG_DATUM(0), ValueKind::kVector, &ref);
 	uint32 dims = type::VectorDimsOf(ref);
 	CheckHalfTypmod(static_cast<int>(dims), PG_GETARG_INT32(1));
-	float *v = static_cast<float *>(palloc(sizeof(float) * dims));
+	float *v = type::AllocVector(dims);
 	type::OpenVectorFloats(ref, v);
 	struct varlena *out = type::SealAsHalves(v, dims, sizeof(float) * dims);
-	type::FreePlaintext(v, sizeof(float) * dims);
+	pg::FreeSecret(v);
 	PG_RETURN_POINTER(out);
 }
 
@@ -255,17 +228,15 @@ VV_FUNCTION(evector_from_ehalfvec)
 	type::ReadEnvelope(PG_GETARG_DATUM(0), ValueKind::kHalfVector, &ref);
 	uint32 dims = type::VectorDimsOf(ref);
 	CheckHalfTypmod(static_cast<int>(dims), PG_GETARG_INT32(1));
-	float *v = static_cast<float *>(palloc(sizeof(float) * dims));
+	float *v = type::AllocVector(dims);
 	type::OpenVectorFloats(ref, v);
-	struct varlena *out = type::SealValue(ValueKind::kVector, v, sizeof(float) * dims);
-	type::FreePlaintext(v, sizeof(float) * dims);
-	PG_RETURN_POINTER(out);
+	PG_RETURN_DATUM(type::SealVectorAndFree(v, dims));
 }
 
 /* real[](ehalfvec): decrypts into a float4 array (explicit plaintext out, as evector's). */
 VV_FUNCTION(ehalfvec_to_real_array)
 {
-	Plain p = OpenHalf(PG_GETARG_DATUM(0));
+	type::PlainVector p = type::OpenVector(PG_GETARG_DATUM(0), ValueKind::kHalfVector);
 	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * p.dims));
 	for (uint32 i = 0; i < p.dims; i++)
 		elems[i] = Float4GetDatum(p.v[i]);
@@ -273,6 +244,6 @@ VV_FUNCTION(ehalfvec_to_real_array)
 										true, TYPALIGN_INT);
 	SecureZero(elems, sizeof(Datum) * p.dims);
 	pfree(elems);
-	FreePlain(p);
+	type::FreeVector(p);
 	PG_RETURN_POINTER(result);
 }

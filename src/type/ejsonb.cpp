@@ -7,6 +7,7 @@
 
 #include "auth/auth.h"
 #include "pg/guard.h"
+#include "pg/secret.h"
 #include "type/codec.h"
 
 extern "C"
@@ -29,23 +30,25 @@ SealJsonb(Datum jsonb)
 	return PointerGetDatum(type::SealValue(ValueKind::kJson, VARDATA(j), VARSIZE(j) - VARHDRSZ));
 }
 
-/* Decrypts an ejsonb datum back into a palloc'd jsonb. */
+/* Decrypts an ejsonb datum back into a jsonb: in secret memory (pg/secret.h, released with
+ * FreeJsonb) unless it is to be returned to Postgres as a result (secret false: palloc'd). */
 Jsonb *
-OpenJsonb(Datum d)
+OpenJsonb(Datum d, bool secret = true)
 {
 	EnvelopeRef ref;
 	type::ReadEnvelope(d, ValueKind::kJson, &ref);
-	Jsonb *j = static_cast<Jsonb *>(palloc(VARHDRSZ + ref.header.payload_len));
+	size_t n = VARHDRSZ + ref.header.payload_len;
+	Jsonb *j = static_cast<Jsonb *>(secret ? pg::AllocSecret(n) : palloc(n));
 	SET_VARSIZE(j, VARHDRSZ + ref.header.payload_len);
 	type::OpenValue(ref, reinterpret_cast<uint8_t *>(VARDATA(j)));
 	return j;
 }
 
-/* Zeroes and frees a decrypted jsonb. */
+/* Zeroes and frees a decrypted jsonb from OpenJsonb(d, true). */
 void
 FreeJsonb(Jsonb *j)
 {
-	type::FreePlaintext(j, VARSIZE(j));
+	pg::FreeSecret(j);
 }
 
 /* Calls jsonb's field operator (-> or ->>) on the decrypted document; the result is a fresh
@@ -126,7 +129,7 @@ VV_FUNCTION(ejsonb_from_jsonb)
 /* jsonb(ejsonb): the cast to jsonb. */
 VV_FUNCTION(ejsonb_to_jsonb)
 {
-	PG_RETURN_POINTER(OpenJsonb(PG_GETARG_DATUM(0)));
+	PG_RETURN_POINTER(OpenJsonb(PG_GETARG_DATUM(0), false));
 }
 
 /* ejsonb -> text: the field as jsonb (NULL when absent). */

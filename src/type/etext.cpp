@@ -3,6 +3,7 @@
  * receive and the cast from text seal them, output, send and the cast to text open them.
  */
 #include "core/envelope.h"
+#include "core/secure.h"
 
 #include <cstring>
 
@@ -77,7 +78,8 @@ VV_FUNCTION(etext_recv)
 	/* Moved into a secret buffer before SealValue, which can raise (pg/secret.h). */
 	char *s = static_cast<char *>(pg::AllocSecret(static_cast<size_t>(nbytes)));
 	memcpy(s, raw, static_cast<size_t>(nbytes));
-	type::FreePlaintext(raw, static_cast<size_t>(nbytes));
+	SecureZero(raw, static_cast<size_t>(nbytes));
+	pfree(raw);
 	struct varlena *out = type::SealValue(ValueKind::kText, s, static_cast<size_t>(nbytes));
 	pg::FreeSecret(s);
 	PG_RETURN_POINTER(out);

@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "pg/guard.h"
+#include "pg/secret.h"
 #include "type/codec.h"
 
 extern "C"
@@ -64,38 +65,38 @@ CheckTypmod(int dims, int32 typmod)
 						errmsg("expected %d dimensions, not %d", typmod, dims)));
 }
 
+/* Floats a text vector can hold: one more than its commas, at most kMaxVectorDims (the parse
+ * buffer is sized by the input, not by the type's limit). */
+uint32
+TextCapacity(const char *text)
+{
+	uint32 commas = 0;
+	for (const char *c = text; *c != '\0' && commas < kMaxVectorDims; c++)
+		commas += *c == ',';
+	return Min(commas + 1, static_cast<uint32>(kMaxVectorDims));
+}
+
+/* Floats to allocate for parsing a binary vector: the dimensions its header declares when the
+ * length matches them, else kMaxVectorDims (the parser then raises its own error, in the same
+ * order as for any input). */
+uint32
+BinaryCapacity(const uint8_t *data, size_t len)
+{
+	if (len >= 4)
+	{
+		int d = static_cast<int16>(data[0] << 8 | data[1]);
+		if (d >= 1 && d <= static_cast<int>(kMaxVectorDims) &&
+			len == VectorBinarySize(static_cast<size_t>(d)))
+			return static_cast<uint32>(d);
+	}
+	return kMaxVectorDims;
+}
+
 /* Seals dims floats as an evector datum. */
 Datum
 SealVector(const float *v, size_t dims)
 {
 	return PointerGetDatum(type::SealValue(ValueKind::kVector, v, dims * sizeof(float)));
-}
-
-/* A decrypted vector in palloc'd memory. */
-struct Plain
-{
-	float *v;
-	uint32 dims;
-};
-
-/* Validates, checks access and decrypts an evector datum. */
-Plain
-OpenVector(Datum d)
-{
-	EnvelopeRef ref;
-	type::ReadEnvelope(d, ValueKind::kVector, &ref);
-	Plain p;
-	p.dims = ref.header.payload_len / sizeof(float);
-	p.v = static_cast<float *>(palloc(ref.header.payload_len));
-	type::OpenValue(ref, reinterpret_cast<uint8_t *>(p.v));
-	return p;
-}
-
-/* Zeroes and frees a decrypted vector. */
-void
-FreeVector(Plain p)
-{
-	type::FreePlaintext(p.v, p.dims * sizeof(float));
 }
 
 /* The decrypted query vector kept across calls of one distance function. */
@@ -108,18 +109,16 @@ struct QueryCache
 	uint32 dims;
 	float *row; /* the other argument's plaintext, reused row after row */
 	uint32 row_dims;
-	MemoryContextCallback zero_on_reset;
 };
 
-/* Zeroes the cached plaintext when its memory context is reset or deleted. */
-void
-ZeroQueryCache(void *arg) noexcept
+/* dims floats of secret memory in mcxt (pg/secret.h: zeroed when released or when mcxt goes). */
+float *
+AllocSecretIn(MemoryContext mcxt, uint32 dims)
 {
-	QueryCache *c = static_cast<QueryCache *>(arg);
-	if (c->v != nullptr)
-		SecureZero(c->v, c->dims * sizeof(float));
-	if (c->row != nullptr)
-		SecureZero(c->row, c->row_dims * sizeof(float));
+	MemoryContext old = MemoryContextSwitchTo(mcxt);
+	float *v = type::AllocVector(dims);
+	MemoryContextSwitchTo(old);
+	return v;
 }
 
 /* Returns the cached plaintext if d is the cached envelope, else nullptr. */
@@ -165,21 +164,18 @@ CacheQuery(FunctionCallInfo fcinfo, Datum d, uint32 *dims, ValueKind kind)
 	if (c == nullptr)
 	{
 		c = static_cast<QueryCache *>(MemoryContextAllocZero(mcxt, sizeof(QueryCache)));
-		c->zero_on_reset.func = ZeroQueryCache;
-		c->zero_on_reset.arg = c;
-		MemoryContextRegisterResetCallback(mcxt, &c->zero_on_reset);
 		fcinfo->flinfo->fn_extra = c;
 	}
 	else if (c->v != nullptr)
 	{
-		type::FreePlaintext(c->v, c->dims * sizeof(float));
+		pg::FreeSecret(c->v);
 		pfree(c->envelope);
 		c->v = nullptr;
 	}
 	EnvelopeRef ref;
 	type::ReadEnvelope(d, kind, &ref);
 	uint32 n = type::VectorDimsOf(ref);
-	float *v = static_cast<float *>(MemoryContextAlloc(mcxt, sizeof(float) * n));
+	float *v = AllocSecretIn(mcxt, n);
 	type::OpenVectorFloats(ref, v);
 	c->envelope = static_cast<uint8_t *>(MemoryContextAlloc(mcxt, ref.size));
 	memcpy(c->envelope, ref.data, ref.size);
@@ -212,10 +208,8 @@ OpenRow(FunctionCallInfo fcinfo, Datum d, uint32 *dims, ValueKind kind)
 	uint32 n = type::VectorDimsOf(ref);
 	if (c->row == nullptr || c->row_dims < n)
 	{
-		if (c->row != nullptr)
-			type::FreePlaintext(c->row, c->row_dims * sizeof(float));
-		c->row =
-			static_cast<float *>(MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(float) * n));
+		pg::FreeSecret(c->row);
+		c->row = AllocSecretIn(fcinfo->flinfo->fn_mcxt, n);
 		c->row_dims = n;
 	}
 	type::OpenVectorFloats(ref, c->row);
@@ -286,19 +280,20 @@ VV_FUNCTION(evector_in)
 			PG_RETURN_POINTER(v);
 		}
 	}
-	float *buf = static_cast<float *>(palloc(kMaxVectorDims * sizeof(float)));
+	uint32 cap = TextCapacity(text);
+	float *buf = type::AllocVector(cap);
 	size_t dims = 0;
-	Status s = ParseVectorText(text, buf, kMaxVectorDims, &dims);
+	Status s = ParseVectorText(text, buf, cap, &dims);
 	if (!s.ok())
 	{
-		type::FreePlaintext(buf, kMaxVectorDims * sizeof(float));
+		pg::FreeSecret(buf);
 		ThrowParseError(s);
 	}
 	if (typmod != -1 && static_cast<int>(dims) != typmod)
-		type::FreePlaintext(buf, dims * sizeof(float)); /* zeroed before the error below */
+		pg::FreeSecret(buf); /* zeroed before the error below */
 	CheckTypmod(static_cast<int>(dims), typmod);
 	Datum d = SealVector(buf, dims);
-	type::FreePlaintext(buf, dims * sizeof(float));
+	pg::FreeSecret(buf);
 	PG_RETURN_DATUM(d);
 }
 
@@ -307,12 +302,12 @@ VV_FUNCTION(evector_out)
 {
 	if (type::CiphertextIo())
 		PG_RETURN_CSTRING(type::EnvelopeToText(PG_GETARG_DATUM(0), ValueKind::kVector));
-	Plain p = OpenVector(PG_GETARG_DATUM(0));
+	type::PlainVector p = type::OpenVector(PG_GETARG_DATUM(0));
 	size_t cap = VectorTextCapacity(p.dims);
 	char *out = static_cast<char *>(palloc(cap));
 	if (FormatVectorTextBuf(p.v, p.dims, out, cap) == 0)
 		elog(ERROR, "could not format evector");
-	FreeVector(p);
+	type::FreeVector(p);
 	PG_RETURN_CSTRING(out);
 }
 
@@ -355,22 +350,23 @@ VV_FUNCTION(evector_recv)
 	}
 	size_t len = static_cast<size_t>(buf->len - buf->cursor);
 	const uint8_t *data = reinterpret_cast<const uint8_t *>(buf->data + buf->cursor);
-	float *v = static_cast<float *>(palloc(kMaxVectorDims * sizeof(float)));
+	uint32 cap = BinaryCapacity(data, len);
+	float *v = type::AllocVector(cap);
 	size_t dims = 0;
-	Status s = ParseVectorBinary(data, len, v, kMaxVectorDims, &dims);
+	Status s = ParseVectorBinary(data, len, v, cap, &dims);
 	if (!s.ok())
 	{
-		type::FreePlaintext(v, kMaxVectorDims * sizeof(float));
+		pg::FreeSecret(v);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid binary input for type evector"), errdetail("%s.", s.message())));
 	}
 	buf->cursor = buf->len;
 	if (typmod != -1 && static_cast<int>(dims) != typmod)
-		type::FreePlaintext(v, dims * sizeof(float)); /* zeroed before the error below */
+		pg::FreeSecret(v); /* zeroed before the error below */
 	CheckTypmod(static_cast<int>(dims), typmod);
 	Datum d = SealVector(v, dims);
-	type::FreePlaintext(v, dims * sizeof(float));
+	pg::FreeSecret(v);
 	PG_RETURN_DATUM(d);
 }
 
@@ -379,12 +375,12 @@ VV_FUNCTION(evector_send)
 {
 	if (type::CiphertextIo())
 		PG_RETURN_BYTEA_P(type::EnvelopeToBinary(PG_GETARG_DATUM(0), ValueKind::kVector));
-	Plain p = OpenVector(PG_GETARG_DATUM(0));
+	type::PlainVector p = type::OpenVector(PG_GETARG_DATUM(0));
 	size_t n = VectorBinarySize(p.dims);
 	bytea *out = static_cast<bytea *>(palloc(VARHDRSZ + n));
 	SET_VARSIZE(out, VARHDRSZ + n);
 	FormatVectorBinary(p.v, p.dims, reinterpret_cast<uint8_t *>(VARDATA(out)));
-	FreeVector(p);
+	type::FreeVector(p);
 	PG_RETURN_BYTEA_P(out);
 }
 
@@ -440,9 +436,9 @@ VV_FUNCTION(evector_dims)
 /* vector_norm(evector): Euclidean norm (decrypts). */
 VV_FUNCTION(evector_norm)
 {
-	Plain p = OpenVector(PG_GETARG_DATUM(0));
+	type::PlainVector p = type::OpenVector(PG_GETARG_DATUM(0));
 	double n = ExactNorm(p.v, p.dims);
-	FreeVector(p);
+	type::FreeVector(p);
 	PG_RETURN_FLOAT8(n);
 }
 
@@ -538,11 +534,11 @@ FromArray(FunctionCallInfo fcinfo, ValueKind kind)
 			ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION), errmsg("%s", s.message())));
 		if (kind == ValueKind::kVector)
 			PG_RETURN_DATUM(SealVector(v, static_cast<size_t>(dims)));
-		float *copy = static_cast<float *>(palloc(sizeof(float) * dims));
+		float *copy = type::AllocVector(static_cast<uint32>(dims));
 		memcpy(copy, v, sizeof(float) * dims);
 		struct varlena *h = type::SealAsHalves(copy, static_cast<size_t>(dims),
 											   sizeof(float) * static_cast<size_t>(dims));
-		type::FreePlaintext(copy, sizeof(float) * dims);
+		pg::FreeSecret(copy);
 		PG_RETURN_POINTER(h);
 	}
 	int16 typlen;
@@ -552,30 +548,17 @@ FromArray(FunctionCallInfo fcinfo, ValueKind kind)
 	Datum *elems;
 	int n;
 	deconstruct_array(a, elemtype, typlen, typbyval, typalign, &elems, nullptr, &n);
-	float *v = static_cast<float *>(palloc(sizeof(float) * n));
+	/* secret: an element that fails to convert raises with the others already here */
+	float *v = type::AllocVector(static_cast<uint32>(n));
 	for (int i = 0; i < n; i++)
-	{
-		float f = 0;
-		/* Zero the partial plaintext before an error leaves this frame. */
-		PG_TRY();
-		{
-			f = ElementToFloat(elems[i], elemtype, i);
-		}
-		PG_CATCH();
-		{
-			SecureZero(v, sizeof(float) * n);
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
-		v[i] = f;
-	}
+		v[i] = ElementToFloat(elems[i], elemtype, i);
 	if (typbyval && kind == ValueKind::kHalfVector)
 		SecureZero(elems, sizeof(Datum) * n); /* before SealAsHalves can raise */
 	Datum d =
 		kind == ValueKind::kVector
 			? SealVector(v, static_cast<size_t>(n))
 			: PointerGetDatum(type::SealAsHalves(v, static_cast<size_t>(n), sizeof(float) * n));
-	type::FreePlaintext(v, sizeof(float) * n);
+	pg::FreeSecret(v);
 	if (typbyval)
 		SecureZero(elems, sizeof(Datum) * n);
 	pfree(elems);
@@ -627,28 +610,29 @@ VV_FUNCTION(evector_from_pgvector)
 				 errhint("For arrays use a cast, e.g. '{1,2,3}'::real[]::evector.")));
 	bytea *bin = OidSendFunctionCall(sendfn, PG_GETARG_DATUM(0));
 	size_t len = VARSIZE(bin) - VARHDRSZ;
-	float *v = static_cast<float *>(palloc(kMaxVectorDims * sizeof(float)));
+	const uint8_t *data = reinterpret_cast<const uint8_t *>(VARDATA(bin));
+	uint32 cap = BinaryCapacity(data, len);
+	float *v = type::AllocVector(cap);
 	size_t dims = 0;
-	Status s = ParseVectorBinary(reinterpret_cast<const uint8_t *>(VARDATA(bin)), len, v,
-								 kMaxVectorDims, &dims);
+	Status s = ParseVectorBinary(data, len, v, cap, &dims);
 	SecureZero(VARDATA(bin), len);
 	pfree(bin);
 	if (!s.ok())
 	{
-		type::FreePlaintext(v, kMaxVectorDims * sizeof(float));
+		pg::FreeSecret(v);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("could not read the pgvector value"), errdetail("%s.", s.message())));
 	}
 	Datum d = SealVector(v, dims);
-	type::FreePlaintext(v, kMaxVectorDims * sizeof(float));
+	pg::FreeSecret(v);
 	PG_RETURN_DATUM(d);
 }
 
 /* real[](evector): decrypts into a float4 array. */
 VV_FUNCTION(evector_to_real_array)
 {
-	Plain p = OpenVector(PG_GETARG_DATUM(0));
+	type::PlainVector p = type::OpenVector(PG_GETARG_DATUM(0));
 	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * p.dims));
 	for (uint32 i = 0; i < p.dims; i++)
 		elems[i] = Float4GetDatum(p.v[i]);
@@ -656,7 +640,7 @@ VV_FUNCTION(evector_to_real_array)
 										true, TYPALIGN_INT);
 	SecureZero(elems, sizeof(Datum) * p.dims);
 	pfree(elems);
-	FreeVector(p);
+	type::FreeVector(p);
 	PG_RETURN_POINTER(result);
 }
 

@@ -30,6 +30,7 @@
 #include <cstring>
 
 #include "pg/guard.h"
+#include "pg/secret.h"
 #include "type/codec.h"
 
 extern "C"
@@ -46,13 +47,6 @@ using type::EnvelopeRef;
 namespace
 {
 
-/* A decrypted vector in palloc'd memory. */
-struct Vec
-{
-	float *v;
-	uint32 dims;
-};
-
 /* Dimensions of an evector from its authenticated header (no decryption). */
 uint32
 DimsOf(Datum d)
@@ -60,35 +54,6 @@ DimsOf(Datum d)
 	EnvelopeRef ref;
 	type::ReadEnvelope(d, ValueKind::kVector, &ref);
 	return ref.header.payload_len / sizeof(float);
-}
-
-/* Validates, checks the read right and decrypts an evector. */
-Vec
-Open(Datum d)
-{
-	EnvelopeRef ref;
-	type::ReadEnvelope(d, ValueKind::kVector, &ref);
-	Vec r;
-	r.dims = ref.header.payload_len / sizeof(float);
-	r.v = static_cast<float *>(palloc(ref.header.payload_len));
-	type::OpenValue(ref, reinterpret_cast<uint8_t *>(r.v));
-	return r;
-}
-
-/* Zeroes and frees a decrypted vector. */
-void
-Free(Vec a)
-{
-	type::FreePlaintext(a.v, a.dims * sizeof(float));
-}
-
-/* Seals dims floats under the session's vault and frees (zeroes) them. */
-Datum
-SealAndFree(float *v, uint32 dims)
-{
-	Datum d = PointerGetDatum(type::SealValue(ValueKind::kVector, v, dims * sizeof(float)));
-	type::FreePlaintext(v, dims * sizeof(float));
-	return d;
 }
 
 /* Raises an error unless two evectors have the same dimensions (from their headers). */
@@ -114,9 +79,9 @@ Datum
 ElementWise(FunctionCallInfo fcinfo, Op op)
 {
 	CheckSameDims(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1));
-	Vec a = Open(PG_GETARG_DATUM(0));
-	Vec b = Open(PG_GETARG_DATUM(1));
-	float *r = static_cast<float *>(palloc(sizeof(float) * a.dims));
+	type::PlainVector a = type::OpenVector(PG_GETARG_DATUM(0));
+	type::PlainVector b = type::OpenVector(PG_GETARG_DATUM(1));
+	float *r = type::AllocVector(a.dims);
 	const char *problem = nullptr;
 	for (uint32 i = 0; i < a.dims && problem == nullptr; i++)
 	{
@@ -138,23 +103,23 @@ ElementWise(FunctionCallInfo fcinfo, Op op)
 			problem = "overflow";
 	}
 	uint32 dims = a.dims;
-	Free(a);
-	Free(b);
+	type::FreeVector(a);
+	type::FreeVector(b);
 	if (problem != nullptr)
 	{
-		type::FreePlaintext(r, sizeof(float) * dims);
+		pg::FreeSecret(r);
 		ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 						errmsg("value out of range: %s", problem)));
 	}
-	return SealAndFree(r, dims);
+	return type::SealVectorAndFree(r, dims);
 }
 
 /* -1, 0 or 1: pgvector's order (elements first, then the shorter vector first). */
 int
 Compare(FunctionCallInfo fcinfo)
 {
-	Vec a = Open(PG_GETARG_DATUM(0));
-	Vec b = Open(PG_GETARG_DATUM(1));
+	type::PlainVector a = type::OpenVector(PG_GETARG_DATUM(0));
+	type::PlainVector b = type::OpenVector(PG_GETARG_DATUM(1));
 	uint32 n = Min(a.dims, b.dims);
 	int c = 0;
 	for (uint32 i = 0; i < n && c == 0; i++)
@@ -166,8 +131,8 @@ Compare(FunctionCallInfo fcinfo)
 	}
 	if (c == 0 && a.dims != b.dims)
 		c = a.dims < b.dims ? -1 : 1;
-	Free(a);
-	Free(b);
+	type::FreeVector(a);
+	type::FreeVector(b);
 	return c;
 }
 
@@ -233,7 +198,7 @@ struct SerialHeader
 Datum
 FinishAgg(AggState *s, double divisor)
 {
-	float *r = static_cast<float *>(palloc(sizeof(float) * s->dims));
+	float *r = type::AllocVector(s->dims);
 	bool overflow = false;
 	for (uint32 i = 0; i < s->dims; i++)
 	{
@@ -244,11 +209,11 @@ FinishAgg(AggState *s, double divisor)
 	}
 	if (overflow)
 	{
-		type::FreePlaintext(r, sizeof(float) * s->dims);
+		pg::FreeSecret(r);
 		ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 						errmsg("value out of range: overflow")));
 	}
-	return SealAndFree(r, s->dims);
+	return type::SealVectorAndFree(r, s->dims);
 }
 
 /* ANALYZE for evector: null fraction and average width only (nothing decrypted or ordered). */
@@ -314,31 +279,32 @@ VV_FUNCTION(evector_concat)
 	if (static_cast<uint64>(da) + db > kMaxVectorDims)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						errmsg("evector cannot have more than %u dimensions", kMaxVectorDims)));
-	Vec a = Open(PG_GETARG_DATUM(0));
-	Vec b = Open(PG_GETARG_DATUM(1));
-	float *r = static_cast<float *>(palloc(sizeof(float) * (da + db)));
+	type::PlainVector a = type::OpenVector(PG_GETARG_DATUM(0));
+	type::PlainVector b = type::OpenVector(PG_GETARG_DATUM(1));
+	float *r = type::AllocVector(da + db);
 	memcpy(r, a.v, sizeof(float) * da);
 	memcpy(r + da, b.v, sizeof(float) * db);
-	Free(a);
-	Free(b);
-	PG_RETURN_DATUM(SealAndFree(r, da + db));
+	type::FreeVector(a);
+	type::FreeVector(b);
+	PG_RETURN_DATUM(type::SealVectorAndFree(r, da + db));
 }
 
 /* l2_normalize(evector): the vector divided by its norm (a zero vector stays zero), sealed. */
 VV_FUNCTION(evector_l2_normalize)
 {
-	Vec a = Open(PG_GETARG_DATUM(0));
+	type::PlainVector a = type::OpenVector(PG_GETARG_DATUM(0));
 	double norm = 0;
 	for (uint32 i = 0; i < a.dims; i++)
 		norm += static_cast<double>(a.v[i]) * a.v[i];
 	norm = std::sqrt(norm);
-	float *r = static_cast<float *>(palloc0(sizeof(float) * a.dims));
+	float *r = type::AllocVector(a.dims);
+	memset(r, 0, sizeof(float) * a.dims);
 	if (norm > 0)
 		for (uint32 i = 0; i < a.dims; i++)
 			r[i] = static_cast<float>(a.v[i] / norm);
 	uint32 dims = a.dims;
-	Free(a);
-	PG_RETURN_DATUM(SealAndFree(r, dims));
+	type::FreeVector(a);
+	PG_RETURN_DATUM(type::SealVectorAndFree(r, dims));
 }
 
 /* subvector(evector, start, count): count elements from 1-based start (as pgvector), sealed. */
@@ -360,11 +326,11 @@ VV_FUNCTION(evector_subvector)
 		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
 						errmsg("evector must have at least 1 dimension")));
 	uint32 n = static_cast<uint32>(end - start);
-	Vec a = Open(PG_GETARG_DATUM(0));
-	float *r = static_cast<float *>(palloc(sizeof(float) * n));
+	type::PlainVector a = type::OpenVector(PG_GETARG_DATUM(0));
+	float *r = type::AllocVector(n);
 	memcpy(r, a.v + (start - 1), sizeof(float) * n);
-	Free(a);
-	PG_RETURN_DATUM(SealAndFree(r, n));
+	type::FreeVector(a);
+	PG_RETURN_DATUM(type::SealVectorAndFree(r, n));
 }
 
 /* vector_cmp(evector, evector): -1, 0 or 1 (btree support function). */
@@ -425,11 +391,11 @@ VV_FUNCTION(evector_accum)
 		s = NewState(ctx, dims);
 	else if (s->dims != dims)
 		ThrowAggDims(s->dims, dims);
-	Vec a = Open(PG_GETARG_DATUM(1));
+	type::PlainVector a = type::OpenVector(PG_GETARG_DATUM(1));
 	for (uint32 i = 0; i < dims; i++)
 		s->sums[i] += a.v[i];
 	s->n++;
-	Free(a);
+	type::FreeVector(a);
 	PG_RETURN_POINTER(s);
 }
 
@@ -463,7 +429,7 @@ VV_FUNCTION(evector_agg_serialize)
 {
 	AggState *s = reinterpret_cast<AggState *>(PG_GETARG_POINTER(0));
 	size_t len = sizeof(SerialHeader) + sizeof(double) * s->dims;
-	uint8_t *pt = static_cast<uint8_t *>(palloc(len));
+	uint8_t *pt = static_cast<uint8_t *>(pg::AllocSecret(len));
 	SerialHeader h;
 	h.n = s->n;
 	h.dims = s->dims;
@@ -471,7 +437,7 @@ VV_FUNCTION(evector_agg_serialize)
 	memcpy(pt, &h, sizeof(h));
 	memcpy(pt + sizeof(h), s->sums, sizeof(double) * s->dims);
 	struct varlena *sealed = type::SealValue(ValueKind::kText, pt, len);
-	type::FreePlaintext(pt, len);
+	pg::FreeSecret(pt);
 	PG_RETURN_POINTER(sealed);
 }
 
@@ -485,20 +451,20 @@ VV_FUNCTION(evector_agg_deserialize)
 	if (len < sizeof(SerialHeader) || (len - sizeof(SerialHeader)) % sizeof(double) != 0)
 		ereport(ERROR, (errcode(pg::kSqlStateCorrupt),
 						errmsg("invalid serialized evector aggregate state")));
-	uint8_t *pt = static_cast<uint8_t *>(palloc(len));
+	uint8_t *pt = static_cast<uint8_t *>(pg::AllocSecret(len));
 	type::OpenValue(ref, pt);
 	SerialHeader h;
 	memcpy(&h, pt, sizeof(h));
 	if (h.dims != (len - sizeof(SerialHeader)) / sizeof(double))
 	{
-		type::FreePlaintext(pt, len);
+		pg::FreeSecret(pt);
 		ereport(ERROR, (errcode(pg::kSqlStateCorrupt),
 						errmsg("invalid serialized evector aggregate state")));
 	}
 	AggState *s = NewState(ctx, h.dims);
 	s->n = h.n;
 	memcpy(s->sums, pt + sizeof(h), sizeof(double) * h.dims);
-	type::FreePlaintext(pt, len);
+	pg::FreeSecret(pt);
 	PG_RETURN_POINTER(s);
 }
 
