@@ -3,6 +3,7 @@
 
 #include "core/half.h"
 #include "core/secure.h"
+#include "core/vector_format.h"
 
 #include <cinttypes>
 #include <cstring>
@@ -18,6 +19,7 @@ extern "C"
 #include "common/base64.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
+#include "utils/array.h"
 #include "utils/guc.h"
 }
 
@@ -400,6 +402,58 @@ SealVectorAndFree(float *v, uint32 dims)
 	Datum d = PointerGetDatum(SealValue(ValueKind::kVector, v, sizeof(float) * dims));
 	pg::FreeSecret(v);
 	return d;
+}
+
+/* See codec.h. */
+char *
+VectorOutText(const PlainVector &p, const char *type_name)
+{
+	size_t cap = VectorTextCapacity(p.dims);
+	char *out = static_cast<char *>(palloc(cap));
+	if (FormatVectorTextBuf(p.v, p.dims, out, cap) == 0)
+		elog(ERROR, "could not format %s", type_name);
+	return out;
+}
+
+/* See codec.h. */
+int32
+DimsTypmodIn(ArrayType *typmods, const char *type_name)
+{
+	int n;
+	int32 *tl = ArrayGetIntegerTypmods(typmods, &n);
+	if (n != 1)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid type modifier"),
+						errhint("Declare %s(n) with one dimension count.", type_name)));
+	if (tl[0] < 1)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("dimensions for type %s must be at least 1", type_name)));
+	if (tl[0] > static_cast<int32>(kMaxVectorDims))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dimensions for type %s cannot exceed %u", type_name, kMaxVectorDims)));
+	return tl[0];
+}
+
+/* See codec.h. */
+void
+ThrowVectorParseError(const Status &s, const char *type_name, const char *hint)
+{
+	int code = s.code() == Code::kOutOfRange ? ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE
+											 : ERRCODE_INVALID_TEXT_REPRESENTATION;
+	if (s.code() == Code::kOutOfRange && strstr(s.message(), "dimensions") != nullptr)
+		code = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+	ereport(ERROR, (errcode(code), errmsg("invalid input for type %s", type_name),
+					errdetail("%s.", s.message()), errhint("%s", hint)));
+}
+
+/* See codec.h. */
+uint32
+TextVectorCapacity(const char *text)
+{
+	uint32 commas = 0;
+	for (const char *c = text; *c != '\0' && commas < kMaxVectorDims; c++)
+		commas += *c == ',';
+	return Min(commas + 1, static_cast<uint32>(kMaxVectorDims));
 }
 
 } // namespace vector_vault::type

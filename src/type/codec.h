@@ -19,6 +19,7 @@
 extern "C"
 {
 #include "lib/stringinfo.h"
+#include "utils/array.h"
 }
 
 namespace vector_vault::type
@@ -124,5 +125,19 @@ float *AllocVector(uint32 dims);
 /* Seals dims floats (from AllocVector or OpenVector) as an evector under the session's vault,
  * then zeroes and releases them. */
 Datum SealVectorAndFree(float *v, uint32 dims);
+
+/* Floats a text vector can hold: one more than its commas, at most kMaxVectorDims (parse
+ * buffers are sized by the input, not by the type's limit). */
+uint32 TextVectorCapacity(const char *text);
+
+/* pgvector's text form of an opened vector (palloc'd; type_name for the error). */
+char *VectorOutText(const PlainVector &p, const char *type_name);
+
+/* The typmod of type_name(n) from its cstring[] (1 to kMaxVectorDims dimensions). */
+int32 DimsTypmodIn(ArrayType *typmods, const char *type_name);
+
+/* Raises the error for text input that did not parse: 22P02, 22003 for a value out of range,
+ * 54000 for too many dimensions; the hint says how to write type_name. */
+void ThrowVectorParseError(const Status &s, const char *type_name, const char *hint);
 
 } // namespace vector_vault::type

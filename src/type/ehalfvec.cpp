@@ -69,26 +69,22 @@ VV_FUNCTION(ehalfvec_in)
 			PG_RETURN_POINTER(v);
 		}
 	}
-	float *buf = type::AllocVector(kMaxVectorDims);
+	uint32 cap = type::TextVectorCapacity(text);
+	float *buf = type::AllocVector(cap);
 	size_t dims = 0;
-	Status s = ParseVectorText(text, buf, kMaxVectorDims, &dims);
+	Status s = ParseVectorText(text, buf, cap, &dims);
 	if (!s.ok())
 	{
 		pg::FreeSecret(buf);
-		int code = s.code() == Code::kOutOfRange ? ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE
-												 : ERRCODE_INVALID_TEXT_REPRESENTATION;
-		if (s.code() == Code::kOutOfRange && strstr(s.message(), "dimensions") != nullptr)
-			code = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
-		ereport(ERROR, (errcode(code), errmsg("invalid input for type ehalfvec"),
-						errdetail("%s.", s.message()),
-						errhint("Write vectors as '[1,2,3]': finite numbers up to 65504 in "
-								"magnitude, 1 to %u dimensions.",
-								kMaxVectorDims)));
+		type::ThrowVectorParseError(s, "ehalfvec",
+									psprintf("Write vectors as '[1,2,3]': finite numbers up to "
+											 "65504 in magnitude, 1 to %u dimensions.",
+											 kMaxVectorDims));
 	}
 	if (typmod != -1 && static_cast<int>(dims) != typmod)
 		pg::FreeSecret(buf); /* zeroed before the error below */
 	CheckHalfTypmod(static_cast<int>(dims), typmod);
-	struct varlena *out = type::SealAsHalves(buf, dims, kMaxVectorDims * sizeof(float));
+	struct varlena *out = type::SealAsHalves(buf, dims, cap * sizeof(float));
 	pg::FreeSecret(buf);
 	PG_RETURN_POINTER(out);
 }
@@ -99,10 +95,7 @@ VV_FUNCTION(ehalfvec_out)
 	if (type::CiphertextIo())
 		PG_RETURN_CSTRING(type::EnvelopeToText(PG_GETARG_DATUM(0), ValueKind::kHalfVector));
 	type::PlainVector p = type::OpenVector(PG_GETARG_DATUM(0), ValueKind::kHalfVector);
-	size_t cap = VectorTextCapacity(p.dims);
-	char *out = static_cast<char *>(palloc(cap));
-	if (FormatVectorTextBuf(p.v, p.dims, out, cap) == 0)
-		elog(ERROR, "could not format ehalfvec");
+	char *out = type::VectorOutText(p, "ehalfvec");
 	type::FreeVector(p);
 	PG_RETURN_CSTRING(out);
 }
@@ -110,19 +103,7 @@ VV_FUNCTION(ehalfvec_out)
 /* ehalfvec_typmod_in(cstring[]): validates ehalfvec(n). */
 VV_FUNCTION(ehalfvec_typmod_in)
 {
-	ArrayType *ta = PG_GETARG_ARRAYTYPE_P(0);
-	int n;
-	int32 *tl = ArrayGetIntegerTypmods(ta, &n);
-	if (n != 1)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid type modifier"),
-						errhint("Declare ehalfvec(n) with one dimension count.")));
-	if (tl[0] < 1)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("dimensions for type ehalfvec must be at least 1")));
-	if (tl[0] > static_cast<int32>(kMaxVectorDims))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("dimensions for type ehalfvec cannot exceed %u", kMaxVectorDims)));
-	PG_RETURN_INT32(tl[0]);
+	PG_RETURN_INT32(type::DimsTypmodIn(PG_GETARG_ARRAYTYPE_P(0), "ehalfvec"));
 }
 
 /* ehalfvec_recv(internal, oid, integer): reads pgvector's halfvec binary form and seals it. */

@@ -42,18 +42,14 @@ using type::EnvelopeRef;
 namespace
 {
 
-/* Raises the Postgres error for a failed vector parse. */
+/* Raises the Postgres error for a failed evector parse. */
 void
 ThrowParseError(const Status &s)
 {
-	int code = s.code() == Code::kOutOfRange ? ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE
-											 : ERRCODE_INVALID_TEXT_REPRESENTATION;
-	if (s.code() == Code::kOutOfRange && strstr(s.message(), "dimensions") != nullptr)
-		code = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
-	ereport(ERROR,
-			(errcode(code), errmsg("invalid input for type evector"), errdetail("%s.", s.message()),
-			 errhint("Write vectors as '[1,2,3]': finite numbers, 1 to %u dimensions.",
-					 kMaxVectorDims)));
+	type::ThrowVectorParseError(s, "evector",
+								psprintf("Write vectors as '[1,2,3]': finite numbers, 1 to %u "
+										 "dimensions.",
+										 kMaxVectorDims));
 }
 
 /* Raises an error unless dims matches a column's declared dimensions. */
@@ -63,17 +59,6 @@ CheckTypmod(int dims, int32 typmod)
 	if (typmod != -1 && dims != typmod)
 		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
 						errmsg("expected %d dimensions, not %d", typmod, dims)));
-}
-
-/* Floats a text vector can hold: one more than its commas, at most kMaxVectorDims (the parse
- * buffer is sized by the input, not by the type's limit). */
-uint32
-TextCapacity(const char *text)
-{
-	uint32 commas = 0;
-	for (const char *c = text; *c != '\0' && commas < kMaxVectorDims; c++)
-		commas += *c == ',';
-	return Min(commas + 1, static_cast<uint32>(kMaxVectorDims));
 }
 
 /* Floats to allocate for parsing a binary vector: the dimensions its header declares when the
@@ -280,7 +265,7 @@ VV_FUNCTION(evector_in)
 			PG_RETURN_POINTER(v);
 		}
 	}
-	uint32 cap = TextCapacity(text);
+	uint32 cap = type::TextVectorCapacity(text);
 	float *buf = type::AllocVector(cap);
 	size_t dims = 0;
 	Status s = ParseVectorText(text, buf, cap, &dims);
@@ -303,10 +288,7 @@ VV_FUNCTION(evector_out)
 	if (type::CiphertextIo())
 		PG_RETURN_CSTRING(type::EnvelopeToText(PG_GETARG_DATUM(0), ValueKind::kVector));
 	type::PlainVector p = type::OpenVector(PG_GETARG_DATUM(0));
-	size_t cap = VectorTextCapacity(p.dims);
-	char *out = static_cast<char *>(palloc(cap));
-	if (FormatVectorTextBuf(p.v, p.dims, out, cap) == 0)
-		elog(ERROR, "could not format evector");
+	char *out = type::VectorOutText(p, "evector");
 	type::FreeVector(p);
 	PG_RETURN_CSTRING(out);
 }
@@ -314,19 +296,7 @@ VV_FUNCTION(evector_out)
 /* evector_typmod_in(cstring[]): validates evector(n). */
 VV_FUNCTION(evector_typmod_in)
 {
-	ArrayType *ta = PG_GETARG_ARRAYTYPE_P(0);
-	int n;
-	int32 *tl = ArrayGetIntegerTypmods(ta, &n);
-	if (n != 1)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid type modifier"),
-						errhint("Declare evector(n) with one dimension count.")));
-	if (tl[0] < 1)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("dimensions for type evector must be at least 1")));
-	if (tl[0] > static_cast<int32>(kMaxVectorDims))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("dimensions for type evector cannot exceed %u", kMaxVectorDims)));
-	PG_RETURN_INT32(tl[0]);
+	PG_RETURN_INT32(type::DimsTypmodIn(PG_GETARG_ARRAYTYPE_P(0), "evector"));
 }
 
 /* evector_typmod_out(integer): prints "(n)". */
