@@ -25,7 +25,7 @@ Status
 ValidateHeader(const EnvelopeHeader &h)
 {
 	if (h.kind != ValueKind::kVector && h.kind != ValueKind::kText && h.kind != ValueKind::kJson &&
-		h.kind != ValueKind::kHalfVector)
+		h.kind != ValueKind::kHalfVector && h.kind != ValueKind::kSparseVector)
 		return Status::Error(Code::kCorrupt, "unknown encrypted value kind %u",
 							 static_cast<unsigned>(h.kind));
 	if (h.flags != 0)

@@ -3,7 +3,7 @@
  *
  *   offset  size  field
  *        0     1  format version (1)
- *        1     1  kind: 1 evector, 2 etext, 3 ejsonb, 4 ehalfvec
+ *        1     1  kind: 1 evector, 2 etext, 3 ejsonb, 4 ehalfvec, 5 esparsevec
  *        2     1  flags (none defined yet; must be 0)
  *        3     1  reserved (must be 0)
  *        4     4  key version of the vault data key (little endian, >= 1)
@@ -36,7 +36,8 @@ enum class ValueKind : uint8_t
 	kVector = 1,
 	kText = 2,
 	kJson = 3,
-	kHalfVector = 4 /* dims binary16 values, host order (core/half.h) */
+	kHalfVector = 4,  /* dims binary16 values, host order (core/half.h) */
+	kSparseVector = 5 /* dims, nnz, indices, values (core/sparse_format.h) */
 };
 
 constexpr uint8_t kEnvelopeFormat = 1;

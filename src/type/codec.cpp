@@ -180,6 +180,8 @@ KindTypeName(ValueKind kind)
 			return "ejsonb";
 		case ValueKind::kHalfVector:
 			return "ehalfvec";
+		case ValueKind::kSparseVector:
+			return "esparsevec";
 	}
 	return "encrypted value";
 }

@@ -61,12 +61,12 @@ namespace vector_vault::type
 void
 LoadEncryptedTypes(EncryptedTypes *t)
 {
-	static const char *const names[4] = {"evector", "etext", "ejsonb", "ehalfvec"};
-	static const ValueKind kinds[4] = {ValueKind::kVector, ValueKind::kText, ValueKind::kJson,
-									   ValueKind::kHalfVector};
+	static const char *const names[5] = {"evector", "etext", "ejsonb", "ehalfvec", "esparsevec"};
+	static const ValueKind kinds[5] = {ValueKind::kVector, ValueKind::kText, ValueKind::kJson,
+									   ValueKind::kHalfVector, ValueKind::kSparseVector};
 	Oid ext = get_extension_oid("vector_vault", false);
 	Oid nsp = ExtensionSchema(ext);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 	{
 		t->oids[i] = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum(names[i]),
 									 ObjectIdGetDatum(nsp));
@@ -79,7 +79,7 @@ int
 EncryptedKindOf(const EncryptedTypes &t, Oid typid)
 {
 	Oid base = getBaseType(typid);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		if (OidIsValid(t.oids[i]) && base == t.oids[i])
 			return static_cast<int>(t.kinds[i]);
 	return 0;

@@ -4,8 +4,8 @@
  * One test, used by every part of the extension that must find encrypted values wherever they
  * hide: rotation and retirement (admin/rotation_scan.cpp), the DDL guard (type/ddl_guard.cpp)
  * and vault.protect (admin/protect.cpp). A type holds encrypted values when it is evector,
- * ehalfvec, etext or ejsonb, a domain over one, an array of one, a range or multirange over one, or
- * a composite type with such a field at any depth. See encrypted_types.cpp.
+ * ehalfvec, esparsevec, etext or ejsonb, a domain over one, an array of one, a range or multirange
+ * over one, or a composite type with such a field at any depth. See encrypted_types.cpp.
  */
 #pragma once
 
@@ -22,8 +22,8 @@ constexpr int kMaxTypeDepth = 32;
 /* The encrypted types of the installed extension, looked up in its schema. */
 struct EncryptedTypes
 {
-	Oid oids[4];
-	ValueKind kinds[4];
+	Oid oids[5];
+	ValueKind kinds[5];
 };
 
 /* Looks the encrypted types up in the extension's schema. */
@@ -41,7 +41,7 @@ const EncryptedTypes *EncryptedTypesFor(FunctionCallInfo fcinfo);
 /* True when values of type typid can hold an encrypted value (see the header comment). */
 bool TypeHoldsEncrypted(Oid typid);
 
-/* True when typid is evector, ehalfvec, etext or ejsonb, or a domain over one of them. */
+/* True when typid is one of the encrypted types, or a domain over one of them. */
 bool IsEncryptedScalarType(Oid typid);
 
 } // namespace vector_vault::type

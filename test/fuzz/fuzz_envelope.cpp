@@ -1,7 +1,7 @@
 /*
  * fuzz_envelope.cpp — libFuzzer target for the value envelope (core/envelope.h): the bytes of
- * every stored evector / etext / ejsonb, which an attacker with file access (or a binary-coercible
- * cast) can replace at will.
+ * every stored evector / etext / ejsonb / ehalfvec / esparsevec, which an attacker with file access
+ * (or a binary-coercible cast) can replace at will.
  *
  * Each input is used twice.
  *  1. As an envelope: DecodeEnvelopeHeader and OpenEnvelope (with a fixed key) never crash, agree
@@ -35,7 +35,9 @@ bool
 HeaderIsValid(uint8_t kind, uint8_t flags, uint32_t key_version, uint64_t vault_id,
 			  uint32_t payload_len)
 {
-	if (kind < 1 || kind > 3 || flags != 0 || key_version == 0 || vault_id == 0)
+	/* kinds: 1 evector, 2 etext, 3 ejsonb, 4 ehalfvec, 5 esparsevec (only evector's length is
+	 * constrained by the header; the others' payloads are checked after decryption) */
+	if (kind < 1 || kind > 5 || flags != 0 || key_version == 0 || vault_id == 0)
 		return false;
 	if (payload_len > kMaxEnvelopePayload)
 		return false;
@@ -86,7 +88,7 @@ FuzzSealOpen(const uint8_t *data, size_t size)
 {
 	if (size < 14)
 		return;
-	uint8_t kind = data[0] & 3;
+	uint8_t kind = data[0] & 7; /* 0, 6 and 7 are unknown kinds */
 	/* Mostly zero flags, so most seals are valid; sometimes anything. */
 	uint8_t flags = (data[1] & 0xF0) == 0xF0 ? data[1] : 0;
 	uint32_t key_version = GetU32(data + 2) & ((data[1] & 1) ? 0xFFFFFFFFu : 0xFu);

@@ -94,7 +94,8 @@ TEST(Envelope, KindSwapIsCaught)
 }
 
 /* ehalfvec (kind 4) is a known kind, its header decodes, and an evector envelope relabelled as
- * ehalfvec fails authentication; kind 5 is unknown and refused before any decryption. */
+ * ehalfvec fails authentication; esparsevec is kind 5, and kind 6 is unknown and refused before
+ * any decryption. */
 TEST(Envelope, HalfVectorKindIsKnownAndAuthenticated)
 {
 	auto env = SealVector({1, 2, 3});
@@ -104,7 +105,9 @@ TEST(Envelope, HalfVectorKindIsKnownAndAuthenticated)
 	ASSERT_TRUE(DecodeEnvelopeHeader(env.data(), env.size(), &h).ok());
 	EXPECT_EQ(h.kind, ValueKind::kHalfVector);
 	EXPECT_EQ(OpenEnvelope(env.data(), env.size(), kKey, pt.data()).code(), Code::kCorrupt);
-	env[1] = 5;
+	env[1] = static_cast<uint8_t>(ValueKind::kSparseVector);
+	EXPECT_TRUE(DecodeEnvelopeHeader(env.data(), env.size(), &h).ok());
+	env[1] = 6;
 	EXPECT_EQ(DecodeEnvelopeHeader(env.data(), env.size(), &h).code(), Code::kCorrupt);
 }
 
