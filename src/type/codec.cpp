@@ -419,7 +419,7 @@ VectorOutText(const PlainVector &p, const char *type_name)
 
 /* See codec.h. */
 int32
-DimsTypmodIn(ArrayType *typmods, const char *type_name)
+DimsTypmodIn(ArrayType *typmods, const char *type_name, uint32 max_dims)
 {
 	int n;
 	int32 *tl = ArrayGetIntegerTypmods(typmods, &n);
@@ -429,10 +429,9 @@ DimsTypmodIn(ArrayType *typmods, const char *type_name)
 	if (tl[0] < 1)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("dimensions for type %s must be at least 1", type_name)));
-	if (tl[0] > static_cast<int32>(kMaxVectorDims))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("dimensions for type %s cannot exceed %u", type_name, kMaxVectorDims)));
+	if (static_cast<uint32>(tl[0]) > max_dims)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("dimensions for type %s cannot exceed %u", type_name, max_dims)));
 	return tl[0];
 }
 
@@ -442,7 +441,7 @@ ThrowVectorParseError(const Status &s, const char *type_name, const char *hint)
 {
 	int code = s.code() == Code::kOutOfRange ? ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE
 											 : ERRCODE_INVALID_TEXT_REPRESENTATION;
-	if (s.code() == Code::kOutOfRange && strstr(s.message(), "dimensions") != nullptr)
+	if (s.code() == Code::kOutOfRange && strstr(s.message(), "cannot have more than") != nullptr)
 		code = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
 	ereport(ERROR, (errcode(code), errmsg("invalid input for type %s", type_name),
 					errdetail("%s.", s.message()), errhint("%s", hint)));

@@ -133,11 +133,11 @@ uint32 TextVectorCapacity(const char *text);
 /* pgvector's text form of an opened vector (palloc'd; type_name for the error). */
 char *VectorOutText(const PlainVector &p, const char *type_name);
 
-/* The typmod of type_name(n) from its cstring[] (1 to kMaxVectorDims dimensions). */
-int32 DimsTypmodIn(ArrayType *typmods, const char *type_name);
+/* The typmod of type_name(n) from its cstring[] (1 to max_dims dimensions). */
+int32 DimsTypmodIn(ArrayType *typmods, const char *type_name, uint32 max_dims = kMaxVectorDims);
 
 /* Raises the error for text input that did not parse: 22P02, 22003 for a value out of range,
- * 54000 for too many dimensions; the hint says how to write type_name. */
+ * 54000 for a size limit ("cannot have more than"); the hint says how to write type_name. */
 void ThrowVectorParseError(const Status &s, const char *type_name, const char *hint);
 
 } // namespace vector_vault::type

@@ -285,14 +285,9 @@ VV_FUNCTION(esparsevec_in)
 	if (!s.ok())
 	{
 		FreePairs(p);
-		int code = s.code() == Code::kOutOfRange ? ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE
-												 : ERRCODE_INVALID_TEXT_REPRESENTATION;
-		if (s.code() == Code::kOutOfRange && strstr(s.message(), "more than") != nullptr)
-			code = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
-		ereport(ERROR, (errcode(code), errmsg("invalid input for type esparsevec"),
-						errdetail("%s.", s.message()),
-						errhint("Write sparse vectors as '{1:0.5,3:2}/5': 1-based index:value "
-								"pairs, then the dimensions.")));
+		type::ThrowVectorParseError(s, "esparsevec",
+									"Write sparse vectors as '{1:0.5,3:2}/5': 1-based index:value "
+									"pairs, then the dimensions.");
 	}
 	if (typmod != -1 && static_cast<int64>(dims) != typmod)
 		FreePairs(p); /* zeroed before the error below */
@@ -320,19 +315,7 @@ VV_FUNCTION(esparsevec_out)
 /* esparsevec_typmod_in(cstring[]): validates esparsevec(n). */
 VV_FUNCTION(esparsevec_typmod_in)
 {
-	ArrayType *ta = PG_GETARG_ARRAYTYPE_P(0);
-	int n;
-	int32 *tl = ArrayGetIntegerTypmods(ta, &n);
-	if (n != 1)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid type modifier"),
-						errhint("Declare esparsevec(n) with one dimension count.")));
-	if (tl[0] < 1)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("dimensions for type esparsevec must be at least 1")));
-	if (static_cast<uint32>(tl[0]) > kMaxSparseDims)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("dimensions for type esparsevec cannot exceed %u", kMaxSparseDims)));
-	PG_RETURN_INT32(tl[0]);
+	PG_RETURN_INT32(type::DimsTypmodIn(PG_GETARG_ARRAYTYPE_P(0), "esparsevec", kMaxSparseDims));
 }
 
 /* esparsevec_recv(internal, oid, integer): reads pgvector's sparsevec binary form and seals it. */
