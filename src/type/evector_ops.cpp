@@ -19,10 +19,15 @@
  *     rights) and store most-common values and a histogram, in plaintext order, in pg_statistic.
  *     evector's typanalyze keeps the statistics of a type without ordering: null fraction and
  *     width only, from the headers, nothing decrypted.
+ * The same functions serve ehalfvec: the kind (evector or ehalfvec) comes from the value's
+ * authenticated header, halves are widened to floats for the arithmetic and results are narrowed
+ * and sealed as the kind they came from (22003 when a result is beyond half range); the SQL
+ * signatures keep the two types apart.
  * Dimensions are read from the authenticated headers before anything is decrypted, so a
  * mismatch is refused without decrypting. Plaintext buffers are zeroed before an error leaves.
  */
 #include "core/envelope.h"
+#include "core/half.h"
 #include "core/secure.h"
 
 #include <cfloat>
@@ -47,23 +52,47 @@ using type::EnvelopeRef;
 namespace
 {
 
-/* Dimensions of an evector from its authenticated header (no decryption). */
+/* Dimensions and kind of an evector or ehalfvec from its authenticated header (no decryption). */
 uint32
-DimsOf(Datum d)
+DimsOf(Datum d, ValueKind *kind = nullptr)
 {
 	EnvelopeRef ref;
-	type::ReadEnvelope(d, ValueKind::kVector, &ref);
-	return ref.header.payload_len / sizeof(float);
+	type::ReadVectorEnvelope(d, &ref);
+	if (kind != nullptr)
+		*kind = ref.header.kind;
+	return type::VectorDimsOf(ref);
+}
+
+/* Validates, checks the read right and decrypts an evector or ehalfvec (as floats). */
+type::PlainVector
+Open(Datum d)
+{
+	ValueKind kind;
+	(void) DimsOf(d, &kind);
+	return type::OpenVector(d, kind);
+}
+
+/* Seals dims floats as kind (an ehalfvec narrows them: 22003 beyond half range) and releases
+ * them. */
+Datum
+SealAs(ValueKind kind, float *r, uint32 dims)
+{
+	if (kind == ValueKind::kVector)
+		return type::SealVectorAndFree(r, dims);
+	struct varlena *h = type::SealAsHalves(r, dims, sizeof(float) * dims);
+	pg::FreeSecret(r);
+	return PointerGetDatum(h);
 }
 
 /* Raises an error unless two evectors have the same dimensions (from their headers). */
 void
 CheckSameDims(Datum a, Datum b)
 {
-	uint32 da = DimsOf(a), db = DimsOf(b);
+	ValueKind kind;
+	uint32 da = DimsOf(a, &kind), db = DimsOf(b);
 	if (da != db)
-		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
-						errmsg("different evector dimensions %u and %u", da, db)));
+		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION), errmsg("different %s dimensions %u and %u",
+																type::KindTypeName(kind), da, db)));
 }
 
 /* Which element-wise operation. */
@@ -79,8 +108,10 @@ Datum
 ElementWise(FunctionCallInfo fcinfo, Op op)
 {
 	CheckSameDims(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1));
-	type::PlainVector a = type::OpenVector(PG_GETARG_DATUM(0));
-	type::PlainVector b = type::OpenVector(PG_GETARG_DATUM(1));
+	ValueKind kind;
+	(void) DimsOf(PG_GETARG_DATUM(0), &kind);
+	type::PlainVector a = Open(PG_GETARG_DATUM(0));
+	type::PlainVector b = Open(PG_GETARG_DATUM(1));
 	float *r = type::AllocVector(a.dims);
 	const char *problem = nullptr;
 	for (uint32 i = 0; i < a.dims && problem == nullptr; i++)
@@ -95,10 +126,18 @@ ElementWise(FunctionCallInfo fcinfo, Op op)
 				break;
 			case Op::kMul:
 				r[i] = a.v[i] * b.v[i];
-				if (r[i] == 0 && a.v[i] != 0 && b.v[i] != 0)
-					problem = "underflow";
 				break;
 		}
+		uint16_t half;
+		if (kind == ValueKind::kHalfVector) /* the result is a half: round as the seal will */
+		{
+			if (!FloatToHalf(r[i], &half))
+				r[i] = HUGE_VALF;
+			else
+				r[i] = HalfToFloat(half);
+		}
+		if (op == Op::kMul && r[i] == 0 && a.v[i] != 0 && b.v[i] != 0)
+			problem = "underflow";
 		if (std::isinf(r[i]))
 			problem = "overflow";
 	}
@@ -111,15 +150,15 @@ ElementWise(FunctionCallInfo fcinfo, Op op)
 		ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 						errmsg("value out of range: %s", problem)));
 	}
-	return type::SealVectorAndFree(r, dims);
+	return SealAs(kind, r, dims);
 }
 
 /* -1, 0 or 1: pgvector's order (elements first, then the shorter vector first). */
 int
 Compare(FunctionCallInfo fcinfo)
 {
-	type::PlainVector a = type::OpenVector(PG_GETARG_DATUM(0));
-	type::PlainVector b = type::OpenVector(PG_GETARG_DATUM(1));
+	type::PlainVector a = Open(PG_GETARG_DATUM(0));
+	type::PlainVector b = Open(PG_GETARG_DATUM(1));
 	uint32 n = Min(a.dims, b.dims);
 	int c = 0;
 	for (uint32 i = 0; i < n && c == 0; i++)
@@ -141,6 +180,7 @@ struct AggState
 {
 	int64 n;
 	uint32 dims;
+	ValueKind kind; /* of the values summed: the result is sealed as the same type */
 	double *sums;
 	MemoryContextCallback zero;
 };
@@ -165,12 +205,13 @@ AggContext(FunctionCallInfo fcinfo)
 	return ctx;
 }
 
-/* A new, zeroed state for dims dimensions in ctx, zeroed again when ctx is reset. */
+/* A new, zeroed state for dims dimensions of kind in ctx, zeroed again when ctx is reset. */
 AggState *
-NewState(MemoryContext ctx, uint32 dims)
+NewState(MemoryContext ctx, uint32 dims, ValueKind kind)
 {
 	AggState *s = static_cast<AggState *>(MemoryContextAllocZero(ctx, sizeof(AggState)));
 	s->dims = dims;
+	s->kind = kind;
 	s->sums = static_cast<double *>(MemoryContextAllocZero(ctx, sizeof(double) * dims));
 	s->zero.func = ZeroAggState;
 	s->zero.arg = s;
@@ -191,7 +232,7 @@ struct SerialHeader
 {
 	int64 n;
 	uint32 dims;
-	uint32 pad;
+	uint32 kind; /* ValueKind of the values summed */
 };
 
 /* Seals a float result of the aggregate (sums / divisor) or raises 22003. */
@@ -203,7 +244,9 @@ FinishAgg(AggState *s, double divisor)
 	for (uint32 i = 0; i < s->dims; i++)
 	{
 		double x = s->sums[i] / divisor;
-		if (std::fabs(x) > static_cast<double>(FLT_MAX))
+		uint16_t half;
+		if (std::fabs(x) > static_cast<double>(FLT_MAX) ||
+			(s->kind == ValueKind::kHalfVector && !FloatToHalf(static_cast<float>(x), &half)))
 			overflow = true;
 		r[i] = overflow ? 0 : static_cast<float>(x);
 	}
@@ -213,7 +256,7 @@ FinishAgg(AggState *s, double divisor)
 		ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 						errmsg("value out of range: overflow")));
 	}
-	return type::SealVectorAndFree(r, s->dims);
+	return SealAs(s->kind, r, s->dims);
 }
 
 /* ANALYZE for evector: null fraction and average width only (nothing decrypted or ordered). */
@@ -275,24 +318,28 @@ VV_FUNCTION(evector_mul)
 /* evector || evector: concatenation, sealed. */
 VV_FUNCTION(evector_concat)
 {
-	uint32 da = DimsOf(PG_GETARG_DATUM(0)), db = DimsOf(PG_GETARG_DATUM(1));
+	ValueKind kind;
+	uint32 da = DimsOf(PG_GETARG_DATUM(0), &kind), db = DimsOf(PG_GETARG_DATUM(1));
 	if (static_cast<uint64>(da) + db > kMaxVectorDims)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						errmsg("evector cannot have more than %u dimensions", kMaxVectorDims)));
-	type::PlainVector a = type::OpenVector(PG_GETARG_DATUM(0));
-	type::PlainVector b = type::OpenVector(PG_GETARG_DATUM(1));
+						errmsg("%s cannot have more than %u dimensions", type::KindTypeName(kind),
+							   kMaxVectorDims)));
+	type::PlainVector a = Open(PG_GETARG_DATUM(0));
+	type::PlainVector b = Open(PG_GETARG_DATUM(1));
 	float *r = type::AllocVector(da + db);
 	memcpy(r, a.v, sizeof(float) * da);
 	memcpy(r + da, b.v, sizeof(float) * db);
 	type::FreeVector(a);
 	type::FreeVector(b);
-	PG_RETURN_DATUM(type::SealVectorAndFree(r, da + db));
+	PG_RETURN_DATUM(SealAs(kind, r, da + db));
 }
 
 /* l2_normalize(evector): the vector divided by its norm (a zero vector stays zero), sealed. */
 VV_FUNCTION(evector_l2_normalize)
 {
-	type::PlainVector a = type::OpenVector(PG_GETARG_DATUM(0));
+	ValueKind kind;
+	(void) DimsOf(PG_GETARG_DATUM(0), &kind);
+	type::PlainVector a = Open(PG_GETARG_DATUM(0));
 	double norm = 0;
 	for (uint32 i = 0; i < a.dims; i++)
 		norm += static_cast<double>(a.v[i]) * a.v[i];
@@ -304,7 +351,7 @@ VV_FUNCTION(evector_l2_normalize)
 			r[i] = static_cast<float>(a.v[i] / norm);
 	uint32 dims = a.dims;
 	type::FreeVector(a);
-	PG_RETURN_DATUM(type::SealVectorAndFree(r, dims));
+	PG_RETURN_DATUM(SealAs(kind, r, dims));
 }
 
 /* subvector(evector, start, count): count elements from 1-based start (as pgvector), sealed. */
@@ -312,25 +359,27 @@ VV_FUNCTION(evector_subvector)
 {
 	int32 start = PG_GETARG_INT32(1);
 	int32 count = PG_GETARG_INT32(2);
-	int32 dims = static_cast<int32>(DimsOf(PG_GETARG_DATUM(0)));
+	ValueKind kind;
+	int32 dims = static_cast<int32>(DimsOf(PG_GETARG_DATUM(0), &kind));
+	const char *name = type::KindTypeName(kind);
 	if (count < 1)
 		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
-						errmsg("evector must have at least 1 dimension")));
+						errmsg("%s must have at least 1 dimension", name)));
 	int32 end = start > dims - count ? dims + 1 : start + count;
 	if (start < 1)
 		start = 1;
 	else if (start > dims)
 		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
-						errmsg("evector must have at least 1 dimension")));
+						errmsg("%s must have at least 1 dimension", name)));
 	if (end - start < 1)
 		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
-						errmsg("evector must have at least 1 dimension")));
+						errmsg("%s must have at least 1 dimension", name)));
 	uint32 n = static_cast<uint32>(end - start);
-	type::PlainVector a = type::OpenVector(PG_GETARG_DATUM(0));
+	type::PlainVector a = Open(PG_GETARG_DATUM(0));
 	float *r = type::AllocVector(n);
 	memcpy(r, a.v + (start - 1), sizeof(float) * n);
 	type::FreeVector(a);
-	PG_RETURN_DATUM(type::SealVectorAndFree(r, n));
+	PG_RETURN_DATUM(SealAs(kind, r, n));
 }
 
 /* vector_cmp(evector, evector): -1, 0 or 1 (btree support function). */
@@ -386,12 +435,13 @@ VV_FUNCTION(evector_accum)
 			PG_RETURN_NULL();
 		PG_RETURN_POINTER(s);
 	}
-	uint32 dims = DimsOf(PG_GETARG_DATUM(1));
+	ValueKind kind;
+	uint32 dims = DimsOf(PG_GETARG_DATUM(1), &kind);
 	if (s == nullptr)
-		s = NewState(ctx, dims);
+		s = NewState(ctx, dims, kind);
 	else if (s->dims != dims)
 		ThrowAggDims(s->dims, dims);
-	type::PlainVector a = type::OpenVector(PG_GETARG_DATUM(1));
+	type::PlainVector a = Open(PG_GETARG_DATUM(1));
 	for (uint32 i = 0; i < dims; i++)
 		s->sums[i] += a.v[i];
 	s->n++;
@@ -414,7 +464,7 @@ VV_FUNCTION(evector_combine)
 	if (a == nullptr)
 	{
 		/* The result must live in the aggregate's context: copy b there. */
-		a = NewState(ctx, b->dims);
+		a = NewState(ctx, b->dims, b->kind);
 	}
 	else if (a->dims != b->dims)
 		ThrowAggDims(a->dims, b->dims);
@@ -433,7 +483,7 @@ VV_FUNCTION(evector_agg_serialize)
 	SerialHeader h;
 	h.n = s->n;
 	h.dims = s->dims;
-	h.pad = 0;
+	h.kind = static_cast<uint32>(s->kind);
 	memcpy(pt, &h, sizeof(h));
 	memcpy(pt + sizeof(h), s->sums, sizeof(double) * s->dims);
 	struct varlena *sealed = type::SealValue(ValueKind::kText, pt, len);
@@ -455,13 +505,15 @@ VV_FUNCTION(evector_agg_deserialize)
 	type::OpenValue(ref, pt);
 	SerialHeader h;
 	memcpy(&h, pt, sizeof(h));
-	if (h.dims != (len - sizeof(SerialHeader)) / sizeof(double))
+	if (h.dims != (len - sizeof(SerialHeader)) / sizeof(double) ||
+		(h.kind != static_cast<uint32>(ValueKind::kVector) &&
+		 h.kind != static_cast<uint32>(ValueKind::kHalfVector)))
 	{
 		pg::FreeSecret(pt);
 		ereport(ERROR, (errcode(pg::kSqlStateCorrupt),
 						errmsg("invalid serialized evector aggregate state")));
 	}
-	AggState *s = NewState(ctx, h.dims);
+	AggState *s = NewState(ctx, h.dims, static_cast<ValueKind>(h.kind));
 	s->n = h.n;
 	memcpy(s->sums, pt + sizeof(h), sizeof(double) * h.dims);
 	pg::FreeSecret(pt);
