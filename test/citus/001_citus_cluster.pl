@@ -26,23 +26,8 @@ use VectorVault;
 my $db = 'postgres';
 my $pw = 'citus-password-0001';
 
-my $coord = VectorVault::new_node('coord');
-my @workers = map { VectorVault::new_node("worker$_", keyfile => $coord->{vv_keyfile}) } (1, 2);
+my ($coord, @workers) = VectorVault::citus_cluster();
 my @nodes = ($coord, @workers);
-for my $n (@nodes)
-{
-	$n->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'citus,vector_vault'
-listen_addresses = '127.0.0.1'
-max_prepared_transactions = 50
-citus.node_conninfo = 'sslmode=prefer'
-});
-	$n->append_conf('pg_hba.conf', "host all all 127.0.0.1/32 trust\n");
-	$n->start;
-	$n->safe_psql($db, 'CREATE EXTENSION citus; CREATE EXTENSION vector_vault;');
-}
-$coord->safe_psql($db, "SELECT citus_set_coordinator_host('127.0.0.1', " . $coord->port . ")");
-$coord->safe_psql($db, "SELECT citus_add_node('127.0.0.1', " . $_->port . ")") for @workers;
 is($coord->safe_psql($db, 'SELECT count(*) FROM citus_get_active_worker_nodes()'), '2',
 	'two active workers');
 

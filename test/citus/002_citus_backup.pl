@@ -15,25 +15,8 @@ use VectorVault;
 
 my $db = 'postgres';
 my %init = (init_opts => { allows_streaming => 1 });    # pg_basebackup needs replication access
-my $coord = VectorVault::new_node('coord', %init);
-my @workers =
-  map { VectorVault::new_node("worker$_", keyfile => $coord->{vv_keyfile}, %init) } (1, 2);
+my ($coord, @workers) = VectorVault::citus_cluster(%init);
 my @nodes = ($coord, @workers);
-my $conf = q{
-shared_preload_libraries = 'citus,vector_vault'
-listen_addresses = '127.0.0.1'
-max_prepared_transactions = 50
-citus.node_conninfo = 'sslmode=prefer'
-};
-for my $n (@nodes)
-{
-	$n->append_conf('postgresql.conf', $conf);
-	$n->append_conf('pg_hba.conf', "host all all 127.0.0.1/32 trust\n");
-	$n->start;
-	$n->safe_psql($db, 'CREATE EXTENSION citus; CREATE EXTENSION vector_vault;');
-}
-$coord->safe_psql($db, "SELECT citus_set_coordinator_host('127.0.0.1', " . $coord->port . ")");
-$coord->safe_psql($db, "SELECT citus_add_node('127.0.0.1', " . $_->port . ")") for @workers;
 
 $coord->safe_psql($db, q{
 SELECT vault.create_vault('b1');

@@ -17,25 +17,10 @@ my $nvaults = 20;
 my $per_vault = 1000;
 my $nq = 100;
 
-my $coord = VectorVault::new_node('coord');
-my @workers = map { VectorVault::new_node("worker$_", keyfile => $coord->{vv_keyfile}) } (1, 2);
-for my $n ($coord, @workers)
-{
-	$n->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'citus,vector_vault'
-listen_addresses = '127.0.0.1'
-max_prepared_transactions = 50
-citus.node_conninfo = 'sslmode=prefer'
-vector_vault.cache_size = '128MB'
+my ($coord, @workers) = VectorVault::citus_cluster(conf => q{vector_vault.cache_size = '128MB'
 maintenance_work_mem = '128MB'
 log_statement = 'ddl'
 });
-	$n->append_conf('pg_hba.conf', "host all all 127.0.0.1/32 trust\n");
-	$n->start;
-	$n->safe_psql($db, 'CREATE EXTENSION citus; CREATE EXTENSION vector_vault;');
-}
-$coord->safe_psql($db, "SELECT citus_set_coordinator_host('127.0.0.1', " . $coord->port . ")");
-$coord->safe_psql($db, "SELECT citus_add_node('127.0.0.1', " . $_->port . ")") for @workers;
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 chmod 0755, $tmp;

@@ -21,24 +21,9 @@ use VectorVault;
 
 my $db = 'postgres';
 
-my $coord = VectorVault::new_node('coord');
-my @workers = map { VectorVault::new_node("worker$_", keyfile => $coord->{vv_keyfile}) } (1, 2);
-for my $n ($coord, @workers)
-{
-	$n->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'citus,vector_vault'
-listen_addresses = '127.0.0.1'
-max_prepared_transactions = 50
-citus.node_conninfo = 'sslmode=prefer'
-});
-	$n->append_conf('pg_hba.conf', "host all all 127.0.0.1/32 trust\n");
-	$n->start;
-	$n->safe_psql($db, 'CREATE EXTENSION citus; CREATE EXTENSION vector_vault;');
-}
+my ($coord, @workers) = VectorVault::citus_cluster();
 my ($w1, $w2) = @workers;
 my $w2port = $w2->port;
-$coord->safe_psql($db, "SELECT citus_set_coordinator_host('127.0.0.1', " . $coord->port . ")");
-$coord->safe_psql($db, "SELECT citus_add_node('127.0.0.1', " . $_->port . ")") for @workers;
 
 $coord->safe_psql($db, q{
 CREATE ROLE vv_owner LOGIN;

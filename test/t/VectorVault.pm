@@ -845,4 +845,36 @@ sub keyring_backup
 	return $out;
 }
 
+
+# A Citus cluster for the citus suite: coordinator 'coord' and workers 'worker1', 'worker2' sharing
+# its master key, each preloading citus and vector_vault on loopback with trust for 127.0.0.1,
+# CREATE EXTENSION citus and vector_vault in database postgres, workers added to the coordinator.
+# %opts: conf (more postgresql.conf lines for every node), and new_node's init_opts.
+# Returns ($coord, @workers).
+sub citus_cluster
+{
+	my (%opts) = @_;
+	my @init = $opts{init_opts} ? (init_opts => $opts{init_opts}) : ();
+	my $coord = new_node('coord', @init);
+	my @workers =
+	  map { new_node("worker$_", keyfile => $coord->{vv_keyfile}, @init) } (1, 2);
+	for my $n ($coord, @workers)
+	{
+		$n->append_conf('postgresql.conf', q{
+shared_preload_libraries = 'citus,vector_vault'
+listen_addresses = '127.0.0.1'
+max_prepared_transactions = 50
+citus.node_conninfo = 'sslmode=prefer'
+} . ($opts{conf} // ''));
+		$n->append_conf('pg_hba.conf', "host all all 127.0.0.1/32 trust\n");
+		$n->start;
+		$n->safe_psql('postgres', 'CREATE EXTENSION citus; CREATE EXTENSION vector_vault;');
+	}
+	$coord->safe_psql('postgres',
+		"SELECT citus_set_coordinator_host('127.0.0.1', " . $coord->port . ")");
+	$coord->safe_psql('postgres', "SELECT citus_add_node('127.0.0.1', " . $_->port . ")")
+	  for @workers;
+	return ($coord, @workers);
+}
+
 1;
