@@ -235,5 +235,19 @@ SELECT sqlstate_of($$CREATE INDEX ON es3 USING hash (v)$$);
 -- A search is an exact scan.
 SELECT id, round((v <-> '{1:1,5:2}/5')::numeric, 4) AS d FROM es3 ORDER BY v <-> '{1:1,5:2}/5', id LIMIT 3;
 
+-- Comparisons in pgvector's sparsevec order (the dense order over the shorter dimension count,
+-- absent elements being 0, then fewer dimensions first); ORDER BY, DISTINCT and GROUP BY use the
+-- btree operator class, while a btree index stays refused (above).
+SELECT sparsevec_cmp('{1:1}/3', '{2:1}/3') AS gt, sparsevec_cmp('{}/3', '{2:-1}/3') AS absent_gt_negative,
+       '{1:1}/2'::esparsevec < '{1:1}/3'::esparsevec AS fewer_dims_first,
+       '{1:1,3:2}/3'::esparsevec = '{3:2,1:1}/3'::esparsevec AS equal_values,
+       '{1:1}/3'::esparsevec <> '{1:1}/4'::esparsevec AS ne;
+CREATE TABLE es4 (id int, v esparsevec);
+INSERT INTO es4 VALUES (1, '{2:1}/3'), (2, '{1:1}/3'), (3, '{2:1}/3'), (4, '{}/3'), (5, NULL);
+SELECT id, v::text AS val FROM es4 ORDER BY v, id;
+SELECT v::text AS val, count(*) FROM es4 GROUP BY v ORDER BY v NULLS FIRST;
+SELECT count(DISTINCT v) AS distinct_values FROM es4;
+DROP TABLE es4;
+
 DROP TABLE es3, es3b;
 DROP FUNCTION es_error(text);

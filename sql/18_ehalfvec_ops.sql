@@ -26,10 +26,12 @@ SELECT halfvec_cmp('[1,2]'::ehalfvec, '[1,3]'::ehalfvec) AS cmp,
        '[1,2]'::ehalfvec <> '[1,2.01]'::ehalfvec AS ne;
 CREATE TABLE hv_ops (id int, v ehalfvec(3));
 INSERT INTO hv_ops VALUES (1, '[1,2,3]'), (2, '[3,4,5]'), (3, '[1,2,3]'), (4, NULL);
-SELECT avg(v)::text AS avg, sum(v)::text AS sum, pg_typeof(avg(v)) FROM hv_ops;
-SELECT id, v::text FROM hv_ops ORDER BY v DESC NULLS LAST, id;
+-- the order is by value: as text '[10,0,0]' would sort before '[9,0,0]'
+INSERT INTO hv_ops VALUES (5, '[10,0,0]'), (6, '[9,0,0]');
+SELECT avg(v)::text AS avg, sum(v)::text AS sum, pg_typeof(avg(v)) FROM hv_ops WHERE id <= 4;
+SELECT id, v::text AS val FROM hv_ops ORDER BY v DESC NULLS LAST, id;
 SELECT count(DISTINCT v) AS distinct_values FROM hv_ops;
-SELECT v::text, count(*) FROM hv_ops WHERE v IS NOT NULL GROUP BY v ORDER BY v;
+SELECT v::text AS val, count(*) FROM hv_ops WHERE v IS NOT NULL GROUP BY v ORDER BY v;
 SELECT sum(x) FROM (VALUES ('[60000]'::ehalfvec), ('[60000]'::ehalfvec)) t(x);
 SELECT avg(x)::text FROM (VALUES ('[60000]'::ehalfvec), ('[60000]'::ehalfvec)) t(x);
 -- a btree index would store the plaintext order: refused as for evector

@@ -447,4 +447,30 @@ SparseNormalize(const SparseView &a, uint32_t *idx, float *val)
 	return n;
 }
 
+/* See sparse_format.h. Walks both pair lists in index order: the first index below min(dims)
+ * where the dense values differ decides. */
+int
+CompareSparse(const SparseView &a, const SparseView &b)
+{
+	const uint32_t limit = a.dims < b.dims ? a.dims : b.dims;
+	uint32_t i = 0, j = 0;
+	while (i < a.nnz || j < b.nnz)
+	{
+		uint32_t ia = i < a.nnz ? a.indices[i] : UINT32_MAX;
+		uint32_t ib = j < b.nnz ? b.indices[j] : UINT32_MAX;
+		uint32_t at = ia < ib ? ia : ib;
+		if (at >= limit)
+			break;
+		float va = ia == at ? a.values[i++] : 0.0f;
+		float vb = ib == at ? b.values[j++] : 0.0f;
+		if (va < vb)
+			return -1;
+		if (va > vb)
+			return 1;
+	}
+	if (a.dims != b.dims)
+		return a.dims < b.dims ? -1 : 1;
+	return 0;
+}
+
 } // namespace vector_vault

@@ -83,6 +83,11 @@ void PackSparse(const SparseView &v, uint8_t *out);
 Status UnpackSparse(const uint8_t *data, size_t len, SparseView *out);
 
 /* Distances over the pairs, double precision; dims must be equal (callers check). */
+/* -1, 0 or 1: pgvector's sparsevec order, which is the dense order — the first min(dims)
+ * elements compared one by one (absent elements are 0), then the vector with fewer dimensions
+ * first. */
+int CompareSparse(const SparseView &a, const SparseView &b);
+
 double SparseL2(const SparseView &a, const SparseView &b);
 double SparseInnerProduct(const SparseView &a, const SparseView &b);
 double SparseL1(const SparseView &a, const SparseView &b);

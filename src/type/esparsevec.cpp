@@ -144,6 +144,18 @@ enum class SparseMetric
 	kL1
 };
 
+/* Decrypts both arguments and compares them in pgvector's sparsevec order (CompareSparse). */
+int
+SparseCompare(FunctionCallInfo fcinfo)
+{
+	Plain a = OpenSparse(PG_GETARG_DATUM(0));
+	Plain b = OpenSparse(PG_GETARG_DATUM(1));
+	int c = CompareSparse(a.v, b.v);
+	pg::FreeSecret(a.buf);
+	pg::FreeSecret(b.buf);
+	return c;
+}
+
 /* Decrypts both arguments and computes the metric. */
 Datum
 SparseDistance(FunctionCallInfo fcinfo, SparseMetric m)
@@ -397,6 +409,48 @@ VV_FUNCTION(esparsevec_cosine_distance)
 VV_FUNCTION(esparsevec_l1_distance)
 {
 	return SparseDistance(fcinfo, SparseMetric::kL1);
+}
+
+/* sparsevec_cmp(esparsevec, esparsevec): -1, 0 or 1 (btree support function). */
+VV_FUNCTION(esparsevec_cmp)
+{
+	PG_RETURN_INT32(SparseCompare(fcinfo));
+}
+
+/* esparsevec < esparsevec. */
+VV_FUNCTION(esparsevec_lt)
+{
+	PG_RETURN_BOOL(SparseCompare(fcinfo) < 0);
+}
+
+/* esparsevec <= esparsevec. */
+VV_FUNCTION(esparsevec_le)
+{
+	PG_RETURN_BOOL(SparseCompare(fcinfo) <= 0);
+}
+
+/* esparsevec = esparsevec (the values, not the ciphertexts). */
+VV_FUNCTION(esparsevec_eq)
+{
+	PG_RETURN_BOOL(SparseCompare(fcinfo) == 0);
+}
+
+/* esparsevec <> esparsevec. */
+VV_FUNCTION(esparsevec_ne)
+{
+	PG_RETURN_BOOL(SparseCompare(fcinfo) != 0);
+}
+
+/* esparsevec >= esparsevec. */
+VV_FUNCTION(esparsevec_ge)
+{
+	PG_RETURN_BOOL(SparseCompare(fcinfo) >= 0);
+}
+
+/* esparsevec > esparsevec. */
+VV_FUNCTION(esparsevec_gt)
+{
+	PG_RETURN_BOOL(SparseCompare(fcinfo) > 0);
 }
 
 /* l2_norm(esparsevec). */
