@@ -21,6 +21,26 @@
  * Residency. A full load reads the element facts only (plaintext headers, nothing decrypted);
  * a vault's lists and vectors are decrypted the first time a search or insert needs that vault
  * (AcquireCacheFor), so a tenant's first query after a restart decrypts its own vault only.
+ * Facts are per vault too when the index has a vault locator (hnsw.h: CREATE INDEX records each
+ * vault's graph block range and the metapage the block from which later elements go): the
+ * full load then reads the directory and the pages from build_tail on (every vault's later
+ * elements) and the entry is partial; a vault's facts are read from its own range the first
+ * time it is wanted, searched, listed (ListAll asks for facts only) or inserted into, and
+ * flagged kVaultFacts. Until then its elements read as absent, and graph pages before
+ * build_tail that no loaded vault needed are kUnreadPage in the block table, which
+ * revalidation skips. A page read for one vault may hold another's elements (vault
+ * boundaries): they are skipped, and decoded when their vault is loaded, unless the page's LSN
+ * moved since it was read, in which case every held vault's elements on it are decoded again
+ * (and in-degrees recounted) as revalidation would. A vault's build id range is kept so that
+ * decrypting its sub-graph visits its own slots and those from the tail on, not all of them.
+ * Whenever anything is unclear (no locator: an index built before it; a vault missing from the
+ * directory or with a range too long to record) the load reads every graph page before
+ * build_tail for all vaults and the entry stops being partial. VACUUM, vault.prewarm and a
+ * principal of every vault want every vault, so they load all facts as before. The sq8
+ * quantizer of a partial entry trains on the elements of 16 runs of 4 graph pages spread over
+ * the index (about 2,400 vectors, whose records share few vector pages, under a few dozen data
+ * keys) rather than on every k-th element's of up to 8,192 (a page read and, per vault, a data
+ * key unwrapped for nearly each).
  * Entries beyond vector_vault.cache_indexes, or that do not fit, evict the least recently used
  * idle entry; a per-index history keeps load and eviction counts for vault.index_cache.
  *
@@ -904,17 +924,19 @@ TrainQuantizer(Relation index, CacheEntry *e, char *arena, uint32 nelements, Mem
 
 /*
  * TrainQuantizer for a partial entry, which holds almost no facts yet: the sample is every
- * element of up to kTrainPages graph pages spread evenly from the first vault's build range to
- * the end (their plaintext headers say where each vector is), at most kTrainSample vectors. A
- * page's elements are consecutive ids whose vectors share a few vector pages, so this reads
- * about four pages per 40 vectors instead of one page per vector.
+ * element of kTrainRuns runs of kRunPages consecutive graph pages spread evenly from the first
+ * vault's build range to the end (their plaintext headers say where each vector is), at most
+ * kTrainSample vectors. A page's elements are consecutive ids whose vectors share a few vector
+ * pages, and a run holds few vaults, so this reads about four pages per 40 vectors instead of
+ * one page per vector, and unwraps a few dozen data keys instead of one per vault.
  */
 void
 TrainQuantizerSampled(Relation index, CacheEntry *e, char *arena, BlockNumber first,
 					  BlockNumber nblocks, const keys::KeySnapshot *keyring, MemoryContext tmp)
 {
 	constexpr uint32 kTrainSample = 8192;
-	constexpr BlockNumber kTrainPages = 256;
+	constexpr BlockNumber kTrainRuns = 16;
+	constexpr BlockNumber kRunPages = 4;
 	MemoryContext old = MemoryContextSwitchTo(tmp);
 	float *v = static_cast<float *>(palloc(sizeof(float) * e->dims));
 	float *mins = static_cast<float *>(palloc(sizeof(float) * e->dims));
@@ -922,9 +944,10 @@ TrainQuantizerSampled(Relation index, CacheEntry *e, char *arena, BlockNumber fi
 	sq8::StartRange(mins, maxs, e->dims);
 	PGAlignedBlock copy;
 	BlockNumber span = nblocks > first ? nblocks - first : 0;
-	BlockNumber step = Max(static_cast<BlockNumber>(1), span / kTrainPages);
+	BlockNumber step = Max(kRunPages, span / kTrainRuns / kRunPages * kRunPages);
 	uint32 seen = 0;
-	for (BlockNumber b = first; b < nblocks && seen < kTrainSample; b += step)
+	for (BlockNumber b = first; b < nblocks && seen < kTrainSample;
+		 b += (b - first) % kRunPages == kRunPages - 1 ? step - kRunPages + 1 : 1)
 	{
 		Buffer buf = ReadBuffer(index, b);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
