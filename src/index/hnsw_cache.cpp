@@ -36,7 +36,8 @@
  * Whenever anything is unclear (no locator: an index built before it; a vault missing from the
  * directory or with a range too long to record) the load reads every graph page before
  * build_tail for all vaults and the entry stops being partial. VACUUM, vault.prewarm and a
- * principal of every vault want every vault, so they load all facts as before. The sq8
+ * principal of every vault want every vault: they read every vault's range, which is every
+ * graph page as before (but no vector page just to learn its kind). The sq8
  * quantizer of a partial entry trains on the elements of 16 runs of 4 graph pages spread over
  * the index (about 2,400 vectors, whose records share few vector pages, under a few dozen data
  * keys) rather than on every k-th element's of up to 8,192 (a page read and, per vault, a data
