@@ -24,7 +24,9 @@
 #                    control), also with rows inserted after the build (into its vault and into
 #                    a vault created since) and after deletes and VACUUM; a NULL query lists
 #                    exactly its vault's rows; with the metapage's build_tail zeroed on disk (an
-#                    index built before the locator) the same answers come from the full path.
+#                    index built before the locator) the same answers come from the full path;
+#                    a build that outgrows maintenance_work_mem (the rest inserted one by one
+#                    after build_tail) serves cold readers of an early and a late vault.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -464,6 +466,23 @@ is($got, 2 * $per + 10, 'without the locator the first search still finds its ro
 cmp_ok($old, '>', 2 * $late, "and reads every vault's facts ($old blocks)");
 is($lazy->safe_psql($db, $lv3_list), ($per - 3) . '|' . (2 * $per + 6) . '|88888',
 	'without the locator a NULL query lists the same rows');
+
+# A build that outgrows maintenance_work_mem writes what it collected (with the locator) and
+# inserts the rest one by one, after build_tail: cold readers of an early and a late vault
+# still find every row, and hnsw_verify finds every element where the locator says.
+$lazy->safe_psql($db, "DROP INDEX litems_idx;\nSELECT vault.grant('lv20', 'lv_reader', 'read');\n"
+	  . "SET maintenance_work_mem = '2MB';\n"
+	  . 'CREATE INDEX litems_idx ON litems USING vault_hnsw (embedding evector_l2_ops)');
+$lazy->restart;
+my $self_misses = qq{SET ROLE lv_reader; SET enable_seqscan = off; SET vector_vault.ef_search = 100;
+SELECT count(*), count(*) FILTER (WHERE (SELECT s.id FROM litems s ORDER BY s.embedding <-> r.embedding
+	LIMIT 1) <> r.id) FROM (SELECT id, embedding FROM litems
+	WHERE id BETWEEN } . (2 * $per + 6) . ' AND ' . (3 * $per) . ' OR id = 88888 OR id BETWEEN '
+  . (($nv - 1) * $per + 1) . ' AND ' . ($nv * $per) . ') r';
+is($lazy->safe_psql($db, $self_misses), ($per - 5 + 1 + $per) . '|0',
+	'after an overflowing build and a restart every row of lv3 and lv20 finds itself');
+($lok, $lreport) = VectorVault::hnsw_verify($lazy, $db, 'litems_idx');
+ok($lok, 'hnsw_verify after an overflowing build') or diag($lreport);
 $lazy->stop;
 
 done_testing();
