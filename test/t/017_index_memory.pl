@@ -26,7 +26,8 @@
 #                    exactly its vault's rows; with the metapage's build_tail zeroed on disk (an
 #                    index built before the locator) the same answers come from the full path;
 #                    a build that outgrows maintenance_work_mem (the rest inserted one by one
-#                    after build_tail) serves cold readers of an early and a late vault.
+#                    after build_tail) serves cold readers of an early and a late vault;
+#                    hnsw_verify fails once a vault's range is moved on disk (its control).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -483,6 +484,25 @@ is($lazy->safe_psql($db, $self_misses), ($per - 5 + 1 + $per) . '|0',
 	'after an overflowing build and a restart every row of lv3 and lv20 finds itself');
 ($lok, $lreport) = VectorVault::hnsw_verify($lazy, $db, 'litems_idx');
 ok($lok, 'hnsw_verify after an overflowing build') or diag($lreport);
+
+# Positive control of hnsw_verify's locator check: the first directory entry's build range
+# moved one block on disk leaves that vault's first page outside it.
+$idx_file = $lazy->data_dir . '/' . $lazy->safe_psql($db, q{SELECT pg_relation_filepath('litems_idx')});
+$lazy->stop;
+open($fh, '+<:raw', $idx_file) or die "open $idx_file: $!";
+sysseek($fh, 24 + 40, 0) or die;    # MetaData.first_dir_block
+sysread($fh, my $fd, 4);
+my $entry_at = unpack('V', $fd) * 8192 + 24 + 20;    # first DirEntry's build_first
+sysseek($fh, $entry_at, 0) or die;
+sysread($fh, my $bf, 4);
+sysseek($fh, $entry_at, 0) or die;
+syswrite($fh, pack('V', unpack('V', $bf) + 1), 4) == 4 or die;
+close($fh);
+$lazy->start;
+($lok, $lreport) = VectorVault::hnsw_verify($lazy, $db, 'litems_idx');
+ok(!$lok && $lreport =~ /outside their vault's build range/,
+	'hnsw_verify reports elements outside a vault range moved on disk')
+  or diag($lreport);
 $lazy->stop;
 
 done_testing();
