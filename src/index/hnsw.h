@@ -14,16 +14,22 @@
  *   hnsw_verify.cpp  vault.hnsw_verify(index)
  *
  * On disk (every page has a PageOpaque in its special space):
- *   block 0           metapage: parameters, tails, change counter
- *   directory pages   one entry per vault: vault id, entry point, its level, element count
+ *   block 0           metapage: parameters, tails, change counter, build_tail (see below)
+ *   directory pages   one entry per vault: vault id, entry point, its level, element count,
+ *                     and the graph blocks its CREATE INDEX elements were written to
  *   graph pages       element records (items): element id, level, flags, heap TID, vault id,
  *                     key version, vector locator — then the neighbour lists, AES-256-GCM
  *                     sealed under the vault's data key with the header as associated data
  *   vector pages      a byte stream of sealed vectors (nonce, ciphertext, tag); a record may
  *                     continue on the next vector page, so 784-float vectors pack pages fully
  * Each vault is its own HNSW sub-graph: links never cross vaults, and a search walks only the
- * sub-graphs of the vaults the principal may read. Nothing in any page is plaintext except
- * structure (ids, TIDs, levels, counts, vault ids), which the threat model leaves unprotected.
+ * sub-graphs of the vaults the principal may read. CREATE INDEX writes each vault's elements on
+ * consecutive graph pages and records the range in the vault's entry (build_first,
+ * build_blocks); later elements go to pages from the metapage's build_tail on. So one vault's
+ * elements are found by reading its range and the pages after build_tail (the cache's vault
+ * locator); an index built before these fields existed has them zero and is read whole.
+ * Nothing in any page is plaintext except structure (ids, TIDs, levels, counts, vault ids, block
+ * numbers), which the threat model leaves unprotected.
  */
 #pragma once
 
@@ -105,7 +111,11 @@ struct MetaData
 	BlockNumber graph_tail;  /* graph page receiving new elements */
 	BlockNumber vector_tail; /* vector page receiving new vectors */
 	uint32 vector_tail_offset;
-	uint32 pad2;
+	/* The vault locator: the first graph block that may hold elements written after CREATE
+	 * INDEX (the build's last graph page, which inserts keep filling); every element on an
+	 * earlier graph page lies in its vault's DirEntry build range. 0: no locator (an index
+	 * built before it existed; read every graph page). */
+	BlockNumber build_tail;
 };
 
 /* One vault's sub-graph in the directory. */
@@ -114,9 +124,10 @@ struct DirEntry
 	uint64 vault_id;
 	ElementId entry;
 	int16 entry_level;
-	uint16 pad;
-	uint32 count; /* live elements */
-	uint32 pad2;
+	uint16 build_blocks;     /* graph blocks of its CREATE INDEX elements; 0 with build_first set:
+							  * too many to record (read every graph page) */
+	uint32 count;            /* live elements */
+	BlockNumber build_first; /* first graph block of its CREATE INDEX elements; 0: none */
 };
 
 /* Element flags. */
@@ -279,14 +290,18 @@ void RegisterCacheShmem();
 
 /*
  * Returns the index's cached graph, loaded or revalidated against the metapage as needed, locked
- * shared (or exclusive) until ReleaseCache, with the sub-graphs of the given vaults resident
- * (vaults == nullptr: every vault; nvaults == 0 with a non-null array: element facts only). A
- * full load reads element facts only; each vault's lists and vectors are decrypted on its first
- * use. When the configured representation does not fit in the shared cache, the entry holds
- * element facts only and the graph is read from pages; only when even that does not fit, the
- * backend keeps those facts privately (a WARNING says so).
+ * shared (or exclusive) until ReleaseCache, with the element facts and sub-graphs of the given
+ * vaults resident (vaults == nullptr: every vault; facts_only: their element facts, nothing
+ * decrypted). A vault's facts are read on its first use, through the vault locator when the
+ * index has one (only its own graph pages and those written after CREATE INDEX), else with
+ * every other vault's; its lists and vectors are decrypted on its first search or insert. Facts
+ * of vaults not asked for may be missing: GetCachedElement reports their elements absent. When
+ * the configured representation does not fit in the shared cache, the entry holds element facts
+ * only and the graph is read from pages; only when even that does not fit, the backend keeps
+ * those facts privately (a WARNING says so).
  */
-CacheRef AcquireCacheFor(Relation index, bool exclusive, const uint64 *vaults, int nvaults);
+CacheRef AcquireCacheFor(Relation index, bool exclusive, const uint64 *vaults, int nvaults,
+						 bool facts_only = false);
 
 /* AcquireCacheFor with every vault resident (VACUUM, rebuilds). */
 inline CacheRef
@@ -449,7 +464,8 @@ void CopyAllocation(MetaData *dst, const MetaData &src);
 void AddElementLogged(Relation index, MetaData *meta, const char *rec, size_t len,
 					  BlockNumber *block, OffsetNumber *off, TouchedList *touched);
 
-/* Writes a vault's directory entry (in place, or appended to the directory), WAL-logged. */
+/* Writes a vault's directory entry (in place: entry point, level and count, keeping the vault
+ * locator; or appended with an empty build range), WAL-logged. */
 void UpdateDirectoryLogged(Relation index, MetaData *meta, const DirEntry &d, TouchedList *touched);
 
 /* The heavyweight lock serialising writers (inserts, vacuum) of one index. */

@@ -9,9 +9,11 @@
  *                       vector_vault.build_threads threads that never call Postgres; this thread
  *                       polls for query cancel and reports progress meanwhile;
  *   3. writing pages    vectors are sealed into the vector stream, elements with their sealed
- *                       neighbour lists into graph pages, then the vault directory and the
- *                       metapage. Pages are written without WAL and logged at the end in one
- *                       pass (log_newpage_range), as the build is atomic with its transaction.
+ *                       neighbour lists into graph pages, one vault after another, then the
+ *                       vault directory (with each vault's graph block range: the cache's
+ *                       vault locator, see hnsw.h) and the metapage. Pages are written
+ *                       without WAL and logged at the end in one pass (log_newpage_range), as
+ *                       the build is atomic with its transaction.
  * When the vectors and the graph would exceed maintenance_work_mem, what was collected so far is
  * built and written as above, and every remaining tuple is inserted one by one through the
  * normal insert path (slower, same result), with a NOTICE saying so.
@@ -336,6 +338,7 @@ WritePages(BuildState *s)
 		VaultBatch &b = s->batches[i];
 		ElementId base = id;
 		const hnsw::BuiltGraph &g = *b.graph;
+		BlockNumber first = InvalidBlockNumber;
 		for (uint32 k = 0; k < b.n; k++, id++)
 		{
 			ElementHeader h;
@@ -368,6 +371,8 @@ WritePages(BuildState *s)
 			if (PageAddItem(BufferGetPage(gbuf), reinterpret_cast<Item>(rec), len,
 							InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
 				elog(ERROR, "could not add an element to a vault_hnsw page");
+			if (first == InvalidBlockNumber)
+				first = BufferGetBlockNumber(gbuf);
 			if ((id & 1023) == 0)
 				CHECK_FOR_INTERRUPTS();
 		}
@@ -375,6 +380,13 @@ WritePages(BuildState *s)
 		dir[i].entry = b.n > 0 ? base + g.entry : kNoElement;
 		dir[i].entry_level = static_cast<int16>(b.n > 0 ? g.entry_level : -1);
 		dir[i].count = b.n;
+		/* The vault locator: this vault's elements lie on the consecutive pages first..now. */
+		if (first != InvalidBlockNumber)
+		{
+			BlockNumber blocks = BufferGetBlockNumber(gbuf) - first + 1;
+			dir[i].build_first = first;
+			dir[i].build_blocks = blocks <= PG_UINT16_MAX ? static_cast<uint16>(blocks) : 0;
+		}
 	}
 	BlockNumber graph_tail = InvalidBlockNumber;
 	if (gbuf != InvalidBuffer)
@@ -412,6 +424,10 @@ WritePages(BuildState *s)
 		FinishPage(dbuf);
 	}
 
+	/* Later elements go to the last graph page and after it (or after everything written). */
+	BlockNumber build_tail =
+		graph_tail != InvalidBlockNumber ? graph_tail : RelationGetNumberOfBlocks(index);
+
 	/* Finally the metapage. */
 	Buffer mbuf = ReadBuffer(index, kMetaBlock);
 	LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
@@ -423,6 +439,7 @@ WritePages(BuildState *s)
 	m->graph_tail = graph_tail;
 	m->vector_tail = vector_tail;
 	m->vector_tail_offset = voff;
+	m->build_tail = build_tail;
 	m->change_counter += 1;
 	FinishPage(mbuf);
 	pfree(vblocks);

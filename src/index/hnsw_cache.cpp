@@ -21,6 +21,27 @@
  * Residency. A full load reads the element facts only (plaintext headers, nothing decrypted);
  * a vault's lists and vectors are decrypted the first time a search or insert needs that vault
  * (AcquireCacheFor), so a tenant's first query after a restart decrypts its own vault only.
+ * Facts are per vault too when the index has a vault locator (hnsw.h: CREATE INDEX records each
+ * vault's graph block range and the metapage the block from which later elements go): the
+ * full load then reads the directory and the pages from build_tail on (every vault's later
+ * elements) and the entry is partial; a vault's facts are read from its own range the first
+ * time it is wanted, searched, listed (ListAll asks for facts only) or inserted into, and
+ * flagged kVaultFacts. Until then its elements read as absent, and graph pages before
+ * build_tail that no loaded vault needed are kUnreadPage in the block table, which
+ * revalidation skips. A page read for one vault may hold another's elements (vault
+ * boundaries): they are skipped, and decoded when their vault is loaded, unless the page's LSN
+ * moved since it was read, in which case every held vault's elements on it are decoded again
+ * (and in-degrees recounted) as revalidation would. A vault's build id range is kept so that
+ * decrypting its sub-graph visits its own slots and those from the tail on, not all of them.
+ * Whenever anything is unclear (no locator: an index built before it; a vault missing from the
+ * directory or with a range too long to record) the load reads every graph page before
+ * build_tail for all vaults and the entry stops being partial. VACUUM, vault.prewarm and a
+ * principal of every vault want every vault: they read every vault's range, which is every
+ * graph page as before (but no vector page just to learn its kind). The sq8
+ * quantizer of a partial entry trains on the elements of 16 runs of 4 graph pages spread over
+ * the index (about 2,400 vectors, whose records share few vector pages, under a few dozen data
+ * keys) rather than on every k-th element's of up to 8,192 (a page read and, per vault, a data
+ * key unwrapped for nearly each).
  * Entries beyond vector_vault.cache_indexes, or that do not fit, evict the least recently used
  * idle entry; a per-index history keeps load and eviction counts for vault.index_cache.
  *
@@ -90,8 +111,12 @@ namespace
 {
 
 constexpr uint8 kSlotPresent = 0x01;
-constexpr uint8 kSlotLoaded = 0x04;     /* neighbour lists and vector are in the slot */
-constexpr uint16 kVaultResident = 0x01; /* in the cached DirEntry's pad: the vault is loaded */
+constexpr uint8 kSlotLoaded = 0x04; /* neighbour lists and vector are in the slot */
+/* Flags of a vault in the cache's copy of its DirEntry, kept where the page has build_blocks
+ * (VaultFlags): */
+constexpr uint16 kVaultResident = 0x01; /* its lists and vectors are loaded */
+constexpr uint16 kVaultFacts = 0x02;    /* its element facts are loaded (partial entries) */
+constexpr uint8 kUnreadPage = 0xFF;     /* in the block kinds: not read yet (partial entries) */
 constexpr uint8 kSlotDeleted = 0x02;
 constexpr uint32 kNoUpper = 0xFFFFFFFFu;
 constexpr Size kAlign = 64;
@@ -165,6 +190,13 @@ struct CacheEntry
 	Size quant_off; /* sq8: lo[dims] then step[dims] */
 	uint32 block_cap;
 	uint32 nblocks;
+	Size idrange_off; /* per vault: ids [lo, end) of its elements on its build range pages */
+	/* The vault locator (hnsw.h): a partial entry holds the facts of the vaults flagged
+	 * kVaultFacts and of every element on graph pages from build_tail on; other vaults'
+	 * elements read as absent, and graph pages before build_tail not yet read are kUnreadPage. */
+	bool partial;
+	BlockNumber build_tail;
+	uint32 tail_first_id; /* no element on a page from build_tail on has a lower id */
 };
 
 namespace
@@ -336,6 +368,33 @@ BlockKinds(const CacheEntry *e, char *arena)
 	return reinterpret_cast<uint8 *>(arena + e->kind_off);
 }
 
+/* Per-vault id ranges: [2i] lowest id, [2i + 1] highest id + 1 (0: none seen). */
+inline uint32 *
+IdRanges(const CacheEntry *e, char *arena)
+{
+	return reinterpret_cast<uint32 *>(arena + e->idrange_off);
+}
+
+/* The cache's flags of a vault (the page's build_blocks field is not needed in the cache). */
+inline uint16 &
+VaultFlags(DirEntry &v)
+{
+	return v.build_blocks;
+}
+
+inline uint16
+VaultFlags(const DirEntry &v)
+{
+	return v.build_blocks;
+}
+
+/* True when the entry holds the element facts of a vault. */
+inline bool
+HasFacts(const CacheEntry *e, const DirEntry &v)
+{
+	return !e->partial || (VaultFlags(v) & kVaultFacts);
+}
+
 /* List (count + ids) of a slot on a layer. */
 inline uint32 *
 ListOf(const CacheEntry *e, char *arena, SlotHead *h, int layer)
@@ -389,6 +448,8 @@ Layout(CacheEntry *e, Representation repr, uint32 dims, int m, uint32 slots, uin
 	off = AlignUp(off + sizeof(XLogRecPtr) * static_cast<Size>(blocks));
 	e->kind_off = off;
 	off = AlignUp(off + blocks);
+	e->idrange_off = off;
+	off = AlignUp(off + 2 * sizeof(uint32) * static_cast<Size>(vaults));
 	e->quant_off = off;
 	if (repr == Representation::kSq8)
 		off = AlignUp(off + 2 * sizeof(float) * static_cast<Size>(dims));
@@ -726,12 +787,17 @@ FindVault(const VaultLookup *l, uint64 vault_id)
 
 /*
  * Decodes one graph page into the entry; loads vectors of elements new to the cache. In the
- * pages representation only the plaintext headers are read: nothing is decrypted.
+ * pages representation only the plaintext headers are read: nothing is decrypted. In a partial
+ * entry, an element on a page before build_tail counts only when loading[] flags its vault (its
+ * facts are being read now), or with `held` when the entry holds its vault's facts; the rest
+ * stay absent.
  */
 void
 LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Page copy,
-			  MemoryContext tmp, const keys::KeySnapshot *keyring, const VaultLookup *lookup)
+			  MemoryContext tmp, const keys::KeySnapshot *keyring, const VaultLookup *lookup,
+			  const bool *loading, bool held)
 {
+	const bool ranged = e->partial && block < e->build_tail;
 	OffsetNumber max = PageGetMaxOffsetNumber(copy);
 	const bool pages = ReprOf(e) == Representation::kPages;
 	for (OffsetNumber off = FirstOffsetNumber; off <= max; off++)
@@ -762,8 +828,24 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 		int vault_index = FindVault(lookup, h.vault_id);
 		if (vault_index < 0)
 			vault_index = VaultIndex(e, arena, h.vault_id, h.element_id);
+		if (ranged)
+		{
+			bool keep = (loading != nullptr && loading[vault_index]) ||
+						(held && HasFacts(e, Vaults(e, arena)[vault_index]));
+			if (!keep)
+			{
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(tmp);
+				continue;
+			}
+			uint32 *r = IdRanges(e, arena) + 2 * vault_index;
+			r[0] = r[1] == 0 ? h.element_id : Min(r[0], h.element_id);
+			r[1] = Max(r[1], h.element_id + 1);
+		}
+		else if (e->partial)
+			e->tail_first_id = Min(e->tail_first_id, h.element_id);
 		/* Lists and vectors only for vaults already resident; the rest load on first use. */
-		bool decode = !pages && (Vaults(e, arena)[vault_index].pad & kVaultResident);
+		bool decode = !pages && (VaultFlags(Vaults(e, arena)[vault_index]) & kVaultResident);
 		bool was_loaded = (s->flags & kSlotLoaded) != 0;
 		if (decode)
 			(void) OpenElement(item, ItemIdGetLength(iid), e->m, &d, false);
@@ -842,6 +924,69 @@ TrainQuantizer(Relation index, CacheEntry *e, char *arena, uint32 nelements, Mem
 }
 
 /*
+ * TrainQuantizer for a partial entry, which holds almost no facts yet: the sample is every
+ * element of kTrainRuns runs of kRunPages consecutive graph pages spread evenly from the first
+ * vault's build range to the end (their plaintext headers say where each vector is), at most
+ * kTrainSample vectors. A page's elements are consecutive ids whose vectors share a few vector
+ * pages, and a run holds few vaults, so this reads about four pages per 40 vectors instead of
+ * one page per vector, and unwraps a few dozen data keys instead of one per vault.
+ */
+void
+TrainQuantizerSampled(Relation index, CacheEntry *e, char *arena, BlockNumber first,
+					  BlockNumber nblocks, const keys::KeySnapshot *keyring, MemoryContext tmp)
+{
+	constexpr uint32 kTrainSample = 8192;
+	constexpr BlockNumber kTrainRuns = 16;
+	constexpr BlockNumber kRunPages = 4;
+	MemoryContext old = MemoryContextSwitchTo(tmp);
+	float *v = static_cast<float *>(palloc(sizeof(float) * e->dims));
+	float *mins = static_cast<float *>(palloc(sizeof(float) * e->dims));
+	float *maxs = static_cast<float *>(palloc(sizeof(float) * e->dims));
+	sq8::StartRange(mins, maxs, e->dims);
+	PGAlignedBlock copy;
+	BlockNumber span = nblocks > first ? nblocks - first : 0;
+	BlockNumber step = Max(kRunPages, span / kTrainRuns / kRunPages * kRunPages);
+	uint32 seen = 0;
+	for (BlockNumber b = first; b < nblocks && seen < kTrainSample;
+		 b += (b - first) % kRunPages == kRunPages - 1 ? step - kRunPages + 1 : 1)
+	{
+		Buffer buf = ReadBuffer(index, b);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		Page page = BufferGetPage(buf);
+		bool graph = !PageIsNew(page) && GetOpaque(page)->kind == kGraphPage;
+		if (graph)
+			memcpy(copy.data, page, BLCKSZ);
+		UnlockReleaseBuffer(buf);
+		if (!graph)
+			continue;
+		OffsetNumber max = PageGetMaxOffsetNumber(copy.data);
+		for (OffsetNumber off = FirstOffsetNumber; off <= max && seen < kTrainSample; off++)
+		{
+			ItemId iid = PageGetItemId(copy.data, off);
+			if (!ItemIdIsUsed(iid))
+				continue;
+			ElementHeader h;
+			PeekElement(static_cast<char *>(PageGetItem(copy.data, iid)), ItemIdGetLength(iid),
+						e->m, &h);
+			if ((h.flags & kElementDeleted) ||
+				!keys::SnapshotHasKey(keyring, h.vault_id, h.key_version))
+				continue;
+			ReadVector(index, h.vec_block, h.vec_offset, h.element_id, h.vault_id, h.key_version,
+					   e->dims, v);
+			sq8::WidenRange(mins, maxs, v, e->dims);
+			seen++;
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	SecureZero(v, sizeof(float) * e->dims);
+	sq8::ParamsFromRange(mins, maxs, e->dims, QuantLo(e, arena), QuantStep(e, arena));
+	SecureZero(mins, sizeof(float) * e->dims);
+	SecureZero(maxs, sizeof(float) * e->dims);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(tmp);
+}
+
+/*
  * Decrypts the neighbour lists and vectors of the given vaults' elements into their slots (the
  * facts are there already) and marks the vaults resident. Links never cross vaults, so these
  * elements' in-degrees come from their own lists. Entry lock held exclusively.
@@ -853,54 +998,93 @@ LoadVaults(Relation index, CacheEntry *e, char *arena, const bool *want)
 	uint32 *links = static_cast<uint32 *>(palloc(LinksBytes(e->m, hnsw::kMaxLevel)));
 	float *v = static_cast<float *>(palloc(sizeof(float) * e->dims));
 	DirEntry *vaults = Vaults(e, arena);
-	for (uint32 id = 0; id < n; id++)
+	uint32 nv = pg_atomic_read_u32(&e->nvaults);
+	/* Where the wanted elements are: every id, or (partial) their vaults' build id ranges and
+	 * the ids from the tail on, so a cold vault does not touch the other vaults' slots. */
+	uint32 *spans = static_cast<uint32 *>(palloc(sizeof(uint32) * 2 * (nv + 1)));
+	int nspans = 0;
+	if (!e->partial)
 	{
-		SlotHead *s = Slot(e, arena, id);
-		if (!(s->flags & kSlotPresent) || (s->flags & kSlotLoaded) || !want[s->vault_index])
-			continue;
-		ReadElementLinks(index, s->graph_block, s->graph_off, e->m, id, s->level, links);
-		ReadVector(index, s->vec_block, s->vec_offset, id, vaults[s->vault_index].vault_id,
-				   s->key_version, e->dims, v);
-		ReserveUpper(e, s, s->level);
-		StoreLinks(e, arena, s, links);
-		StoreVector(e, arena, s, v);
-		uint32 nl = Min(links[0], static_cast<uint32>(2 * e->m));
-		for (uint32 k = 0; k < nl; k++)
-			if (links[1 + k] < e->slot_capacity)
-				Slot(e, arena, links[1 + k])->indegree++;
-		s->flags |= kSlotLoaded;
-		if ((id & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
+		spans[0] = 0;
+		spans[1] = n;
+		nspans = 1;
 	}
+	else
+	{
+		const uint32 *r = IdRanges(e, arena);
+		for (uint32 i = 0; i < nv; i++)
+			if (want[i] && r[2 * i + 1] > 0)
+			{
+				spans[2 * nspans] = r[2 * i];
+				spans[2 * nspans + 1] = Min(r[2 * i + 1], n);
+				nspans++;
+			}
+		spans[2 * nspans] = Min(e->tail_first_id, n);
+		spans[2 * nspans + 1] = n;
+		nspans++;
+	}
+	for (int sp = 0; sp < nspans; sp++)
+		for (uint32 id = spans[2 * sp]; id < spans[2 * sp + 1]; id++)
+		{
+			SlotHead *s = Slot(e, arena, id);
+			if (!(s->flags & kSlotPresent) || (s->flags & kSlotLoaded) || !want[s->vault_index])
+				continue;
+			ReadElementLinks(index, s->graph_block, s->graph_off, e->m, id, s->level, links);
+			ReadVector(index, s->vec_block, s->vec_offset, id, vaults[s->vault_index].vault_id,
+					   s->key_version, e->dims, v);
+			ReserveUpper(e, s, s->level);
+			StoreLinks(e, arena, s, links);
+			StoreVector(e, arena, s, v);
+			uint32 nl = Min(links[0], static_cast<uint32>(2 * e->m));
+			for (uint32 k = 0; k < nl; k++)
+				if (links[1 + k] < e->slot_capacity)
+					Slot(e, arena, links[1 + k])->indegree++;
+			s->flags |= kSlotLoaded;
+			if ((id & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
 	SecureZero(links, LinksBytes(e->m, hnsw::kMaxLevel));
 	SecureZero(v, sizeof(float) * e->dims);
 	pfree(links);
 	pfree(v);
-	uint32 nv = pg_atomic_read_u32(&e->nvaults);
+	pfree(spans);
 	for (uint32 i = 0; i < nv; i++)
 		if (want[i])
-			vaults[i].pad |= kVaultResident;
+			VaultFlags(vaults[i]) |= kVaultResident;
+}
+
+/* True when a vault is among the wanted ones (nullptr: every vault; sorted or not). */
+bool
+Wanted(const uint64 *wanted, int nwanted, uint64 vault_id)
+{
+	if (wanted == nullptr)
+		return true;
+	for (int k = 0; k < nwanted; k++)
+		if (wanted[k] == vault_id)
+			return true;
+	return false;
 }
 
 /*
- * Which of the wanted vaults (vault ids; nullptr = every vault) still need loading into a
- * resident representation; fills need[] (nvaults flags) and returns how many. Entry lock held.
+ * Which of the wanted vaults (vault ids; nullptr = every vault) still need loading: into a
+ * resident representation (facts_only false), and (*facts, partial entries) their element
+ * facts; fills need[] and need_facts[] (nvaults flags) and returns how many need either.
+ * Entry lock held.
  */
 int
-VaultsToLoad(const CacheEntry *e, char *arena, const uint64 *wanted, int nwanted, bool *need)
+VaultsToLoad(const CacheEntry *e, char *arena, const uint64 *wanted, int nwanted, bool facts_only,
+			 bool *need, bool *need_facts)
 {
-	if (ReprOf(e) == Representation::kPages)
-		return 0;
+	const bool resident = !facts_only && ReprOf(e) != Representation::kPages;
 	const DirEntry *vaults = Vaults(e, arena);
 	uint32 nv = pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&e->nvaults));
 	int count = 0;
 	for (uint32 i = 0; i < nv; i++)
 	{
-		bool w = wanted == nullptr;
-		for (int k = 0; k < nwanted && !w; k++)
-			w = wanted[k] == vaults[i].vault_id;
-		need[i] = w && !(vaults[i].pad & kVaultResident);
-		count += need[i];
+		bool w = (resident || e->partial) && Wanted(wanted, nwanted, vaults[i].vault_id);
+		need[i] = w && resident && !(VaultFlags(vaults[i]) & kVaultResident);
+		need_facts[i] = w && !HasFacts(e, vaults[i]);
+		count += need[i] || need_facts[i];
 	}
 	return count;
 }
@@ -926,9 +1110,13 @@ LoadDirectory(Relation index, CacheEntry *e, char *arena, const MetaData &meta,
 								errmsg("vector_vault index cache layout overflow")));
 			nv++;
 		}
-		uint16 resident = j < pg_atomic_read_u32(&e->nvaults) ? vaults[j].pad : 0;
+		/* our flags, not the page's; a vault with no build range has all its elements at or
+		 * after build_tail, whose facts a partial entry always holds */
+		uint16 flags = j < pg_atomic_read_u32(&e->nvaults) ? VaultFlags(vaults[j])
+					   : dir[i].build_first == 0           ? kVaultFacts
+														   : 0;
 		vaults[j] = dir[i];
-		vaults[j].pad = resident; /* our flag, not the page's */
+		VaultFlags(vaults[j]) = flags;
 		/* A vault whose keys are gone (dropped) is not searchable from the cache. */
 		if (!keys::SnapshotHasKey(keyring, dir[i].vault_id, 0))
 			vaults[j].entry = kNoElement;
@@ -937,12 +1125,140 @@ LoadDirectory(Relation index, CacheEntry *e, char *arena, const MetaData &meta,
 	pfree(dir);
 }
 
+/* The first graph block of any vault's build range (or build_tail) of a partial entry. */
+BlockNumber
+FirstBuildBlock(CacheEntry *e, char *arena)
+{
+	const DirEntry *vaults = Vaults(e, arena);
+	uint32 nv = pg_atomic_read_u32(&e->nvaults);
+	BlockNumber first = e->build_tail;
+	for (uint32 i = 0; i < nv; i++)
+		if (vaults[i].build_first != 0)
+			first = Min(first, vaults[i].build_first);
+	return first;
+}
+
+/* A block range [lo, hi) of graph pages to read. */
+struct BlockSpan
+{
+	BlockNumber lo;
+	BlockNumber hi;
+};
+
 /*
- * Brings an entry up to date with the index: a full load when `full`, otherwise decoding only
- * the graph/directory pages whose LSN changed. Entry lock held exclusively (or private).
+ * Reads the element facts of the vaults flagged in need[] into a partial entry: each vault's
+ * build range from the directory (the vault locator), or every graph page before build_tail
+ * when some vault's range is unknown (then the entry holds every vault's facts and is no longer
+ * partial). Pages from build_tail on are in the entry already. A page read before for other
+ * vaults is decoded for the new vaults only while its LSN is the one recorded; a page that
+ * changed since is decoded for every vault held, as Refresh would. Entry lock held exclusively
+ * (or private).
  */
 void
-Refresh(Relation index, CacheEntry *e, bool full)
+LoadVaultFacts(Relation index, CacheEntry *e, const bool *need)
+{
+	char *arena = ArenaOf(e);
+	MetaData meta = ReadMeta(index);
+	DirEntry *vaults = Vaults(e, arena);
+	uint32 nv = pg_atomic_read_u32(&e->nvaults);
+	int ndir;
+	DirEntry *dir = ReadDirectory(index, meta, &ndir);
+	bool *loading = static_cast<bool *>(palloc0(Max(nv, 1u)));
+	BlockSpan *spans = static_cast<BlockSpan *>(palloc(sizeof(BlockSpan) * Max(nv, 1u)));
+	int nspans = 0;
+	bool whole = false;
+	for (uint32 i = 0; i < nv && !whole; i++)
+	{
+		if (!need[i] || HasFacts(e, vaults[i]))
+			continue;
+		const DirEntry *d = nullptr;
+		for (int k = 0; k < ndir && d == nullptr; k++)
+			if (dir[k].vault_id == vaults[i].vault_id)
+				d = &dir[k];
+		if (d == nullptr || (d->build_first != 0 && d->build_blocks == 0) ||
+			(d->build_first != 0 && d->build_first + d->build_blocks > e->build_tail + 1))
+			whole = true; /* not in the directory, or its range is unknown: read them all */
+		else if (d->build_first != 0)
+			spans[nspans++] = {d->build_first, d->build_first + d->build_blocks};
+		loading[i] = true;
+	}
+	if (whole)
+	{
+		for (uint32 i = 0; i < nv; i++)
+			loading[i] = !HasFacts(e, vaults[i]);
+		spans[0] = {1, e->build_tail};
+		nspans = 1;
+	}
+	std::sort(spans, spans + nspans,
+			  [](const BlockSpan &a, const BlockSpan &b) { return a.lo < b.lo; });
+
+	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "vault_hnsw facts load",
+											  ALLOCSET_DEFAULT_SIZES);
+	keys::KeySnapshot *keyring = keys::SnapshotKeys();
+	VaultLookup lookup = SortedVaults(e, arena);
+	XLogRecPtr *lsns = BlockLsns(e, arena);
+	uint8 *kinds = BlockKinds(e, arena);
+	PGAlignedBlock copy;
+	BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
+	bool recount = false;
+	BlockNumber done = 0; /* spans may share a boundary page */
+	for (int sp = 0; sp < nspans; sp++)
+	{
+		BlockNumber hi = Min(spans[sp].hi, Min(e->build_tail, e->nblocks));
+		for (BlockNumber b = Max(spans[sp].lo, done); b < hi; b++)
+		{
+			done = b + 1;
+			if (kinds[b] == kVectorPage || kinds[b] == kDirPage)
+				continue;
+			Buffer buf = ReadBufferExtended(index, MAIN_FORKNUM, b, RBM_NORMAL, strategy);
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			Page page = BufferGetPage(buf);
+			XLogRecPtr lsn = PageGetLSN(page);
+			uint16 kind = PageIsNew(page) ? 0 : GetOpaque(page)->kind;
+			if (kind == kGraphPage)
+				memcpy(copy.data, page, BLCKSZ);
+			UnlockReleaseBuffer(buf);
+			if (kind == kGraphPage)
+			{
+				bool changed = kinds[b] != kUnreadPage && lsns[b] != lsn;
+				/* a page changed since it was read for other vaults: theirs too */
+				LoadGraphPage(index, e, arena, b, copy.data, tmp, keyring, &lookup, loading,
+							  changed);
+				recount |= changed;
+			}
+			lsns[b] = lsn;
+			kinds[b] = static_cast<uint8>(kind);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	FreeAccessStrategy(strategy);
+	/* Only now: an error above leaves the vaults to be read again on their next use. */
+	for (uint32 i = 0; i < nv; i++)
+		if (loading[i])
+			VaultFlags(vaults[i]) |= kVaultFacts;
+	if (whole)
+		e->partial = false;
+	if (recount)
+		RecountInDegrees(e, arena);
+	MemoryContextDelete(tmp);
+	keys::FreeKeySnapshot(keyring);
+	pfree(lookup.ids);
+	pfree(lookup.index);
+	pfree(dir);
+	pfree(loading);
+	pfree(spans);
+}
+
+/*
+ * Brings an entry up to date with the index: a full load when `full`, otherwise decoding only
+ * the graph/directory pages whose LSN changed. A full load of an index with a vault locator
+ * reads only the directory and the graph pages from build_tail on: the entry is partial, and
+ * each vault's facts are read on its first use (LoadVaultFacts). `zeroed`: the arena is known
+ * to be all zeros (a fresh reservation), so a full load need not clear it. Entry lock held
+ * exclusively (or private).
+ */
+void
+Refresh(Relation index, CacheEntry *e, bool full, bool zeroed = false)
 {
 	char *arena = ArenaOf(e);
 	MetaData meta = ReadMeta(index);
@@ -951,13 +1267,21 @@ Refresh(Relation index, CacheEntry *e, bool full)
 	e->valid = false;
 	if (full)
 	{
-		memset(arena, 0, static_cast<Size>(e->slot_capacity) * e->slot_bytes);
+		if (!zeroed)
+			memset(arena, 0, static_cast<Size>(e->slot_capacity) * e->slot_bytes);
 		memset(arena + e->lsn_off, 0, sizeof(XLogRecPtr) * e->block_cap);
 		memset(arena + e->kind_off, 0, e->block_cap);
+		memset(IdRanges(e, arena), 0, 2 * sizeof(uint32) * e->vault_cap);
 		pg_atomic_write_u32(&e->nslots, 0);
 		pg_atomic_write_u32(&e->nvaults, 0);
 		e->upper_used = 0;
 		e->nblocks = 0;
+		/* The vault locator, when the index has one (zero in indexes built before it). */
+		e->partial = meta.build_tail != 0 && meta.build_tail < nblocks;
+		e->build_tail = e->partial ? meta.build_tail : 0;
+		e->tail_first_id = meta.next_element_id;
+		if (e->partial)
+			memset(arena + e->kind_off + 1, kUnreadPage, e->build_tail - 1);
 	}
 	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "vault_hnsw cache load",
 											  ALLOCSET_DEFAULT_SIZES);
@@ -973,8 +1297,10 @@ Refresh(Relation index, CacheEntry *e, bool full)
 	VaultLookup lookup = SortedVaults(e, arena);
 	for (BlockNumber b = 1; b < nblocks; b++)
 	{
-		/* Vector pages are append-only: a known one never needs a second look. */
-		if (b < e->nblocks && kinds[b] == kVectorPage)
+		/* Vector pages are append-only: a known one never needs a second look; a partial
+		 * entry reads a page before build_tail when a vault on it is first used. */
+		if ((b < e->nblocks && kinds[b] == kVectorPage) ||
+			(e->partial && b < e->build_tail && kinds[b] == kUnreadPage))
 			continue;
 		Buffer buf = ReadBufferExtended(index, MAIN_FORKNUM, b, RBM_NORMAL, strategy);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
@@ -987,7 +1313,7 @@ Refresh(Relation index, CacheEntry *e, bool full)
 			memcpy(copy.data, page, BLCKSZ);
 		UnlockReleaseBuffer(buf);
 		if (kind == kGraphPage && changed)
-			LoadGraphPage(index, e, arena, b, copy.data, tmp, keyring, &lookup);
+			LoadGraphPage(index, e, arena, b, copy.data, tmp, keyring, &lookup, nullptr, true);
 		lsns[b] = lsn;
 		kinds[b] = static_cast<uint8>(kind);
 		CHECK_FOR_INTERRUPTS();
@@ -996,8 +1322,16 @@ Refresh(Relation index, CacheEntry *e, bool full)
 	e->nblocks = nblocks;
 	/* A full load reads facts only; the quantizer trains on a sample before any vault loads. */
 	if (full && ReprOf(e) == Representation::kSq8)
-		TrainQuantizer(index, e, arena, meta.next_element_id, tmp);
-	RecountInDegrees(e, arena);
+	{
+		if (e->partial)
+			TrainQuantizerSampled(index, e, arena, FirstBuildBlock(e, arena), nblocks, keyring,
+								  tmp);
+		else
+			TrainQuantizer(index, e, arena, meta.next_element_id, tmp);
+	}
+	/* After a full load nothing is resident: every in-degree is zero. */
+	if (!full)
+		RecountInDegrees(e, arena);
 	pg_write_barrier();
 	pg_atomic_write_u32(&e->nslots, meta.next_element_id);
 	pg_atomic_write_u64(&e->change_counter, meta.change_counter);
@@ -1222,7 +1556,7 @@ enum class EntryOutcome
  * reserved again with a bigger arena) and asks for another look. */
 EntryOutcome
 UseSharedEntry(Relation index, CacheEntry *e, bool exclusive, const MetaData &seen_meta,
-			   uint64 epoch, const uint64 *wanted, int nwanted, CacheRef *out)
+			   uint64 epoch, const uint64 *wanted, int nwanted, bool facts_only, CacheRef *out)
 {
 	Oid relnode = index->rd_node.relNode;
 	LWLockAcquire(e->lock, exclusive ? LW_EXCLUSIVE : LW_SHARED);
@@ -1232,23 +1566,37 @@ UseSharedEntry(Relation index, CacheEntry *e, bool exclusive, const MetaData &se
 		char *arena = g_region + e->arena_off;
 		uint32 nv = pg_atomic_read_u32(&e->nvaults);
 		bool *need = static_cast<bool *>(palloc0(Max(nv, 1u)));
-		if (VaultsToLoad(e, arena, wanted, nwanted, need) == 0)
+		bool *need_facts = static_cast<bool *>(palloc0(Max(nv, 1u)));
+		if (VaultsToLoad(e, arena, wanted, nwanted, facts_only, need, need_facts) == 0)
 		{
 			pfree(need);
-			PopulateOnce(e);
+			pfree(need_facts);
+			/* A partial entry's untouched slots are not worth mapping in every backend. */
+			if (!e->partial)
+				PopulateOnce(e);
 			pg_atomic_fetch_add_u64(&e->hits, 1);
 			*out = CacheRef{e, arena, true, exclusive, index};
 			return EntryOutcome::kGot;
 		}
-		/* Some wanted vault is not resident yet: load it under the exclusive lock. */
+		/* Some wanted vault's facts or sub-graph are not loaded yet: load them under the
+		 * exclusive lock, facts first. */
 		LWLockRelease(e->lock);
 		LWLockAcquire(e->lock, LW_EXCLUSIVE);
 		if (e->used && e->dbid == MyDatabaseId && e->relnode == relnode && e->valid &&
 			pg_atomic_read_u32(&e->nvaults) == nv &&
-			VaultsToLoad(e, arena, wanted, nwanted, need) > 0)
-			LoadVaults(index, e, arena, need);
+			VaultsToLoad(e, arena, wanted, nwanted, facts_only, need, need_facts) > 0)
+		{
+			/* Until both are done, an error leaves the entry for a refresh. */
+			e->valid = false;
+			if (std::find(need_facts, need_facts + nv, true) != need_facts + nv)
+				LoadVaultFacts(index, e, need_facts);
+			if (std::find(need, need + nv, true) != need + nv)
+				LoadVaults(index, e, arena, need);
+			e->valid = true;
+		}
 		LWLockRelease(e->lock);
 		pfree(need);
+		pfree(need_facts);
 		return EntryOutcome::kRetry;
 	}
 	LWLockRelease(e->lock);
@@ -1370,15 +1718,18 @@ ReserveSharedEntry(Relation index, const MetaData &meta)
 	if (fresh == nullptr)
 		return false;
 	LWLockAcquire(fresh->lock, LW_EXCLUSIVE);
+	/* A reserved arena is all zeros (the region starts so, DropEntry zeroes what it frees). */
 	if (fresh->used && fresh->relnode == relnode && fresh->dbid == MyDatabaseId && !fresh->valid)
-		Refresh(index, fresh, true);
+		Refresh(index, fresh, true, fresh->nblocks == 0 && fresh->loads == 0);
 	LWLockRelease(fresh->lock);
 	return true;
 }
 
-/* This session's private entry for an index that does not fit in the shared cache. */
+/* This session's private entry for an index that does not fit in the shared cache, with the
+ * wanted vaults' element facts. */
 CacheRef
-AcquirePrivate(Relation index, const MetaData &meta, uint64 epoch, bool exclusive)
+AcquirePrivate(Relation index, const MetaData &meta, uint64 epoch, bool exclusive,
+			   const uint64 *wanted, int nwanted)
 {
 	if (!g_warned_private)
 	{
@@ -1399,6 +1750,17 @@ AcquirePrivate(Relation index, const MetaData &meta, uint64 epoch, bool exclusiv
 		Refresh(index, e, !e->valid || HoldsShreddedVault(e));
 	else if (pg_atomic_read_u64(&e->change_counter) != meta.change_counter)
 		Refresh(index, e, false);
+	uint32 nv = pg_atomic_read_u32(&e->nvaults);
+	bool *need = static_cast<bool *>(palloc0(Max(nv, 1u)));
+	bool *need_facts = static_cast<bool *>(palloc0(Max(nv, 1u)));
+	if (VaultsToLoad(e, e->private_arena, wanted, nwanted, true, need, need_facts) > 0)
+	{
+		e->valid = false;
+		LoadVaultFacts(index, e, need_facts);
+		e->valid = true;
+	}
+	pfree(need);
+	pfree(need_facts);
 	return CacheRef{e, e->private_arena, false, exclusive, index};
 }
 
@@ -1406,7 +1768,7 @@ AcquirePrivate(Relation index, const MetaData &meta, uint64 epoch, bool exclusiv
 
 /* Returns an up-to-date, locked view of an index's decrypted graph. */
 CacheRef
-AcquireCacheFor(Relation index, bool exclusive, const uint64 *wanted, int nwanted)
+AcquireCacheFor(Relation index, bool exclusive, const uint64 *wanted, int nwanted, bool facts_only)
 {
 	Oid relnode = index->rd_node.relNode;
 	for (int attempt = 0;; attempt++)
@@ -1416,7 +1778,7 @@ AcquireCacheFor(Relation index, bool exclusive, const uint64 *wanted, int nwante
 		MetaData meta = ReadMeta(index);
 		uint64 epoch = pg::AccessEpoch();
 		if (g_cache == nullptr)
-			return AcquirePrivate(index, meta, epoch, exclusive);
+			return AcquirePrivate(index, meta, epoch, exclusive, wanted, nwanted);
 		LWLockAcquire(g_cache->registry_lock, LW_SHARED);
 		CacheEntry *e = FindShared(MyDatabaseId, relnode);
 		if (e != nullptr)
@@ -1425,13 +1787,13 @@ AcquireCacheFor(Relation index, bool exclusive, const uint64 *wanted, int nwante
 		if (e != nullptr)
 		{
 			CacheRef ref;
-			if (UseSharedEntry(index, e, exclusive, meta, epoch, wanted, nwanted, &ref) ==
-				EntryOutcome::kGot)
+			if (UseSharedEntry(index, e, exclusive, meta, epoch, wanted, nwanted, facts_only,
+							   &ref) == EntryOutcome::kGot)
 				return ref;
 			continue;
 		}
 		if (!ReserveSharedEntry(index, meta))
-			return AcquirePrivate(index, meta, epoch, exclusive);
+			return AcquirePrivate(index, meta, epoch, exclusive, wanted, nwanted);
 	}
 }
 
@@ -1964,7 +2326,8 @@ CacheSetVault(const CacheRef &ref, const DirEntry &d)
 		}
 	}
 	v[n] = d;
-	v[n].pad = kVaultResident; /* a vault the writer creates has nothing to load */
+	/* a vault the writer creates has nothing to load: its elements are all after build_tail */
+	VaultFlags(v[n]) = kVaultResident | kVaultFacts;
 	pg_write_barrier();
 	pg_atomic_write_u32(&e->nvaults, n + 1);
 	return static_cast<int>(n);
@@ -2124,7 +2487,9 @@ VV_FUNCTION(vault_index_cache_stats)
 			int32 resident = 0;
 			const DirEntry *dir = Vaults(e, g_region + e->arena_off);
 			for (int32 v = 0; v < nv; v++)
-				resident += ReprOf(e) == Representation::kPages || (dir[v].pad & kVaultResident);
+				resident += ReprOf(e) == Representation::kPages
+								? HasFacts(e, dir[v])
+								: (VaultFlags(dir[v]) & kVaultResident) != 0;
 			rows[n++] = {
 				e->relid,
 				ReprName(ReprOf(e)),

@@ -317,8 +317,8 @@ ListAll(IndexScanDesc scan, ScanState *s)
 	int nreadable;
 	uint64_t *readable = vault::ReadableVaults(&nreadable);
 	SortReadable(readable, nreadable);
-	static const uint64 kNoVault = 0;
-	CacheRef ref = AcquireCacheFor(scan->indexRelation, false, &kNoVault, 0); /* facts only */
+	/* the readable vaults' element facts, nothing decrypted */
+	CacheRef ref = AcquireCacheFor(scan->indexRelation, false, readable, nreadable, true);
 	uint32 n = CachedElements(ref);
 	Hit *hits = static_cast<Hit *>(MemoryContextAlloc(s->ctx, sizeof(Hit) * Max(n, 1u)));
 	int k = 0;

@@ -311,7 +311,12 @@ RepairAndWrite(Relation index, const MetaData &meta, const Dead *dead, int ndead
 		for (int i = 0; i < k; i++)
 			for (int v = 0; v < nv; v++)
 				if (dir[v].vault_id == e[i].vault_id)
-					e[i] = dir[v];
+				{
+					/* entry point and count; the vault locator stays as the build wrote it */
+					e[i].entry = dir[v].entry;
+					e[i].entry_level = dir[v].entry_level;
+					e[i].count = dir[v].count;
+				}
 		block = GetOpaque(page)->next;
 		GenericXLogFinish(state);
 		UnlockReleaseBuffer(buf);

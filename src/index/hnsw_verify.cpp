@@ -5,7 +5,9 @@
  *   metapage      magic, version, parameters, counters
  *   directory     each vault's entry point exists, is live, belongs to it, has its level
  *   elements      every record decrypts and authenticates (links and vector), ids are unique
- *                 and below next_element_id, lists fit their capacity
+ *                 and below next_element_id, lists fit their capacity; with a vault locator
+ *                 (hnsw.h), every element on a graph page before build_tail lies in its vault's
+ *                 build range (the detail names the count only when some do not)
  *   links         every neighbour of a live element exists, is live, is in the same vault, and
  *                 has the layer the link is on
  *   reachability  every live element of a vault is reachable from its entry point
@@ -33,6 +35,7 @@
  */
 #include "core/secure.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstring>
 
@@ -179,14 +182,45 @@ CheckMetapage(VerifyRun *r)
 	Emit(r->out, "metapage", meta_ok, r->buf);
 }
 
+/* Whether an element on graph page b of vault vault_id is where the vault locator says: pages
+ * from build_tail on hold anything; before it, only the vault's build range (when recorded).
+ * dir is sorted by vault id. */
+bool
+WhereLocatorSays(const MetaData &meta, const DirEntry *dir, int ndir, uint64 vault_id,
+				 BlockNumber b)
+{
+	if (meta.build_tail == 0 || b >= meta.build_tail)
+		return true;
+	int lo = 0, hi = ndir;
+	while (lo < hi)
+	{
+		int mid = (lo + hi) / 2;
+		if (dir[mid].vault_id < vault_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == ndir || dir[lo].vault_id != vault_id)
+		return false; /* the cache would fall back to reading every page: not wrong, but odd */
+	const DirEntry &d = dir[lo];
+	if (d.build_first != 0 && d.build_blocks == 0)
+		return true; /* range too long to record: every page is read for it */
+	return d.build_first != 0 && b >= d.build_first && b < d.build_first + d.build_blocks;
+}
+
 /* Check 2: every element record on the graph pages opens (and a live one's vector
- * authenticates); fills r->info, counting duplicates and ids beyond the metapage. */
+ * authenticates) and lies where the vault locator says; fills r->info, counting duplicates and
+ * ids beyond the metapage. */
 void
 CheckElements(VerifyRun *r)
 {
 	const int m = r->m;
 	const uint32 n = r->n;
-	uint64 decrypted = 0, shredded = 0, duplicates = 0, bad_ids = 0;
+	uint64 decrypted = 0, shredded = 0, duplicates = 0, bad_ids = 0, misplaced = 0;
+	int ndir;
+	DirEntry *dir = ReadDirectory(r->index, r->meta, &ndir);
+	std::sort(dir, dir + ndir,
+			  [](const DirEntry &a, const DirEntry &b) { return a.vault_id < b.vault_id; });
 	float *vec = static_cast<float *>(palloc(sizeof(float) * r->meta.dims));
 	BlockNumber nblocks = RelationGetNumberOfBlocks(r->index);
 	MemoryContext tmp =
@@ -216,6 +250,8 @@ CheckElements(VerifyRun *r)
 			bool have = OpenElement(static_cast<char *>(PageGetItem(page, iid)),
 									ItemIdGetLength(iid), m, &d, true);
 			const ElementHeader &h = d.header;
+			if (!WhereLocatorSays(r->meta, dir, ndir, h.vault_id, b))
+				misplaced++;
 			if (h.element_id >= n)
 			{
 				bad_ids++;
@@ -255,11 +291,15 @@ CheckElements(VerifyRun *r)
 		MemoryContextReset(tmp);
 	}
 	MemoryContextDelete(tmp);
-	snprintf(r->buf, sizeof(r->buf),
-			 "%" PRIu64 " decrypted, %" PRIu64 " of shredded vaults, %" PRIu64
-			 " duplicate ids, %" PRIu64 " ids beyond the metapage",
-			 decrypted, shredded, duplicates, bad_ids);
-	Emit(r->out, "elements", duplicates == 0 && bad_ids == 0, r->buf);
+	pfree(dir);
+	int len = snprintf(r->buf, sizeof(r->buf),
+					   "%" PRIu64 " decrypted, %" PRIu64 " of shredded vaults, %" PRIu64
+					   " duplicate ids, %" PRIu64 " ids beyond the metapage",
+					   decrypted, shredded, duplicates, bad_ids);
+	if (misplaced > 0 && len > 0 && static_cast<size_t>(len) < sizeof(r->buf))
+		snprintf(r->buf + len, sizeof(r->buf) - len,
+				 ", %" PRIu64 " outside their vault's build range (vault locator)", misplaced);
+	Emit(r->out, "elements", duplicates == 0 && bad_ids == 0 && misplaced == 0, r->buf);
 }
 
 /* Check 3: every link of a live element points at a live element of the same vault that

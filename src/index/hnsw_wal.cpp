@@ -205,10 +205,14 @@ AddElementLogged(Relation index, MetaData *meta, const char *rec, size_t len, Bl
 	UnlockReleaseBuffer(buf);
 }
 
-/* Writes a vault's directory entry: in place when present, else appended. */
+/* Writes a vault's directory entry: in place when present (entry point and count), else
+ * appended (with no build range: its elements are all after the metapage's build_tail). */
 void
-UpdateDirectoryLogged(Relation index, MetaData *meta, const DirEntry &d, TouchedList *touched)
+UpdateDirectoryLogged(Relation index, MetaData *meta, const DirEntry &entry, TouchedList *touched)
 {
+	DirEntry d = entry;
+	d.build_blocks = 0;
+	d.build_first = 0;
 	BlockNumber block = meta->first_dir_block;
 	while (block != InvalidBlockNumber)
 	{
@@ -225,7 +229,11 @@ UpdateDirectoryLogged(Relation index, MetaData *meta, const DirEntry &d, Touched
 			{
 				GenericXLogState *state = GenericXLogStart(index);
 				Page wp = GenericXLogRegisterBuffer(state, buf, 0);
-				reinterpret_cast<DirEntry *>(PageGetContents(wp))[i] = d;
+				/* entry point and count; the vault locator stays as the build wrote it */
+				DirEntry *w = &reinterpret_cast<DirEntry *>(PageGetContents(wp))[i];
+				w->entry = d.entry;
+				w->entry_level = d.entry_level;
+				w->count = d.count;
 				XLogRecPtr lsn = GenericXLogFinish(state);
 				Touch(touched, block, lsn, kDirPage);
 				UnlockReleaseBuffer(buf);

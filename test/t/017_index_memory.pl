@@ -18,7 +18,16 @@
 #   lazy residency   20 vaults in one index: after a restart a role reading one vault loads only
 #                    that vault's sub-graph (vault.index_cache.resident_vaults), its rows all find
 #                    themselves, an insert into another vault loads that one, a search over all
-#                    vaults loads the rest.
+#                    vaults loads the rest;
+#   vault locator    after a restart a reader of one vault reads at most a quarter of the index
+#                    blocks a principal of every vault reads (pg_statio; the positive
+#                    control), also with rows inserted after the build (into its vault and into
+#                    a vault created since) and after deletes and VACUUM; a NULL query lists
+#                    exactly its vault's rows; with the metapage's build_tail zeroed on disk (an
+#                    index built before the locator) the same answers come from the full path;
+#                    a build that outgrows maintenance_work_mem (the rest inserted one by one
+#                    after build_tail) serves cold readers of an early and a late vault;
+#                    hnsw_verify fails once a vault's range is moved on disk (its control).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -362,6 +371,138 @@ is($lazy->safe_psql($db, "SET vector_vault.vault = 'lv1'; SET enable_seqscan = o
 is($lazy->safe_psql($db, $resident), "$nv $nv", 'a search reading every vault loads them all');
 my ($lok, $lreport) = VectorVault::hnsw_verify($lazy, $db, 'litems_idx');
 ok($lok, 'hnsw_verify after lazy loading and an insert') or diag($lreport);
+
+# --- the vault locator: a cold vault's first query reads only its own element facts ------------
+# Index blocks the next statement of a fresh session reads into shared buffers (pg_statio; right
+# after a restart every block it touches is a read; stats are flushed when each psql exits).
+sub index_blocks_read
+{
+	my ($node, $sql) = @_;
+	my $stat = q{SELECT idx_blks_read FROM pg_statio_all_indexes
+		WHERE indexrelid = 'litems_idx'::regclass};
+	my $before = $node->safe_psql($db, $stat);
+	my $out = $node->safe_psql($db, $sql);
+	my $after;
+	# the exiting backend's statistics arrive asynchronously
+	for (1 .. 50)
+	{
+		$after = $node->safe_psql($db, $stat);
+		last if $after != $before;
+		Time::HiRes::sleep(0.1);
+	}
+	return ($out, $after - $before);
+}
+my $lv3_search = "SET ROLE lv_reader; SET vector_vault.vault = 'lv3'; SET enable_seqscan = off;\n"
+  . "SELECT id FROM litems ORDER BY embedding <-> '" . VectorVault::vector_text($probe) . "' LIMIT 1";
+# A NULL query vector reaches the index only as a parameter of a generic plan (30_index_surface).
+my $lv3_list = "SET ROLE lv_reader; SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan;\n"
+  . 'PREPARE l(evector) AS SELECT count(*), min(id), max(id) FROM '
+  . "(SELECT id FROM litems ORDER BY embedding <-> \$1 LIMIT 100000) s;\nEXECUTE l(NULL)";
+my $idx_blocks = $lazy->safe_psql($db, q{SELECT pg_relation_size('litems_idx') / 8192});
+$lazy->restart;
+my ($got, $one) = index_blocks_read($lazy, $lv3_search);
+is($got, 2 * $per + 10, 'locator: the cold first search finds its row');
+is($lazy->safe_psql($db, $resident), "$nv 1", 'locator: one vault resident after it');
+$lazy->restart;
+my ($all_rows, $all) = index_blocks_read($lazy,
+	"SET vector_vault.vault = 'lv3'; SET enable_seqscan = off;\nSELECT id FROM litems ORDER BY embedding <-> '"
+	  . VectorVault::vector_text($probe) . "' LIMIT 1");
+is($all_rows, 2 * $per + 10, 'a principal of every vault finds the same row');
+note("index blocks read by the first query after a restart: one vault $one, every vault $all, "
+	  . "index $idx_blocks blocks");
+# positive control: reading every vault's facts (and sub-graph) reads most of the index
+cmp_ok($all, '>=', $idx_blocks / 2, "a principal of all $nv vaults reads most of the index ($all of $idx_blocks)");
+cmp_ok($one, '<=', $all / 4, "the cold vault's first query reads at most a quarter of that ($one)");
+# ListAll (a NULL query) of a cold reader: exactly its vault's rows, from partial facts.
+$lazy->restart;
+is($lazy->safe_psql($db, $lv3_list), $per . '|' . (2 * $per + 1) . '|' . (3 * $per),
+	'locator: a NULL query by a cold reader lists exactly its vault');
+
+# Rows written after CREATE INDEX (into lv3, and into a vault created since), then a restart:
+# found through the pages after the build's tail, still without reading the other vaults.
+my ($late3, $late_new) = @{ VectorVault::int_vectors(2, 16, 4242) };
+$lazy->safe_psql($db, "SELECT vault.create_vault('lv_new');\n"
+	  . "SET vector_vault.vault = 'lv3';\n"
+	  . "INSERT INTO litems VALUES (88888, 'late3', '" . VectorVault::vector_text($late3) . "');\n"
+	  . "SET vector_vault.vault = 'lv_new';\n"
+	  . "INSERT INTO litems VALUES (77777, 'new', '" . VectorVault::vector_text($late_new) . "');");
+$lazy->safe_psql($db, "SELECT vault.grant('lv_new', 'lv_reader', 'read')");
+$lazy->restart;
+($got, my $late) = index_blocks_read($lazy, "SET ROLE lv_reader; SET vector_vault.vault = 'lv3';"
+	  . " SET enable_seqscan = off;\nSELECT id FROM litems ORDER BY embedding <-> '"
+	  . VectorVault::vector_text($late3) . "' LIMIT 1");
+is($got, 88888, 'after a restart the cold first search finds a row inserted after the build');
+cmp_ok($late, '<=', $all / 4, "and still reads at most a quarter ($late)");
+$lazy->restart;
+# lv_reader now reads lv3 (with its late row) and lv_new (one row)
+is($lazy->safe_psql($db, $lv3_list), ($per + 2) . '|' . (2 * $per + 1) . '|88888',
+	'a cold NULL query lists both readable vaults with their late rows');
+is($lazy->safe_psql($db, "SET ROLE lv_reader; SET vector_vault.vault = 'lv_new'; SET enable_seqscan = off;\n"
+		  . "SELECT id FROM litems ORDER BY embedding <-> '" . VectorVault::vector_text($late_new) . "' LIMIT 1"),
+	77777, 'a vault created after the build is found from a cold start');
+# VACUUM after deleting rows of a cold vault, a restart, then its reader and hnsw_verify.
+$lazy->restart;
+$lazy->safe_psql($db, 'DELETE FROM litems WHERE id BETWEEN ' . (2 * $per + 1) . ' AND ' . (2 * $per + 5));
+$lazy->safe_psql($db, 'VACUUM litems');
+$lazy->restart;
+is($lazy->safe_psql($db, $lv3_list), ($per - 3) . '|' . (2 * $per + 6) . '|88888',
+	'after deletes, VACUUM and a restart the cold NULL query lists the live rows');
+($lok, $lreport) = VectorVault::hnsw_verify($lazy, $db, 'litems_idx');
+ok($lok, 'hnsw_verify with the vault locator after inserts, deletes and VACUUM') or diag($lreport);
+
+# An index without the locator (as built before it: the metapage's build_tail zeroed on disk)
+# takes the old path, reading every vault's facts, and answers the same.
+my $idx_file = $lazy->data_dir . '/' . $lazy->safe_psql($db, q{SELECT pg_relation_filepath('litems_idx')});
+$lazy->stop;
+open(my $fh, '+<:raw', $idx_file) or die "open $idx_file: $!";
+sysseek($fh, 24 + 60, 0) or die;    # page header, then MetaData.build_tail
+sysread($fh, my $bt, 4);
+ok(unpack('V', $bt) > 0, 'the build recorded build_tail in the metapage (' . unpack('V', $bt) . ')');
+sysseek($fh, 24 + 60, 0) or die;
+syswrite($fh, pack('V', 0), 4) == 4 or die;
+close($fh);
+$lazy->start;
+($got, my $old) = index_blocks_read($lazy, $lv3_search);
+is($got, 2 * $per + 10, 'without the locator the first search still finds its row');
+cmp_ok($old, '>', 2 * $late, "and reads every vault's facts ($old blocks)");
+is($lazy->safe_psql($db, $lv3_list), ($per - 3) . '|' . (2 * $per + 6) . '|88888',
+	'without the locator a NULL query lists the same rows');
+
+# A build that outgrows maintenance_work_mem writes what it collected (with the locator) and
+# inserts the rest one by one, after build_tail: cold readers of an early and a late vault
+# still find every row, and hnsw_verify finds every element where the locator says.
+$lazy->safe_psql($db, "DROP INDEX litems_idx;\nSELECT vault.grant('lv20', 'lv_reader', 'read');\n"
+	  . "SET maintenance_work_mem = '2MB';\n"
+	  . 'CREATE INDEX litems_idx ON litems USING vault_hnsw (embedding evector_l2_ops)');
+$lazy->restart;
+my $self_misses = qq{SET ROLE lv_reader; SET enable_seqscan = off; SET vector_vault.ef_search = 100;
+SELECT count(*), count(*) FILTER (WHERE (SELECT s.id FROM litems s ORDER BY s.embedding <-> r.embedding
+	LIMIT 1) <> r.id) FROM (SELECT id, embedding FROM litems
+	WHERE id BETWEEN } . (2 * $per + 6) . ' AND ' . (3 * $per) . ' OR id = 88888 OR id BETWEEN '
+  . (($nv - 1) * $per + 1) . ' AND ' . ($nv * $per) . ') r';
+is($lazy->safe_psql($db, $self_misses), ($per - 5 + 1 + $per) . '|0',
+	'after an overflowing build and a restart every row of lv3 and lv20 finds itself');
+($lok, $lreport) = VectorVault::hnsw_verify($lazy, $db, 'litems_idx');
+ok($lok, 'hnsw_verify after an overflowing build') or diag($lreport);
+
+# Positive control of hnsw_verify's locator check: the first directory entry's build range
+# moved one block on disk leaves that vault's first page outside it.
+$idx_file = $lazy->data_dir . '/' . $lazy->safe_psql($db, q{SELECT pg_relation_filepath('litems_idx')});
+$lazy->stop;
+open($fh, '+<:raw', $idx_file) or die "open $idx_file: $!";
+sysseek($fh, 24 + 40, 0) or die;    # MetaData.first_dir_block
+sysread($fh, my $fd, 4);
+my $entry_at = unpack('V', $fd) * 8192 + 24 + 20;    # first DirEntry's build_first
+sysseek($fh, $entry_at, 0) or die;
+sysread($fh, my $bf, 4);
+sysseek($fh, $entry_at, 0) or die;
+syswrite($fh, pack('V', unpack('V', $bf) + 1), 4) == 4 or die;
+close($fh);
+$lazy->start;
+($lok, $lreport) = VectorVault::hnsw_verify($lazy, $db, 'litems_idx');
+ok(!$lok && $lreport =~ /outside their vault's build range/,
+	'hnsw_verify reports elements outside a vault range moved on disk')
+  or diag($lreport);
 $lazy->stop;
 
 done_testing();
