@@ -457,4 +457,51 @@ TextVectorCapacity(const char *text)
 	return Min(commas + 1, static_cast<uint32>(kMaxVectorDims));
 }
 
+/* See codec.h. */
+void
+CheckDimsTypmod(int64 dims, int32 typmod)
+{
+	if (typmod != -1 && dims != typmod)
+		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+						errmsg("expected %d dimensions, not %" PRId64, typmod, dims)));
+}
+
+/* See codec.h. */
+struct varlena *
+DenseVectorIn(const char *text, int32 typmod, ValueKind kind)
+{
+	const size_t width = kind == ValueKind::kHalfVector ? sizeof(uint16_t) : sizeof(float);
+	if (CiphertextIo())
+	{
+		struct varlena *v = EnvelopeFromText(text, kind);
+		if (v != nullptr)
+		{
+			CheckDimsTypmod(static_cast<int64>((VARSIZE(v) - VARHDRSZ - kEnvelopeOverhead) / width),
+							typmod);
+			return v;
+		}
+	}
+	uint32 cap = TextVectorCapacity(text);
+	float *buf = AllocVector(cap);
+	size_t dims = 0;
+	Status s = ParseVectorText(text, buf, cap, &dims);
+	if (!s.ok())
+	{
+		pg::FreeSecret(buf);
+		ThrowVectorParseError(
+			s, KindTypeName(kind),
+			psprintf("Write vectors as '[1,2,3]': finite numbers%s, 1 to %u dimensions.",
+					 kind == ValueKind::kHalfVector ? " up to 65504 in magnitude" : "",
+					 kMaxVectorDims));
+	}
+	if (typmod != -1 && static_cast<int64>(dims) != typmod)
+		pg::FreeSecret(buf); /* zeroed before the error below */
+	CheckDimsTypmod(static_cast<int64>(dims), typmod);
+	struct varlena *out = kind == ValueKind::kHalfVector
+							  ? SealAsHalves(buf, dims, cap * sizeof(float))
+							  : SealValue(ValueKind::kVector, buf, dims * sizeof(float));
+	pg::FreeSecret(buf);
+	return out;
+}
+
 } // namespace vector_vault::type

@@ -130,6 +130,14 @@ Datum SealVectorAndFree(float *v, uint32 dims);
  * buffers are sized by the input, not by the type's limit). */
 uint32 TextVectorCapacity(const char *text);
 
+/* Raises 22000 unless dims matches a column's declared dimensions (typmod -1: any). */
+void CheckDimsTypmod(int64 dims, int32 typmod);
+
+/* The text input of a dense vector type (kind evector or ehalfvec): pgvector's text, parsed into
+ * a secret buffer, checked against typmod and sealed as kind; with ciphertext I/O an envelope
+ * printed by the output function is taken as it is. */
+struct varlena *DenseVectorIn(const char *text, int32 typmod, ValueKind kind);
+
 /* pgvector's text form of an opened vector (palloc'd; type_name for the error). */
 char *VectorOutText(const PlainVector &p, const char *type_name);
 

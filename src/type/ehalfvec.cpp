@@ -39,54 +39,11 @@ extern "C"
 using namespace vector_vault;
 using type::EnvelopeRef;
 
-namespace
-{
-
-/* Raises an error unless dims matches a column's declared dimensions. */
-void
-CheckHalfTypmod(int dims, int32 typmod)
-{
-	if (typmod != -1 && dims != typmod)
-		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
-						errmsg("expected %d dimensions, not %d", typmod, dims)));
-}
-
-} // namespace
-
 /* ehalfvec_in(cstring, oid, integer): parses pgvector text, rounds to halves and seals. */
 VV_FUNCTION(ehalfvec_in)
 {
-	char *text = PG_GETARG_CSTRING(0);
-	int32 typmod = PG_GETARG_INT32(2);
-	if (type::CiphertextIo())
-	{
-		struct varlena *v = type::EnvelopeFromText(text, ValueKind::kHalfVector);
-		if (v != nullptr)
-		{
-			CheckHalfTypmod(
-				static_cast<int>((VARSIZE(v) - VARHDRSZ - kEnvelopeOverhead) / sizeof(uint16_t)),
-				typmod);
-			PG_RETURN_POINTER(v);
-		}
-	}
-	uint32 cap = type::TextVectorCapacity(text);
-	float *buf = type::AllocVector(cap);
-	size_t dims = 0;
-	Status s = ParseVectorText(text, buf, cap, &dims);
-	if (!s.ok())
-	{
-		pg::FreeSecret(buf);
-		type::ThrowVectorParseError(s, "ehalfvec",
-									psprintf("Write vectors as '[1,2,3]': finite numbers up to "
-											 "65504 in magnitude, 1 to %u dimensions.",
-											 kMaxVectorDims));
-	}
-	if (typmod != -1 && static_cast<int>(dims) != typmod)
-		pg::FreeSecret(buf); /* zeroed before the error below */
-	CheckHalfTypmod(static_cast<int>(dims), typmod);
-	struct varlena *out = type::SealAsHalves(buf, dims, cap * sizeof(float));
-	pg::FreeSecret(buf);
-	PG_RETURN_POINTER(out);
+	PG_RETURN_POINTER(
+		type::DenseVectorIn(PG_GETARG_CSTRING(0), PG_GETARG_INT32(2), ValueKind::kHalfVector));
 }
 
 /* ehalfvec_out(ehalfvec): decrypts (read access required) and prints pgvector text. */
@@ -114,7 +71,7 @@ VV_FUNCTION(ehalfvec_recv)
 	if (type::CiphertextIo())
 	{
 		struct varlena *v = type::EnvelopeFromBinary(buf, ValueKind::kHalfVector);
-		CheckHalfTypmod(
+		type::CheckDimsTypmod(
 			static_cast<int>((VARSIZE(v) - VARHDRSZ - kEnvelopeOverhead) / sizeof(uint16_t)),
 			typmod);
 		PG_RETURN_POINTER(v);
@@ -134,7 +91,7 @@ VV_FUNCTION(ehalfvec_recv)
 	buf->cursor = buf->len;
 	if (typmod != -1 && static_cast<int>(dims) != typmod)
 		pg::FreeSecret(h); /* zeroed before the error below */
-	CheckHalfTypmod(static_cast<int>(dims), typmod);
+	type::CheckDimsTypmod(static_cast<int>(dims), typmod);
 	struct varlena *out = type::SealValue(ValueKind::kHalfVector, h, dims * sizeof(uint16_t));
 	pg::FreeSecret(h);
 	PG_RETURN_POINTER(out);
@@ -164,7 +121,7 @@ VV_FUNCTION(ehalfvec_coerce)
 	Datum d = PG_GETARG_DATUM(0);
 	EnvelopeRef ref;
 	type::ReadEnvelope(d, ValueKind::kHalfVector, &ref);
-	CheckHalfTypmod(static_cast<int>(type::VectorDimsOf(ref)), PG_GETARG_INT32(1));
+	type::CheckDimsTypmod(static_cast<int>(type::VectorDimsOf(ref)), PG_GETARG_INT32(1));
 	PG_RETURN_DATUM(d);
 }
 
@@ -194,7 +151,7 @@ VV_FUNCTION(ehalfvec_from_evector)
 	EnvelopeRef ref;
 	type::ReadEnvelope(PG_GETARG_DATUM(0), ValueKind::kVector, &ref);
 	uint32 dims = type::VectorDimsOf(ref);
-	CheckHalfTypmod(static_cast<int>(dims), PG_GETARG_INT32(1));
+	type::CheckDimsTypmod(static_cast<int>(dims), PG_GETARG_INT32(1));
 	float *v = type::AllocVector(dims);
 	type::OpenVectorFloats(ref, v);
 	struct varlena *out = type::SealAsHalves(v, dims, sizeof(float) * dims);
@@ -208,7 +165,7 @@ VV_FUNCTION(evector_from_ehalfvec)
 	EnvelopeRef ref;
 	type::ReadEnvelope(PG_GETARG_DATUM(0), ValueKind::kHalfVector, &ref);
 	uint32 dims = type::VectorDimsOf(ref);
-	CheckHalfTypmod(static_cast<int>(dims), PG_GETARG_INT32(1));
+	type::CheckDimsTypmod(static_cast<int>(dims), PG_GETARG_INT32(1));
 	float *v = type::AllocVector(dims);
 	type::OpenVectorFloats(ref, v);
 	PG_RETURN_DATUM(type::SealVectorAndFree(v, dims));

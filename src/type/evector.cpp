@@ -42,25 +42,6 @@ using type::EnvelopeRef;
 namespace
 {
 
-/* Raises the Postgres error for a failed evector parse. */
-void
-ThrowParseError(const Status &s)
-{
-	type::ThrowVectorParseError(s, "evector",
-								psprintf("Write vectors as '[1,2,3]': finite numbers, 1 to %u "
-										 "dimensions.",
-										 kMaxVectorDims));
-}
-
-/* Raises an error unless dims matches a column's declared dimensions. */
-void
-CheckTypmod(int dims, int32 typmod)
-{
-	if (typmod != -1 && dims != typmod)
-		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
-						errmsg("expected %d dimensions, not %d", typmod, dims)));
-}
-
 /* Floats to allocate for parsing a binary vector: the dimensions its header declares when the
  * length matches them, else kMaxVectorDims (the parser then raises its own error, in the same
  * order as for any input). */
@@ -252,34 +233,8 @@ Distance(FunctionCallInfo fcinfo, Metric metric, ValueKind kind = ValueKind::kVe
 /* evector_in(cstring, oid, integer): parses pgvector text and seals it. */
 VV_FUNCTION(evector_in)
 {
-	char *text = PG_GETARG_CSTRING(0);
-	int32 typmod = PG_GETARG_INT32(2);
-	if (type::CiphertextIo())
-	{
-		struct varlena *v = type::EnvelopeFromText(text, ValueKind::kVector);
-		if (v != nullptr)
-		{
-			CheckTypmod(
-				static_cast<int>((VARSIZE(v) - VARHDRSZ - kEnvelopeOverhead) / sizeof(float)),
-				typmod);
-			PG_RETURN_POINTER(v);
-		}
-	}
-	uint32 cap = type::TextVectorCapacity(text);
-	float *buf = type::AllocVector(cap);
-	size_t dims = 0;
-	Status s = ParseVectorText(text, buf, cap, &dims);
-	if (!s.ok())
-	{
-		pg::FreeSecret(buf);
-		ThrowParseError(s);
-	}
-	if (typmod != -1 && static_cast<int>(dims) != typmod)
-		pg::FreeSecret(buf); /* zeroed before the error below */
-	CheckTypmod(static_cast<int>(dims), typmod);
-	Datum d = SealVector(buf, dims);
-	pg::FreeSecret(buf);
-	PG_RETURN_DATUM(d);
+	PG_RETURN_POINTER(
+		type::DenseVectorIn(PG_GETARG_CSTRING(0), PG_GETARG_INT32(2), ValueKind::kVector));
 }
 
 /* evector_out(evector): decrypts (read access required) and prints pgvector text. */
@@ -314,8 +269,8 @@ VV_FUNCTION(evector_recv)
 	if (type::CiphertextIo())
 	{
 		struct varlena *v = type::EnvelopeFromBinary(buf, ValueKind::kVector);
-		CheckTypmod(static_cast<int>((VARSIZE(v) - VARHDRSZ - kEnvelopeOverhead) / sizeof(float)),
-					typmod);
+		type::CheckDimsTypmod(
+			static_cast<int>((VARSIZE(v) - VARHDRSZ - kEnvelopeOverhead) / sizeof(float)), typmod);
 		PG_RETURN_POINTER(v);
 	}
 	size_t len = static_cast<size_t>(buf->len - buf->cursor);
@@ -334,7 +289,7 @@ VV_FUNCTION(evector_recv)
 	buf->cursor = buf->len;
 	if (typmod != -1 && static_cast<int>(dims) != typmod)
 		pg::FreeSecret(v); /* zeroed before the error below */
-	CheckTypmod(static_cast<int>(dims), typmod);
+	type::CheckDimsTypmod(static_cast<int>(dims), typmod);
 	Datum d = SealVector(v, dims);
 	pg::FreeSecret(v);
 	PG_RETURN_DATUM(d);
@@ -361,7 +316,7 @@ VV_FUNCTION(evector_coerce)
 	int32 typmod = PG_GETARG_INT32(1);
 	EnvelopeRef ref;
 	type::ReadEnvelope(d, ValueKind::kVector, &ref);
-	CheckTypmod(static_cast<int>(ref.header.payload_len / sizeof(float)), typmod);
+	type::CheckDimsTypmod(static_cast<int>(ref.header.payload_len / sizeof(float)), typmod);
 	PG_RETURN_DATUM(d);
 }
 
@@ -495,7 +450,7 @@ FromArray(FunctionCallInfo fcinfo, ValueKind kind)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						errmsg("%s cannot have more than %u dimensions", type::KindTypeName(kind),
 							   kMaxVectorDims)));
-	CheckTypmod(dims, typmod);
+	type::CheckDimsTypmod(dims, typmod);
 	if (elemtype == FLOAT4OID)
 	{
 		const float *v = reinterpret_cast<const float *>(ARR_DATA_PTR(a));
