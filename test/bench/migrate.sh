@@ -40,7 +40,7 @@ shared_preload_libraries = 'vector_vault'
 vector_vault.master_key_file = '$WORK/master.key'
 vector_vault.keyring_dir = '$WORK/keyring'
 shared_buffers = 1GB
-maintenance_work_mem = 1GB
+maintenance_work_mem = 2GB
 max_wal_size = 8GB
 CONF
 # Hold the install lock from `make install` until the server has loaded our library and
