@@ -79,6 +79,7 @@
 #include "index/hnsw.h"
 #include "keys/keys.h"
 #include "pg/guard.h"
+#include "pg/secret.h"
 #include "pg/shmem.h"
 
 extern "C"
@@ -867,11 +868,11 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 			SecureZero(d.links, LinksBytes(e->m, h.level));
 			if (!was_loaded)
 			{
-				float *v = static_cast<float *>(palloc(sizeof(float) * e->dims));
+				float *v = static_cast<float *>(pg::AllocSecret(sizeof(float) * e->dims));
 				ReadVector(index, h.vec_block, h.vec_offset, h.element_id, h.vault_id,
 						   h.key_version, e->dims, v);
 				StoreVector(e, arena, s, v);
-				SecureZero(v, sizeof(float) * e->dims);
+				pg::FreeSecret(v);
 			}
 		}
 		s->flags = kSlotPresent | (decode ? kSlotLoaded : 0);
@@ -880,6 +881,37 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(tmp);
 	}
+}
+
+/* A training run's buffers: one decrypted vector and the per-dimension range, in secret memory
+ * (pg/secret.h: zeroed when released, or when an error resets their context). */
+struct TrainBuffers
+{
+	float *v;
+	float *mins;
+	float *maxs;
+};
+
+/* Allocates a training run's buffers in the current context and starts an empty range. */
+TrainBuffers
+StartTraining(uint32 dims)
+{
+	TrainBuffers t;
+	t.v = static_cast<float *>(pg::AllocSecret(sizeof(float) * dims));
+	t.mins = static_cast<float *>(pg::AllocSecret(sizeof(float) * dims));
+	t.maxs = static_cast<float *>(pg::AllocSecret(sizeof(float) * dims));
+	sq8::StartRange(t.mins, t.maxs, dims);
+	return t;
+}
+
+/* Turns the range into the entry's sq8 parameters and releases (zeroes) the buffers. */
+void
+FinishTraining(TrainBuffers *t, CacheEntry *e, char *arena)
+{
+	sq8::ParamsFromRange(t->mins, t->maxs, e->dims, QuantLo(e, arena), QuantStep(e, arena));
+	pg::FreeSecret(t->v);
+	pg::FreeSecret(t->mins);
+	pg::FreeSecret(t->maxs);
 }
 
 /*
@@ -898,10 +930,8 @@ TrainQuantizer(Relation index, CacheEntry *e, char *arena, uint32 nelements, Mem
 		present += (Slot(e, arena, id)->flags & kSlotPresent) != 0;
 	uint32 stride = Max(1u, present / kTrainSample);
 	MemoryContext old = MemoryContextSwitchTo(tmp);
-	float *v = static_cast<float *>(palloc(sizeof(float) * e->dims));
-	float *mins = static_cast<float *>(palloc(sizeof(float) * e->dims));
-	float *maxs = static_cast<float *>(palloc(sizeof(float) * e->dims));
-	sq8::StartRange(mins, maxs, e->dims);
+	TrainBuffers t = StartTraining(e->dims);
+	float *v = t.v;
 	const DirEntry *vaults = Vaults(e, arena);
 	uint32 seen = 0;
 	for (uint32 id = 0; id < nelements; id++)
@@ -911,14 +941,11 @@ TrainQuantizer(Relation index, CacheEntry *e, char *arena, uint32 nelements, Mem
 			continue;
 		ReadVector(index, s->vec_block, s->vec_offset, id, vaults[s->vault_index].vault_id,
 				   s->key_version, e->dims, v);
-		sq8::WidenRange(mins, maxs, v, e->dims);
+		sq8::WidenRange(t.mins, t.maxs, v, e->dims);
 		if ((seen & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
-	SecureZero(v, sizeof(float) * e->dims);
-	sq8::ParamsFromRange(mins, maxs, e->dims, QuantLo(e, arena), QuantStep(e, arena));
-	SecureZero(mins, sizeof(float) * e->dims);
-	SecureZero(maxs, sizeof(float) * e->dims);
+	FinishTraining(&t, e, arena);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(tmp);
 }
@@ -939,10 +966,8 @@ TrainQuantizerSampled(Relation index, CacheEntry *e, char *arena, BlockNumber fi
 	constexpr BlockNumber kTrainRuns = 16;
 	constexpr BlockNumber kRunPages = 4;
 	MemoryContext old = MemoryContextSwitchTo(tmp);
-	float *v = static_cast<float *>(palloc(sizeof(float) * e->dims));
-	float *mins = static_cast<float *>(palloc(sizeof(float) * e->dims));
-	float *maxs = static_cast<float *>(palloc(sizeof(float) * e->dims));
-	sq8::StartRange(mins, maxs, e->dims);
+	TrainBuffers t = StartTraining(e->dims);
+	float *v = t.v;
 	PGAlignedBlock copy;
 	BlockNumber span = nblocks > first ? nblocks - first : 0;
 	BlockNumber step = Max(kRunPages, span / kTrainRuns / kRunPages * kRunPages);
@@ -973,15 +998,12 @@ TrainQuantizerSampled(Relation index, CacheEntry *e, char *arena, BlockNumber fi
 				continue;
 			ReadVector(index, h.vec_block, h.vec_offset, h.element_id, h.vault_id, h.key_version,
 					   e->dims, v);
-			sq8::WidenRange(mins, maxs, v, e->dims);
+			sq8::WidenRange(t.mins, t.maxs, v, e->dims);
 			seen++;
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
-	SecureZero(v, sizeof(float) * e->dims);
-	sq8::ParamsFromRange(mins, maxs, e->dims, QuantLo(e, arena), QuantStep(e, arena));
-	SecureZero(mins, sizeof(float) * e->dims);
-	SecureZero(maxs, sizeof(float) * e->dims);
+	FinishTraining(&t, e, arena);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(tmp);
 }
@@ -995,8 +1017,9 @@ void
 LoadVaults(Relation index, CacheEntry *e, char *arena, const bool *want)
 {
 	uint32 n = pg_atomic_read_u32(&e->nslots);
-	uint32 *links = static_cast<uint32 *>(palloc(LinksBytes(e->m, hnsw::kMaxLevel)));
-	float *v = static_cast<float *>(palloc(sizeof(float) * e->dims));
+	/* secret: a page that fails to decrypt raises with plaintext of earlier elements here */
+	uint32 *links = static_cast<uint32 *>(pg::AllocSecret(LinksBytes(e->m, hnsw::kMaxLevel)));
+	float *v = static_cast<float *>(pg::AllocSecret(sizeof(float) * e->dims));
 	DirEntry *vaults = Vaults(e, arena);
 	uint32 nv = pg_atomic_read_u32(&e->nvaults);
 	/* Where the wanted elements are: every id, or (partial) their vaults' build id ranges and
@@ -1043,10 +1066,8 @@ LoadVaults(Relation index, CacheEntry *e, char *arena, const bool *want)
 			if ((id & 1023) == 0)
 				CHECK_FOR_INTERRUPTS();
 		}
-	SecureZero(links, LinksBytes(e->m, hnsw::kMaxLevel));
-	SecureZero(v, sizeof(float) * e->dims);
-	pfree(links);
-	pfree(v);
+	pg::FreeSecret(links);
+	pg::FreeSecret(v);
 	pfree(spans);
 	for (uint32 i = 0; i < nv; i++)
 		if (want[i])

@@ -26,6 +26,7 @@
 
 #include "index/hnsw.h"
 #include "pg/guard.h"
+#include "pg/secret.h"
 
 extern "C"
 {
@@ -582,7 +583,7 @@ RelinkUnreachable(Relation index)
 	RelinkBatch batch{&ref, m, static_cast<ElementRewrite *>(palloc(sizeof(ElementRewrite) * 64)),
 					  0, 64};
 	ElementId near[64];
-	float *query = static_cast<float *>(palloc(sizeof(float) * meta.dims));
+	float *query = static_cast<float *>(pg::AllocSecret(sizeof(float) * meta.dims));
 	for (ElementId u = 0; u < n; u++)
 	{
 		CachedElement ce;

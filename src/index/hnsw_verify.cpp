@@ -42,6 +42,7 @@
 #include "index/hnsw.h"
 #include "keys/keys.h"
 #include "pg/guard.h"
+#include "pg/secret.h"
 
 extern "C"
 {
@@ -221,7 +222,7 @@ CheckElements(VerifyRun *r)
 	DirEntry *dir = ReadDirectory(r->index, r->meta, &ndir);
 	std::sort(dir, dir + ndir,
 			  [](const DirEntry &a, const DirEntry &b) { return a.vault_id < b.vault_id; });
-	float *vec = static_cast<float *>(palloc(sizeof(float) * r->meta.dims));
+	float *vec = static_cast<float *>(pg::AllocSecret(sizeof(float) * r->meta.dims));
 	BlockNumber nblocks = RelationGetNumberOfBlocks(r->index);
 	MemoryContext tmp =
 		AllocSetContextCreate(CurrentMemoryContext, "hnsw_verify", ALLOCSET_DEFAULT_SIZES);
