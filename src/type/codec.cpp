@@ -5,7 +5,9 @@
 #include "core/secure.h"
 #include "core/vector_format.h"
 
+#include <cfloat>
 #include <cinttypes>
+#include <cmath>
 #include <cstring>
 
 #include "auth/auth.h"
@@ -16,10 +18,12 @@
 
 extern "C"
 {
+#include "catalog/pg_type.h"
 #include "common/base64.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
 #include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 }
 
@@ -399,11 +403,48 @@ AllocVector(uint32 dims)
 
 /* See codec.h. */
 Datum
-SealVectorAndFree(float *v, uint32 dims)
+SealVectorAndFree(float *v, uint32 dims, ValueKind kind)
 {
-	Datum d = PointerGetDatum(SealValue(ValueKind::kVector, v, sizeof(float) * dims));
+	struct varlena *out = kind == ValueKind::kHalfVector
+							  ? SealAsHalves(v, dims, sizeof(float) * dims)
+							  : SealValue(ValueKind::kVector, v, sizeof(float) * dims);
 	pg::FreeSecret(v);
-	return d;
+	return PointerGetDatum(out);
+}
+
+/* See codec.h. */
+float
+ArrayElementToFloat(Datum d, Oid elemtype, int i, const char *type_name)
+{
+	double x = 0;
+	switch (elemtype)
+	{
+		case FLOAT4OID:
+			x = DatumGetFloat4(d);
+			break;
+		case FLOAT8OID:
+			x = DatumGetFloat8(d);
+			break;
+		case INT4OID:
+			x = DatumGetInt32(d);
+			break;
+		case NUMERICOID:
+			/* No overflow error (Postgres' own would quote the value): out of range is +-inf. */
+			x = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("cannot convert an array of type %s to %s", format_type_be(elemtype),
+							type_name),
+					 errhint("Use an array of real, double precision, integer or numeric.")));
+	}
+	if (!std::isfinite(x) || std::fabs(x) > static_cast<double>(FLT_MAX))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("element %d of the array is not a finite real number", i + 1),
+				 errhint("%s elements must be finite and within the range of real.", type_name)));
+	return static_cast<float>(x);
 }
 
 /* See codec.h. */

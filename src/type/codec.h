@@ -106,6 +106,17 @@ void RegisterDdlHook();
 /* Name of an encrypted type, for messages. */
 const char *KindTypeName(ValueKind kind);
 
+/* Which distance a SQL distance function or operator computes (for the index's metrics see
+ * core/metric.h). */
+enum class SqlDistance
+{
+	kL2,
+	kInnerProduct,
+	kNegInnerProduct,
+	kCosine,
+	kL1
+};
+
 /* A decrypted evector or ehalfvec as floats, in a secret buffer (pg/secret.h). */
 struct PlainVector
 {
@@ -122,9 +133,14 @@ void FreeVector(PlainVector p);
 /* dims floats of secret memory for a result that SealVectorAndFree will seal. */
 float *AllocVector(uint32 dims);
 
-/* Seals dims floats (from AllocVector or OpenVector) as an evector under the session's vault,
- * then zeroes and releases them. */
-Datum SealVectorAndFree(float *v, uint32 dims);
+/* Seals dims floats (from AllocVector or OpenVector) as kind under the session's vault — an
+ * evector, or an ehalfvec rounded to halves (22003 beyond half range) — then zeroes and releases
+ * them. */
+Datum SealVectorAndFree(float *v, uint32 dims, ValueKind kind = ValueKind::kVector);
+
+/* One element of an array of real, double precision, integer or numeric as a finite float4 (the
+ * casts from arrays to type_name); errors name the element's position, never its value. */
+float ArrayElementToFloat(Datum d, Oid elemtype, int i, const char *type_name);
 
 /* Floats a text vector can hold: one more than its commas, at most kMaxVectorDims (parse
  * buffers are sized by the input, not by the type's limit). */

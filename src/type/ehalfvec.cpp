@@ -39,6 +39,24 @@ extern "C"
 using namespace vector_vault;
 using type::EnvelopeRef;
 
+namespace
+{
+
+/* Decrypts argument 0 (of kind from), checks typmod argument 1 and seals it as kind to. */
+Datum
+ConvertDense(FunctionCallInfo fcinfo, ValueKind from, ValueKind to)
+{
+	EnvelopeRef ref;
+	type::ReadEnvelope(PG_GETARG_DATUM(0), from, &ref);
+	uint32 dims = type::VectorDimsOf(ref);
+	type::CheckDimsTypmod(dims, PG_GETARG_INT32(1));
+	float *v = type::AllocVector(dims);
+	type::OpenVectorFloats(ref, v);
+	return type::SealVectorAndFree(v, dims, to);
+}
+
+} // namespace
+
 /* ehalfvec_in(cstring, oid, integer): parses pgvector text, rounds to halves and seals. */
 VV_FUNCTION(ehalfvec_in)
 {
@@ -125,63 +143,15 @@ VV_FUNCTION(ehalfvec_coerce)
 	PG_RETURN_DATUM(d);
 }
 
-/* vector_dims(ehalfvec): from the authenticated header, no decryption. */
-VV_FUNCTION(ehalfvec_dims)
-{
-	EnvelopeRef ref;
-	type::ReadEnvelope(PG_GETARG_DATUM(0), ValueKind::kHalfVector, &ref);
-	PG_RETURN_INT32(static_cast<int32>(type::VectorDimsOf(ref)));
-}
-
-/* l2_norm(ehalfvec): Euclidean norm in double precision (decrypts). */
-VV_FUNCTION(ehalfvec_norm)
-{
-	type::PlainVector p = type::OpenVector(PG_GETARG_DATUM(0), ValueKind::kHalfVector);
-	double s = 0;
-	for (uint32 i = 0; i < p.dims; i++)
-		s += static_cast<double>(p.v[i]) * p.v[i];
-	type::FreeVector(p);
-	PG_RETURN_FLOAT8(std::sqrt(s));
-}
-
 /* ehalfvec(evector, integer, boolean): decrypts, rounds to halves, seals under the session's
  * vault (22003 for an element beyond half range). */
 VV_FUNCTION(ehalfvec_from_evector)
 {
-	EnvelopeRef ref;
-	type::ReadEnvelope(PG_GETARG_DATUM(0), ValueKind::kVector, &ref);
-	uint32 dims = type::VectorDimsOf(ref);
-	type::CheckDimsTypmod(static_cast<int>(dims), PG_GETARG_INT32(1));
-	float *v = type::AllocVector(dims);
-	type::OpenVectorFloats(ref, v);
-	struct varlena *out = type::SealAsHalves(v, dims, sizeof(float) * dims);
-	pg::FreeSecret(v);
-	PG_RETURN_POINTER(out);
+	return ConvertDense(fcinfo, ValueKind::kVector, ValueKind::kHalfVector);
 }
 
 /* evector(ehalfvec, integer, boolean): decrypts, widens (exact), seals as an evector. */
 VV_FUNCTION(evector_from_ehalfvec)
 {
-	EnvelopeRef ref;
-	type::ReadEnvelope(PG_GETARG_DATUM(0), ValueKind::kHalfVector, &ref);
-	uint32 dims = type::VectorDimsOf(ref);
-	type::CheckDimsTypmod(static_cast<int>(dims), PG_GETARG_INT32(1));
-	float *v = type::AllocVector(dims);
-	type::OpenVectorFloats(ref, v);
-	PG_RETURN_DATUM(type::SealVectorAndFree(v, dims));
-}
-
-/* real[](ehalfvec): decrypts into a float4 array (explicit plaintext out, as evector's). */
-VV_FUNCTION(ehalfvec_to_real_array)
-{
-	type::PlainVector p = type::OpenVector(PG_GETARG_DATUM(0), ValueKind::kHalfVector);
-	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * p.dims));
-	for (uint32 i = 0; i < p.dims; i++)
-		elems[i] = Float4GetDatum(p.v[i]);
-	ArrayType *result = construct_array(elems, static_cast<int>(p.dims), FLOAT4OID, sizeof(float4),
-										true, TYPALIGN_INT);
-	SecureZero(elems, sizeof(Datum) * p.dims);
-	pfree(elems);
-	type::FreeVector(p);
-	PG_RETURN_POINTER(result);
+	return ConvertDense(fcinfo, ValueKind::kHalfVector, ValueKind::kVector);
 }

@@ -134,16 +134,6 @@ FreePairs(Pairs p)
 	pg::FreeSecret(p.val);
 }
 
-/* Which distance. */
-enum class SparseMetric
-{
-	kL2,
-	kInnerProduct,
-	kNegInnerProduct,
-	kCosine,
-	kL1
-};
-
 /* Decrypts both arguments and compares them in pgvector's sparsevec order (CompareSparse). */
 int
 SparseCompare(FunctionCallInfo fcinfo)
@@ -158,7 +148,7 @@ SparseCompare(FunctionCallInfo fcinfo)
 
 /* Decrypts both arguments and computes the metric. */
 Datum
-SparseDistance(FunctionCallInfo fcinfo, SparseMetric m)
+SparseDistance(FunctionCallInfo fcinfo, type::SqlDistance m)
 {
 	Plain a = OpenSparse(PG_GETARG_DATUM(0));
 	Plain b = OpenSparse(PG_GETARG_DATUM(1));
@@ -174,19 +164,19 @@ SparseDistance(FunctionCallInfo fcinfo, SparseMetric m)
 	double r = 0;
 	switch (m)
 	{
-		case SparseMetric::kL2:
+		case type::SqlDistance::kL2:
 			r = SparseL2(a.v, b.v);
 			break;
-		case SparseMetric::kInnerProduct:
+		case type::SqlDistance::kInnerProduct:
 			r = SparseInnerProduct(a.v, b.v);
 			break;
-		case SparseMetric::kNegInnerProduct:
+		case type::SqlDistance::kNegInnerProduct:
 			r = -SparseInnerProduct(a.v, b.v);
 			break;
-		case SparseMetric::kCosine:
+		case type::SqlDistance::kCosine:
 			r = SparseCosineDistance(a.v, b.v);
 			break;
-		case SparseMetric::kL1:
+		case type::SqlDistance::kL1:
 			r = SparseL1(a.v, b.v);
 			break;
 	}
@@ -203,7 +193,7 @@ FromDense(FunctionCallInfo fcinfo, ValueKind kind)
 	type::ReadEnvelope(PG_GETARG_DATUM(0), kind, &ref);
 	uint32 dims = type::VectorDimsOf(ref);
 	CheckSparseTypmod(dims, PG_GETARG_INT32(1));
-	float *v = static_cast<float *>(pg::AllocSecret(sizeof(float) * dims));
+	float *v = type::AllocVector(dims);
 	type::OpenVectorFloats(ref, v);
 	Pairs p = NewPairs(dims); /* dims <= 16,000 = kMaxSparseNnz */
 	uint32_t nnz = 0;
@@ -237,44 +227,12 @@ ToDense(FunctionCallInfo fcinfo, ValueKind kind)
 							errhint("Keep vectors of more dimensions as esparsevec.")));
 		CheckSparseTypmod(dims, typmod);
 	}
-	float *v = static_cast<float *>(pg::AllocSecret(sizeof(float) * dims));
+	float *v = type::AllocVector(dims);
 	memset(v, 0, sizeof(float) * dims);
 	for (uint32 i = 0; i < p.v.nnz; i++)
 		v[p.v.indices[i]] = p.v.values[i];
 	pg::FreeSecret(p.buf);
-	struct varlena *out = kind == ValueKind::kVector
-							  ? type::SealValue(ValueKind::kVector, v, sizeof(float) * dims)
-							  : type::SealAsHalves(v, dims, sizeof(float) * dims);
-	pg::FreeSecret(v);
-	PG_RETURN_POINTER(out);
-}
-
-/* One array element as a finite float4, or an error naming its position (never its value). */
-float
-ArrayElement(Datum d, Oid elemtype, int i)
-{
-	double x = 0;
-	switch (elemtype)
-	{
-		case FLOAT4OID:
-			x = DatumGetFloat4(d);
-			break;
-		case FLOAT8OID:
-			x = DatumGetFloat8(d);
-			break;
-		case INT4OID:
-			x = DatumGetInt32(d);
-			break;
-		default: /* NUMERICOID (checked by the caller); out of range is +-inf, not an error */
-			x = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
-			break;
-	}
-	if (!std::isfinite(x) || std::fabs(x) > static_cast<double>(FLT_MAX))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("element %d of the array is not a finite real number", i + 1),
-				 errhint("esparsevec elements must be finite and within the range of real.")));
-	return static_cast<float>(x);
+	PG_RETURN_DATUM(type::SealVectorAndFree(v, dims, kind));
 }
 
 } // namespace
@@ -384,31 +342,31 @@ VV_FUNCTION(esparsevec_coerce)
 /* l2_distance(esparsevec, esparsevec) and <->. */
 VV_FUNCTION(esparsevec_l2_distance)
 {
-	return SparseDistance(fcinfo, SparseMetric::kL2);
+	return SparseDistance(fcinfo, type::SqlDistance::kL2);
 }
 
 /* inner_product(esparsevec, esparsevec). */
 VV_FUNCTION(esparsevec_inner_product)
 {
-	return SparseDistance(fcinfo, SparseMetric::kInnerProduct);
+	return SparseDistance(fcinfo, type::SqlDistance::kInnerProduct);
 }
 
 /* <#> on esparsevec: the negative inner product. */
 VV_FUNCTION(esparsevec_negative_inner_product)
 {
-	return SparseDistance(fcinfo, SparseMetric::kNegInnerProduct);
+	return SparseDistance(fcinfo, type::SqlDistance::kNegInnerProduct);
 }
 
 /* cosine_distance(esparsevec, esparsevec) and <=>. */
 VV_FUNCTION(esparsevec_cosine_distance)
 {
-	return SparseDistance(fcinfo, SparseMetric::kCosine);
+	return SparseDistance(fcinfo, type::SqlDistance::kCosine);
 }
 
 /* l1_distance(esparsevec, esparsevec) and <+>. */
 VV_FUNCTION(esparsevec_l1_distance)
 {
-	return SparseDistance(fcinfo, SparseMetric::kL1);
+	return SparseDistance(fcinfo, type::SqlDistance::kL1);
 }
 
 /* sparsevec_cmp(esparsevec, esparsevec): -1, 0 or 1 (btree support function). */
@@ -513,7 +471,7 @@ VV_FUNCTION(esparsevec_from_array)
 	bool isnull;
 	for (int i = 0; array_iterate(it, &d, &isnull); i++)
 	{
-		float f = ArrayElement(d, elemtype, i);
+		float f = type::ArrayElementToFloat(d, elemtype, i, "esparsevec");
 		if (f == 0.0f)
 			continue;
 		if (nnz == kMaxSparseNnz)

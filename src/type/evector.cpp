@@ -58,6 +58,41 @@ BinaryCapacity(const uint8_t *data, size_t len)
 	return kMaxVectorDims;
 }
 
+/* vector_dims of an evector or ehalfvec (kind): from the authenticated header. */
+Datum
+DimsOf(FunctionCallInfo fcinfo, ValueKind kind)
+{
+	EnvelopeRef ref;
+	type::ReadEnvelope(PG_GETARG_DATUM(0), kind, &ref);
+	PG_RETURN_INT32(static_cast<int32>(type::VectorDimsOf(ref)));
+}
+
+/* Euclidean norm of an evector or ehalfvec (kind), in double precision (decrypts). */
+Datum
+NormOf(FunctionCallInfo fcinfo, ValueKind kind)
+{
+	type::PlainVector p = type::OpenVector(PG_GETARG_DATUM(0), kind);
+	double n = ExactNorm(p.v, p.dims);
+	type::FreeVector(p);
+	PG_RETURN_FLOAT8(n);
+}
+
+/* An evector or ehalfvec (kind) decrypted into a float4 array; the Datum copies are zeroed. */
+Datum
+ToRealArray(FunctionCallInfo fcinfo, ValueKind kind)
+{
+	type::PlainVector p = type::OpenVector(PG_GETARG_DATUM(0), kind);
+	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * p.dims));
+	for (uint32 i = 0; i < p.dims; i++)
+		elems[i] = Float4GetDatum(p.v[i]);
+	ArrayType *result = construct_array(elems, static_cast<int>(p.dims), FLOAT4OID, sizeof(float4),
+										true, TYPALIGN_INT);
+	SecureZero(elems, sizeof(Datum) * p.dims);
+	pfree(elems);
+	type::FreeVector(p);
+	PG_RETURN_POINTER(result);
+}
+
 /* Seals dims floats as an evector datum. */
 Datum
 SealVector(const float *v, size_t dims)
@@ -153,16 +188,6 @@ CacheQuery(FunctionCallInfo fcinfo, Datum d, uint32 *dims, ValueKind kind)
 	return v;
 }
 
-/* Which distance a function computes. */
-enum class Metric
-{
-	kL2,
-	kInnerProduct,
-	kNegInnerProduct,
-	kCosine,
-	kL1
-};
-
 /* Decrypts a row's vector (of kind, as floats) into the call site's reusable buffer (zeroed
  * when the context goes). */
 const float *
@@ -186,7 +211,7 @@ OpenRow(FunctionCallInfo fcinfo, Datum d, uint32 *dims, ValueKind kind)
 /* Decrypts both arguments (evectors, or ehalfvecs: kind; the constant side from cache) and
  * computes the metric in double precision over floats. */
 Datum
-Distance(FunctionCallInfo fcinfo, Metric metric, ValueKind kind = ValueKind::kVector)
+Distance(FunctionCallInfo fcinfo, type::SqlDistance metric, ValueKind kind = ValueKind::kVector)
 {
 	Datum a = PG_GETARG_DATUM(0);
 	Datum b = PG_GETARG_DATUM(1);
@@ -209,19 +234,19 @@ Distance(FunctionCallInfo fcinfo, Metric metric, ValueKind kind = ValueKind::kVe
 	double r = 0;
 	switch (metric)
 	{
-		case Metric::kL2:
+		case type::SqlDistance::kL2:
 			r = ExactL2(va, vb, da);
 			break;
-		case Metric::kInnerProduct:
+		case type::SqlDistance::kInnerProduct:
 			r = ExactInnerProduct(va, vb, da);
 			break;
-		case Metric::kNegInnerProduct:
+		case type::SqlDistance::kNegInnerProduct:
 			r = -ExactInnerProduct(va, vb, da);
 			break;
-		case Metric::kCosine:
+		case type::SqlDistance::kCosine:
 			r = ExactCosineDistance(va, vb, da);
 			break;
-		case Metric::kL1:
+		case type::SqlDistance::kL1:
 			r = ExactL1(va, vb, da);
 			break;
 	}
@@ -323,93 +348,59 @@ VV_FUNCTION(evector_coerce)
 /* l2_distance(evector, evector) and <->. */
 VV_FUNCTION(evector_l2_distance)
 {
-	return Distance(fcinfo, Metric::kL2);
+	return Distance(fcinfo, type::SqlDistance::kL2);
 }
 
 /* inner_product(evector, evector). */
 VV_FUNCTION(evector_inner_product)
 {
-	return Distance(fcinfo, Metric::kInnerProduct);
+	return Distance(fcinfo, type::SqlDistance::kInnerProduct);
 }
 
 /* <#>: the negative inner product, so smaller is closer. */
 VV_FUNCTION(evector_negative_inner_product)
 {
-	return Distance(fcinfo, Metric::kNegInnerProduct);
+	return Distance(fcinfo, type::SqlDistance::kNegInnerProduct);
 }
 
 /* cosine_distance(evector, evector) and <=>. */
 VV_FUNCTION(evector_cosine_distance)
 {
-	return Distance(fcinfo, Metric::kCosine);
+	return Distance(fcinfo, type::SqlDistance::kCosine);
 }
 
 /* l1_distance(evector, evector) and <+>. */
 VV_FUNCTION(evector_l1_distance)
 {
-	return Distance(fcinfo, Metric::kL1);
+	return Distance(fcinfo, type::SqlDistance::kL1);
 }
 
 /* vector_dims(evector): from the authenticated header, no decryption. */
 VV_FUNCTION(evector_dims)
 {
-	EnvelopeRef ref;
-	type::ReadEnvelope(PG_GETARG_DATUM(0), ValueKind::kVector, &ref);
-	PG_RETURN_INT32(static_cast<int32>(ref.header.payload_len / sizeof(float)));
+	return DimsOf(fcinfo, ValueKind::kVector);
+}
+
+/* vector_dims(ehalfvec): the same for ehalfvec. */
+VV_FUNCTION(ehalfvec_dims)
+{
+	return DimsOf(fcinfo, ValueKind::kHalfVector);
 }
 
 /* vector_norm(evector): Euclidean norm (decrypts). */
 VV_FUNCTION(evector_norm)
 {
-	type::PlainVector p = type::OpenVector(PG_GETARG_DATUM(0));
-	double n = ExactNorm(p.v, p.dims);
-	type::FreeVector(p);
-	PG_RETURN_FLOAT8(n);
+	return NormOf(fcinfo, ValueKind::kVector);
+}
+
+/* l2_norm(ehalfvec): the same over the halves widened to floats. */
+VV_FUNCTION(ehalfvec_norm)
+{
+	return NormOf(fcinfo, ValueKind::kHalfVector);
 }
 
 namespace
 {
-
-/* Raises the error for an array element that is not a finite float4 (the value is not quoted). */
-void
-ThrowBadElement(int i)
-{
-	ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
-					errmsg("element %d of the array is not a finite real number", i + 1),
-					errhint("evector elements must be finite and within the range of real.")));
-}
-
-/* Converts one array element of type elemtype to a finite float4, or raises an error. */
-float
-ElementToFloat(Datum d, Oid elemtype, int i)
-{
-	double x = 0;
-	switch (elemtype)
-	{
-		case FLOAT4OID:
-			x = DatumGetFloat4(d);
-			break;
-		case FLOAT8OID:
-			x = DatumGetFloat8(d);
-			break;
-		case INT4OID:
-			x = DatumGetInt32(d);
-			break;
-		case NUMERICOID:
-			/* No overflow error (Postgres' own would quote the value): out of range is +-inf. */
-			x = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
-			break;
-		default:
-			ereport(
-				ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("cannot convert an array of type %s to evector", format_type_be(elemtype)),
-				 errhint("Use an array of real, double precision, integer or numeric.")));
-	}
-	if (!std::isfinite(x) || std::fabs(x) > static_cast<double>(FLT_MAX))
-		ThrowBadElement(i);
-	return static_cast<float>(x);
-}
 
 /* True when type t exists and its (unqualified) name is name. */
 bool
@@ -461,10 +452,7 @@ FromArray(FunctionCallInfo fcinfo, ValueKind kind)
 			PG_RETURN_DATUM(SealVector(v, static_cast<size_t>(dims)));
 		float *copy = type::AllocVector(static_cast<uint32>(dims));
 		memcpy(copy, v, sizeof(float) * dims);
-		struct varlena *h = type::SealAsHalves(copy, static_cast<size_t>(dims),
-											   sizeof(float) * static_cast<size_t>(dims));
-		pg::FreeSecret(copy);
-		PG_RETURN_POINTER(h);
+		PG_RETURN_DATUM(type::SealVectorAndFree(copy, static_cast<uint32>(dims), kind));
 	}
 	int16 typlen;
 	bool typbyval;
@@ -476,7 +464,7 @@ FromArray(FunctionCallInfo fcinfo, ValueKind kind)
 	/* secret: an element that fails to convert raises with the others already here */
 	float *v = type::AllocVector(static_cast<uint32>(n));
 	for (int i = 0; i < n; i++)
-		v[i] = ElementToFloat(elems[i], elemtype, i);
+		v[i] = type::ArrayElementToFloat(elems[i], elemtype, i, type::KindTypeName(kind));
 	if (typbyval && kind == ValueKind::kHalfVector)
 		SecureZero(elems, sizeof(Datum) * n); /* before SealAsHalves can raise */
 	Datum d =
@@ -554,47 +542,44 @@ VV_FUNCTION(evector_from_pgvector)
 	PG_RETURN_DATUM(d);
 }
 
-/* real[](evector): decrypts into a float4 array. */
+/* real[](evector): decrypts into a float4 array (explicit plaintext out). */
 VV_FUNCTION(evector_to_real_array)
 {
-	type::PlainVector p = type::OpenVector(PG_GETARG_DATUM(0));
-	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * p.dims));
-	for (uint32 i = 0; i < p.dims; i++)
-		elems[i] = Float4GetDatum(p.v[i]);
-	ArrayType *result = construct_array(elems, static_cast<int>(p.dims), FLOAT4OID, sizeof(float4),
-										true, TYPALIGN_INT);
-	SecureZero(elems, sizeof(Datum) * p.dims);
-	pfree(elems);
-	type::FreeVector(p);
-	PG_RETURN_POINTER(result);
+	return ToRealArray(fcinfo, ValueKind::kVector);
+}
+
+/* real[](ehalfvec): the same for ehalfvec. */
+VV_FUNCTION(ehalfvec_to_real_array)
+{
+	return ToRealArray(fcinfo, ValueKind::kHalfVector);
 }
 
 /* l2_distance(ehalfvec, ehalfvec) and <->: over the halves widened to floats. */
 VV_FUNCTION(ehalfvec_l2_distance)
 {
-	return Distance(fcinfo, Metric::kL2, ValueKind::kHalfVector);
+	return Distance(fcinfo, type::SqlDistance::kL2, ValueKind::kHalfVector);
 }
 
 /* inner_product(ehalfvec, ehalfvec). */
 VV_FUNCTION(ehalfvec_inner_product)
 {
-	return Distance(fcinfo, Metric::kInnerProduct, ValueKind::kHalfVector);
+	return Distance(fcinfo, type::SqlDistance::kInnerProduct, ValueKind::kHalfVector);
 }
 
 /* <#> on ehalfvec: the negative inner product. */
 VV_FUNCTION(ehalfvec_negative_inner_product)
 {
-	return Distance(fcinfo, Metric::kNegInnerProduct, ValueKind::kHalfVector);
+	return Distance(fcinfo, type::SqlDistance::kNegInnerProduct, ValueKind::kHalfVector);
 }
 
 /* cosine_distance(ehalfvec, ehalfvec) and <=>. */
 VV_FUNCTION(ehalfvec_cosine_distance)
 {
-	return Distance(fcinfo, Metric::kCosine, ValueKind::kHalfVector);
+	return Distance(fcinfo, type::SqlDistance::kCosine, ValueKind::kHalfVector);
 }
 
 /* l1_distance(ehalfvec, ehalfvec) and <+>. */
 VV_FUNCTION(ehalfvec_l1_distance)
 {
-	return Distance(fcinfo, Metric::kL1, ValueKind::kHalfVector);
+	return Distance(fcinfo, type::SqlDistance::kL1, ValueKind::kHalfVector);
 }

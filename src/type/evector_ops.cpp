@@ -72,18 +72,6 @@ Open(Datum d)
 	return type::OpenVector(d, kind);
 }
 
-/* Seals dims floats as kind (an ehalfvec narrows them: 22003 beyond half range) and releases
- * them. */
-Datum
-SealAs(ValueKind kind, float *r, uint32 dims)
-{
-	if (kind == ValueKind::kVector)
-		return type::SealVectorAndFree(r, dims);
-	struct varlena *h = type::SealAsHalves(r, dims, sizeof(float) * dims);
-	pg::FreeSecret(r);
-	return PointerGetDatum(h);
-}
-
 /* Raises an error unless two evectors have the same dimensions (from their headers). */
 void
 CheckSameDims(Datum a, Datum b)
@@ -150,7 +138,7 @@ ElementWise(FunctionCallInfo fcinfo, Op op)
 		ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 						errmsg("value out of range: %s", problem)));
 	}
-	return SealAs(kind, r, dims);
+	return type::SealVectorAndFree(r, dims, kind);
 }
 
 /* -1, 0 or 1: pgvector's order (elements first, then the shorter vector first). */
@@ -256,7 +244,7 @@ FinishAgg(AggState *s, double divisor)
 		ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 						errmsg("value out of range: overflow")));
 	}
-	return SealAs(s->kind, r, s->dims);
+	return type::SealVectorAndFree(r, s->dims, s->kind);
 }
 
 /* ANALYZE for evector: null fraction and average width only (nothing decrypted or ordered). */
@@ -331,7 +319,7 @@ VV_FUNCTION(evector_concat)
 	memcpy(r + da, b.v, sizeof(float) * db);
 	type::FreeVector(a);
 	type::FreeVector(b);
-	PG_RETURN_DATUM(SealAs(kind, r, da + db));
+	PG_RETURN_DATUM(type::SealVectorAndFree(r, da + db, kind));
 }
 
 /* l2_normalize(evector): the vector divided by its norm (a zero vector stays zero), sealed. */
@@ -351,7 +339,7 @@ VV_FUNCTION(evector_l2_normalize)
 			r[i] = static_cast<float>(a.v[i] / norm);
 	uint32 dims = a.dims;
 	type::FreeVector(a);
-	PG_RETURN_DATUM(SealAs(kind, r, dims));
+	PG_RETURN_DATUM(type::SealVectorAndFree(r, dims, kind));
 }
 
 /* subvector(evector, start, count): count elements from 1-based start (as pgvector), sealed. */
@@ -379,7 +367,7 @@ VV_FUNCTION(evector_subvector)
 	float *r = type::AllocVector(n);
 	memcpy(r, a.v + (start - 1), sizeof(float) * n);
 	type::FreeVector(a);
-	PG_RETURN_DATUM(SealAs(kind, r, n));
+	PG_RETURN_DATUM(type::SealVectorAndFree(r, n, kind));
 }
 
 /* vector_cmp(evector, evector): -1, 0 or 1 (btree support function). */
