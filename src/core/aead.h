@@ -25,7 +25,8 @@ constexpr size_t kTagBytes = 16;
 /* Fills buf with len bytes from OpenSSL's CSPRNG. */
 Status RandomBytes(uint8_t *buf, size_t len);
 
-/* Encrypts pt into ct (same length) under key/nonce, authenticating aad; writes the tag. */
+/* Encrypts pt into ct (same length; ct may be pt) under key/nonce, authenticating aad; writes
+ * the tag. */
 Status AeadSeal(const uint8_t key[kKeyBytes], const uint8_t nonce[kNonceBytes], const uint8_t *aad,
 				size_t aad_len, const uint8_t *pt, size_t len, uint8_t *ct, uint8_t tag[kTagBytes]);
 

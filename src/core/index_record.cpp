@@ -2,6 +2,7 @@
 #include "core/index_record.h"
 
 #include "core/envelope.h"
+#include "core/half.h"
 #include "core/secure.h"
 
 #include <cstring>
@@ -16,10 +17,10 @@ constexpr size_t kVectorAadBytes = 24;
 
 /* The associated data of a vector record. */
 void
-VectorAad(uint32_t id, uint64_t vault_id, uint32_t key_version, uint32_t dims,
+VectorAad(uint32_t id, uint64_t vault_id, uint32_t key_version, uint32_t dims, ElementWidth width,
 		  uint8_t aad[kVectorAadBytes])
 {
-	memcpy(aad, "VVEC", 4);
+	memcpy(aad, width == ElementWidth::kHalf ? "VVEH" : "VVEC", 4);
 	PutU32(aad + 4, id);
 	PutU64(aad + 8, vault_id);
 	PutU32(aad + 16, key_version);
@@ -114,32 +115,60 @@ SealElementRecord(uint8_t *rec, int m, int level, const uint8_t key[kKeyBytes],
 /* Seals a vector record. */
 Status
 SealVectorRecord(uint32_t element_id, uint64_t vault_id, uint32_t key_version, const float *v,
-				 uint32_t dims, const uint8_t key[kKeyBytes], uint8_t *out)
+				 uint32_t dims, ElementWidth width, const uint8_t key[kKeyBytes], uint8_t *out)
 {
 	uint8_t aad[kVectorAadBytes];
-	VectorAad(element_id, vault_id, key_version, dims, aad);
-	size_t n = static_cast<size_t>(dims) * sizeof(float);
+	VectorAad(element_id, vault_id, key_version, dims, width, aad);
+	size_t n = static_cast<size_t>(dims) * static_cast<size_t>(width);
 	VV_RETURN_IF_ERROR(RandomBytes(out, kNonceBytes));
-	return AeadSeal(key, out, aad, sizeof(aad), reinterpret_cast<const uint8_t *>(v), n,
+	if (width == ElementWidth::kFloat32)
+		return AeadSeal(key, out, aad, sizeof(aad), reinterpret_cast<const uint8_t *>(v), n,
+						out + kNonceBytes, out + kNonceBytes + n);
+	/* The halves are plaintext: narrowed into the output's ciphertext area and sealed in place
+	 * (AeadSeal allows in == out), so no other buffer ever holds them. */
+	uint16_t *halves = reinterpret_cast<uint16_t *>(out + kNonceBytes);
+	Status s = FloatsToHalves(v, dims, halves);
+	if (!s.ok())
+	{
+		SecureZero(halves, n);
+		return s;
+	}
+	return AeadSeal(key, out, aad, sizeof(aad), reinterpret_cast<const uint8_t *>(halves), n,
 					out + kNonceBytes, out + kNonceBytes + n);
 }
 
 /* Opens a vector record. */
 Status
 OpenVectorRecord(const uint8_t *rec, size_t size, uint32_t element_id, uint64_t vault_id,
-				 uint32_t key_version, uint32_t dims, const uint8_t key[kKeyBytes], float *out)
+				 uint32_t key_version, uint32_t dims, ElementWidth width,
+				 const uint8_t key[kKeyBytes], float *out)
 {
-	if (size != VectorRecordSize(dims))
+	if (size != VectorRecordSize(dims, width))
 		return Status::Error(Code::kCorrupt, "index vector record has %zu bytes, expected %zu",
-							 size, VectorRecordSize(dims));
+							 size, VectorRecordSize(dims, width));
 	uint8_t aad[kVectorAadBytes];
-	VectorAad(element_id, vault_id, key_version, dims, aad);
-	size_t n = static_cast<size_t>(dims) * sizeof(float);
-	Status s = AeadOpen(key, rec, aad, sizeof(aad), rec + kNonceBytes, n, rec + kNonceBytes + n,
-						reinterpret_cast<uint8_t *>(out));
+	VectorAad(element_id, vault_id, key_version, dims, width, aad);
+	size_t n = static_cast<size_t>(dims) * static_cast<size_t>(width);
+	/* Halves are decrypted into the upper half of out and widened forwards in place: float i
+	 * (bytes 4i..4i+3) is written after half i is read and never reaches half i+1 (byte
+	 * 2 dims + 2i + 2), since i < dims. */
+	uint8_t *dst = reinterpret_cast<uint8_t *>(out);
+	if (width == ElementWidth::kHalf)
+		dst += sizeof(uint16_t) * static_cast<size_t>(dims);
+	Status s =
+		AeadOpen(key, rec, aad, sizeof(aad), rec + kNonceBytes, n, rec + kNonceBytes + n, dst);
 	if (!s.ok())
+	{
+		SecureZero(dst, n); /* unauthenticated plaintext */
 		return Status::Error(Code::kCorrupt, "index vector of element %u failed authentication",
 							 element_id);
+	}
+	if (width == ElementWidth::kHalf)
+	{
+		const uint16_t *h = reinterpret_cast<const uint16_t *>(dst);
+		for (uint32_t i = 0; i < dims; i++)
+			out[i] = HalfToFloat(h[i]);
+	}
 	return Status::Ok();
 }
 

@@ -20,9 +20,10 @@
  *                 (count + M ids), all uint32
  *     52+n    16  GCM tag; the 40-byte header is the associated data
  *
- * Vector record (one per element, in the vector stream): nonce (12) | sealed float4s | tag (16),
- * associated data "VVEC" | element id | vault id | key version | dimensions, so a record
- * cannot be moved to another element, vault, version or index shape.
+ * Vector record (one per element, in the vector stream): nonce (12) | sealed float4s, or
+ * binary16 halves in an index on ehalfvec | tag (16), associated data "VVEC" (float4s) or "VVEH"
+ * (halves) | element id | vault id | key version | dimensions, so a record cannot be moved to
+ * another element, vault, version or index shape, nor read at the other width.
  */
 #pragma once
 #include "core/pure.h"
@@ -68,20 +69,32 @@ Status OpenElementRecord(const uint8_t *rec, size_t size, int m, const uint8_t k
 Status SealElementRecord(uint8_t *rec, int m, int level, const uint8_t key[kKeyBytes],
 						 const uint32_t *links);
 
+/* How the vector stream holds each dimension: float32 (evector indexes, and every index built
+ * before the width existed) or binary16 halves (indexes on ehalfvec: half the stream). */
+enum class ElementWidth : uint8_t
+{
+	kFloat32 = 4,
+	kHalf = 2
+};
+
 /* Bytes of a vector record. */
 constexpr size_t
-VectorRecordSize(uint32_t dims)
+VectorRecordSize(uint32_t dims, ElementWidth width = ElementWidth::kFloat32)
 {
-	return kNonceBytes + static_cast<size_t>(dims) * sizeof(float) + kTagBytes;
+	return kNonceBytes + static_cast<size_t>(dims) * static_cast<size_t>(width) + kTagBytes;
 }
 
-/* Seals a vector into a record. */
+/* Seals a vector into a record; a half record rounds each float to the nearest half (exact for
+ * ehalfvec values) and fails with kOutOfRange past 65504, kInvalidInput on NaN or infinity. */
 Status SealVectorRecord(uint32_t element_id, uint64_t vault_id, uint32_t key_version,
-						const float *v, uint32_t dims, const uint8_t key[kKeyBytes], uint8_t *out);
+						const float *v, uint32_t dims, ElementWidth width,
+						const uint8_t key[kKeyBytes], uint8_t *out);
 
-/* Authenticates and decrypts a vector record of exactly VectorRecordSize(dims) bytes. */
+/* Authenticates and decrypts a vector record of exactly VectorRecordSize(dims, width) bytes into
+ * dims floats (halves widened in place, exactly). The associated data names the width, so a
+ * record cannot be read at another width. */
 Status OpenVectorRecord(const uint8_t *rec, size_t size, uint32_t element_id, uint64_t vault_id,
-						uint32_t key_version, uint32_t dims, const uint8_t key[kKeyBytes],
-						float *out);
+						uint32_t key_version, uint32_t dims, ElementWidth width,
+						const uint8_t key[kKeyBytes], float *out);
 
 } // namespace vector_vault

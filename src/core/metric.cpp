@@ -29,6 +29,23 @@ KernelFor(Metric metric)
 }
 
 /* See metric.h. */
+HalfDistanceKernel
+HalfKernelFor(Metric metric)
+{
+	switch (metric)
+	{
+		case Metric::kL2:
+			return L2SquaredHalfKernel();
+		case Metric::kL1:
+			return L1HalfKernel();
+		case Metric::kInnerProduct:
+		case Metric::kCosine:
+			break;
+	}
+	return NegInnerProductHalfKernel();
+}
+
+/* See metric.h. */
 bool
 PrepareForMetric(Metric metric, float *v, size_t dims)
 {

@@ -16,6 +16,7 @@
 #include "core/pure.h"
 
 #include "core/distance.h"
+#include "core/half_distance.h"
 #include "core/quantize.h"
 
 #include <cstddef>
@@ -38,6 +39,9 @@ bool IsKnownMetric(int id);
 
 /* The float32 kernel of a metric (smaller is closer). */
 DistanceKernel KernelFor(Metric metric);
+
+/* The half-vector kernel of a metric, on the same scale as KernelFor (indexes on ehalfvec). */
+HalfDistanceKernel HalfKernelFor(Metric metric);
 
 /* Prepares a vector for the index under a metric, in place: cosine normalises it. False when it
  * cannot be indexed or searched (a zero vector under cosine). */

@@ -102,7 +102,9 @@ struct MetaData
 	uint16 m;
 	uint16 ef_construction;
 	uint8 metric;
-	uint8 pad[7];
+	uint8 element_width; /* bytes per dimension in the vector stream: 2 (halves, an index on
+						  * ehalfvec) or 4; 0 in indexes built before the field: 4 */
+	uint8 pad[6];
 	uint64 change_counter; /* bumped by every committed change; validates caches */
 	uint32 next_element_id;
 	uint32 element_count; /* records ever written (live + deleted) */
@@ -159,11 +161,19 @@ LinksBytes(int m, int level)
 /* Bytes of an element record on a page. */
 size_t ElementRecordBytes(int m, int level);
 
+/* The vector stream's element width of an index, from its metapage. */
+inline ElementWidth
+WidthOf(const MetaData &meta)
+{
+	return meta.element_width == static_cast<uint8>(ElementWidth::kHalf) ? ElementWidth::kHalf
+																		 : ElementWidth::kFloat32;
+}
+
 /* Bytes of a sealed vector record in the stream. */
 inline size_t
-VectorRecordBytes(uint32 dims)
+VectorRecordBytes(uint32 dims, ElementWidth width)
 {
-	return VectorRecordSize(dims);
+	return VectorRecordSize(dims, width);
 }
 
 /* Usable bytes of a vector page. */
@@ -176,6 +186,7 @@ struct IndexParams
 	int m;
 	int ef_construction;
 	Metric metric;
+	ElementWidth width;
 };
 
 /* Reloptions of vault_hnsw. */
@@ -191,11 +202,14 @@ enum class Representation : uint8
 {
 	kFloat32 = 0, /* decrypted float32 vectors and neighbour lists */
 	kSq8 = 1,     /* int8 codes per dimension and neighbour lists; final candidates re-ranked */
-	kPages = 2    /* element facts only: lists and vectors are read and decrypted from pages */
+	kPages = 2,   /* element facts only: lists and vectors are read and decrypted from pages */
+	kHalf = 3     /* binary16 vectors and neighbour lists: an index on ehalfvec's float32 tier
+				   * (its values are halves, so nothing is lost; distances widen as they load) */
 };
 
-/* vector_vault.cache_representation = auto: float32 when it fits, else sq8, else pages. */
-constexpr int kReprAuto = 3;
+/* vector_vault.cache_representation = auto: float32 (half for an index on ehalfvec) when it
+ * fits, else sq8, else pages. */
+constexpr int kReprAuto = 4;
 
 /* GUC values. */
 extern int g_ef_search;
@@ -220,6 +234,9 @@ Metric GetMetric(Relation index);
 
 /* The declared dimensions of the indexed column (errors when undeclared or too large). */
 uint32 GetDims(Relation index);
+
+/* The vector stream width a new index gets: halves for a column of ehalfvec, else float32. */
+ElementWidth GetWidth(Relation index);
 
 /* Opens a vault_hnsw index and its table (AccessShareLock) for a SQL function acting for the
  * caller: needs SELECT on the table or ownership; errors on anything but a vault_hnsw index. */
@@ -260,13 +277,13 @@ void PeekElement(const char *src, size_t size, int m, ElementHeader *out);
 void ReadElementLinks(Relation index, BlockNumber block, OffsetNumber off, int m, ElementId id,
 					  int level, uint32 *links);
 
-/* Seals a vector into a stream record (VectorRecordBytes(dims) bytes). */
+/* Seals a vector into a stream record (VectorRecordBytes(dims, width) bytes). */
 void SealVector(ElementId id, uint64 vault_id, uint32 key_version, const float *v, uint32 dims,
-				char *dst);
+				ElementWidth width, char *dst);
 
 /* Reads a vector record starting at (block, offset) and decrypts it into out. */
 void ReadVector(Relation index, BlockNumber block, uint32 offset, ElementId id, uint64 vault_id,
-				uint32 key_version, uint32 dims, float *out);
+				uint32 key_version, uint32 dims, ElementWidth width, float *out);
 
 /* Reads every directory entry (palloc'd array). */
 DirEntry *ReadDirectory(Relation index, const MetaData &meta, int *n);
@@ -487,7 +504,7 @@ struct ElementRewrite
 void RewriteElements(Relation index, int m, ElementRewrite *rw, int n);
 
 /* Overwrites a sealed vector record (which may span vector pages) with zeros, WAL-logged. */
-void ScrubVectorLogged(Relation index, BlockNumber block, uint32 offset, uint32 dims);
+void ScrubVectorLogged(Relation index, BlockNumber block, uint32 offset, size_t record_bytes);
 
 /* Updates the metapage (counter + 1 and the given fields) in one WAL record; returns the LSN. */
 XLogRecPtr BumpMeta(Relation index, Buffer meta_buf, const MetaData &updated);

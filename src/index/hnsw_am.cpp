@@ -34,6 +34,9 @@ extern "C"
 #include "utils/guc.h"
 #include "utils/rel.h"
 #include "utils/selfuncs.h"
+#include "utils/syscache.h"
+#include "catalog/pg_type.h"
+#include "access/htup_details.h"
 }
 
 namespace vector_vault::index
@@ -218,13 +221,27 @@ GetDims(Relation index)
 	return static_cast<uint32>(typmod);
 }
 
+/* The vector stream width for a new index on this column type. */
+ElementWidth
+GetWidth(Relation index)
+{
+	/* The opclass's input type: ours, since only a superuser creates vault_hnsw opclasses. */
+	HeapTuple tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(index->rd_opcintype[0]));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", index->rd_opcintype[0]);
+	bool half =
+		strcmp(NameStr(reinterpret_cast<Form_pg_type>(GETSTRUCT(tup))->typname), "ehalfvec") == 0;
+	ReleaseSysCache(tup);
+	return half ? ElementWidth::kHalf : ElementWidth::kFloat32;
+}
+
 /* Decrypts an evector for the index and normalises it for cosine (false: not indexed). */
 bool
 OpenVectorForIndex(Datum d, uint32 dims, Metric metric, float *out, uint64 *vault_id,
 				   uint32 *key_version)
 {
 	type::EnvelopeRef ref;
-	type::ReadVectorEnvelope(d, &ref); /* evector or ehalfvec: the index keeps float32 */
+	type::ReadVectorEnvelope(d, &ref); /* evector or ehalfvec, opened as floats */
 	uint32 n = type::VectorDimsOf(ref);
 	if (n != dims)
 		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),

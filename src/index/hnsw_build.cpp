@@ -115,6 +115,7 @@ InitMeta(Page page, const IndexParams &p)
 	m->m = static_cast<uint16>(p.m);
 	m->ef_construction = static_cast<uint16>(p.ef_construction);
 	m->metric = static_cast<uint8>(p.metric);
+	m->element_width = static_cast<uint8>(p.width);
 	m->change_counter = 1;
 	m->first_dir_block = InvalidBlockNumber;
 	m->last_dir_block = InvalidBlockNumber;
@@ -302,7 +303,7 @@ WritePages(BuildState *s)
 	BlockNumber *vblocks = static_cast<BlockNumber *>(palloc(sizeof(BlockNumber) * Max(total, 1u)));
 	uint32 *voffs = static_cast<uint32 *>(palloc(sizeof(uint32) * Max(total, 1u)));
 	char *rec = static_cast<char *>(
-		palloc(Max(VectorRecordBytes(p.dims), ElementRecordBytes(p.m, hnsw::kMaxLevel))));
+		palloc(Max(VectorRecordBytes(p.dims, p.width), ElementRecordBytes(p.m, hnsw::kMaxLevel))));
 
 	/* Vectors first: one stream across vector pages. */
 	Buffer vbuf = InvalidBuffer;
@@ -314,8 +315,8 @@ WritePages(BuildState *s)
 		for (uint32 k = 0; k < b.n; k++, id++)
 		{
 			SealVector(id, b.vault_id, b.key_versions[k], b.vecs + static_cast<Size>(k) * p.dims,
-					   p.dims, rec);
-			AppendVector(index, &vbuf, &voff, rec, VectorRecordBytes(p.dims), &vblocks[id],
+					   p.dims, p.width, rec);
+			AppendVector(index, &vbuf, &voff, rec, VectorRecordBytes(p.dims, p.width), &vblocks[id],
 						 &voffs[id]);
 			if ((id & 1023) == 0)
 				CHECK_FOR_INTERRUPTS();
@@ -527,6 +528,7 @@ ParamsOf(Relation index)
 	p.dims = GetDims(index);
 	GetOptions(index, &p.m, &p.ef_construction);
 	p.metric = GetMetric(index);
+	p.width = GetWidth(index);
 	if (p.ef_construction < 2 * p.m)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("ef_construction must be greater than or equal to 2 * m"),

@@ -70,6 +70,7 @@
  * facts privately (48 bytes per element, nothing decrypted; a WARNING says so once per backend)
  * and reads the graph from pages: no session ever holds a decrypted copy of an index.
  */
+#include "core/half.h"
 #include "core/quantize.h"
 #include "core/secure.h"
 
@@ -176,6 +177,7 @@ struct CacheEntry
 	uint32 dims;
 	int m;
 	uint8 metric;
+	uint8 width; /* the vector stream's ElementWidth (from the metapage) */
 	uint32 slot_bytes;
 	uint32 vec_offset;
 	uint32 slot_capacity;
@@ -425,6 +427,11 @@ Layout(CacheEntry *e, Representation repr, uint32 dims, int m, uint32 slots, uin
 				static_cast<uint32>(AlignUp(sizeof(SlotHead) + sizeof(uint32) * (1 + 2 * m)));
 			e->slot_bytes = static_cast<uint32>(e->vec_offset + AlignUp(sizeof(float) * dims));
 			break;
+		case Representation::kHalf:
+			e->vec_offset =
+				static_cast<uint32>(AlignUp(sizeof(SlotHead) + sizeof(uint32) * (1 + 2 * m)));
+			e->slot_bytes = static_cast<uint32>(e->vec_offset + AlignUp(sizeof(uint16) * dims));
+			break;
 		case Representation::kSq8:
 			e->vec_offset =
 				static_cast<uint32>(AlignUp(sizeof(SlotHead) + sizeof(uint32) * (1 + 2 * m)));
@@ -484,6 +491,13 @@ VecArea(const CacheEntry *e, SlotHead *s)
 	return reinterpret_cast<char *>(s) + e->vec_offset;
 }
 
+/* The vector stream's width of an entry's index. */
+inline ElementWidth
+EntryWidth(const CacheEntry *e)
+{
+	return static_cast<ElementWidth>(e->width);
+}
+
 /* Stores an element's float32 vector in its slot in the entry's representation. */
 void
 StoreVector(const CacheEntry *e, char *arena, SlotHead *s, const float *v)
@@ -493,6 +507,16 @@ StoreVector(const CacheEntry *e, char *arena, SlotHead *s, const float *v)
 		case Representation::kFloat32:
 			memcpy(VecArea(e, s), v, sizeof(float) * e->dims);
 			break;
+		case Representation::kHalf:
+		{
+			/* Exact: an index on ehalfvec holds halves (cosine's unit vectors were rounded to
+			 * halves when sealed, so these are the stream's values too). */
+			uint16 *h = reinterpret_cast<uint16 *>(VecArea(e, s));
+			for (uint32 i = 0; i < e->dims; i++)
+				if (!FloatToHalf(v[i], &h[i]))
+					h[i] = v[i] < 0 ? 0xFBFF : 0x7BFF; /* never for a value read from the stream */
+			break;
+		}
 		case Representation::kSq8:
 			sq8::Encode(v, QuantLo(e, arena), QuantStep(e, arena), e->dims,
 						reinterpret_cast<uint8_t *>(VecArea(e, s)));
@@ -515,7 +539,7 @@ Capacities(const MetaData &meta, BlockNumber nblocks, int ndir, uint32 *slots, u
 	*upper = static_cast<uint32>((*slots) * per * 3 * (1 + meta.m)) + 64 * (1 + meta.m);
 	*vaults = static_cast<uint32>(ndir) + 64;
 	double pages_per_element =
-		static_cast<double>(VectorRecordBytes(meta.dims)) / VectorPageCapacity() +
+		static_cast<double>(VectorRecordBytes(meta.dims, WidthOf(meta))) / VectorPageCapacity() +
 		static_cast<double>(ElementRecordBytes(meta.m, 1)) / (BLCKSZ / 2);
 	*blocks = nblocks + static_cast<uint32>(headroom * pages_per_element) + 64;
 }
@@ -870,7 +894,7 @@ LoadGraphPage(Relation index, CacheEntry *e, char *arena, BlockNumber block, Pag
 			{
 				float *v = static_cast<float *>(pg::AllocSecret(sizeof(float) * e->dims));
 				ReadVector(index, h.vec_block, h.vec_offset, h.element_id, h.vault_id,
-						   h.key_version, e->dims, v);
+						   h.key_version, e->dims, EntryWidth(e), v);
 				StoreVector(e, arena, s, v);
 				pg::FreeSecret(v);
 			}
@@ -940,7 +964,7 @@ TrainQuantizer(Relation index, CacheEntry *e, char *arena, uint32 nelements, Mem
 		if (!(s->flags & kSlotPresent) || seen++ % stride != 0)
 			continue;
 		ReadVector(index, s->vec_block, s->vec_offset, id, vaults[s->vault_index].vault_id,
-				   s->key_version, e->dims, v);
+				   s->key_version, e->dims, EntryWidth(e), v);
 		sq8::WidenRange(t.mins, t.maxs, v, e->dims);
 		if ((seen & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
@@ -997,7 +1021,7 @@ TrainQuantizerSampled(Relation index, CacheEntry *e, char *arena, BlockNumber fi
 				!keys::SnapshotHasKey(keyring, h.vault_id, h.key_version))
 				continue;
 			ReadVector(index, h.vec_block, h.vec_offset, h.element_id, h.vault_id, h.key_version,
-					   e->dims, v);
+					   e->dims, EntryWidth(e), v);
 			sq8::WidenRange(t.mins, t.maxs, v, e->dims);
 			seen++;
 		}
@@ -1054,7 +1078,7 @@ LoadVaults(Relation index, CacheEntry *e, char *arena, const bool *want)
 				continue;
 			ReadElementLinks(index, s->graph_block, s->graph_off, e->m, id, s->level, links);
 			ReadVector(index, s->vec_block, s->vec_offset, id, vaults[s->vault_index].vault_id,
-					   s->key_version, e->dims, v);
+					   s->key_version, e->dims, EntryWidth(e), v);
 			ReserveUpper(e, s, s->level);
 			StoreLinks(e, arena, s, links);
 			StoreVector(e, arena, s, v);
@@ -1448,6 +1472,7 @@ PrivateEntry(Relation index, const MetaData &meta, BlockNumber nblocks, int ndir
 		e->arena_len =
 			Layout(e, Representation::kPages, meta.dims, meta.m, slots, upper, vaults, blocks);
 		e->metric = meta.metric;
+		e->width = static_cast<uint8>(WidthOf(meta));
 		e->private_arena = static_cast<char *>(MemoryContextAllocExtended(
 			TopMemoryContext, e->arena_len, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO));
 		e->valid = false;
@@ -1658,7 +1683,7 @@ UseSharedEntry(Relation index, CacheEntry *e, bool exclusive, const MetaData &se
  * evicting anyone, else sq8; pages always last). Returns how many; evict[i] says whether tier i
  * may evict other entries. */
 int
-RepresentationTiers(Representation tiers[3], bool evict[3])
+RepresentationTiers(ElementWidth width, Representation tiers[3], bool evict[3])
 {
 	int ntiers = 0;
 	evict[0] = evict[1] = evict[2] = true;
@@ -1672,6 +1697,10 @@ RepresentationTiers(Representation tiers[3], bool evict[3])
 		tiers[ntiers++] = static_cast<Representation>(g_cache_representation);
 	if (tiers[ntiers - 1] != Representation::kPages)
 		tiers[ntiers++] = Representation::kPages;
+	/* An index on ehalfvec: its exact tier holds halves, half float32's bytes. */
+	for (int i = 0; i < ntiers; i++)
+		if (tiers[i] == Representation::kFloat32 && width == ElementWidth::kHalf)
+			tiers[i] = Representation::kHalf;
 	return ntiers;
 }
 
@@ -1688,6 +1717,7 @@ InitReservedEntry(CacheEntry *fresh, Relation index, const MetaData &meta, Repre
 	Oid dbid = fresh->dbid;
 	(void) Layout(fresh, got, meta.dims, meta.m, slots, upper, vaults, blocks);
 	fresh->metric = meta.metric;
+	fresh->width = static_cast<uint8>(WidthOf(meta));
 	fresh->lock = lock;
 	fresh->arena_off = off;
 	fresh->arena_len = len;
@@ -1718,7 +1748,7 @@ ReserveSharedEntry(Relation index, const MetaData &meta)
 	Capacities(meta, nblocks, ndir, &slots, &upper, &vaults, &blocks);
 	Representation tiers[3];
 	bool evict[3];
-	int ntiers = RepresentationTiers(tiers, evict);
+	int ntiers = RepresentationTiers(WidthOf(meta), tiers, evict);
 	LWLockAcquire(g_cache->registry_lock, LW_EXCLUSIVE);
 	CacheEntry *found = FindShared(MyDatabaseId, relnode);
 	CacheEntry *fresh = nullptr;
@@ -1857,8 +1887,9 @@ struct GraphScratch
 	uint32 *links; /* one element's lists, up to kMaxLevel */
 	ElementId staged_id;
 	const float *staged;
-	int in_cpp;       /* > 0 while a C++ island runs the algorithms */
-	ErrorData *error; /* a Postgres error caught inside an island */
+	HalfDistanceKernel half_dist; /* the half representation's kernel for the metric */
+	int in_cpp;                   /* > 0 while a C++ island runs the algorithms */
+	ErrorData *error;             /* a Postgres error caught inside an island */
 	size_t dims;
 	int m;
 	MemoryContextCallback zero;
@@ -1934,7 +1965,9 @@ ReadElementVector(const CacheGraph &g, ElementId id, float *out)
 	BlockNumber block = s->vec_block;
 	uint32 offset = s->vec_offset;
 	uint32 key_version = s->key_version;
-	Guarded(sc, [&] { ReadVector(index, block, offset, id, vault_id, key_version, e->dims, out); });
+	ElementWidth width = EntryWidth(e);
+	Guarded(sc, [&]
+			{ ReadVector(index, block, offset, id, vault_id, key_version, e->dims, width, out); });
 }
 
 } // namespace
@@ -1956,6 +1989,7 @@ GraphOf(const CacheRef &ref)
 	s->vb = static_cast<float *>(palloc(sizeof(float) * dims));
 	s->links = static_cast<uint32 *>(palloc(LinksBytes(ref.entry->m, hnsw::kMaxLevel)));
 	s->staged_id = kNoElement;
+	s->half_dist = HalfKernelFor(static_cast<Metric>(ref.entry->metric));
 	s->dims = dims;
 	s->m = ref.entry->m;
 	s->zero.func = ZeroScratch;
@@ -2023,6 +2057,11 @@ CacheGraph::Dist(const hnsw::GraphParams &p, const float *q, ElementId id) const
 		case Representation::kFloat32:
 			return p.dist(q, reinterpret_cast<const float *>(VecArea(e, Slot(e, ref->arena, id))),
 						  p.dims);
+		case Representation::kHalf:
+			if (id == scratch->staged_id && scratch->staged != nullptr)
+				return p.dist(q, scratch->staged, p.dims);
+			return scratch->half_dist(
+				q, reinterpret_cast<const uint16 *>(VecArea(e, Slot(e, ref->arena, id))), p.dims);
 		case Representation::kSq8:
 		{
 			if (id == scratch->staged_id && scratch->staged != nullptr)
@@ -2071,6 +2110,10 @@ CacheGraph::CopyVector(ElementId id, float *out) const
 	{
 		case Representation::kFloat32:
 			memcpy(out, VecArea(e, Slot(e, ref->arena, id)), sizeof(float) * e->dims);
+			return;
+		case Representation::kHalf:
+			HalvesToFloats(reinterpret_cast<const uint16 *>(VecArea(e, Slot(e, ref->arena, id))),
+						   e->dims, out);
 			return;
 		case Representation::kSq8:
 			sq8::Decode(reinterpret_cast<const uint8_t *>(VecArea(e, Slot(e, ref->arena, id))),
@@ -2450,6 +2493,8 @@ ReprName(Representation r)
 	{
 		case Representation::kFloat32:
 			return "float32";
+		case Representation::kHalf:
+			return "half";
 		case Representation::kSq8:
 			return "sq8";
 		case Representation::kPages:

@@ -162,8 +162,8 @@ AllocInsertWork(InsertWork *w)
 	/* Neighbour lists are plaintext structure: zeroed on every exit (pg/secret.h). */
 	w->links = static_cast<uint32 *>(pg::AllocSecret(LinksBytes(m, level)));
 	memset(w->links, 0, LinksBytes(m, level));
-	w->rec = static_cast<char *>(
-		palloc(Max(VectorRecordBytes(w->meta.dims), ElementRecordBytes(m, level))));
+	w->rec = static_cast<char *>(palloc(
+		Max(VectorRecordBytes(w->meta.dims, WidthOf(w->meta)), ElementRecordBytes(m, level))));
 }
 
 /* The vault's directory entry in the cache, or an empty one for its first element. */
@@ -208,8 +208,9 @@ WriteElementPages(InsertWork *w)
 	const int m = w->m;
 	BlockNumber vblock;
 	uint32 voff;
-	SealVector(w->id, w->vault_id, w->key_version, w->v, w->meta.dims, w->rec);
-	AppendVectorLogged(w->index, &w->meta, w->rec, VectorRecordBytes(w->meta.dims), &vblock, &voff,
+	SealVector(w->id, w->vault_id, w->key_version, w->v, w->meta.dims, WidthOf(w->meta), w->rec);
+	AppendVectorLogged(w->index, &w->meta, w->rec,
+					   VectorRecordBytes(w->meta.dims, WidthOf(w->meta)), &vblock, &voff,
 					   &w->touched);
 	ElementHeader &h = w->h;
 	memset(&h, 0, sizeof(h));

@@ -202,12 +202,12 @@ ReadElementLinks(Relation index, BlockNumber block, OffsetNumber off, int m, Ele
 /* Seals a vector into a stream record. */
 void
 SealVector(ElementId id, uint64 vault_id, uint32 key_version, const float *v, uint32 dims,
-		   char *dst)
+		   ElementWidth width, char *dst)
 {
 	keys::NoteSeal(vault_id, key_version);
 	Status s =
-		SealVectorRecord(id, vault_id, key_version, v, dims, keys::DataKey(vault_id, key_version),
-						 reinterpret_cast<uint8_t *>(dst));
+		SealVectorRecord(id, vault_id, key_version, v, dims, width,
+						 keys::DataKey(vault_id, key_version), reinterpret_cast<uint8_t *>(dst));
 	if (!s.ok())
 		pg::ThrowStatus(s, "could not encrypt an index vector", nullptr);
 }
@@ -215,9 +215,9 @@ SealVector(ElementId id, uint64 vault_id, uint32 key_version, const float *v, ui
 /* Reads and decrypts a vector record that may span vector pages. */
 void
 ReadVector(Relation index, BlockNumber block, uint32 offset, ElementId id, uint64 vault_id,
-		   uint32 key_version, uint32 dims, float *out)
+		   uint32 key_version, uint32 dims, ElementWidth width, float *out)
 {
-	size_t total = VectorRecordBytes(dims);
+	size_t total = VectorRecordBytes(dims, width);
 	size_t cap = VectorPageCapacity();
 	/* Searches of the pages representation and re-ranking call this per candidate: no palloc
 	 * for records that fit a block, no relation-size lookup. */
@@ -248,8 +248,9 @@ ReadVector(Relation index, BlockNumber block, uint32 offset, ElementId id, uint6
 		offset = 0;
 		UnlockReleaseBuffer(buf);
 	}
-	Status s = OpenVectorRecord(reinterpret_cast<const uint8_t *>(rec), total, id, vault_id,
-								key_version, dims, keys::DataKey(vault_id, key_version), out);
+	Status s =
+		OpenVectorRecord(reinterpret_cast<const uint8_t *>(rec), total, id, vault_id, key_version,
+						 dims, width, keys::DataKey(vault_id, key_version), out);
 	if (rec != local.data)
 		pfree(rec);
 	if (!s.ok())

@@ -296,7 +296,8 @@ RepairAndWrite(Relation index, const MetaData &meta, const Dead *dead, int ndead
 	RewriteElements(index, m, rw + nlive, nrw - nlive);
 	/* The dead elements' sealed vectors leave the pages too: no decryptable copy remains. */
 	for (int i = 0; i < ndead; i++)
-		ScrubVectorLogged(index, dead[i].vec_block, dead[i].vec_offset, meta.dims);
+		ScrubVectorLogged(index, dead[i].vec_block, dead[i].vec_offset,
+						  VectorRecordBytes(meta.dims, WidthOf(meta)));
 	/* Directory entries, one page at a time. */
 	BlockNumber block = meta.first_dir_block;
 	while (block != InvalidBlockNumber)

@@ -175,11 +175,15 @@ CheckMetapage(VerifyRun *r)
 {
 	const MetaData &meta = r->meta;
 	bool meta_ok = meta.dims >= 1 && meta.m >= kMinM && meta.m <= kMaxM &&
-				   IsKnownMetric(meta.metric) && meta.element_count == meta.next_element_id;
+				   IsKnownMetric(meta.metric) && meta.element_count == meta.next_element_id &&
+				   (meta.element_width == 0 || meta.element_width == 2 || meta.element_width == 4);
 	snprintf(r->buf, sizeof(r->buf),
-			 "dims %u, m %u, ef_construction %u, metric %u, elements %u, counter %" PRIu64,
+			 "dims %u, m %u, ef_construction %u, metric %u, elements %u, counter %" PRIu64 "%s",
 			 meta.dims, meta.m, meta.ef_construction, meta.metric, meta.next_element_id,
-			 meta.change_counter);
+			 meta.change_counter,
+			 meta.element_width == 4 || meta.element_width == 0 ? ""
+			 : meta.element_width == 2                          ? ", half vectors"
+																: ", unknown vector width");
 	Emit(r->out, "metapage", meta_ok, r->buf);
 }
 
@@ -283,7 +287,7 @@ CheckElements(VerifyRun *r)
 			{
 				/* the vector must authenticate too */
 				ReadVector(r->index, h.vec_block, h.vec_offset, h.element_id, h.vault_id,
-						   h.key_version, r->meta.dims, vec);
+						   h.key_version, r->meta.dims, WidthOf(r->meta), vec);
 				SecureZero(vec, sizeof(float) * r->meta.dims);
 			}
 			decrypted++;

@@ -367,9 +367,9 @@ RewriteElements(Relation index, int m, ElementRewrite *rw, int n)
 
 /* Zeroes a vector record across the vector pages it spans. */
 void
-ScrubVectorLogged(Relation index, BlockNumber block, uint32 offset, uint32 dims)
+ScrubVectorLogged(Relation index, BlockNumber block, uint32 offset, size_t record_bytes)
 {
-	size_t left = VectorRecordBytes(dims);
+	size_t left = record_bytes;
 	size_t cap = VectorPageCapacity();
 	while (left > 0 && block != InvalidBlockNumber && block < RelationGetNumberOfBlocks(index))
 	{

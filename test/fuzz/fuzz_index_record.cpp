@@ -53,8 +53,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Any input bytes as a vector record of 1..64 dims must fail (never sealed here). */
 	uint32_t dims = rec.empty() ? 1 : 1 + rec[0] % 64;
 	std::vector<float> v(dims);
-	Status vs = OpenVectorRecord(rec.data(), rec.size(), 1, 2, 3, dims, kKey, v.data());
-	Check(!vs.ok() || rec.size() == VectorRecordSize(dims));
+	ElementWidth width = size > 2 && (data[2] & 1) ? ElementWidth::kHalf : ElementWidth::kFloat32;
+	Status vs = OpenVectorRecord(rec.data(), rec.size(), 1, 2, 3, dims, width, kKey, v.data());
+	Check(!vs.ok() || rec.size() == VectorRecordSize(dims, width));
 
 	/* Seal a record built from the input and check the round trip and tamper detection. */
 	int level = size > 1 ? data[1] % 3 : 0;

@@ -1,5 +1,7 @@
 /* distance_test.cpp — exact distances against hand values; SIMD kernels against exact ones. */
 #include "core/distance.h"
+#include "core/half.h"
+#include "core/half_distance.h"
 
 #include <algorithm>
 #include <cmath>
@@ -131,4 +133,40 @@ TEST(Distance, ExactKernelsBitIdenticalToBaseline)
 		differ += std::memcmp(&naive, &ip, sizeof ip) != 0;
 	}
 	EXPECT_GT(differ, 0);
+}
+
+/* Every half-kernel family this CPU runs equals the float32 kernel on the widened halves (same
+ * scale), for lengths that exercise the SIMD bodies and tails. */
+TEST(Distance, HalfKernelsMatchFloatKernelsOnWidenedHalves)
+{
+	std::mt19937 rng(5);
+	std::uniform_real_distribution<float> u(-4, 4);
+	int families = 0;
+	for (const char *family : {"avx512f", "avx2", "scalar"})
+	{
+		HalfDistanceKernel l2, ip, l1;
+		if (!HalfKernelFamily(family, &l2, &ip, &l1))
+			continue;
+		families++;
+		for (size_t n = 1; n <= 70; n++)
+		{
+			std::vector<float> q(n), wide(n);
+			std::vector<uint16_t> x(n);
+			for (size_t i = 0; i < n; i++)
+			{
+				q[i] = u(rng);
+				ASSERT_TRUE(FloatToHalf(u(rng), &x[i]));
+				wide[i] = HalfToFloat(x[i]);
+			}
+			double rl2 = ExactL2(q.data(), wide.data(), n);
+			double rip = ExactInnerProduct(q.data(), wide.data(), n);
+			double rl1 = ExactL1(q.data(), wide.data(), n);
+			EXPECT_NEAR(l2(q.data(), x.data(), n), rl2 * rl2, 1e-4 * (1 + rl2 * rl2)) << family;
+			EXPECT_NEAR(ip(q.data(), x.data(), n), -rip, 1e-4 * (1 + std::fabs(rip))) << family;
+			EXPECT_NEAR(l1(q.data(), x.data(), n), rl1, 1e-4 * (1 + rl1)) << family;
+		}
+	}
+	EXPECT_GE(families, 2); /* scalar and at least the chosen one */
+	HalfDistanceKernel l2, ip, l1;
+	EXPECT_FALSE(HalfKernelFamily("nonsense", &l2, &ip, &l1));
 }

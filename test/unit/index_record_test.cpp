@@ -65,15 +65,51 @@ TEST(IndexRecord, CountsBeyondCapacityAreRefused)
 TEST(IndexRecord, VectorBoundToElementVaultVersionDims)
 {
 	float v[4] = {1.5f, -2, 3, 4};
+	const ElementWidth f32 = ElementWidth::kFloat32;
 	std::vector<uint8_t> rec(VectorRecordSize(4));
-	ASSERT_TRUE(SealVectorRecord(5, 6, 2, v, 4, kKey, rec.data()).ok());
+	ASSERT_TRUE(SealVectorRecord(5, 6, 2, v, 4, f32, kKey, rec.data()).ok());
 	float out[4];
-	ASSERT_TRUE(OpenVectorRecord(rec.data(), rec.size(), 5, 6, 2, 4, kKey, out).ok());
+	ASSERT_TRUE(OpenVectorRecord(rec.data(), rec.size(), 5, 6, 2, 4, f32, kKey, out).ok());
 	EXPECT_EQ(memcmp(out, v, sizeof(v)), 0);
-	EXPECT_FALSE(OpenVectorRecord(rec.data(), rec.size(), 4, 6, 2, 4, kKey, out).ok());
-	EXPECT_FALSE(OpenVectorRecord(rec.data(), rec.size(), 5, 7, 2, 4, kKey, out).ok());
-	EXPECT_FALSE(OpenVectorRecord(rec.data(), rec.size(), 5, 6, 1, 4, kKey, out).ok());
-	EXPECT_FALSE(OpenVectorRecord(rec.data(), rec.size() - 4, 5, 6, 2, 3, kKey, out).ok());
+	EXPECT_FALSE(OpenVectorRecord(rec.data(), rec.size(), 4, 6, 2, 4, f32, kKey, out).ok());
+	EXPECT_FALSE(OpenVectorRecord(rec.data(), rec.size(), 5, 7, 2, 4, f32, kKey, out).ok());
+	EXPECT_FALSE(OpenVectorRecord(rec.data(), rec.size(), 5, 6, 1, 4, f32, kKey, out).ok());
+	EXPECT_FALSE(OpenVectorRecord(rec.data(), rec.size() - 4, 5, 6, 2, 3, f32, kKey, out).ok());
+	/* 4 float32 dims are 8 half dims in size: the width is in the associated data */
+	float wide[8];
+	EXPECT_FALSE(
+		OpenVectorRecord(rec.data(), rec.size(), 5, 6, 2, 8, ElementWidth::kHalf, kKey, wide).ok());
 	/* the float bytes are not in the record */
 	EXPECT_EQ(memmem(rec.data(), rec.size(), v, sizeof(v)), nullptr);
+}
+
+/* A half record is half the payload, round-trips halves exactly, refuses what a half cannot
+ * hold, and cannot be opened at float32 width (the associated data names the width). */
+TEST(IndexRecord, HalfVectorRecord)
+{
+	const ElementWidth half = ElementWidth::kHalf;
+	EXPECT_EQ(VectorRecordSize(768, half) - kNonceBytes - kTagBytes,
+			  (VectorRecordSize(768) - kNonceBytes - kTagBytes) / 2);
+	float v[8] = {1.5f, -2, 3, 4, 0.099975586f, -65504, 6.1035156e-05f, 0};
+	std::vector<uint8_t> rec(VectorRecordSize(8, half));
+	ASSERT_TRUE(SealVectorRecord(5, 6, 2, v, 8, half, kKey, rec.data()).ok());
+	float out[8];
+	ASSERT_TRUE(OpenVectorRecord(rec.data(), rec.size(), 5, 6, 2, 8, half, kKey, out).ok());
+	EXPECT_EQ(memcmp(out, v, sizeof(v)), 0);
+	EXPECT_FALSE(
+		OpenVectorRecord(rec.data(), rec.size(), 5, 6, 2, 4, ElementWidth::kFloat32, kKey, out)
+			.ok());
+	EXPECT_FALSE(OpenVectorRecord(rec.data(), rec.size(), 5, 7, 2, 8, half, kKey, out).ok());
+	rec[kNonceBytes] ^= 1;
+	float poison[8];
+	memset(poison, 0x5a, sizeof(poison));
+	EXPECT_FALSE(OpenVectorRecord(rec.data(), rec.size(), 5, 6, 2, 8, half, kKey, poison).ok());
+	/* no unauthenticated plaintext is left in the output */
+	for (float f : poison)
+		EXPECT_TRUE(f == 0.0f || memcmp(&f, "\x5a\x5a\x5a\x5a", 4) == 0);
+	float big[2] = {1, 70000};
+	std::vector<uint8_t> r2(VectorRecordSize(2, half));
+	EXPECT_EQ(SealVectorRecord(1, 1, 1, big, 2, half, kKey, r2.data()).code(), Code::kOutOfRange);
+	/* no half of the vector is left in the record */
+	EXPECT_EQ(memmem(r2.data() + kNonceBytes, 4, "\x00\x3c", 2), nullptr);
 }
