@@ -975,3 +975,6 @@ CREATE OPERATOR > (LEFTARG = esparsevec, RIGHTARG = esparsevec, FUNCTION = spars
 CREATE OPERATOR CLASS esparsevec_ops DEFAULT FOR TYPE esparsevec USING btree AS
     OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >,
     FUNCTION 1 sparsevec_cmp(esparsevec, esparsevec);
+
+-- An index on ehalfvec caches halves: the view names the representation.
+COMMENT ON VIEW vault.index_cache IS 'per vault_hnsw index: representation in the shared cache (float32, half for an index on ehalfvec, sq8, pages, none once evicted), resident bytes, elements, vaults, vaults whose sub-graph is loaded, full loads, acquisitions served, evictions';

@@ -21,7 +21,10 @@
  *                     key version, vector locator — then the neighbour lists, AES-256-GCM
  *                     sealed under the vault's data key with the header as associated data
  *   vector pages      a byte stream of sealed vectors (nonce, ciphertext, tag); a record may
- *                     continue on the next vector page, so 784-float vectors pack pages fully
+ *                     continue on the next vector page, so 784-float vectors pack pages fully;
+ *                     float32 per dimension, or binary16 halves in an index on ehalfvec (the
+ *                     metapage's element_width, fixed by CREATE INDEX; readers take it from
+ *                     there, never from the column type)
  * Each vault is its own HNSW sub-graph: links never cross vaults, and a search walks only the
  * sub-graphs of the vaults the principal may read. CREATE INDEX writes each vault's elements on
  * consecutive graph pages and records the range in the vault's entry (build_first,

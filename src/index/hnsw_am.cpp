@@ -175,7 +175,8 @@ DefineGucs()
 	DefineCustomEnumVariable(
 		"vector_vault.cache_representation",
 		"How the shared cache holds vault_hnsw vectors: auto (float32 when it fits, else sq8), "
-		"sq8 (int8 codes, re-ranked), float32, or pages (nothing decrypted is kept).",
+		"sq8 (int8 codes, re-ranked), float32 (halves for an index on ehalfvec), or pages "
+		"(nothing decrypted is kept).",
 		"Applies to indexes loaded after the change.", &g_cache_representation, kReprAuto,
 		representations, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	DefineCustomIntVariable("vector_vault.build_threads",

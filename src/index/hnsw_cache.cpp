@@ -13,9 +13,12 @@
  *            the entry loads; scans re-rank their closest candidates with exact distances
  *            decrypted from the sealed vectors (hnsw_scan.cpp);
  *   float32  the vector as is;
+ *   half     an index on ehalfvec's float32: the vector as the binary16 halves it is (its
+ *            stream seals halves, hnsw.h's element width), compared with a float32 query by
+ *            the widening kernels of core/half_distance.h; exact, half the bytes;
  *   pages    facts only: lists and vectors are read from the pages and decrypted as a search
  *            visits them. Used when the configured representation does not fit.
- * The graph algorithms see all three through CacheGraph (Dist, PairDist, Links). Page reads
+ * The graph algorithms see all four through CacheGraph (Dist, PairDist, Links). Page reads
  * inside a C++ island run under PG_TRY; an error is kept and re-raised once the island returns.
  *
  * Residency. A full load reads the element facts only (plaintext headers, nothing decrypted);

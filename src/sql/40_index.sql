@@ -28,8 +28,9 @@ CREATE OPERATOR CLASS evector_l1_ops FOR TYPE evector USING vault_hnsw AS
     OPERATOR 1 <+> (evector, evector) FOR ORDER BY float_ops,
     FUNCTION 1 vault_hnsw_metric_l1(internal);
 
--- ehalfvec (issue 11): the index decrypts each value, widens it to float32 and from there treats
--- it as an evector's; the same support functions name the metrics.
+-- ehalfvec (issue 11): an index on ehalfvec seals halves in its vector stream and caches halves
+-- (the metapage's element width, set by CREATE INDEX from the opclass's type); otherwise it treats
+-- the value as an evector; the same support functions name the metrics.
 CREATE OPERATOR CLASS ehalfvec_l2_ops DEFAULT FOR TYPE ehalfvec USING vault_hnsw AS
     OPERATOR 1 <-> (ehalfvec, ehalfvec) FOR ORDER BY float_ops,
     FUNCTION 1 vault_hnsw_metric_l2(internal);
@@ -59,7 +60,7 @@ REVOKE ALL ON FUNCTION vault.index_cache_stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION vault.index_cache_stats() TO pg_monitor;
 
 CREATE VIEW vault.index_cache AS SELECT * FROM vault.index_cache_stats();
-COMMENT ON VIEW vault.index_cache IS 'per vault_hnsw index: representation in the shared cache (sq8, float32, pages, none once evicted), resident bytes, elements, vaults, vaults whose sub-graph is loaded, full loads, acquisitions served, evictions';
+COMMENT ON VIEW vault.index_cache IS 'per vault_hnsw index: representation in the shared cache (float32, half for an index on ehalfvec, sq8, pages, none once evicted), resident bytes, elements, vaults, vaults whose sub-graph is loaded, full loads, acquisitions served, evictions';
 REVOKE ALL ON vault.index_cache FROM PUBLIC;
 GRANT SELECT ON vault.index_cache TO pg_monitor;
 
