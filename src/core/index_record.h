@@ -85,7 +85,8 @@ VectorRecordSize(uint32_t dims, ElementWidth width = ElementWidth::kFloat32)
 }
 
 /* Seals a vector into a record; a half record rounds each float to the nearest half (exact for
- * ehalfvec values) and fails with kOutOfRange past 65504, kInvalidInput on NaN or infinity. */
+ * ehalfvec values, which is all the index seals at that width) and fails with kOutOfRange past
+ * 65504, kInvalidInput on NaN or infinity. */
 Status SealVectorRecord(uint32_t element_id, uint64_t vault_id, uint32_t key_version,
 						const float *v, uint32_t dims, ElementWidth width,
 						const uint8_t key[kKeyBytes], uint8_t *out);

@@ -238,8 +238,9 @@ Metric GetMetric(Relation index);
 /* The declared dimensions of the indexed column (errors when undeclared or too large). */
 uint32 GetDims(Relation index);
 
-/* The vector stream width a new index gets: halves for a column of ehalfvec, else float32. */
-ElementWidth GetWidth(Relation index);
+/* The vector stream width a new index gets: halves for a column of ehalfvec (but float32 under
+ * cosine, whose unit vectors are not halves), else float32. */
+ElementWidth GetWidth(Relation index, Metric metric);
 
 /* Opens a vault_hnsw index and its table (AccessShareLock) for a SQL function acting for the
  * caller: needs SELECT on the table or ownership; errors on anything but a vault_hnsw index. */

@@ -222,10 +222,14 @@ GetDims(Relation index)
 	return static_cast<uint32>(typmod);
 }
 
-/* The vector stream width for a new index on this column type. */
+/* The vector stream width for a new index on this column type and metric. */
 ElementWidth
-GetWidth(Relation index)
+GetWidth(Relation index, Metric metric)
 {
+	/* Cosine indexes store unit vectors, which are not halves: rounding them would move near
+	 * ties out of the exact order, so they keep float32 (docs/design.md, "ehalfvec"). */
+	if (metric == Metric::kCosine)
+		return ElementWidth::kFloat32;
 	/* The opclass's input type: ours, since only a superuser creates vault_hnsw opclasses. */
 	HeapTuple tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(index->rd_opcintype[0]));
 	if (!HeapTupleIsValid(tup))

@@ -528,7 +528,7 @@ ParamsOf(Relation index)
 	p.dims = GetDims(index);
 	GetOptions(index, &p.m, &p.ef_construction);
 	p.metric = GetMetric(index);
-	p.width = GetWidth(index);
+	p.width = GetWidth(index, p.metric);
 	if (p.ef_construction < 2 * p.m)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("ef_construction must be greater than or equal to 2 * m"),

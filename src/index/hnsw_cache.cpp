@@ -512,8 +512,7 @@ StoreVector(const CacheEntry *e, char *arena, SlotHead *s, const float *v)
 			break;
 		case Representation::kHalf:
 		{
-			/* Exact: an index on ehalfvec holds halves (cosine's unit vectors were rounded to
-			 * halves when sealed, so these are the stream's values too). */
+			/* Exact: a half-width index holds halves (hnsw.h: never a cosine index). */
 			uint16 *h = reinterpret_cast<uint16 *>(VecArea(e, s));
 			for (uint32 i = 0; i < e->dims; i++)
 				if (!FloatToHalf(v[i], &h[i]))

@@ -29,8 +29,9 @@ CREATE OPERATOR CLASS evector_l1_ops FOR TYPE evector USING vault_hnsw AS
     FUNCTION 1 vault_hnsw_metric_l1(internal);
 
 -- ehalfvec (issue 11): an index on ehalfvec seals halves in its vector stream and caches halves
--- (the metapage's element width, set by CREATE INDEX from the opclass's type); otherwise it treats
--- the value as an evector; the same support functions name the metrics.
+-- (the metapage's element width, set by CREATE INDEX from the opclass's type; cosine indexes keep
+-- float32, their unit vectors are not halves); otherwise it treats the value as an evector; the
+-- same support functions name the metrics.
 CREATE OPERATOR CLASS ehalfvec_l2_ops DEFAULT FOR TYPE ehalfvec USING vault_hnsw AS
     OPERATOR 1 <-> (ehalfvec, ehalfvec) FOR ORDER BY float_ops,
     FUNCTION 1 vault_hnsw_metric_l2(internal);
