@@ -212,6 +212,17 @@ L1HalfAvx512(const float *q, const uint16_t *x, size_t n)
 	return s;
 }
 
+/* Widens halves eight at a time (F16C). */
+__attribute__((target("avx2,fma,f16c"))) void
+WidenAvx2(const uint16_t *in, size_t n, float *out)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(out + i, Load8(in + i));
+	for (; i < n; i++)
+		out[i] = HalfToFloat(in[i]);
+}
+
 /* True when the CPU has F16C (CPUID leaf 1, ECX bit 29); every AVX2 CPU we know has it, but
  * the kernels must not assume so. */
 bool
@@ -227,6 +238,7 @@ struct HalfKernels
 	HalfDistanceKernel l2;
 	HalfDistanceKernel ip;
 	HalfDistanceKernel l1;
+	void (*widen)(const uint16_t *, size_t, float *);
 };
 
 /* The family by name, if this CPU runs it. */
@@ -235,12 +247,13 @@ Family(const char *family, HalfKernels *out)
 {
 	__builtin_cpu_init();
 	if (std::strcmp(family, "avx512f") == 0 && __builtin_cpu_supports("avx512f"))
-		*out = {L2HalfAvx512, IpHalfAvx512, L1HalfAvx512};
+		*out = {L2HalfAvx512, IpHalfAvx512, L1HalfAvx512,
+				__builtin_cpu_supports("avx2") && HasF16c() ? WidenAvx2 : HalvesToFloats};
 	else if (std::strcmp(family, "avx2") == 0 && __builtin_cpu_supports("avx2") &&
 			 __builtin_cpu_supports("fma") && HasF16c())
-		*out = {L2HalfAvx2, IpHalfAvx2, L1HalfAvx2};
+		*out = {L2HalfAvx2, IpHalfAvx2, L1HalfAvx2, WidenAvx2};
 	else if (std::strcmp(family, "scalar") == 0)
-		*out = {L2HalfScalar, IpHalfScalar, L1HalfScalar};
+		*out = {L2HalfScalar, IpHalfScalar, L1HalfScalar, HalvesToFloats};
 	else
 		return false;
 	return true;
@@ -281,6 +294,13 @@ HalfDistanceKernel
 L1HalfKernel()
 {
 	return Chosen().l1;
+}
+
+/* See half_distance.h. */
+void
+WidenHalves(const uint16_t *in, size_t n, float *out)
+{
+	Chosen().widen(in, n, out);
 }
 
 /* See half_distance.h. */

@@ -27,6 +27,10 @@ HalfDistanceKernel L2SquaredHalfKernel();
 HalfDistanceKernel NegInnerProductHalfKernel();
 HalfDistanceKernel L1HalfKernel();
 
+/* Widens n halves to floats (exact) with the chosen family's instructions: HalvesToFloats of
+ * core/half.h at SIMD speed, for the cache's element-to-element distances and copies. */
+void WidenHalves(const uint16_t *in, size_t n, float *out);
+
 /* The three kernels of a family ("avx512f", "avx2", "scalar") for tests that compare every
  * family with the scalar one; false when unknown or this CPU lacks the instructions. */
 bool HalfKernelFamily(const char *family, HalfDistanceKernel *l2, HalfDistanceKernel *ip,

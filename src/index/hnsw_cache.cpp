@@ -2093,6 +2093,13 @@ CacheGraph::PairDist(const hnsw::GraphParams &p, ElementId a, ElementId b) const
 	if (ReprOf(e) == Representation::kFloat32)
 		return p.dist(reinterpret_cast<const float *>(VecArea(e, Slot(e, ref->arena, a))),
 					  reinterpret_cast<const float *>(VecArea(e, Slot(e, ref->arena, b))), p.dims);
+	if (ReprOf(e) == Representation::kHalf && !(b == scratch->staged_id && scratch->staged))
+	{
+		CopyVector(a, scratch->va);
+		return scratch->half_dist(
+			scratch->va, reinterpret_cast<const uint16 *>(VecArea(e, Slot(e, ref->arena, b))),
+			p.dims);
+	}
 	CopyVector(a, scratch->va);
 	CopyVector(b, scratch->vb);
 	return p.dist(scratch->va, scratch->vb, p.dims);
@@ -2114,8 +2121,8 @@ CacheGraph::CopyVector(ElementId id, float *out) const
 			memcpy(out, VecArea(e, Slot(e, ref->arena, id)), sizeof(float) * e->dims);
 			return;
 		case Representation::kHalf:
-			HalvesToFloats(reinterpret_cast<const uint16 *>(VecArea(e, Slot(e, ref->arena, id))),
-						   e->dims, out);
+			WidenHalves(reinterpret_cast<const uint16 *>(VecArea(e, Slot(e, ref->arena, id))),
+						e->dims, out);
 			return;
 		case Representation::kSq8:
 			sq8::Decode(reinterpret_cast<const uint8_t *>(VecArea(e, Slot(e, ref->arena, id))),

@@ -134,6 +134,8 @@ def main():
     ap.add_argument("--no-pgvector", action="store_true",
                     help="skip pgvector (same-run L2 and cosine cases need CREATE EXTENSION vector)")
     ap.add_argument("--no-cosine", action="store_true", help="skip the cosine case")
+    ap.add_argument("--no-half", action="store_true",
+                    help="skip the half-precision case (ehalfvec / pgvector's halfvec, L2)")
     args = ap.parse_args()
     efs = [int(x) for x in args.efs.split(",")]
     k = 10
@@ -315,6 +317,27 @@ def main():
             results["cosine"]["pgvector"] = sql_case(
                 cur, args, "pgvector", "pg_items_cos", "vector", "hnsw", "vector_cosine_ops",
                 "<=>", "hnsw.ef_search", nbase, nq, ctruth, efs, qfile)
+
+    # --- half precision: ehalfvec (index and cache hold halves) and pgvector's halfvec, L2 -------
+    # Fashion-MNIST's integers 0..255 are exact halves, so the ground truth is the L2 one. Through
+    # psycopg2 only: knn_client sends float4 binary parameters.
+    if not args.no_half:
+        half_args = argparse.Namespace(**dict(vars(args), client=None))
+        results["half"] = {}
+        print("vector_vault vault_hnsw (ehalfvec, L2) ...", flush=True)
+        results["half"]["vector_vault"] = sql_case(
+            cur, half_args, "vector_vault", "items_half", "ehalfvec", "vault_hnsw", "ehalfvec_l2_ops",
+            "<->", "vector_vault.ef_search", train, queries, truth, efs, None)
+        cur.execute("SELECT vault.prewarm('items_half_idx')")
+        cur.execute("SELECT representation, resident_bytes FROM vault.index_cache "
+                    "WHERE index IN ('items_idx'::regclass, 'items_half_idx'::regclass) ORDER BY index")
+        results["half"]["cache"] = [list(row) for row in cur.fetchall()]
+        print("  cache: %s" % results["half"]["cache"], flush=True)
+        if pgvector:
+            print("pgvector hnsw (halfvec, L2) ...", flush=True)
+            results["half"]["pgvector"] = sql_case(
+                cur, half_args, "pgvector", "pg_items_half", "halfvec", "hnsw", "halfvec_l2_ops",
+                "<->", "hnsw.ef_search", train, queries, truth, efs, None)
 
     # --- vault-scoped search: 20 vaults of 3,000 rows, a role that may read one ---------------
     print("vault-scoped scenario ...", flush=True)
@@ -529,6 +552,13 @@ def pgvector_lines(r):
             "qps_at_0.99": {"vector_vault": best(a["search"]), "pgvector": best(b["search"]),
                             "vector_vault_libpq": best(a.get("search_libpq")),
                             "pgvector_libpq": best(b.get("search_libpq"))}}
+    half = r.get("half") or {}
+    if half.get("vector_vault") and half.get("pgvector"):
+        lines += ["", "Half precision (`<->`, ehalfvec_l2_ops / halfvec_l2_ops), same run; the "
+                  "vector_vault cache entries (representation, bytes) of the evector and ehalfvec "
+                  "indexes: %s:" % ", ".join("%s %.1f MiB" % (c[0], c[1] / 2**20) for c in half.get("cache", [])),
+                  ""]
+        lines += cmp_table(half["vector_vault"], half["pgvector"], False)
     return lines
 
 

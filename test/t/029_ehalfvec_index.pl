@@ -14,6 +14,7 @@
 #   - the same after single-row inserts, deletes and VACUUM, and after a restart;
 #   - an ehalfvec_ip_ops index is half width too, an ehalfvec_cosine_ops one keeps float32 (its
 #     unit vectors are not halves), both reach recall@10 >= 0.95 against a sort;
+#   - a 3072-dimension ehalfvec column is indexed at half width and searched exactly;
 #   - the index files hold no plaintext halves: rows share four marker halves whose packed
 #     little-endian bytes are probed for; positive control: the same bytes in a bytea table's
 #     file are found.
@@ -178,6 +179,27 @@ for my $case ([ 'items_ip', '<#>', 1 ], [ 'items_cos', '<=>', 0 ])
 	my $r = recall(top10('index', 40, 'items', $op), top10('sort', 0, 'items', $op));
 	cmp_ok($r, '>=', 0.95, "$index: recall\@10 at ef_search 40 is >= 0.95 ($r)");
 }
+
+# A 3072-dimension model (text-embedding-3-large's size) fits: pgvector's halfvec index stops at
+# 4,000 dimensions, vault_hnsw at 16,000. 300 rows of values rounded to halves; the index's
+# first 10 rows at an ef_search covering the table have the sort's distances.
+$node->safe_psql($db, q{
+CREATE TABLE big (id int PRIMARY KEY, embedding ehalfvec(3072));
+INSERT INTO big SELECT i, (SELECT format('[%s]', string_agg(round((sin(i * 0.37 + d * 0.011 + d * d * 0.0001) * 4)::numeric, 3)::text, ','))
+    FROM generate_series(1, 3072) d)::ehalfvec FROM generate_series(1, 300) i;
+CREATE INDEX big_idx ON big USING vault_hnsw (embedding);
+CREATE TABLE big_q AS SELECT embedding AS q FROM big WHERE id = 17;
+});
+like((VectorVault::hnsw_verify($node, $db, 'big_idx'))[1], qr/dims 3072,[^\n]*half vectors/,
+	'a 3072-dimension ehalfvec index is half width');
+my $bigknn = q{SELECT string_agg(d::text, ',' ORDER BY n) FROM (SELECT embedding <-> (SELECT q FROM big_q) AS d,
+    row_number() OVER () AS n FROM (SELECT embedding FROM big ORDER BY embedding <-> (SELECT q FROM big_q) LIMIT 10) s) s2};
+my $big_sort = $node->safe_psql($db, "SET enable_indexscan = off; $bigknn");
+like($node->safe_psql($db, "SET enable_seqscan = off; EXPLAIN (COSTS OFF) SELECT id FROM big ORDER BY embedding <-> (SELECT q FROM big_q) LIMIT 10"),
+	qr/Index Scan using big_idx/, '3072 dimensions: the search uses the index');
+is($node->safe_psql($db, "SET enable_seqscan = off; SET vector_vault.ef_search = 400; $bigknn"), $big_sort,
+	'3072 dimensions: the index gives the exact distances at ef_search 400');
+like($big_sort, qr/^0,/, 'control: the nearest row is the query itself');
 
 # No plaintext halves in the index files. Rows 1..50 of a 16-d table share four marker halves
 # (exact: 11 significant bits) whose packed pairs are the patterns.
