@@ -40,37 +40,16 @@ COPY queries FROM '$tmp/queries.txt';
 CREATE INDEX items_l1 ON items USING vault_hnsw (embedding evector_l1_ops);
 });
 
-# The L1 distances of each query's first 10 rows, "qid:d,d,..." per line, the rows found by the
-# index (at ef) or by a sort, ordered by $op (default <+>).
+# The L1 distances (or those of another order, $op) of the first 10 rows per query, found by the
+# index at $ef or by a sort; L1 distances are integers and may tie, so lists of distances, not
+# ids, are compared; and their recall against the exact lists.
 sub top10
 {
 	my ($how, $ef, $op) = @_;
-	$op //= '<+>';
-	my $settings = $how eq 'index'
-	  ? "SET enable_seqscan = off; SET vector_vault.ef_search = $ef;"
-	  : 'SET enable_indexscan = off;';
-	return $node->safe_psql($db, qq{$settings
-SELECT qid || ':' || (SELECT string_agg(d::text, ',' ORDER BY n) FROM (
-    SELECT embedding <+> q AS d, row_number() OVER () AS n
-    FROM (SELECT embedding FROM items ORDER BY embedding $op q LIMIT 10) s) s2)
-FROM queries ORDER BY qid});
+	return VectorVault::top10_distances($node, $db, how => $how, ef => $ef, op => $op // '<+>',
+		measure => '<+>');
 }
-
-# Mean recall@10 of a top10 output against the exact one: a row counts when its distance is at
-# most the exact 10th distance (ties at the boundary count as found).
-sub recall
-{
-	my ($got, $want) = @_;
-	my @g = split /\n/, $got;
-	my @w = split /\n/, $want;
-	my $sum = 0;
-	for my $i (0 .. $#w)
-	{
-		my @wd = split /,/, (split /:/, $w[$i])[1];
-		$sum += scalar(grep { $_ <= $wd[-1] } split /,/, (split /:/, $g[$i])[1]) / 10;
-	}
-	return $sum / @w;
-}
+sub recall { return VectorVault::distance_recall(@_); }
 
 # Checks each representation against the exact order; $label names the phase.
 sub check_all

@@ -68,38 +68,13 @@ like($report, qr/metapage\|t\|[^\n]*, half vectors/, 'its metapage says half vec
 unlike((VectorVault::hnsw_verify($node, $db, 'ev_idx'))[1], qr/half vectors/,
 	'the evector index\'s does not');
 
-# The L2 distances of each query's first 10 rows, "qid:d,d,..." per line, found by the index at
-# $ef or by a sort.
+# The distances of the first 10 rows per query (index at $ef, or a sort) and their recall.
 sub top10
 {
 	my ($how, $ef, $table, $op) = @_;
-	$table //= 'items';
-	$op //= '<->';
-	my $settings = $how eq 'index'
-	  ? "SET enable_seqscan = off; SET vector_vault.ef_search = $ef;"
-	  : 'SET enable_indexscan = off;';
-	return $node->safe_psql($db, qq{$settings
-SELECT qid || ':' || (SELECT string_agg(d::text, ',' ORDER BY n) FROM (
-    SELECT embedding $op q AS d, row_number() OVER () AS n
-    FROM (SELECT embedding FROM $table ORDER BY embedding $op q LIMIT 10) s) s2)
-FROM queries ORDER BY qid});
+	return VectorVault::top10_distances($node, $db, how => $how, ef => $ef, table => $table, op => $op);
 }
-
-# Mean recall@10 of a top10 output against the exact one (a row counts when its distance is at
-# most the exact 10th distance; ties at the boundary count as found).
-sub recall
-{
-	my ($got, $want) = @_;
-	my @g = split /\n/, $got;
-	my @w = split /\n/, $want;
-	my $sum = 0;
-	for my $i (0 .. $#w)
-	{
-		my @wd = split /,/, (split /:/, $w[$i])[1];
-		$sum += scalar(grep { $_ <= $wd[-1] + 1e-9 } split /,/, (split /:/, $g[$i])[1]) / 10;
-	}
-	return $sum / @w;
-}
+sub recall { return VectorVault::distance_recall(@_); }
 
 # The representation and resident bytes of an index in the cache.
 sub cached

@@ -407,6 +407,43 @@ sub recall_at_k
 	return $hits / $k;
 }
 
+# The distances of each query's first 10 rows, "qid:d,d,..." per line in qid order: found by the
+# index at ef_search $o{ef} ($o{how} 'index') or by a sort ('sort'), ordered by "embedding $o{op} q"
+# (default <->) over $o{table} (default items) for the rows of queries (qid, q); the distances
+# reported are "embedding $o{measure} q" (default: the order's). Ties may be broken either way,
+# so tests compare distances, not ids.
+sub top10_distances
+{
+	my ($node, $db, %o) = @_;
+	my $table = $o{table} // 'items';
+	my $op = $o{op} // '<->';
+	my $measure = $o{measure} // $op;
+	my $settings = $o{how} eq 'index'
+	  ? "SET enable_seqscan = off; SET vector_vault.ef_search = $o{ef};"
+	  : 'SET enable_indexscan = off;';
+	return $node->safe_psql($db, qq{$settings
+SELECT qid || ':' || (SELECT string_agg(d::text, ',' ORDER BY n) FROM (
+    SELECT embedding $measure q AS d, row_number() OVER () AS n
+    FROM (SELECT embedding FROM $table ORDER BY embedding $op q LIMIT 10) s) s2)
+FROM queries ORDER BY qid});
+}
+
+# Mean recall@10 of a top10_distances output against the exact one: a row counts when its
+# distance is at most the exact 10th distance (ties at the boundary count as found).
+sub distance_recall
+{
+	my ($got, $want) = @_;
+	my @g = split /\n/, $got;
+	my @w = split /\n/, $want;
+	my $sum = 0;
+	for my $i (0 .. $#w)
+	{
+		my @wd = split /,/, (split /:/, $w[$i])[1];
+		$sum += scalar(grep { $_ <= $wd[-1] + 1e-9 } split /,/, (split /:/, $g[$i])[1]) / 10;
+	}
+	return $sum / @w;
+}
+
 # Runs every query of @$selects in one psql session (after the $setup SQL, e.g. SET ROLE) and
 # returns one arrayref of output lines per query, in order. Dies on any error.
 sub query_lists
