@@ -380,6 +380,13 @@ OpenVector(Datum d, ValueKind kind)
 {
 	EnvelopeRef ref;
 	ReadEnvelope(d, kind, &ref);
+	return OpenVector(ref);
+}
+
+/* See codec.h. */
+PlainVector
+OpenVector(const EnvelopeRef &ref)
+{
 	PlainVector p;
 	p.dims = VectorDimsOf(ref);
 	p.v = AllocVector(p.dims);

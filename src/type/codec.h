@@ -127,6 +127,10 @@ struct PlainVector
 /* Validates d (of kind), checks the read right, decrypts (halves widened) into secret memory. */
 PlainVector OpenVector(Datum d, ValueKind kind = ValueKind::kVector);
 
+/* The same from an envelope already read (ReadEnvelope with the kind the caller expects), so a
+ * caller that needs the header first (dimensions) detoasts the value once. */
+PlainVector OpenVector(const EnvelopeRef &ref);
+
 /* Zeroes and releases an OpenVector result. */
 void FreeVector(PlainVector p);
 
