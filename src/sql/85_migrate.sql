@@ -24,14 +24,6 @@ CREATE FUNCTION vault.seal_in(value jsonb, vault text) RETURNS ejsonb
 COMMENT ON FUNCTION vault.seal_in(real[], text) IS 'the array sealed as an evector under the named vault (write level on it needed)';
 COMMENT ON FUNCTION vault.seal_in(text, text) IS 'the text sealed as an etext under the named vault (write level on it needed)';
 COMMENT ON FUNCTION vault.seal_in(jsonb, text) IS 'the jsonb sealed as an ejsonb under the named vault (write level on it needed)';
--- pgvector's halfvec and sparsevec (found at run time, as vault.from_pghalfvec does: pgvector
--- need not be installed): a return type of their own, hence names of their own.
-CREATE FUNCTION vault.seal_in_ehalfvec(value anyelement, vault text) RETURNS ehalfvec
-    AS 'MODULE_PATHNAME', 'vault_seal_in_ehalfvec' LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
-CREATE FUNCTION vault.seal_in_esparsevec(value anyelement, vault text) RETURNS esparsevec
-    AS 'MODULE_PATHNAME', 'vault_seal_in_esparsevec' LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
-COMMENT ON FUNCTION vault.seal_in_ehalfvec(anyelement, text) IS 'a pgvector halfvec sealed as an ehalfvec under the named vault (write level on it needed)';
-COMMENT ON FUNCTION vault.seal_in_esparsevec(anyelement, text) IS 'a pgvector sparsevec sealed as an esparsevec under the named vault (write level on it needed)';
 
 -- Trigger of a running migration: a row whose source value changes gets its shadow value
 -- cleared (TG_ARGV[0] names the shadow column), so the next batch converts it again.
