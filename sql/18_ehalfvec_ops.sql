@@ -37,3 +37,46 @@ SELECT avg(x)::text FROM (VALUES ('[60000]'::ehalfvec), ('[60000]'::ehalfvec)) t
 -- a btree index would store the plaintext order: refused as for evector
 CREATE INDEX ON hv_ops USING btree (v);
 DROP TABLE hv_ops;
+
+-- Each type's operators take only its own envelopes: the kind in a value's authenticated header
+-- must be the declared type's, so an evector-typed datum that holds an ehalfvec envelope is
+-- refused (22V01) by evector's arithmetic, comparisons, btree order and aggregates, and an
+-- ehalfvec-typed datum holding an evector envelope by ehalfvec's. (Before, the shared C functions
+-- took the kind from the header and served either.) Only a superuser can forge such a datum:
+-- here, as in 22_tamper, through binary-coercible casts to and from bytea.
+CREATE CAST (evector AS bytea) WITHOUT FUNCTION;
+CREATE CAST (bytea AS evector) WITHOUT FUNCTION;
+CREATE CAST (ehalfvec AS bytea) WITHOUT FUNCTION;
+CREATE CAST (bytea AS ehalfvec) WITHOUT FUNCTION;
+CREATE TABLE forged AS
+SELECT '[1,2,3]'::ehalfvec::bytea::evector AS h_as_e, '[1,2,3]'::evector::bytea::ehalfvec AS e_as_h,
+       '[1,2,3]'::evector AS e, '[1,2,3]'::ehalfvec AS h;
+SELECT label, sqlstate_of(format('SELECT (%s)::text FROM forged', q)) AS result
+FROM (VALUES
+    ('evector +', 'h_as_e + e'), ('evector - (right)', 'e - h_as_e'), ('evector *', 'h_as_e * h_as_e'),
+    ('evector ||', 'e || h_as_e'), ('evector l2_normalize', 'l2_normalize(h_as_e)'),
+    ('evector subvector', 'subvector(h_as_e, 1, 2)'), ('evector =', 'h_as_e = e'),
+    ('evector <', 'e < h_as_e'), ('evector vector_cmp', 'vector_cmp(h_as_e, e)'),
+    ('evector <->', 'h_as_e <-> e'),
+    ('ehalfvec +', 'e_as_h + h'), ('ehalfvec - (right)', 'h - e_as_h'), ('ehalfvec *', 'e_as_h * e_as_h'),
+    ('ehalfvec ||', 'h || e_as_h'), ('ehalfvec l2_normalize', 'l2_normalize(e_as_h)'),
+    ('ehalfvec subvector', 'subvector(e_as_h, 1, 2)'), ('ehalfvec =', 'e_as_h = h'),
+    ('ehalfvec <', 'h < e_as_h'), ('ehalfvec halfvec_cmp', 'halfvec_cmp(e_as_h, h)'),
+    ('ehalfvec <->', 'e_as_h <-> h')) AS t(label, q);
+-- aggregates and the btree order (the support function is called without an expression: the
+-- kind comes from its C symbol)
+SELECT sqlstate_of('SELECT avg(h_as_e)::text FROM forged') AS evector_avg,
+       sqlstate_of('SELECT sum(e_as_h)::text FROM forged') AS ehalfvec_sum;
+SELECT sqlstate_of('SELECT x::text FROM (SELECT h_as_e FROM forged UNION ALL SELECT e FROM forged) s(x) ORDER BY x') AS evector_order,
+       sqlstate_of('SELECT x::text FROM (SELECT e_as_h FROM forged UNION ALL SELECT h FROM forged) s(x) ORDER BY x') AS ehalfvec_order;
+-- Positive controls: the same expressions on values of the right kind work, the forged bytes
+-- themselves included once cast back to the type their header names.
+SELECT (e + e)::text AS e_add, (h + h)::text AS h_add, vector_cmp(e, e) AS e_cmp, halfvec_cmp(h, h) AS h_cmp,
+       (h_as_e::bytea::ehalfvec + h)::text AS h_again, (e_as_h::bytea::evector * e)::text AS e_again,
+       (SELECT avg(e)::text FROM forged) AS e_avg, (SELECT sum(h)::text FROM forged) AS h_sum
+FROM forged;
+DROP TABLE forged;
+DROP CAST (evector AS bytea);
+DROP CAST (bytea AS evector);
+DROP CAST (ehalfvec AS bytea);
+DROP CAST (bytea AS ehalfvec);

@@ -109,67 +109,88 @@ CREATE AGGREGATE sum(evector) (
 
 -- src/sql/22_pgvector.sql (new in 0.2.0), unchanged:
 -- pgvector interoperation, without depending on pgvector: vector_vault installs whether or not
--- pgvector is there, and finds pgvector's type `vector` at run time (by its name and its send
--- function vector_send, whose binary form is evector's).
---   vault.from_pgvector(v)          seals a pgvector value under the session's vault (binary, no
---                                   text round trip); works in any order of installation.
---   casts vector -> evector         assignment (INSERT INTO items SELECT ... FROM pgvector_table),
---                                   through vault.from_pgvector; evector -> vector explicit only
---                                   (WITH INOUT: decrypts through evector's output, with the usual
---                                   read check), because it writes plaintext out of the vault.
--- The casts exist only while both types do, so they are created when possible: at the end of this
--- script when pgvector is already installed, by the event trigger below when pgvector is
--- installed later (by a superuser; anyone else gets a NOTICE), or by
--- vault.create_pgvector_casts(). They are not members of either extension: `DROP EXTENSION
--- vector CASCADE` drops just the casts (a member of vector_vault would take vector_vault and every
+-- pgvector is there, and finds pgvector's types `vector`, `halfvec` and `sparsevec` at run time (by
+-- name and by their send functions vector_send, halfvec_send and sparsevec_send, whose binary
+-- forms are evector's, ehalfvec's and esparsevec's).
+--   vault.from_pgvector(v)          seals a pgvector vector (or halfvec, widened exactly) as an
+--                                   evector under the session's vault (binary, no text round
+--                                   trip); works in any order of installation.
+--   vault.from_pghalfvec(v)         the same for halfvec -> ehalfvec, and vault.from_pgsparsevec(v)
+--                                   for sparsevec -> esparsevec (27_pgvector_types.sql).
+--   casts vector -> evector, halfvec -> ehalfvec, halfvec -> evector, sparsevec -> esparsevec
+--                                   assignment (INSERT INTO items SELECT ... FROM pgvector_table),
+--                                   through those functions; evector -> vector, ehalfvec -> halfvec
+--                                   and esparsevec -> sparsevec explicit only (WITH INOUT: decrypts
+--                                   through the encrypted type's output, with the usual read
+--                                   check), because they write plaintext out of the vault.
+-- The casts exist only while both types do, so they are created when possible: at the end of
+-- 27_pgvector_types.sql when pgvector is already installed, by the event trigger below when
+-- pgvector is installed later (by a superuser; anyone else gets a NOTICE), or by
+-- vault.create_pgvector_casts(). A pgvector older than 0.7 has no halfvec or sparsevec: their
+-- casts are then skipped. They are not members of either extension: `DROP EXTENSION vector
+-- CASCADE` drops just the casts (a member of vector_vault would take vector_vault and every
 -- evector column with it), and `DROP EXTENSION vector_vault` needs CASCADE to drop them. pg_dump
 -- dumps them as casts of their own, restored after both extensions.
 CREATE FUNCTION vault.from_pgvector(anyelement) RETURNS evector
     AS 'MODULE_PATHNAME', 'evector_from_pgvector' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION vault.from_pgvector(anyelement) IS
-    'seals a pgvector vector as an evector under the current vault';
+    'seals a pgvector vector or halfvec as an evector under the current vault';
 
--- Creates the casts between pgvector's vector and evector when pgvector is installed; says what
--- it did. Superuser (CREATE CAST needs ownership of a type); idempotent.
+-- Creates the casts between pgvector's types and vector_vault's for those pgvector has installed;
+-- says what it did. Superuser (CREATE CAST needs ownership of a type); idempotent.
 CREATE FUNCTION vault.create_pgvector_casts() RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    vtype regtype;
-    etype regtype := '@extschema@.evector'::regtype;
+    c record;
+    ptype regtype;
+    etype regtype;
     done text := '';
+    found_any boolean := false;
     castoid oid;
 BEGIN
-    SELECT t.oid INTO vtype
-      FROM pg_catalog.pg_type t JOIN pg_catalog.pg_proc p ON p.oid = t.typsend
-     WHERE t.typname = 'vector' AND p.proname = 'vector_send'
-     ORDER BY t.oid LIMIT 1;
-    IF vtype IS NULL THEN
+    -- pgvector type, its send function, our type, the function of the cast into ours (NULL: the
+    -- cast is only into pgvector's type, explicit WITH INOUT), in the order they are created.
+    FOR c IN SELECT * FROM (VALUES
+        (1, 'vector', 'evector', 'vault.from_pgvector(anyelement)', true),
+        (2, 'halfvec', 'ehalfvec', 'vault.from_pghalfvec(anyelement)', true),
+        (3, 'halfvec', 'evector', 'vault.from_pgvector(anyelement)', false),
+        (4, 'sparsevec', 'esparsevec', 'vault.from_pgsparsevec(anyelement)', true))
+        AS t(n, pgname, ename, fn, back) ORDER BY n
+    LOOP
+        SELECT t.oid INTO ptype
+          FROM pg_catalog.pg_type t JOIN pg_catalog.pg_proc p ON p.oid = t.typsend
+         WHERE t.typname = c.pgname AND p.proname = c.pgname || '_send'
+         ORDER BY t.oid LIMIT 1;
+        CONTINUE WHEN ptype IS NULL;
+        found_any := true;
+        etype := pg_catalog.format('@extschema@.%I', c.ename)::regtype;
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_cast WHERE castsource = ptype AND casttarget = etype) THEN
+            EXECUTE pg_catalog.format('CREATE CAST (%s AS %s) WITH FUNCTION %s AS ASSIGNMENT',
+                ptype, etype, c.fn);
+            done := done || pg_catalog.format('created cast %s -> %s (assignment); ', ptype, etype);
+        END IF;
+        IF c.back AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_cast WHERE castsource = etype AND casttarget = ptype) THEN
+            EXECUTE pg_catalog.format('CREATE CAST (%s AS %s) WITH INOUT', etype, ptype);
+            done := done || pg_catalog.format('created cast %s -> %s (explicit); ', etype, ptype);
+        END IF;
+        -- Never members of vector_vault: a member cast depending on pgvector's type would make
+        -- DROP EXTENSION vector CASCADE drop vector_vault itself, with every encrypted column.
+        -- (Created inside this extension's script they would be members; release them.)
+        FOR castoid IN
+            SELECT pc.oid FROM pg_catalog.pg_cast pc
+             WHERE (pc.castsource, pc.casttarget) IN ((ptype, etype), (etype, ptype))
+               AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                            WHERE d.classid = 'pg_catalog.pg_cast'::pg_catalog.regclass
+                              AND d.objid = pc.oid AND d.deptype = 'e')
+        LOOP
+            EXECUTE pg_catalog.format('ALTER EXTENSION vector_vault DROP CAST (%s AS %s)',
+                (SELECT castsource::regtype FROM pg_catalog.pg_cast WHERE oid = castoid),
+                (SELECT casttarget::regtype FROM pg_catalog.pg_cast WHERE oid = castoid));
+        END LOOP;
+    END LOOP;
+    IF NOT found_any THEN
         RETURN 'pgvector is not installed in this database: no casts created';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_cast WHERE castsource = vtype AND casttarget = etype) THEN
-        EXECUTE pg_catalog.format(
-            'CREATE CAST (%s AS %s) WITH FUNCTION vault.from_pgvector(anyelement) AS ASSIGNMENT',
-            vtype, etype);
-        done := done || pg_catalog.format('created cast %s -> %s (assignment); ', vtype, etype);
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_cast WHERE castsource = etype AND casttarget = vtype) THEN
-        EXECUTE pg_catalog.format('CREATE CAST (%s AS %s) WITH INOUT', etype, vtype);
-        done := done || pg_catalog.format('created cast %s -> %s (explicit); ', etype, vtype);
-    END IF;
-    -- Never members of vector_vault: a member cast depending on pgvector's type would make
-    -- DROP EXTENSION vector CASCADE drop vector_vault itself, with every evector column.
-    -- (Created inside this extension's script they would be members; release them.)
-    FOR castoid IN
-        SELECT c.oid FROM pg_catalog.pg_cast c
-         WHERE (c.castsource, c.casttarget) IN ((vtype, etype), (etype, vtype))
-           AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
-                        WHERE d.classid = 'pg_catalog.pg_cast'::pg_catalog.regclass
-                          AND d.objid = c.oid AND d.deptype = 'e')
-    LOOP
-        EXECUTE pg_catalog.format('ALTER EXTENSION vector_vault DROP CAST (%s AS %s)',
-            (SELECT castsource::regtype FROM pg_catalog.pg_cast WHERE oid = castoid),
-            (SELECT casttarget::regtype FROM pg_catalog.pg_cast WHERE oid = castoid));
-    END LOOP;
     RETURN CASE WHEN done = '' THEN 'the casts exist already' ELSE pg_catalog.rtrim(done, '; ') END;
 END
 $$;
@@ -186,9 +207,9 @@ BEGIN
         BEGIN
             PERFORM vault.create_pgvector_casts();
         EXCEPTION WHEN OTHERS THEN
-            RAISE NOTICE 'vector_vault: the casts between vector and evector were not created (%)', SQLERRM
+            RAISE NOTICE 'vector_vault: the casts between pgvector''s types and the encrypted types were not created (%)', SQLERRM
                 USING HINT = 'A superuser can create them with SELECT vault.create_pgvector_casts(); '
-                             'until then use vault.from_pgvector(v) and e::text::vector.';
+                             'until then use vault.from_pgvector(v) (from_pghalfvec, from_pgsparsevec) and e::text::vector.';
         END;
     END IF;
 END
@@ -196,8 +217,8 @@ $$;
 REVOKE EXECUTE ON FUNCTION vault._pgvector_casts_trigger() FROM PUBLIC;
 CREATE EVENT TRIGGER vault_pgvector_casts ON ddl_command_end WHEN TAG IN ('CREATE EXTENSION')
     EXECUTE FUNCTION vault._pgvector_casts_trigger();
-
-SELECT vault.create_pgvector_casts();
+-- (vault.create_pgvector_casts() runs at the end of 27_pgvector_types.sql, once ehalfvec and
+-- esparsevec exist.)
 
 -- ---- src/sql/80_citus.sql (new in 0.2.0) ----
 -- Citus (docs/citus.md): one vault catalog across the nodes of a cluster. On the coordinator a
@@ -382,13 +403,16 @@ END
 $$;
 
 -- The indexes on column attnum of tbl, each with the vault_hnsw statement that replaces it
--- (pgvector hnsw with an L2, inner-product, cosine or L1 opclass) or NULL (any other index).
+-- (pgvector hnsw with an L2, inner-product, cosine or L1 opclass of vector or halfvec: evector_*
+-- or ehalfvec_* ops) or NULL (any other index, sparsevec's hnsw too: esparsevec has no vault_hnsw
+-- opclass).
 CREATE FUNCTION vault._migrate_indexes(tbl regclass, attnum smallint)
 RETURNS TABLE (index regclass, amname name, vault_hnsw pg_catalog.text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT i.indexrelid::pg_catalog.regclass, am.amname,
            CASE WHEN am.amname OPERATOR(pg_catalog.=) 'hnsw' AND i.indnatts OPERATOR(pg_catalog.=) 1
-                     AND op.opcname OPERATOR(pg_catalog.=) ANY (ARRAY['vector_l2_ops', 'vector_ip_ops', 'vector_cosine_ops', 'vector_l1_ops']::pg_catalog.name[])
+                     AND op.opcname OPERATOR(pg_catalog.=) ANY (ARRAY['vector_l2_ops', 'vector_ip_ops', 'vector_cosine_ops', 'vector_l1_ops',
+                                                             'halfvec_l2_ops', 'halfvec_ip_ops', 'halfvec_cosine_ops', 'halfvec_l1_ops']::pg_catalog.name[])
                 THEN pg_catalog.format('CREATE INDEX %I ON %s USING vault_hnsw (%I @extschema@.%I)%s', c.relname, $1,
                                        a.attname, 'e' OPERATOR(pg_catalog.||) op.opcname,
                                        CASE WHEN c.reloptions IS NULL THEN ''
@@ -416,9 +440,10 @@ DECLARE
     src record;
     shadow pg_catalog.name := pg_catalog.left('vv_migrating_' OPERATOR(pg_catalog.||) col, 63);
     trig pg_catalog.name := pg_catalog.left('vv_migrate_' OPERATOR(pg_catalog.||) col, 63);
-    target pg_catalog.text;     -- evector | etext | ejsonb
+    target pg_catalog.text;     -- evector | ehalfvec | esparsevec | etext | ejsonb
     target_type pg_catalog.text;
-    arg pg_catalog.text;        -- the plaintext argument of vault.seal_in
+    seal_fn pg_catalog.text := 'vault.seal_in';  -- the sealing function (seal_in_ehalfvec, ...)
+    arg pg_catalog.text;        -- the plaintext argument of seal_fn
     vault_arg pg_catalog.text;  -- the vault argument
     shadow_type pg_catalog.text;
     lo integer;
@@ -480,14 +505,25 @@ BEGIN
         RAISE EXCEPTION 'column "%" of % does not exist', col, tbl USING ERRCODE = '42703',
             HINT = 'Name the plaintext column to convert (col => ''embedding'').';
     END IF;
-    IF src.typname OPERATOR(pg_catalog.=) ANY (ARRAY['evector', 'etext', 'ejsonb']::pg_catalog.name[]) THEN
+    IF src.typname OPERATOR(pg_catalog.=) ANY (ARRAY['evector', 'ehalfvec', 'esparsevec', 'etext', 'ejsonb']::pg_catalog.name[]) THEN
         RAISE NOTICE 'column % of % is already %: nothing to do', pg_catalog.quote_ident(col), tbl, src.shown;
         RETURN;
     END IF;
-    -- The source types and the plaintext each gives vault.seal_in.
+    -- The source types and the plaintext each gives vault.seal_in (or seal_fn).
     IF src.typname OPERATOR(pg_catalog.=) 'vector' AND src.typtype OPERATOR(pg_catalog.=) 'b' THEN
         target := 'evector';   -- pgvector: its cast to real[]; typmod = dimensions
         arg := pg_catalog.format('t.%I::pg_catalog.float4[]', col);
+        IF src.atttypmod OPERATOR(pg_catalog.>) 0 THEN
+            lo := src.atttypmod;
+            hi := src.atttypmod;
+        END IF;
+    ELSIF src.typname OPERATOR(pg_catalog.=) ANY (ARRAY['halfvec', 'sparsevec']::pg_catalog.name[])
+          AND src.typtype OPERATOR(pg_catalog.=) 'b' THEN
+        -- pgvector's halfvec / sparsevec, sealed as they are (binary form, no rounding); typmod =
+        -- dimensions, kept
+        target := 'e' OPERATOR(pg_catalog.||) src.typname;
+        seal_fn := 'vault.seal_in_' OPERATOR(pg_catalog.||) target;
+        arg := pg_catalog.format('t.%I', col);
         IF src.atttypmod OPERATOR(pg_catalog.>) 0 THEN
             lo := src.atttypmod;
             hi := src.atttypmod;
@@ -506,7 +542,7 @@ BEGIN
     ELSE
         RAISE EXCEPTION 'cannot migrate column % of type %', pg_catalog.quote_ident(col), src.shown
             USING ERRCODE = '42804',
-                  HINT = 'vault.migrate_column converts vector (pgvector), real[], double precision[], integer[], numeric[] (to evector), text, varchar, char (to etext) and jsonb, json (to ejsonb).';
+                  HINT = 'vault.migrate_column converts vector (pgvector), real[], double precision[], integer[], numeric[] (to evector), halfvec (to ehalfvec), sparsevec (to esparsevec), text, varchar, char (to etext) and jsonb, json (to ejsonb).';
     END IF;
 
     -- Rows that cannot be converted, found before anything is written.
@@ -530,9 +566,8 @@ BEGIN
             EXECUTE pg_catalog.format('SELECT pg_catalog.min(pg_catalog.cardinality(%1$I)), pg_catalog.max(pg_catalog.cardinality(%1$I)) '
                                       'FROM ONLY %2$s WHERE %1$I IS NOT NULL', col, tbl) INTO lo, hi;
         END IF;
-        target_type := CASE WHEN target OPERATOR(pg_catalog.=) 'evector' AND lo OPERATOR(pg_catalog.=) hi
-                                 AND lo OPERATOR(pg_catalog.>) 0
-                            THEN pg_catalog.format('@extschema@.evector(%s)', lo)
+        target_type := CASE WHEN lo OPERATOR(pg_catalog.=) hi AND lo OPERATOR(pg_catalog.>) 0
+                            THEN pg_catalog.format('@extschema@.%s(%s)', target, lo)
                             ELSE '@extschema@.' OPERATOR(pg_catalog.||) target END;
         EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN %I %s', tbl, shadow, target_type);
         RAISE NOTICE 'vault.migrate_column: converting % of % (%) to % in column %', pg_catalog.quote_ident(col), tbl,
@@ -573,8 +608,8 @@ BEGIN
     nblocks := pg_catalog.pg_relation_size(tbl) OPERATOR(pg_catalog./) pg_catalog.current_setting('block_size')::integer;
     step := GREATEST(1, (batch_size::numeric OPERATOR(pg_catalog.*) nblocks
                                     OPERATOR(pg_catalog./) GREATEST(total, 1))::bigint);
-    convert_sql := pg_catalog.format('UPDATE ONLY %s t SET %I = vault.seal_in(%s, %s) WHERE t.%I IS NULL AND t.%I IS NOT NULL ',
-                                     tbl, shadow, arg, vault_arg, shadow, col);
+    convert_sql := pg_catalog.format('UPDATE ONLY %s t SET %I = %s(%s, %s) WHERE t.%I IS NULL AND t.%I IS NOT NULL ',
+                                     tbl, shadow, seal_fn, arg, vault_arg, shadow, col);
     EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM ONLY %s WHERE %I IS NOT NULL', tbl, shadow) INTO done;
     WHILE b OPERATOR(pg_catalog.<) nblocks LOOP
         EXECUTE convert_sql OPERATOR(pg_catalog.||)
@@ -642,7 +677,7 @@ BEGIN
         USING HINT = 'The old plaintext stays in dead tuples until VACUUM (VACUUM FULL or CLUSTER rewrite the table), and in WAL, archives and backups taken before; see README "Migrating a column".';
 END
 $$;
-COMMENT ON PROCEDURE vault.migrate_column(regclass, name, name, text, integer, boolean, boolean) IS 'converts a vector, real[], text or jsonb column to evector, etext or ejsonb in place, in committed batches (restartable), sealing each row under the vault its vault_column names or under one vault';
+COMMENT ON PROCEDURE vault.migrate_column(regclass, name, name, text, integer, boolean, boolean) IS 'converts a vector, real[], halfvec, sparsevec, text or jsonb column to evector, ehalfvec, esparsevec, etext or ejsonb in place, in committed batches (restartable), sealing each row under the vault its vault_column names or under one vault';
 
 -- This backend's secret-buffer counters: buffers of plaintext and keys handed out, released by
 -- the code that used them, and zeroed because an error reset their memory context first (tests
@@ -862,26 +897,28 @@ CREATE FUNCTION vault.vault_of(esparsevec) RETURNS bigint
     AS 'MODULE_PATHNAME', 'vault_vault_of' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 -- src/sql/25_ehalfvec_ops.sql
--- ehalfvec: pgvector's halfvec arithmetic, comparisons and aggregates (issue 11). The C functions
--- are evector's (src/type/evector_ops.cpp): each reads the kind from the value's authenticated
--- header, widens halves to floats, and seals its result as an ehalfvec again (22003 beyond half
--- range); comparisons return a boolean or -1/0/1. Names are pgvector's (halfvec_add, ...). The
+-- ehalfvec: pgvector's halfvec arithmetic, comparisons and aggregates (issue 11). The C entry
+-- points are ehalfvec's own (ehalfvec_add, ...; bodies shared with evector's in
+-- src/type/evector_ops.cpp): each requires every argument's authenticated header to be an
+-- ehalfvec's (an evector envelope is refused, 22V01, as evector's functions refuse an ehalfvec
+-- one), widens halves to floats, and seals its result as an ehalfvec again (22003 beyond half
+-- range); comparisons return a boolean or -1/0/1. SQL names are pgvector's (halfvec_add, ...). The
 -- btree operator class serves ORDER BY, DISTINCT and GROUP BY; the DDL guard still refuses a btree
 -- index on the column (it would store plaintext order), and ANALYZE keeps width and null fraction
 -- only (evector_typanalyze).
 
 CREATE FUNCTION halfvec_add(ehalfvec, ehalfvec) RETURNS ehalfvec
-    AS 'MODULE_PATHNAME', 'evector_add' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ehalfvec_add' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 CREATE FUNCTION halfvec_sub(ehalfvec, ehalfvec) RETURNS ehalfvec
-    AS 'MODULE_PATHNAME', 'evector_sub' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ehalfvec_sub' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 CREATE FUNCTION halfvec_mul(ehalfvec, ehalfvec) RETURNS ehalfvec
-    AS 'MODULE_PATHNAME', 'evector_mul' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ehalfvec_mul' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 CREATE FUNCTION halfvec_concat(ehalfvec, ehalfvec) RETURNS ehalfvec
-    AS 'MODULE_PATHNAME', 'evector_concat' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ehalfvec_concat' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 CREATE FUNCTION l2_normalize(ehalfvec) RETURNS ehalfvec
-    AS 'MODULE_PATHNAME', 'evector_l2_normalize' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ehalfvec_l2_normalize' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 CREATE FUNCTION subvector(ehalfvec, integer, integer) RETURNS ehalfvec
-    AS 'MODULE_PATHNAME', 'evector_subvector' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ehalfvec_subvector' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 
 CREATE OPERATOR + (LEFTARG = ehalfvec, RIGHTARG = ehalfvec, FUNCTION = halfvec_add, COMMUTATOR = +);
 CREATE OPERATOR - (LEFTARG = ehalfvec, RIGHTARG = ehalfvec, FUNCTION = halfvec_sub);
@@ -889,19 +926,19 @@ CREATE OPERATOR * (LEFTARG = ehalfvec, RIGHTARG = ehalfvec, FUNCTION = halfvec_m
 CREATE OPERATOR || (LEFTARG = ehalfvec, RIGHTARG = ehalfvec, FUNCTION = halfvec_concat);
 
 CREATE FUNCTION halfvec_lt(ehalfvec, ehalfvec) RETURNS bool
-    AS 'MODULE_PATHNAME', 'evector_lt' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
+    AS 'MODULE_PATHNAME', 'ehalfvec_lt' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
 CREATE FUNCTION halfvec_le(ehalfvec, ehalfvec) RETURNS bool
-    AS 'MODULE_PATHNAME', 'evector_le' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
+    AS 'MODULE_PATHNAME', 'ehalfvec_le' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
 CREATE FUNCTION halfvec_eq(ehalfvec, ehalfvec) RETURNS bool
-    AS 'MODULE_PATHNAME', 'evector_eq' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
+    AS 'MODULE_PATHNAME', 'ehalfvec_eq' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
 CREATE FUNCTION halfvec_ne(ehalfvec, ehalfvec) RETURNS bool
-    AS 'MODULE_PATHNAME', 'evector_ne' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
+    AS 'MODULE_PATHNAME', 'ehalfvec_ne' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
 CREATE FUNCTION halfvec_ge(ehalfvec, ehalfvec) RETURNS bool
-    AS 'MODULE_PATHNAME', 'evector_ge' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
+    AS 'MODULE_PATHNAME', 'ehalfvec_ge' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
 CREATE FUNCTION halfvec_gt(ehalfvec, ehalfvec) RETURNS bool
-    AS 'MODULE_PATHNAME', 'evector_gt' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
+    AS 'MODULE_PATHNAME', 'ehalfvec_gt' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
 CREATE FUNCTION halfvec_cmp(ehalfvec, ehalfvec) RETURNS integer
-    AS 'MODULE_PATHNAME', 'evector_cmp' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
+    AS 'MODULE_PATHNAME', 'ehalfvec_cmp' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 50;
 
 CREATE OPERATOR < (LEFTARG = ehalfvec, RIGHTARG = ehalfvec, FUNCTION = halfvec_lt,
     COMMUTATOR = >, NEGATOR = >=, RESTRICT = scalarltsel, JOIN = scalarltjoinsel);
@@ -920,14 +957,15 @@ CREATE OPERATOR CLASS ehalfvec_ops DEFAULT FOR TYPE ehalfvec USING btree AS
     OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >,
     FUNCTION 1 halfvec_cmp(ehalfvec, ehalfvec);
 
--- avg and sum share evector's state functions (the state records the kind it summed); only the
--- transition's argument type and the final functions' result type differ.
+-- avg and sum share evector's combine, serial and deserial functions (the state records the kind
+-- it summed, and states of two kinds never combine); the transition and final functions are
+-- ehalfvec's, which refuse an evector envelope or state.
 CREATE FUNCTION halfvec_accum(internal, ehalfvec) RETURNS internal
-    AS 'MODULE_PATHNAME', 'evector_accum' LANGUAGE C STABLE PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ehalfvec_accum' LANGUAGE C STABLE PARALLEL SAFE;
 CREATE FUNCTION halfvec_avg(internal) RETURNS ehalfvec
-    AS 'MODULE_PATHNAME', 'evector_avg' LANGUAGE C VOLATILE PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ehalfvec_avg' LANGUAGE C VOLATILE PARALLEL SAFE;
 CREATE FUNCTION halfvec_sum(internal) RETURNS ehalfvec
-    AS 'MODULE_PATHNAME', 'evector_sum' LANGUAGE C VOLATILE PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ehalfvec_sum' LANGUAGE C VOLATILE PARALLEL SAFE;
 CREATE AGGREGATE avg(ehalfvec) (
     SFUNC = halfvec_accum, STYPE = internal, FINALFUNC = halfvec_avg,
     COMBINEFUNC = evector_combine, SERIALFUNC = evector_agg_serialize,
@@ -975,6 +1013,33 @@ CREATE OPERATOR > (LEFTARG = esparsevec, RIGHTARG = esparsevec, FUNCTION = spars
 CREATE OPERATOR CLASS esparsevec_ops DEFAULT FOR TYPE esparsevec USING btree AS
     OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >,
     FUNCTION 1 sparsevec_cmp(esparsevec, esparsevec);
+
+-- src/sql/27_pgvector_types.sql (new in 0.2.0)
+-- pgvector's halfvec and sparsevec into ehalfvec and esparsevec (22_pgvector.sql says how the
+-- interoperation works; the C functions are in src/type/ehalfvec.cpp and esparsevec.cpp): each
+-- reads the value through pgvector's binary send form and seals it under the session's vault.
+CREATE FUNCTION vault.from_pghalfvec(anyelement) RETURNS ehalfvec
+    AS 'MODULE_PATHNAME', 'ehalfvec_from_pgvector' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION vault.from_pghalfvec(anyelement) IS
+    'seals a pgvector halfvec as an ehalfvec under the current vault';
+CREATE FUNCTION vault.from_pgsparsevec(anyelement) RETURNS esparsevec
+    AS 'MODULE_PATHNAME', 'esparsevec_from_pgvector' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION vault.from_pgsparsevec(anyelement) IS
+    'seals a pgvector sparsevec as an esparsevec under the current vault';
+
+-- vault.seal_in for pgvector's halfvec and sparsevec (85_migrate.sql: vault.migrate_column seals
+-- each row of such a column under the vault its row names): a return type of their own, hence
+-- names of their own. Here rather than in 85_migrate.sql because the update script from 0.1.0
+-- runs that file's part before ehalfvec and esparsevec exist.
+CREATE FUNCTION vault.seal_in_ehalfvec(value anyelement, vault text) RETURNS ehalfvec
+    AS 'MODULE_PATHNAME', 'vault_seal_in_ehalfvec' LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+CREATE FUNCTION vault.seal_in_esparsevec(value anyelement, vault text) RETURNS esparsevec
+    AS 'MODULE_PATHNAME', 'vault_seal_in_esparsevec' LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION vault.seal_in_ehalfvec(anyelement, text) IS 'a pgvector halfvec sealed as an ehalfvec under the named vault (write level on it needed)';
+COMMENT ON FUNCTION vault.seal_in_esparsevec(anyelement, text) IS 'a pgvector sparsevec sealed as an esparsevec under the named vault (write level on it needed)';
+
+-- With pgvector installed before vector_vault, its casts are created now (every type exists).
+SELECT vault.create_pgvector_casts();
 
 -- An index on ehalfvec caches halves: the view names the representation.
 COMMENT ON VIEW vault.index_cache IS 'per vault_hnsw index: representation in the shared cache (float32, half for an index on ehalfvec, sq8, pages, none once evicted), resident bytes, elements, vaults, vaults whose sub-graph is loaded, full loads, acquisitions served, evictions';

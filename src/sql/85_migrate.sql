@@ -36,13 +36,16 @@ END
 $$;
 
 -- The indexes on column attnum of tbl, each with the vault_hnsw statement that replaces it
--- (pgvector hnsw with an L2, inner-product, cosine or L1 opclass) or NULL (any other index).
+-- (pgvector hnsw with an L2, inner-product, cosine or L1 opclass of vector or halfvec: evector_*
+-- or ehalfvec_* ops) or NULL (any other index, sparsevec's hnsw too: esparsevec has no vault_hnsw
+-- opclass).
 CREATE FUNCTION vault._migrate_indexes(tbl regclass, attnum smallint)
 RETURNS TABLE (index regclass, amname name, vault_hnsw pg_catalog.text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT i.indexrelid::pg_catalog.regclass, am.amname,
            CASE WHEN am.amname OPERATOR(pg_catalog.=) 'hnsw' AND i.indnatts OPERATOR(pg_catalog.=) 1
-                     AND op.opcname OPERATOR(pg_catalog.=) ANY (ARRAY['vector_l2_ops', 'vector_ip_ops', 'vector_cosine_ops', 'vector_l1_ops']::pg_catalog.name[])
+                     AND op.opcname OPERATOR(pg_catalog.=) ANY (ARRAY['vector_l2_ops', 'vector_ip_ops', 'vector_cosine_ops', 'vector_l1_ops',
+                                                             'halfvec_l2_ops', 'halfvec_ip_ops', 'halfvec_cosine_ops', 'halfvec_l1_ops']::pg_catalog.name[])
                 THEN pg_catalog.format('CREATE INDEX %I ON %s USING vault_hnsw (%I @extschema@.%I)%s', c.relname, $1,
                                        a.attname, 'e' OPERATOR(pg_catalog.||) op.opcname,
                                        CASE WHEN c.reloptions IS NULL THEN ''
@@ -70,9 +73,10 @@ DECLARE
     src record;
     shadow pg_catalog.name := pg_catalog.left('vv_migrating_' OPERATOR(pg_catalog.||) col, 63);
     trig pg_catalog.name := pg_catalog.left('vv_migrate_' OPERATOR(pg_catalog.||) col, 63);
-    target pg_catalog.text;     -- evector | etext | ejsonb
+    target pg_catalog.text;     -- evector | ehalfvec | esparsevec | etext | ejsonb
     target_type pg_catalog.text;
-    arg pg_catalog.text;        -- the plaintext argument of vault.seal_in
+    seal_fn pg_catalog.text := 'vault.seal_in';  -- the sealing function (seal_in_ehalfvec, ...)
+    arg pg_catalog.text;        -- the plaintext argument of seal_fn
     vault_arg pg_catalog.text;  -- the vault argument
     shadow_type pg_catalog.text;
     lo integer;
@@ -134,14 +138,25 @@ BEGIN
         RAISE EXCEPTION 'column "%" of % does not exist', col, tbl USING ERRCODE = '42703',
             HINT = 'Name the plaintext column to convert (col => ''embedding'').';
     END IF;
-    IF src.typname OPERATOR(pg_catalog.=) ANY (ARRAY['evector', 'etext', 'ejsonb']::pg_catalog.name[]) THEN
+    IF src.typname OPERATOR(pg_catalog.=) ANY (ARRAY['evector', 'ehalfvec', 'esparsevec', 'etext', 'ejsonb']::pg_catalog.name[]) THEN
         RAISE NOTICE 'column % of % is already %: nothing to do', pg_catalog.quote_ident(col), tbl, src.shown;
         RETURN;
     END IF;
-    -- The source types and the plaintext each gives vault.seal_in.
+    -- The source types and the plaintext each gives vault.seal_in (or seal_fn).
     IF src.typname OPERATOR(pg_catalog.=) 'vector' AND src.typtype OPERATOR(pg_catalog.=) 'b' THEN
         target := 'evector';   -- pgvector: its cast to real[]; typmod = dimensions
         arg := pg_catalog.format('t.%I::pg_catalog.float4[]', col);
+        IF src.atttypmod OPERATOR(pg_catalog.>) 0 THEN
+            lo := src.atttypmod;
+            hi := src.atttypmod;
+        END IF;
+    ELSIF src.typname OPERATOR(pg_catalog.=) ANY (ARRAY['halfvec', 'sparsevec']::pg_catalog.name[])
+          AND src.typtype OPERATOR(pg_catalog.=) 'b' THEN
+        -- pgvector's halfvec / sparsevec, sealed as they are (binary form, no rounding); typmod =
+        -- dimensions, kept
+        target := 'e' OPERATOR(pg_catalog.||) src.typname;
+        seal_fn := 'vault.seal_in_' OPERATOR(pg_catalog.||) target;
+        arg := pg_catalog.format('t.%I', col);
         IF src.atttypmod OPERATOR(pg_catalog.>) 0 THEN
             lo := src.atttypmod;
             hi := src.atttypmod;
@@ -160,7 +175,7 @@ BEGIN
     ELSE
         RAISE EXCEPTION 'cannot migrate column % of type %', pg_catalog.quote_ident(col), src.shown
             USING ERRCODE = '42804',
-                  HINT = 'vault.migrate_column converts vector (pgvector), real[], double precision[], integer[], numeric[] (to evector), text, varchar, char (to etext) and jsonb, json (to ejsonb).';
+                  HINT = 'vault.migrate_column converts vector (pgvector), real[], double precision[], integer[], numeric[] (to evector), halfvec (to ehalfvec), sparsevec (to esparsevec), text, varchar, char (to etext) and jsonb, json (to ejsonb).';
     END IF;
 
     -- Rows that cannot be converted, found before anything is written.
@@ -184,9 +199,8 @@ BEGIN
             EXECUTE pg_catalog.format('SELECT pg_catalog.min(pg_catalog.cardinality(%1$I)), pg_catalog.max(pg_catalog.cardinality(%1$I)) '
                                       'FROM ONLY %2$s WHERE %1$I IS NOT NULL', col, tbl) INTO lo, hi;
         END IF;
-        target_type := CASE WHEN target OPERATOR(pg_catalog.=) 'evector' AND lo OPERATOR(pg_catalog.=) hi
-                                 AND lo OPERATOR(pg_catalog.>) 0
-                            THEN pg_catalog.format('@extschema@.evector(%s)', lo)
+        target_type := CASE WHEN lo OPERATOR(pg_catalog.=) hi AND lo OPERATOR(pg_catalog.>) 0
+                            THEN pg_catalog.format('@extschema@.%s(%s)', target, lo)
                             ELSE '@extschema@.' OPERATOR(pg_catalog.||) target END;
         EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN %I %s', tbl, shadow, target_type);
         RAISE NOTICE 'vault.migrate_column: converting % of % (%) to % in column %', pg_catalog.quote_ident(col), tbl,
@@ -227,8 +241,8 @@ BEGIN
     nblocks := pg_catalog.pg_relation_size(tbl) OPERATOR(pg_catalog./) pg_catalog.current_setting('block_size')::integer;
     step := GREATEST(1, (batch_size::numeric OPERATOR(pg_catalog.*) nblocks
                                     OPERATOR(pg_catalog./) GREATEST(total, 1))::bigint);
-    convert_sql := pg_catalog.format('UPDATE ONLY %s t SET %I = vault.seal_in(%s, %s) WHERE t.%I IS NULL AND t.%I IS NOT NULL ',
-                                     tbl, shadow, arg, vault_arg, shadow, col);
+    convert_sql := pg_catalog.format('UPDATE ONLY %s t SET %I = %s(%s, %s) WHERE t.%I IS NULL AND t.%I IS NOT NULL ',
+                                     tbl, shadow, seal_fn, arg, vault_arg, shadow, col);
     EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM ONLY %s WHERE %I IS NOT NULL', tbl, shadow) INTO done;
     WHILE b OPERATOR(pg_catalog.<) nblocks LOOP
         EXECUTE convert_sql OPERATOR(pg_catalog.||)
@@ -296,4 +310,4 @@ BEGIN
         USING HINT = 'The old plaintext stays in dead tuples until VACUUM (VACUUM FULL or CLUSTER rewrite the table), and in WAL, archives and backups taken before; see README "Migrating a column".';
 END
 $$;
-COMMENT ON PROCEDURE vault.migrate_column(regclass, name, name, text, integer, boolean, boolean) IS 'converts a vector, real[], text or jsonb column to evector, etext or ejsonb in place, in committed batches (restartable), sealing each row under the vault its vault_column names or under one vault';
+COMMENT ON PROCEDURE vault.migrate_column(regclass, name, name, text, integer, boolean, boolean) IS 'converts a vector, real[], halfvec, sparsevec, text or jsonb column to evector, ehalfvec, esparsevec, etext or ejsonb in place, in committed batches (restartable), sealing each row under the vault its vault_column names or under one vault';

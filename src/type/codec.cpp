@@ -19,12 +19,15 @@
 extern "C"
 {
 #include "catalog/pg_type.h"
+#include "access/htup_details.h"
 #include "common/base64.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
 }
 
 namespace vector_vault::type
@@ -380,6 +383,13 @@ OpenVector(Datum d, ValueKind kind)
 {
 	EnvelopeRef ref;
 	ReadEnvelope(d, kind, &ref);
+	return OpenVector(ref);
+}
+
+/* See codec.h. */
+PlainVector
+OpenVector(const EnvelopeRef &ref)
+{
 	PlainVector p;
 	p.dims = VectorDimsOf(ref);
 	p.v = AllocVector(p.dims);
@@ -543,6 +553,85 @@ DenseVectorIn(const char *text, int32 typmod, ValueKind kind)
 							  : SealValue(ValueKind::kVector, buf, dims * sizeof(float));
 	pg::FreeSecret(buf);
 	return out;
+}
+
+/* True when type t exists and its (unqualified) name is name. */
+static bool
+TypeNamed(Oid t, const char *name)
+{
+	if (!OidIsValid(t))
+		return false;
+	HeapTuple tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(t));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	bool same = strcmp(NameStr(reinterpret_cast<Form_pg_type>(GETSTRUCT(tup))->typname), name) == 0;
+	ReleaseSysCache(tup);
+	return same;
+}
+
+/* See codec.h. */
+bytea *
+PgvectorArgBinary(FunctionCallInfo fcinfo, int argno, const char *type_name)
+{
+	Oid argtype = get_fn_expr_argtype(fcinfo->flinfo, argno);
+	if (!TypeNamed(argtype, type_name))
+		return nullptr;
+	Oid sendfn = InvalidOid;
+	bool varlena = false;
+	getTypeBinaryOutputInfo(argtype, &sendfn, &varlena);
+	const char *sendname = OidIsValid(sendfn) ? get_func_name(sendfn) : nullptr;
+	if (sendname == nullptr || strcmp(sendname, psprintf("%s_send", type_name)) != 0)
+		return nullptr;
+	return OidSendFunctionCall(sendfn, PG_GETARG_DATUM(argno));
+}
+
+/* See codec.h. */
+void
+FreePgvectorBinary(bytea *bin)
+{
+	SecureZero(VARDATA(bin), VARSIZE(bin) - VARHDRSZ);
+	pfree(bin);
+}
+
+/* See codec.h. */
+void
+ThrowNotPgvector(FunctionCallInfo fcinfo, int argno, const char *fn, const char *expected,
+				 const char *hint)
+{
+	Oid argtype = get_fn_expr_argtype(fcinfo->flinfo, argno);
+	ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+					errmsg("%s expects a value of pgvector's type %s, not %s", fn, expected,
+						   OidIsValid(argtype) ? format_type_be(argtype) : "an unknown type"),
+					errhint("%s", hint)));
+}
+
+/* See codec.h. */
+uint16_t *
+ParsePgHalfvec(bytea *bin, uint32 *dims)
+{
+	size_t len = VARSIZE(bin) - VARHDRSZ;
+	const uint8_t *data = reinterpret_cast<const uint8_t *>(VARDATA(bin));
+	/* int16 dimensions: the header bounds the buffer only when the length agrees with it */
+	size_t cap = kMaxVectorDims;
+	if (len >= 4)
+	{
+		size_t d = (static_cast<size_t>(data[0]) << 8) | data[1];
+		if (d >= 1 && d <= kMaxVectorDims && len == HalfVectorBinarySize(d))
+			cap = d;
+	}
+	uint16_t *h = static_cast<uint16_t *>(pg::AllocSecret(sizeof(uint16_t) * cap));
+	size_t n = 0;
+	Status s = ParseHalfVectorBinary(data, len, h, cap, &n);
+	FreePgvectorBinary(bin);
+	if (!s.ok())
+	{
+		pg::FreeSecret(h);
+		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+						errmsg("could not read the pgvector halfvec value"),
+						errdetail("%s.", s.message())));
+	}
+	*dims = static_cast<uint32>(n);
+	return h;
 }
 
 } // namespace vector_vault::type

@@ -127,6 +127,10 @@ struct PlainVector
 /* Validates d (of kind), checks the read right, decrypts (halves widened) into secret memory. */
 PlainVector OpenVector(Datum d, ValueKind kind = ValueKind::kVector);
 
+/* The same from an envelope already read (ReadEnvelope with the kind the caller expects), so a
+ * caller that needs the header first (dimensions) detoasts the value once. */
+PlainVector OpenVector(const EnvelopeRef &ref);
+
 /* Zeroes and releases an OpenVector result. */
 void FreeVector(PlainVector p);
 
@@ -159,6 +163,37 @@ char *VectorOutText(const PlainVector &p, const char *type_name);
 
 /* The typmod of type_name(n) from its cstring[] (1 to max_dims dimensions). */
 int32 DimsTypmodIn(ArrayType *typmods, const char *type_name, uint32 max_dims = kMaxVectorDims);
+
+/*
+ * pgvector interoperation without linking against pgvector (or needing it installed): its types
+ * are recognised at run time by name and by their send functions (<name>_send), and values are
+ * read through that binary form, which is the one our own receive functions parse.
+ */
+
+/* Argument argno's binary form when its type is pgvector's type_name ("vector", "halfvec",
+ * "sparsevec"), else nullptr. The bytes are plaintext: FreePgvectorBinary zeroes them. */
+bytea *PgvectorArgBinary(FunctionCallInfo fcinfo, int argno, const char *type_name);
+
+/* Zeroes and frees a PgvectorArgBinary result. */
+void FreePgvectorBinary(bytea *bin);
+
+/* Raises 42804: fn expects a value of pgvector's type expected, not argument argno's type. */
+[[noreturn]] void ThrowNotPgvector(FunctionCallInfo fcinfo, int argno, const char *fn,
+								   const char *expected, const char *hint);
+
+/* Parses pgvector's halfvec binary form into dims halves of secret memory; frees bin (zeroed)
+ * either way and raises 22P03 for malformed bytes. */
+uint16_t *ParsePgHalfvec(bytea *bin, uint32 *dims);
+
+/* Seals argument argno, a pgvector halfvec, as an ehalfvec under v (nullptr: the session's vault,
+ * with its usual checks); 42804 naming fn for another type (ehalfvec.cpp). */
+struct varlena *SealPgHalfvec(FunctionCallInfo fcinfo, int argno, const vault::VaultInfo *v,
+							  const char *fn);
+
+/* Seals argument argno, a pgvector sparsevec, as an esparsevec under v (nullptr: the session's
+ * vault); 42804 naming fn for another type (esparsevec.cpp). */
+struct varlena *SealPgSparsevec(FunctionCallInfo fcinfo, int argno, const vault::VaultInfo *v,
+								const char *fn);
 
 /* Raises the error for text input that did not parse: 22P02, 22003 for a value out of range,
  * 54000 for a size limit ("cannot have more than"); the hint says how to write type_name. */

@@ -155,3 +155,28 @@ VV_FUNCTION(evector_from_ehalfvec)
 {
 	return ConvertDense(fcinfo, ValueKind::kHalfVector, ValueKind::kVector);
 }
+
+/* See codec.h. */
+struct varlena *
+type::SealPgHalfvec(FunctionCallInfo fcinfo, int argno, const vault::VaultInfo *v, const char *fn)
+{
+	bytea *bin = type::PgvectorArgBinary(fcinfo, argno, "halfvec");
+	if (bin == nullptr)
+		type::ThrowNotPgvector(fcinfo, argno, fn, "halfvec",
+							   "For pgvector's vector use vault.from_pgvector; for arrays a cast, "
+							   "e.g. '{1,2,3}'::real[]::ehalfvec.");
+	uint32 dims = 0;
+	uint16_t *h = type::ParsePgHalfvec(bin, &dims);
+	size_t len = sizeof(uint16_t) * dims;
+	struct varlena *out = v == nullptr ? type::SealValue(ValueKind::kHalfVector, h, len)
+									   : type::SealValueInVault(ValueKind::kHalfVector, v, h, len);
+	pg::FreeSecret(h);
+	return out;
+}
+
+/* vault.from_pghalfvec(anyelement): seals a value of pgvector's type halfvec as an ehalfvec under
+ * the session's vault (the halves as they are; the cast halfvec -> ehalfvec). */
+VV_FUNCTION(ehalfvec_from_pgvector)
+{
+	PG_RETURN_POINTER(type::SealPgHalfvec(fcinfo, 0, nullptr, "vault.from_pghalfvec"));
+}

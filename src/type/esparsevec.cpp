@@ -519,3 +519,43 @@ VV_FUNCTION(ehalfvec_from_esparsevec)
 {
 	return ToDense(fcinfo, ValueKind::kHalfVector);
 }
+
+/* See codec.h. */
+struct varlena *
+type::SealPgSparsevec(FunctionCallInfo fcinfo, int argno, const vault::VaultInfo *v, const char *fn)
+{
+	bytea *bin = type::PgvectorArgBinary(fcinfo, argno, "sparsevec");
+	if (bin == nullptr)
+		type::ThrowNotPgvector(fcinfo, argno, fn, "sparsevec",
+							   "For arrays use a cast, e.g. '{1,0,3}'::real[]::esparsevec.");
+	size_t len = VARSIZE(bin) - VARHDRSZ;
+	const uint8_t *data = reinterpret_cast<const uint8_t *>(VARDATA(bin));
+	Pairs p = NewPairs();
+	uint32_t dims = 0, nnz = 0;
+	Status s = ParseSparseBinary(data, len, p.idx, p.val, kMaxSparseNnz, &dims, &nnz);
+	type::FreePgvectorBinary(bin);
+	if (!s.ok())
+	{
+		FreePairs(p);
+		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+						errmsg("could not read the pgvector sparsevec value"),
+						errdetail("%s.", s.message())));
+	}
+	SparseView view{dims, nnz, p.idx, p.val};
+	size_t plen = SparsePayloadSize(nnz);
+	uint8_t *payload = static_cast<uint8_t *>(pg::AllocSecret(plen));
+	PackSparse(view, payload);
+	FreePairs(p);
+	struct varlena *out = v == nullptr
+							  ? type::SealValue(ValueKind::kSparseVector, payload, plen)
+							  : type::SealValueInVault(ValueKind::kSparseVector, v, payload, plen);
+	pg::FreeSecret(payload);
+	return out;
+}
+
+/* vault.from_pgsparsevec(anyelement): seals a value of pgvector's type sparsevec as an
+ * esparsevec under the session's vault (the cast sparsevec -> esparsevec). */
+VV_FUNCTION(esparsevec_from_pgvector)
+{
+	PG_RETURN_POINTER(type::SealPgSparsevec(fcinfo, 0, nullptr, "vault.from_pgsparsevec"));
+}

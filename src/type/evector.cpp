@@ -13,6 +13,7 @@
  */
 #include "core/distance.h"
 #include "core/envelope.h"
+#include "core/half.h"
 #include "core/secure.h"
 #include "core/vector_format.h"
 
@@ -402,25 +403,6 @@ VV_FUNCTION(ehalfvec_norm)
 namespace
 {
 
-/* True when type t exists and its (unqualified) name is name. */
-bool
-TypeNamed(Oid t, const char *name)
-{
-	if (!OidIsValid(t))
-		return false;
-	HeapTuple tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(t));
-	if (!HeapTupleIsValid(tup))
-		return false;
-	bool same = strcmp(NameStr(reinterpret_cast<Form_pg_type>(GETSTRUCT(tup))->typname), name) == 0;
-	ReleaseSysCache(tup);
-	return same;
-}
-
-} // namespace
-
-namespace
-{
-
 /* Seals an array of real, double precision, integer or numeric as kind (evector or ehalfvec). */
 Datum
 FromArray(FunctionCallInfo fcinfo, ValueKind kind)
@@ -503,33 +485,33 @@ VV_FUNCTION(evector_from_real_array)
 	return evector_from_array_body(fcinfo);
 }
 
-/* vault.from_pgvector(anyelement): seals a value of pgvector's type vector, found at run time
- * (the type is named vector and sent by vector_send, whose binary form evector_recv reads), so
- * vector_vault neither needs pgvector installed nor links against it. */
+/* vault.from_pgvector(anyelement): seals a value of pgvector's type vector, or halfvec (widened
+ * exactly), as an evector. pgvector's types are found at run time (codec.h: by name and send
+ * function; vector_send's binary form is the one evector_recv reads), so vector_vault neither
+ * needs pgvector installed nor links against it. */
 VV_FUNCTION(evector_from_pgvector)
 {
-	Oid argtype = get_fn_expr_argtype(fcinfo->flinfo, 0);
-	Oid sendfn = InvalidOid;
-	bool varlena = false;
-	if (OidIsValid(argtype))
-		getTypeBinaryOutputInfo(argtype, &sendfn, &varlena);
-	const char *sendname = OidIsValid(sendfn) ? get_func_name(sendfn) : nullptr;
-	if (!TypeNamed(argtype, "vector") || sendname == nullptr ||
-		strcmp(sendname, "vector_send") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("vault.from_pgvector expects a value of pgvector's type vector, not %s",
-						OidIsValid(argtype) ? format_type_be(argtype) : "an unknown type"),
-				 errhint("For arrays use a cast, e.g. '{1,2,3}'::real[]::evector.")));
-	bytea *bin = OidSendFunctionCall(sendfn, PG_GETARG_DATUM(0));
+	bytea *bin = type::PgvectorArgBinary(fcinfo, 0, "vector");
+	if (bin == nullptr)
+	{
+		bytea *half = type::PgvectorArgBinary(fcinfo, 0, "halfvec");
+		if (half == nullptr)
+			type::ThrowNotPgvector(fcinfo, 0, "vault.from_pgvector", "vector or halfvec",
+								   "For arrays use a cast, e.g. '{1,2,3}'::real[]::evector.");
+		uint32 dims = 0;
+		uint16_t *h = type::ParsePgHalfvec(half, &dims);
+		float *v = type::AllocVector(dims);
+		HalvesToFloats(h, dims, v);
+		pg::FreeSecret(h);
+		PG_RETURN_DATUM(type::SealVectorAndFree(v, dims, ValueKind::kVector));
+	}
 	size_t len = VARSIZE(bin) - VARHDRSZ;
 	const uint8_t *data = reinterpret_cast<const uint8_t *>(VARDATA(bin));
 	uint32 cap = BinaryCapacity(data, len);
 	float *v = type::AllocVector(cap);
 	size_t dims = 0;
 	Status s = ParseVectorBinary(data, len, v, cap, &dims);
-	SecureZero(VARDATA(bin), len);
-	pfree(bin);
+	type::FreePgvectorBinary(bin);
 	if (!s.ok())
 	{
 		pg::FreeSecret(v);

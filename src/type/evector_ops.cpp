@@ -19,12 +19,17 @@
  *     rights) and store most-common values and a histogram, in plaintext order, in pg_statistic.
  *     evector's typanalyze keeps the statistics of a type without ordering: null fraction and
  *     width only, from the headers, nothing decrypted.
- * The same functions serve ehalfvec: the kind (evector or ehalfvec) comes from the value's
- * authenticated header, halves are widened to floats for the arithmetic and results are narrowed
- * and sealed as the kind they came from (22003 when a result is beyond half range); the SQL
- * signatures keep the two types apart.
- * Dimensions are read from the authenticated headers before anything is decrypted, so a
- * mismatch is refused without decrypting. Plaintext buffers are zeroed before an error leaves.
+ * The same bodies serve ehalfvec through entry points of its own (ehalfvec_add, ehalfvec_cmp,
+ * ...): each entry point names the kind its SQL type holds, and every argument's authenticated
+ * header must be of that kind (22V01 otherwise, as ReadEnvelope refuses any other kind), so an
+ * evector-typed datum holding an ehalfvec envelope is refused by evector's operators and the other
+ * way round. The kind cannot come from the call's expression: a btree support function is called
+ * without one, so it comes from the C symbol. Halves are widened to floats for the arithmetic and
+ * results are narrowed and sealed as the same kind (22003 when a result is beyond half range).
+ * Each argument is detoasted and its header validated once (ReadArg); dimensions come from that
+ * authenticated header before anything is decrypted, so a mismatch is refused without
+ * decrypting, and the same EnvelopeRef is then opened. Plaintext buffers are zeroed before an
+ * error leaves.
  */
 #include "core/envelope.h"
 #include "core/half.h"
@@ -52,32 +57,21 @@ using type::EnvelopeRef;
 namespace
 {
 
-/* Dimensions and kind of an evector or ehalfvec from its authenticated header (no decryption). */
-uint32
-DimsOf(Datum d, ValueKind *kind = nullptr)
+/* Argument i of fcinfo, detoasted and header-validated once: an evector or ehalfvec envelope
+ * that must be of kind (the type the SQL function was declared for; 22V01 otherwise). */
+EnvelopeRef
+ReadArg(FunctionCallInfo fcinfo, int i, ValueKind kind)
 {
 	EnvelopeRef ref;
-	type::ReadVectorEnvelope(d, &ref);
-	if (kind != nullptr)
-		*kind = ref.header.kind;
-	return type::VectorDimsOf(ref);
+	type::ReadEnvelope(PG_GETARG_DATUM(i), kind, &ref);
+	return ref;
 }
 
-/* Validates, checks the read right and decrypts an evector or ehalfvec (as floats). */
-type::PlainVector
-Open(Datum d)
-{
-	ValueKind kind;
-	(void) DimsOf(d, &kind);
-	return type::OpenVector(d, kind);
-}
-
-/* Raises an error unless two evectors have the same dimensions (from their headers). */
+/* Raises an error unless two vectors of kind have the same dimensions (from their headers). */
 void
-CheckSameDims(Datum a, Datum b)
+CheckSameDims(const EnvelopeRef &a, const EnvelopeRef &b, ValueKind kind)
 {
-	ValueKind kind;
-	uint32 da = DimsOf(a, &kind), db = DimsOf(b);
+	uint32 da = type::VectorDimsOf(a), db = type::VectorDimsOf(b);
 	if (da != db)
 		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION), errmsg("different %s dimensions %u and %u",
 																type::KindTypeName(kind), da, db)));
@@ -91,15 +85,14 @@ enum class Op
 	kMul
 };
 
-/* a op b element-wise, sealed under the session's vault. */
+/* a op b element-wise for two values of kind, sealed as kind under the session's vault. */
 Datum
-ElementWise(FunctionCallInfo fcinfo, Op op)
+ElementWise(FunctionCallInfo fcinfo, Op op, ValueKind kind)
 {
-	CheckSameDims(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1));
-	ValueKind kind;
-	(void) DimsOf(PG_GETARG_DATUM(0), &kind);
-	type::PlainVector a = Open(PG_GETARG_DATUM(0));
-	type::PlainVector b = Open(PG_GETARG_DATUM(1));
+	EnvelopeRef ra = ReadArg(fcinfo, 0, kind), rb = ReadArg(fcinfo, 1, kind);
+	CheckSameDims(ra, rb, kind);
+	type::PlainVector a = type::OpenVector(ra);
+	type::PlainVector b = type::OpenVector(rb);
 	float *r = type::AllocVector(a.dims);
 	const char *problem = nullptr;
 	for (uint32 i = 0; i < a.dims && problem == nullptr; i++)
@@ -141,12 +134,14 @@ ElementWise(FunctionCallInfo fcinfo, Op op)
 	return type::SealVectorAndFree(r, dims, kind);
 }
 
-/* -1, 0 or 1: pgvector's order (elements first, then the shorter vector first). */
+/* -1, 0 or 1 for two values of kind: pgvector's order (elements first, then the shorter vector
+ * first). */
 int
-Compare(FunctionCallInfo fcinfo)
+Compare(FunctionCallInfo fcinfo, ValueKind kind)
 {
-	type::PlainVector a = Open(PG_GETARG_DATUM(0));
-	type::PlainVector b = Open(PG_GETARG_DATUM(1));
+	EnvelopeRef ra = ReadArg(fcinfo, 0, kind), rb = ReadArg(fcinfo, 1, kind);
+	type::PlainVector a = type::OpenVector(ra);
+	type::PlainVector b = type::OpenVector(rb);
 	uint32 n = Min(a.dims, b.dims);
 	int c = 0;
 	for (uint32 i = 0; i < n && c == 0; i++)
@@ -285,49 +280,34 @@ VV_FUNCTION(evector_typanalyze)
 	PG_RETURN_BOOL(true);
 }
 
-/* evector + evector: element-wise sum, sealed. */
-VV_FUNCTION(evector_add)
+namespace
 {
-	return ElementWise(fcinfo, Op::kAdd);
-}
 
-/* evector - evector: element-wise difference, sealed. */
-VV_FUNCTION(evector_sub)
+/* a || b for two values of kind, sealed as kind. */
+Datum
+Concat(FunctionCallInfo fcinfo, ValueKind kind)
 {
-	return ElementWise(fcinfo, Op::kSub);
-}
-
-/* evector * evector: element-wise product, sealed. */
-VV_FUNCTION(evector_mul)
-{
-	return ElementWise(fcinfo, Op::kMul);
-}
-
-/* evector || evector: concatenation, sealed. */
-VV_FUNCTION(evector_concat)
-{
-	ValueKind kind;
-	uint32 da = DimsOf(PG_GETARG_DATUM(0), &kind), db = DimsOf(PG_GETARG_DATUM(1));
+	EnvelopeRef ra = ReadArg(fcinfo, 0, kind), rb = ReadArg(fcinfo, 1, kind);
+	uint32 da = type::VectorDimsOf(ra), db = type::VectorDimsOf(rb);
 	if (static_cast<uint64>(da) + db > kMaxVectorDims)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						errmsg("%s cannot have more than %u dimensions", type::KindTypeName(kind),
 							   kMaxVectorDims)));
-	type::PlainVector a = Open(PG_GETARG_DATUM(0));
-	type::PlainVector b = Open(PG_GETARG_DATUM(1));
+	type::PlainVector a = type::OpenVector(ra);
+	type::PlainVector b = type::OpenVector(rb);
 	float *r = type::AllocVector(da + db);
 	memcpy(r, a.v, sizeof(float) * da);
 	memcpy(r + da, b.v, sizeof(float) * db);
 	type::FreeVector(a);
 	type::FreeVector(b);
-	PG_RETURN_DATUM(type::SealVectorAndFree(r, da + db, kind));
+	return type::SealVectorAndFree(r, da + db, kind);
 }
 
-/* l2_normalize(evector): the vector divided by its norm (a zero vector stays zero), sealed. */
-VV_FUNCTION(evector_l2_normalize)
+/* A value of kind divided by its norm (a zero vector stays zero), sealed as kind. */
+Datum
+L2Normalize(FunctionCallInfo fcinfo, ValueKind kind)
 {
-	ValueKind kind;
-	(void) DimsOf(PG_GETARG_DATUM(0), &kind);
-	type::PlainVector a = Open(PG_GETARG_DATUM(0));
+	type::PlainVector a = type::OpenVector(ReadArg(fcinfo, 0, kind));
 	double norm = 0;
 	for (uint32 i = 0; i < a.dims; i++)
 		norm += static_cast<double>(a.v[i]) * a.v[i];
@@ -339,16 +319,18 @@ VV_FUNCTION(evector_l2_normalize)
 			r[i] = static_cast<float>(a.v[i] / norm);
 	uint32 dims = a.dims;
 	type::FreeVector(a);
-	PG_RETURN_DATUM(type::SealVectorAndFree(r, dims, kind));
+	return type::SealVectorAndFree(r, dims, kind);
 }
 
-/* subvector(evector, start, count): count elements from 1-based start (as pgvector), sealed. */
-VV_FUNCTION(evector_subvector)
+/* count elements from 1-based start (arguments 1 and 2) of a value of kind, as pgvector, sealed
+ * as kind; the bounds are checked against the header's dimensions before decrypting. */
+Datum
+Subvector(FunctionCallInfo fcinfo, ValueKind kind)
 {
 	int32 start = PG_GETARG_INT32(1);
 	int32 count = PG_GETARG_INT32(2);
-	ValueKind kind;
-	int32 dims = static_cast<int32>(DimsOf(PG_GETARG_DATUM(0), &kind));
+	EnvelopeRef ref = ReadArg(fcinfo, 0, kind);
+	int32 dims = static_cast<int32>(type::VectorDimsOf(ref));
 	const char *name = type::KindTypeName(kind);
 	if (count < 1)
 		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
@@ -363,57 +345,28 @@ VV_FUNCTION(evector_subvector)
 		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
 						errmsg("%s must have at least 1 dimension", name)));
 	uint32 n = static_cast<uint32>(end - start);
-	type::PlainVector a = Open(PG_GETARG_DATUM(0));
+	type::PlainVector a = type::OpenVector(ref);
 	float *r = type::AllocVector(n);
 	memcpy(r, a.v + (start - 1), sizeof(float) * n);
 	type::FreeVector(a);
-	PG_RETURN_DATUM(type::SealVectorAndFree(r, n, kind));
+	return type::SealVectorAndFree(r, n, kind);
 }
 
-/* vector_cmp(evector, evector): -1, 0 or 1 (btree support function). */
-VV_FUNCTION(evector_cmp)
+/* Raises an error unless a state summed values of kind (states of evector and ehalfvec
+ * aggregates must not meet: the result would be sealed as the other type). */
+void
+CheckStateKind(const AggState *s, ValueKind kind)
 {
-	PG_RETURN_INT32(Compare(fcinfo));
+	if (s->kind != kind)
+		ereport(ERROR, (errcode(pg::kSqlStateCorrupt),
+						errmsg("aggregate state of %s values used for %s",
+							   type::KindTypeName(s->kind), type::KindTypeName(kind))));
 }
 
-/* evector < evector. */
-VV_FUNCTION(evector_lt)
-{
-	PG_RETURN_BOOL(Compare(fcinfo) < 0);
-}
-
-/* evector <= evector. */
-VV_FUNCTION(evector_le)
-{
-	PG_RETURN_BOOL(Compare(fcinfo) <= 0);
-}
-
-/* evector = evector (the values, not the ciphertexts). */
-VV_FUNCTION(evector_eq)
-{
-	PG_RETURN_BOOL(Compare(fcinfo) == 0);
-}
-
-/* evector <> evector. */
-VV_FUNCTION(evector_ne)
-{
-	PG_RETURN_BOOL(Compare(fcinfo) != 0);
-}
-
-/* evector >= evector. */
-VV_FUNCTION(evector_ge)
-{
-	PG_RETURN_BOOL(Compare(fcinfo) >= 0);
-}
-
-/* evector > evector. */
-VV_FUNCTION(evector_gt)
-{
-	PG_RETURN_BOOL(Compare(fcinfo) > 0);
-}
-
-/* evector_accum(internal, evector): adds a value to the avg/sum state (NULLs are skipped). */
-VV_FUNCTION(evector_accum)
+/* The transition function of avg and sum over values of kind: adds argument 1 to the state
+ * (NULLs are skipped). */
+Datum
+Accum(FunctionCallInfo fcinfo, ValueKind kind)
 {
 	MemoryContext ctx = AggContext(fcinfo);
 	AggState *s = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<AggState *>(PG_GETARG_POINTER(0));
@@ -423,18 +376,206 @@ VV_FUNCTION(evector_accum)
 			PG_RETURN_NULL();
 		PG_RETURN_POINTER(s);
 	}
-	ValueKind kind;
-	uint32 dims = DimsOf(PG_GETARG_DATUM(1), &kind);
+	EnvelopeRef ref = ReadArg(fcinfo, 1, kind);
+	uint32 dims = type::VectorDimsOf(ref);
 	if (s == nullptr)
 		s = NewState(ctx, dims, kind);
-	else if (s->dims != dims)
-		ThrowAggDims(s->dims, dims);
-	type::PlainVector a = Open(PG_GETARG_DATUM(1));
+	else
+	{
+		CheckStateKind(s, kind);
+		if (s->dims != dims)
+			ThrowAggDims(s->dims, dims);
+	}
+	type::PlainVector a = type::OpenVector(ref);
 	for (uint32 i = 0; i < dims; i++)
 		s->sums[i] += a.v[i];
 	s->n++;
 	type::FreeVector(a);
 	PG_RETURN_POINTER(s);
+}
+
+/* The final function of avg (mean) or sum over values of kind, sealed as kind; NULL when there
+ * were no rows. */
+Datum
+Final(FunctionCallInfo fcinfo, ValueKind kind, bool mean)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	AggState *s = reinterpret_cast<AggState *>(PG_GETARG_POINTER(0));
+	if (s->n == 0)
+		PG_RETURN_NULL();
+	CheckStateKind(s, kind);
+	PG_RETURN_DATUM(FinishAgg(s, mean ? static_cast<double>(s->n) : 1.0));
+}
+
+} // namespace
+
+/* evector + evector: element-wise sum, sealed. */
+VV_FUNCTION(evector_add)
+{
+	return ElementWise(fcinfo, Op::kAdd, ValueKind::kVector);
+}
+
+/* evector - evector: element-wise difference, sealed. */
+VV_FUNCTION(evector_sub)
+{
+	return ElementWise(fcinfo, Op::kSub, ValueKind::kVector);
+}
+
+/* evector * evector: element-wise product, sealed. */
+VV_FUNCTION(evector_mul)
+{
+	return ElementWise(fcinfo, Op::kMul, ValueKind::kVector);
+}
+
+/* evector || evector: concatenation, sealed. */
+VV_FUNCTION(evector_concat)
+{
+	return Concat(fcinfo, ValueKind::kVector);
+}
+
+/* l2_normalize(evector): the vector divided by its norm (a zero vector stays zero), sealed. */
+VV_FUNCTION(evector_l2_normalize)
+{
+	return L2Normalize(fcinfo, ValueKind::kVector);
+}
+
+/* subvector(evector, start, count): count elements from 1-based start (as pgvector), sealed. */
+VV_FUNCTION(evector_subvector)
+{
+	return Subvector(fcinfo, ValueKind::kVector);
+}
+
+/* vector_cmp(evector, evector): -1, 0 or 1 (btree support function). */
+VV_FUNCTION(evector_cmp)
+{
+	PG_RETURN_INT32(Compare(fcinfo, ValueKind::kVector));
+}
+
+/* evector < evector. */
+VV_FUNCTION(evector_lt)
+{
+	PG_RETURN_BOOL(Compare(fcinfo, ValueKind::kVector) < 0);
+}
+
+/* evector <= evector. */
+VV_FUNCTION(evector_le)
+{
+	PG_RETURN_BOOL(Compare(fcinfo, ValueKind::kVector) <= 0);
+}
+
+/* evector = evector (the values, not the ciphertexts). */
+VV_FUNCTION(evector_eq)
+{
+	PG_RETURN_BOOL(Compare(fcinfo, ValueKind::kVector) == 0);
+}
+
+/* evector <> evector. */
+VV_FUNCTION(evector_ne)
+{
+	PG_RETURN_BOOL(Compare(fcinfo, ValueKind::kVector) != 0);
+}
+
+/* evector >= evector. */
+VV_FUNCTION(evector_ge)
+{
+	PG_RETURN_BOOL(Compare(fcinfo, ValueKind::kVector) >= 0);
+}
+
+/* evector > evector. */
+VV_FUNCTION(evector_gt)
+{
+	PG_RETURN_BOOL(Compare(fcinfo, ValueKind::kVector) > 0);
+}
+
+/* ehalfvec + ehalfvec: element-wise sum, rounded to halves, sealed. */
+VV_FUNCTION(ehalfvec_add)
+{
+	return ElementWise(fcinfo, Op::kAdd, ValueKind::kHalfVector);
+}
+
+/* ehalfvec - ehalfvec: element-wise difference, rounded to halves, sealed. */
+VV_FUNCTION(ehalfvec_sub)
+{
+	return ElementWise(fcinfo, Op::kSub, ValueKind::kHalfVector);
+}
+
+/* ehalfvec * ehalfvec: element-wise product, rounded to halves, sealed. */
+VV_FUNCTION(ehalfvec_mul)
+{
+	return ElementWise(fcinfo, Op::kMul, ValueKind::kHalfVector);
+}
+
+/* ehalfvec || ehalfvec: concatenation, sealed. */
+VV_FUNCTION(ehalfvec_concat)
+{
+	return Concat(fcinfo, ValueKind::kHalfVector);
+}
+
+/* l2_normalize(ehalfvec): the vector divided by its norm, rounded to halves, sealed. */
+VV_FUNCTION(ehalfvec_l2_normalize)
+{
+	return L2Normalize(fcinfo, ValueKind::kHalfVector);
+}
+
+/* subvector(ehalfvec, start, count): as evector's, sealed as an ehalfvec. */
+VV_FUNCTION(ehalfvec_subvector)
+{
+	return Subvector(fcinfo, ValueKind::kHalfVector);
+}
+
+/* halfvec_cmp(ehalfvec, ehalfvec): -1, 0 or 1 (btree support function). */
+VV_FUNCTION(ehalfvec_cmp)
+{
+	PG_RETURN_INT32(Compare(fcinfo, ValueKind::kHalfVector));
+}
+
+/* ehalfvec < ehalfvec. */
+VV_FUNCTION(ehalfvec_lt)
+{
+	PG_RETURN_BOOL(Compare(fcinfo, ValueKind::kHalfVector) < 0);
+}
+
+/* ehalfvec <= ehalfvec. */
+VV_FUNCTION(ehalfvec_le)
+{
+	PG_RETURN_BOOL(Compare(fcinfo, ValueKind::kHalfVector) <= 0);
+}
+
+/* ehalfvec = ehalfvec (the values, not the ciphertexts). */
+VV_FUNCTION(ehalfvec_eq)
+{
+	PG_RETURN_BOOL(Compare(fcinfo, ValueKind::kHalfVector) == 0);
+}
+
+/* ehalfvec <> ehalfvec. */
+VV_FUNCTION(ehalfvec_ne)
+{
+	PG_RETURN_BOOL(Compare(fcinfo, ValueKind::kHalfVector) != 0);
+}
+
+/* ehalfvec >= ehalfvec. */
+VV_FUNCTION(ehalfvec_ge)
+{
+	PG_RETURN_BOOL(Compare(fcinfo, ValueKind::kHalfVector) >= 0);
+}
+
+/* ehalfvec > ehalfvec. */
+VV_FUNCTION(ehalfvec_gt)
+{
+	PG_RETURN_BOOL(Compare(fcinfo, ValueKind::kHalfVector) > 0);
+}
+
+/* evector_accum(internal, evector): adds an evector to the avg/sum state (NULLs are skipped). */
+VV_FUNCTION(evector_accum)
+{
+	return Accum(fcinfo, ValueKind::kVector);
+}
+
+/* halfvec_accum(internal, ehalfvec): adds an ehalfvec to the avg/sum state. */
+VV_FUNCTION(ehalfvec_accum)
+{
+	return Accum(fcinfo, ValueKind::kHalfVector);
 }
 
 /* evector_combine(internal, internal): merges two partial states (parallel aggregation). */
@@ -454,8 +595,12 @@ VV_FUNCTION(evector_combine)
 		/* The result must live in the aggregate's context: copy b there. */
 		a = NewState(ctx, b->dims, b->kind);
 	}
-	else if (a->dims != b->dims)
-		ThrowAggDims(a->dims, b->dims);
+	else
+	{
+		CheckStateKind(a, b->kind);
+		if (a->dims != b->dims)
+			ThrowAggDims(a->dims, b->dims);
+	}
 	for (uint32 i = 0; i < a->dims; i++)
 		a->sums[i] += b->sums[i];
 	a->n += b->n;
@@ -511,23 +656,25 @@ VV_FUNCTION(evector_agg_deserialize)
 /* evector_avg(internal): the element-wise mean, sealed; NULL when there were no rows. */
 VV_FUNCTION(evector_avg)
 {
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	AggState *s = reinterpret_cast<AggState *>(PG_GETARG_POINTER(0));
-	if (s->n == 0)
-		PG_RETURN_NULL();
-	PG_RETURN_DATUM(FinishAgg(s, static_cast<double>(s->n)));
+	return Final(fcinfo, ValueKind::kVector, true);
 }
 
 /* evector_sum(internal): the element-wise sum, sealed; NULL when there were no rows. */
 VV_FUNCTION(evector_sum)
 {
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	AggState *s = reinterpret_cast<AggState *>(PG_GETARG_POINTER(0));
-	if (s->n == 0)
-		PG_RETURN_NULL();
-	PG_RETURN_DATUM(FinishAgg(s, 1.0));
+	return Final(fcinfo, ValueKind::kVector, false);
+}
+
+/* halfvec_avg(internal): the element-wise mean of ehalfvecs, sealed as an ehalfvec. */
+VV_FUNCTION(ehalfvec_avg)
+{
+	return Final(fcinfo, ValueKind::kHalfVector, true);
+}
+
+/* halfvec_sum(internal): the element-wise sum of ehalfvecs, sealed as an ehalfvec. */
+VV_FUNCTION(ehalfvec_sum)
+{
+	return Final(fcinfo, ValueKind::kHalfVector, false);
 }
 
 /*

@@ -102,3 +102,21 @@ VV_FUNCTION(vault_seal_in)
 	}
 	PG_RETURN_NULL();
 }
+
+/* vault.seal_in_ehalfvec(anyelement, vault text): a pgvector halfvec sealed as an ehalfvec under
+ * the named vault (vault.migrate_column's halfvec columns). */
+VV_FUNCTION(vault_seal_in_ehalfvec)
+{
+	auth::RequireSecureConnection("encrypting a value");
+	const vault::VaultInfo *v = TargetVault(PG_GETARG_TEXT_PP(1));
+	PG_RETURN_POINTER(type::SealPgHalfvec(fcinfo, 0, v, "vault.seal_in_ehalfvec"));
+}
+
+/* vault.seal_in_esparsevec(anyelement, vault text): a pgvector sparsevec sealed as an esparsevec
+ * under the named vault (vault.migrate_column's sparsevec columns). */
+VV_FUNCTION(vault_seal_in_esparsevec)
+{
+	auth::RequireSecureConnection("encrypting a value");
+	const vault::VaultInfo *v = TargetVault(PG_GETARG_TEXT_PP(1));
+	PG_RETURN_POINTER(type::SealPgSparsevec(fcinfo, 0, v, "vault.seal_in_esparsevec"));
+}
