@@ -42,14 +42,14 @@ RESET ROLE;
 
 -- README's sizing query runs and estimates this index (200 rows after ANALYZE).
 ANALYZE cache_items;
-SELECT index, rows, sq8 IS NOT NULL AS has_sq8, float32 IS NOT NULL AS has_float32,
+SELECT index, rows, sq8 IS NOT NULL AS has_sq8, float32_or_half IS NOT NULL AS has_float32,
        pages IS NOT NULL AS has_pages
 FROM (
 SELECT i.indexrelid::regclass AS index, c.reltuples::bigint AS rows,
        pg_size_pretty((1.25 * greatest(c.reltuples, 0) * (64 * ceil((48 + 4 * (1 + 2 * o.m)) / 64.0)
                        + 64 * ceil(a.atttypmod / 64.0)))::bigint) AS sq8,
        pg_size_pretty((1.25 * greatest(c.reltuples, 0) * (64 * ceil((48 + 4 * (1 + 2 * o.m)) / 64.0)
-                       + 64 * ceil(4 * a.atttypmod / 64.0)))::bigint) AS float32,
+                       + 64 * ceil(o.width * a.atttypmod / 64.0)))::bigint) AS float32_or_half,
        pg_size_pretty((1.25 * greatest(c.reltuples, 0) * 48)::bigint) AS pages
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
@@ -57,7 +57,8 @@ JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'vault_hnsw'
 JOIN pg_class c ON c.oid = i.indrelid
 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
 CROSS JOIN LATERAL (SELECT coalesce((SELECT option_value::int FROM pg_options_to_table(ic.reloptions)
-                                     WHERE option_name = 'm'), 16) AS m) o
+                                     WHERE option_name = 'm'), 16) AS m,
+                           CASE format_type(a.atttypid, NULL) WHEN 'ehalfvec' THEN 2 ELSE 4 END AS width) o
 ) s WHERE index = 'cache_items_idx'::regclass;
 
 -- Dropping the index frees its entry at once (its plaintext zeroed), not at the next eviction.
