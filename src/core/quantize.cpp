@@ -555,3 +555,76 @@ SelectKernel(const char *family, PreparedQuery *pq)
 }
 
 } // namespace vector_vault::sq8
+
+namespace vector_vault::sq4
+{
+
+/* See quantize.h. */
+void
+StepsFromSq8(float *step, size_t dims)
+{
+	for (size_t i = 0; i < dims; i++)
+		step[i] *= static_cast<float>(sq8::kMaxCode / kMaxCode);
+}
+
+/* See quantize.h. */
+void
+Encode(const float *v, const float *lo, const float *step, size_t dims, uint8_t *packed)
+{
+	memset(packed, 0, PackedBytes(dims));
+	for (size_t i = 0; i < dims; i++)
+	{
+		float t = (v[i] - lo[i]) / step[i];
+		if (!(t > 0.0f))
+			t = 0.0f;
+		else if (t > static_cast<float>(kMaxCode))
+			t = static_cast<float>(kMaxCode);
+		uint8_t c = static_cast<uint8_t>(std::nearbyint(t));
+		packed[i / 2] |= static_cast<uint8_t>(i % 2 ? c << 4 : c);
+	}
+}
+
+namespace
+{
+
+/* Sixteen packed bytes to thirty-two codes at a time (AVX2's 128-bit byte interleave). */
+__attribute__((target("avx2"))) void
+UnpackAvx2(const uint8_t *packed, size_t dims, uint8_t *codes)
+{
+	const __m128i low = _mm_set1_epi8(0x0F);
+	size_t i = 0;
+	for (; i + 32 <= dims; i += 32)
+	{
+		__m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i *>(packed + i / 2));
+		__m128i lo = _mm_and_si128(x, low);
+		__m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), low);
+		_mm_storeu_si128(reinterpret_cast<__m128i *>(codes + i), _mm_unpacklo_epi8(lo, hi));
+		_mm_storeu_si128(reinterpret_cast<__m128i *>(codes + i + 16), _mm_unpackhi_epi8(lo, hi));
+	}
+	for (; i < dims; i++)
+		codes[i] = static_cast<uint8_t>(i % 2 ? packed[i / 2] >> 4 : packed[i / 2] & 0x0F);
+}
+
+/* The portable unpack. */
+void
+UnpackScalar(const uint8_t *packed, size_t dims, uint8_t *codes)
+{
+	for (size_t i = 0; i < dims; i++)
+		codes[i] = static_cast<uint8_t>(i % 2 ? packed[i / 2] >> 4 : packed[i / 2] & 0x0F);
+}
+
+} // namespace
+
+/* See quantize.h. */
+void
+Unpack(const uint8_t *packed, size_t dims, uint8_t *codes)
+{
+	static const auto kUnpack = []
+	{
+		__builtin_cpu_init();
+		return __builtin_cpu_supports("avx2") ? UnpackAvx2 : UnpackScalar;
+	}();
+	kUnpack(packed, dims, codes);
+}
+
+} // namespace vector_vault::sq4

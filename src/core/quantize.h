@@ -161,3 +161,37 @@ const char *KernelName();
 bool SelectKernel(const char *family, PreparedQuery *pq);
 
 } // namespace vector_vault::sq8
+
+/*
+ * SQ4: the same per-dimension affine code with 16 levels, two codes per byte (dimension 2j in
+ * the low nibble of byte j, 2j+1 in the high one): half a byte per dimension (an
+ * eighth of float32's, half of sq8's), for caches too small for sq8. It
+ * reuses sq8 whole: the trained lo is sq8's, the step is sq8's times 17 (255 / 15 levels), and a
+ * distance unpacks the nibbles into a byte per dimension (Unpack, SIMD where the CPU has it) and
+ * runs the sq8 kernel of a query prepared with these lo/step. Coarser codes rank worse, so the
+ * caller re-ranks more candidates exactly, as for sq8.
+ */
+namespace vector_vault::sq4
+{
+
+/* Largest code; codes are 0..kMaxCode. */
+constexpr int kMaxCode = 15;
+
+/* Bytes of a packed vector of dims codes. */
+constexpr size_t
+PackedBytes(size_t dims)
+{
+	return (dims + 1) / 2;
+}
+
+/* Turns sq8's trained steps (range / 255) into sq4's (range / 15), in place. */
+void StepsFromSq8(float *step, size_t dims);
+
+/* Codes v (dims floats) to the nearest of 16 levels, clamping outside [lo, lo + 15*step], and
+ * packs them (PackedBytes(dims) bytes). */
+void Encode(const float *v, const float *lo, const float *step, size_t dims, uint8_t *packed);
+
+/* Unpacks dims codes into one byte each (dims bytes), for sq8::Distance and sq8::Decode. */
+void Unpack(const uint8_t *packed, size_t dims, uint8_t *codes);
+
+} // namespace vector_vault::sq4

@@ -206,13 +206,22 @@ enum class Representation : uint8
 	kFloat32 = 0, /* decrypted float32 vectors and neighbour lists */
 	kSq8 = 1,     /* int8 codes per dimension and neighbour lists; final candidates re-ranked */
 	kPages = 2,   /* element facts only: lists and vectors are read and decrypted from pages */
-	kHalf = 3     /* binary16 vectors and neighbour lists: an index on ehalfvec's float32 tier
+	kHalf = 3,    /* binary16 vectors and neighbour lists: an index on ehalfvec's float32 tier
 				   * (its values are halves, so nothing is lost; distances widen as they load) */
+	kSq4 = 4      /* 4-bit codes (two per byte) and neighbour lists, for caches too small for
+				   * sq8; final candidates re-ranked */
 };
 
 /* vector_vault.cache_representation = auto: float32 (half for an index on ehalfvec) when it
- * fits, else sq8, else pages. */
-constexpr int kReprAuto = 4;
+ * fits, else sq8, else sq4, else pages. */
+constexpr int kReprAuto = 5;
+
+/* True for the quantized representations, whose scans re-rank their candidates exactly. */
+inline bool
+IsQuantized(Representation r)
+{
+	return r == Representation::kSq8 || r == Representation::kSq4;
+}
 
 /* GUC values. */
 extern int g_ef_search;

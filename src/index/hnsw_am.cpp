@@ -169,14 +169,15 @@ DefineGucs()
 	static const struct config_enum_entry representations[] = {
 		{"auto", kReprAuto, false},
 		{"sq8", static_cast<int>(Representation::kSq8), false},
+		{"sq4", static_cast<int>(Representation::kSq4), false},
 		{"float32", static_cast<int>(Representation::kFloat32), false},
 		{"pages", static_cast<int>(Representation::kPages), false},
 		{nullptr, 0, false}};
 	DefineCustomEnumVariable(
 		"vector_vault.cache_representation",
-		"How the shared cache holds vault_hnsw vectors: auto (float32 when it fits, else sq8), "
-		"sq8 (int8 codes, re-ranked), float32 (halves for an index on ehalfvec), or pages "
-		"(nothing decrypted is kept).",
+		"How the shared cache holds vault_hnsw vectors: auto (float32 when it fits, else sq8, "
+		"else sq4), sq8 (8-bit codes, re-ranked), sq4 (4-bit codes, re-ranked), float32 (halves "
+		"for an index on ehalfvec), or pages (nothing decrypted is kept).",
 		"Applies to indexes loaded after the change.", &g_cache_representation, kReprAuto,
 		representations, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	DefineCustomIntVariable("vector_vault.build_threads",

@@ -440,6 +440,11 @@ Layout(CacheEntry *e, Representation repr, uint32 dims, int m, uint32 slots, uin
 				static_cast<uint32>(AlignUp(sizeof(SlotHead) + sizeof(uint32) * (1 + 2 * m)));
 			e->slot_bytes = static_cast<uint32>(e->vec_offset + AlignUp(dims));
 			break;
+		case Representation::kSq4:
+			/* codes right after the list: a slot is 64-byte aligned as a whole, not its parts */
+			e->vec_offset = static_cast<uint32>(sizeof(SlotHead) + sizeof(uint32) * (1 + 2 * m));
+			e->slot_bytes = static_cast<uint32>(AlignUp(e->vec_offset + sq4::PackedBytes(dims)));
+			break;
 		case Representation::kPages:
 			e->vec_offset = 0;
 			e->slot_bytes = sizeof(SlotHead);
@@ -462,7 +467,7 @@ Layout(CacheEntry *e, Representation repr, uint32 dims, int m, uint32 slots, uin
 	e->idrange_off = off;
 	off = AlignUp(off + 2 * sizeof(uint32) * static_cast<Size>(vaults));
 	e->quant_off = off;
-	if (repr == Representation::kSq8)
+	if (IsQuantized(repr))
 		off = AlignUp(off + 2 * sizeof(float) * static_cast<Size>(dims));
 	return off;
 }
@@ -521,6 +526,10 @@ StoreVector(const CacheEntry *e, char *arena, SlotHead *s, const float *v)
 		}
 		case Representation::kSq8:
 			sq8::Encode(v, QuantLo(e, arena), QuantStep(e, arena), e->dims,
+						reinterpret_cast<uint8_t *>(VecArea(e, s)));
+			break;
+		case Representation::kSq4:
+			sq4::Encode(v, QuantLo(e, arena), QuantStep(e, arena), e->dims,
 						reinterpret_cast<uint8_t *>(VecArea(e, s)));
 			break;
 		case Representation::kPages:
@@ -935,6 +944,8 @@ void
 FinishTraining(TrainBuffers *t, CacheEntry *e, char *arena)
 {
 	sq8::ParamsFromRange(t->mins, t->maxs, e->dims, QuantLo(e, arena), QuantStep(e, arena));
+	if (ReprOf(e) == Representation::kSq4)
+		sq4::StepsFromSq8(QuantStep(e, arena), e->dims);
 	pg::FreeSecret(t->v);
 	pg::FreeSecret(t->mins);
 	pg::FreeSecret(t->maxs);
@@ -1368,7 +1379,7 @@ Refresh(Relation index, CacheEntry *e, bool full, bool zeroed = false)
 	FreeAccessStrategy(strategy);
 	e->nblocks = nblocks;
 	/* A full load reads facts only; the quantizer trains on a sample before any vault loads. */
-	if (full && ReprOf(e) == Representation::kSq8)
+	if (full && IsQuantized(ReprOf(e)))
 	{
 		if (e->partial)
 			TrainQuantizerSampled(index, e, arena, FirstBuildBlock(e, arena), nblocks, keyring,
@@ -1685,15 +1696,16 @@ UseSharedEntry(Relation index, CacheEntry *e, bool exclusive, const MetaData &se
  * evicting anyone, else sq8; pages always last). Returns how many; evict[i] says whether tier i
  * may evict other entries. */
 int
-RepresentationTiers(ElementWidth width, Representation tiers[3], bool evict[3])
+RepresentationTiers(ElementWidth width, Representation tiers[4], bool evict[4])
 {
 	int ntiers = 0;
-	evict[0] = evict[1] = evict[2] = true;
+	evict[0] = evict[1] = evict[2] = evict[3] = true;
 	if (g_cache_representation == kReprAuto)
 	{
 		tiers[ntiers] = Representation::kFloat32;
 		evict[ntiers++] = false;
 		tiers[ntiers++] = Representation::kSq8;
+		tiers[ntiers++] = Representation::kSq4;
 	}
 	else
 		tiers[ntiers++] = static_cast<Representation>(g_cache_representation);
@@ -1748,8 +1760,8 @@ ReserveSharedEntry(Relation index, const MetaData &meta)
 	int ndir = DirCount(index, meta);
 	uint32 slots, upper, vaults, blocks;
 	Capacities(meta, nblocks, ndir, &slots, &upper, &vaults, &blocks);
-	Representation tiers[3];
-	bool evict[3];
+	Representation tiers[4];
+	bool evict[4];
 	int ntiers = RepresentationTiers(WidthOf(meta), tiers, evict);
 	LWLockAcquire(g_cache->registry_lock, LW_EXCLUSIVE);
 	CacheEntry *found = FindShared(MyDatabaseId, relnode);
@@ -1883,7 +1895,8 @@ struct GraphScratch
 	MemoryContext mcxt;
 	const float *prepared_for; /* the query pq was prepared from (sq8) */
 	sq8::PreparedQuery pq;
-	float *pq_buf; /* sq8::ScratchFloats(dims) */
+	float *pq_buf;  /* sq8::ScratchFloats(dims) */
+	uint8_t *codes; /* sq4: one element's unpacked codes (dims bytes) */
 	float *va;     /* decoded or decrypted vectors (dims each) */
 	float *vb;
 	uint32 *links; /* one element's lists, up to kMaxLevel */
@@ -1911,6 +1924,7 @@ ZeroScratch(void *arg) noexcept
 {
 	GraphScratch *s = static_cast<GraphScratch *>(arg);
 	SecureZero(s->pq_buf, sizeof(float) * sq8::ScratchFloats(s->dims));
+	SecureZero(s->codes, s->dims);
 	SecureZero(s->va, sizeof(float) * s->dims);
 	SecureZero(s->vb, sizeof(float) * s->dims);
 	SecureZero(s->links, LinksBytes(s->m, hnsw::kMaxLevel));
@@ -1987,6 +2001,7 @@ GraphOf(const CacheRef &ref)
 	size_t dims = ref.entry->dims;
 	s->mcxt = CurrentMemoryContext;
 	s->pq_buf = static_cast<float *>(palloc(sizeof(float) * sq8::ScratchFloats(dims)));
+	s->codes = static_cast<uint8_t *>(palloc(dims));
 	s->va = static_cast<float *>(palloc(sizeof(float) * dims));
 	s->vb = static_cast<float *>(palloc(sizeof(float) * dims));
 	s->links = static_cast<uint32 *>(palloc(LinksBytes(ref.entry->m, hnsw::kMaxLevel)));
@@ -2065,6 +2080,7 @@ CacheGraph::Dist(const hnsw::GraphParams &p, const float *q, ElementId id) const
 			return scratch->half_dist(
 				q, reinterpret_cast<const uint16 *>(VecArea(e, Slot(e, ref->arena, id))), p.dims);
 		case Representation::kSq8:
+		case Representation::kSq4:
 		{
 			if (id == scratch->staged_id && scratch->staged != nullptr)
 				return p.dist(q, scratch->staged, p.dims);
@@ -2075,8 +2091,14 @@ CacheGraph::Dist(const hnsw::GraphParams &p, const float *q, ElementId id) const
 									&scratch->pq);
 				scratch->prepared_for = q;
 			}
-			return sq8::Distance(scratch->pq, reinterpret_cast<const uint8_t *>(
-												  VecArea(e, Slot(e, ref->arena, id))));
+			const uint8_t *codes =
+				reinterpret_cast<const uint8_t *>(VecArea(e, Slot(e, ref->arena, id)));
+			if (ReprOf(e) == Representation::kSq4)
+			{
+				sq4::Unpack(codes, e->dims, scratch->codes);
+				codes = scratch->codes;
+			}
+			return sq8::Distance(scratch->pq, codes);
 		}
 		case Representation::kPages:
 			break;
@@ -2127,6 +2149,12 @@ CacheGraph::CopyVector(ElementId id, float *out) const
 		case Representation::kSq8:
 			sq8::Decode(reinterpret_cast<const uint8_t *>(VecArea(e, Slot(e, ref->arena, id))),
 						QuantLo(e, ref->arena), QuantStep(e, ref->arena), e->dims, out);
+			return;
+		case Representation::kSq4:
+			sq4::Unpack(reinterpret_cast<const uint8_t *>(VecArea(e, Slot(e, ref->arena, id))),
+						e->dims, scratch->codes);
+			sq8::Decode(scratch->codes, QuantLo(e, ref->arena), QuantStep(e, ref->arena), e->dims,
+						out);
 			return;
 		case Representation::kPages:
 			ReadElementVector(*this, id, out);
@@ -2506,6 +2534,8 @@ ReprName(Representation r)
 			return "half";
 		case Representation::kSq8:
 			return "sq8";
+		case Representation::kSq4:
+			return "sq4";
 		case Representation::kPages:
 			return "pages";
 	}

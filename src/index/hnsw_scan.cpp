@@ -283,10 +283,13 @@ SearchRound(IndexScanDesc scan, ScanState *s)
 		return a.dist < b.dist || (a.dist == b.dist && a.id < b.id);
 	};
 	std::sort(hits, hits + nhits, closer);
-	/* sq8 distances are approximate: the closest ef get exact ones from their sealed vectors. */
-	if (CachedRepresentation(ref) == Representation::kSq8)
+	/* sq8 and sq4 distances are approximate: the closest ef (sq4: every hit) get exact ones
+	 * from their sealed vectors. */
+	if (IsQuantized(CachedRepresentation(ref)))
 	{
-		int top = s->mode == kIterativeStrict ? nhits : Min(nhits, s->ef);
+		int top = s->mode == kIterativeStrict || CachedRepresentation(ref) == Representation::kSq4
+					  ? nhits
+					  : Min(nhits, s->ef);
 		for (int k = 0; k < top; k++)
 			hits[k].dist = ExactDistance(g, s->query, hits[k].id);
 		std::sort(hits, hits + top, closer);

@@ -1,5 +1,5 @@
 # 026_l1_representations: an evector_l1_ops index searched from each cache representation.
-#   For float32, sq8 (L1 over codes, then exact re-ranking) and pages (vectors decrypted as the
+#   For float32, sq8 and sq4 (L1 over codes, then exact re-ranking) and pages (vectors decrypted as the
 #   search visits them): vault.index_cache names the representation; at ef_search 200 every
 #   query's first 10 rows have the distances of the exact L1 order of a sequential scan, and at
 #   the default ef_search recall@10 >= 0.95 (Fashion-MNIST, as test 017 for L2); after inserts,
@@ -57,7 +57,7 @@ sub check_all
 	my ($label) = @_;
 	my $exact = top10('sort');
 	isnt(top10('sort', 0, '<->'), $exact, "$label: the L2 order differs from the L1 order");
-	for my $repr (qw(float32 sq8 pages))
+	for my $repr (qw(float32 sq8 sq4 pages))
 	{
 		$node->append_conf('postgresql.conf', "vector_vault.cache_representation = '$repr'\n");
 		$node->restart;

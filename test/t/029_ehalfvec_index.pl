@@ -89,7 +89,7 @@ sub check_all
 {
 	my ($label) = @_;
 	my $exact = top10('sort');
-	for my $repr (qw(float32 sq8 pages))
+	for my $repr (qw(float32 sq8 sq4 pages))
 	{
 		$node->append_conf('postgresql.conf', "vector_vault.cache_representation = '$repr'\n");
 		$node->restart;

@@ -501,3 +501,48 @@ TEST(Sq8Train, RangeFunctionsEqualTrainer)
 	EXPECT_EQ(st1, st2);
 	EXPECT_EQ(st2[3], 1.0f); /* the constant dimension */
 }
+
+/* SQ4: steps are sq8's times 17 (range / 15), codes pack two per byte (dimension 2j in the low
+ * nibble of byte j), the SIMD and scalar unpack agree on bodies and tails, a round trip is
+ * within half a step, and values outside the range clamp to codes 0 and 15. */
+TEST(Sq4Encode, PackUnpackRoundTripWithinHalfStep)
+{
+	for (size_t dims : {1, 2, 31, 33, 300})
+	{
+		Model m = TrainedModel(dims, 500, 5);
+		std::vector<float> step4(m.step);
+		sq4::StepsFromSq8(step4.data(), dims);
+		for (size_t i = 0; i < dims; i++)
+			ASSERT_FLOAT_EQ(step4[i], m.step[i] * 17);
+		std::vector<uint8_t> packed(sq4::PackedBytes(dims) + 1, 0xEE);
+		std::vector<uint8_t> codes(dims);
+		std::vector<float> out(dims);
+		float worst = 0;
+		for (size_t k = 0; k < 500; k++)
+		{
+			const float *v = &m.data[k * dims];
+			sq4::Encode(v, m.lo.data(), step4.data(), dims, packed.data());
+			ASSERT_EQ(packed[sq4::PackedBytes(dims)], 0xEE) << "wrote past the packed bytes";
+			sq4::Unpack(packed.data(), dims, codes.data());
+			for (size_t i = 0; i < dims; i++)
+			{
+				ASSERT_LE(codes[i], 15);
+				uint8_t nib = i % 2 ? packed[i / 2] >> 4 : packed[i / 2] & 0x0F;
+				ASSERT_EQ(codes[i], nib) << "dims " << dims << " dim " << i;
+			}
+			sq8::Decode(codes.data(), m.lo.data(), step4.data(), dims, out.data());
+			for (size_t i = 0; i < dims; i++)
+			{
+				float err = std::fabs(out[i] - v[i]);
+				float eps = 1e-4f * step4[i] + 2 * FLT_EPSILON * std::fabs(v[i]);
+				ASSERT_LE(err, step4[i] / 2 + eps) << "dims " << dims << " dim " << i;
+				worst = std::max(worst, err / step4[i]);
+			}
+		}
+		EXPECT_GT(worst, 0.4f) << "the test data should reach close to the bound";
+	}
+	float lo[2] = {0, 0}, step[2] = {1, 1}, v[2] = {-5, 99};
+	uint8_t p = 0;
+	sq4::Encode(v, lo, step, 2, &p);
+	EXPECT_EQ(p, 0xF0) << "below the range codes 0, above it 15";
+}
