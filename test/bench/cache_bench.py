@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Index-cache benchmark: vector_vault's vault_hnsw in each cache representation (float32, sq8, and
-sq8 configured with a cache too small for it, which falls back to pages) next to pgvector 0.8.6's
+auto with a cache a quarter of the index, which picks sq4 when it fits, else pages) next to pgvector 0.8.6's
 hnsw and hnswlib in-process, on Fashion-MNIST 60,000 x 784 (L2), in one run on one server.
 
 Run through test/bench/cache.sh, which builds and installs both extensions and starts a throwaway
@@ -13,8 +13,8 @@ What one run does:
      pv (id int, embedding vector(784)); builds vault_hnsw and pgvector's hnsw, both m = 16,
      ef_construction = 64, two threads each (vector_vault.build_threads = 2; pgvector: leader + 1
      parallel maintenance worker); build time and pg_relation_size of each index;
-  2. for each vector_vault phase (float32 in a 1 GB cache, sq8 in a 1 GB cache, sq8 with
-     cache_size = --small-fraction of the index size): ALTER SYSTEM, restart, the first query
+  2. for each vector_vault phase (float32 in a 1 GB cache, sq8 in a 1 GB cache, auto with
+     cache_size = --small-fraction of the index size: sq4 when it fits, else pages): ALTER SYSTEM, restart, the first query
      (which loads the index) timed on its own, pg_prewarm of all four relations, then recall@10 and
      QPS for each ef_search through test/bench/knn_run.c (libpq, binary parameter, WARM untimed
      queries, then PASSES timed passes, QPS = median pass), vault.index_cache read afterwards,
@@ -25,7 +25,7 @@ What one run does:
      and again after every connection ran --conn-queries searches concurrently; sum and max of
      the growth, with a positive control (a session filling 64 MB of temp buffers);
   6. single-row inserts (each its own transaction) into ev with sq8 and into pv, and (extra) into
-     ev with the small cache (pages).
+     ev with the small cache (auto).
 The install lock: the server loads vector_vault.so from the system library directory at each
 restart, where other engineers install their builds. Each restart holds --lock and, if the
 installed vector_vault.so is not this run's, puts ours in place for the start and theirs back
@@ -447,8 +447,9 @@ def main():
     r["pgvector"]["search"] = knn_series(args, srv, "vector", "", PV_SQL, "SET hnsw.ef_search = ",
                                          efs, truth)
     r["pgvector"]["load_after"] = loadavg()
-    phases.append(vv_phase(args, srv, "sq8, cache %d%% of the index" % round(100 * args.small_fraction),
-                           "sq8", small_mb, efs, truth, qtexts))
+    # the default representation (auto: float32, sq8, sq4, pages, the first that fits)
+    phases.append(vv_phase(args, srv, "auto, cache %d%% of the index" % round(100 * args.small_fraction),
+                           "auto", small_mb, efs, truth, qtexts))
     r["phases"] = phases
 
     # --- single-row inserts -------------------------------------------------------------------
@@ -470,7 +471,7 @@ def main():
         ins["vector_vault_sq8"], ins["pgvector"], ins["cache_after_sq8"],
         ins["verify_after_sq8"]), flush=True)
     conn.close()
-    srv.restart({"vector_vault.cache_representation": "sq8",
+    srv.restart({"vector_vault.cache_representation": "auto",
                  "vector_vault.cache_size": "%dMB" % small_mb})
     conn = srv.connect()
     cur = conn.cursor()
