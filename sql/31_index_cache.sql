@@ -42,12 +42,15 @@ RESET ROLE;
 
 -- README's sizing query runs and estimates this index (200 rows after ANALYZE).
 ANALYZE cache_items;
-SELECT index, rows, sq8 IS NOT NULL AS has_sq8, float32_or_half IS NOT NULL AS has_float32,
+SELECT index, rows, sq8 IS NOT NULL AS has_sq8, sq4 IS NOT NULL AS has_sq4,
+       float32_or_half IS NOT NULL AS has_float32,
        pages IS NOT NULL AS has_pages
 FROM (
 SELECT i.indexrelid::regclass AS index, c.reltuples::bigint AS rows,
        pg_size_pretty((1.25 * greatest(c.reltuples, 0) * (64 * ceil((48 + 4 * (1 + 2 * o.m)) / 64.0)
                        + 64 * ceil(a.atttypmod / 64.0)))::bigint) AS sq8,
+       pg_size_pretty((1.25 * greatest(c.reltuples, 0) * 64 * ceil((48 + 4 * (1 + 2 * o.m)
+                       + ceil(a.atttypmod / 2.0)) / 64.0))::bigint) AS sq4,
        pg_size_pretty((1.25 * greatest(c.reltuples, 0) * (64 * ceil((48 + 4 * (1 + 2 * o.m)) / 64.0)
                        + 64 * ceil(o.width * a.atttypmod / 64.0)))::bigint) AS float32_or_half,
        pg_size_pretty((1.25 * greatest(c.reltuples, 0) * 48)::bigint) AS pages

@@ -1041,5 +1041,5 @@ COMMENT ON FUNCTION vault.seal_in_esparsevec(anyelement, text) IS 'a pgvector sp
 -- With pgvector installed before vector_vault, its casts are created now (every type exists).
 SELECT vault.create_pgvector_casts();
 
--- An index on ehalfvec caches halves: the view names the representation.
-COMMENT ON VIEW vault.index_cache IS 'per vault_hnsw index: representation in the shared cache (float32, half for an index on ehalfvec, sq8, pages, none once evicted), resident bytes, elements, vaults, vaults whose sub-graph is loaded, full loads, acquisitions served, evictions';
+-- The view names the new representations (half for an index on ehalfvec, sq4).
+COMMENT ON VIEW vault.index_cache IS 'per vault_hnsw index: representation in the shared cache (float32, half for an index on ehalfvec, sq8, sq4, pages, none once evicted), resident bytes, elements, vaults, vaults whose sub-graph is loaded, full loads, acquisitions served, evictions';

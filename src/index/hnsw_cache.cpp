@@ -12,13 +12,16 @@
  *   sq8      the vector as one byte per dimension (core/quantize.h), trained on a sample when
  *            the entry loads; scans re-rank their closest candidates with exact distances
  *            decrypted from the sealed vectors (hnsw_scan.cpp);
+ *   sq4      half a byte per dimension (16 levels of the same trained range, two codes per byte,
+ *            the slot not padded between list and codes), for caches too small for sq8: each
+ *            distance unpacks an element's codes and runs sq8's kernel; scans re-rank every hit;
  *   float32  the vector as is;
  *   half     an index on ehalfvec's float32: the vector as the binary16 halves it is (its
  *            stream seals halves, hnsw.h's element width), compared with a float32 query by
  *            the widening kernels of core/half_distance.h; exact, half the bytes;
  *   pages    facts only: lists and vectors are read from the pages and decrypted as a search
  *            visits them. Used when the configured representation does not fit.
- * The graph algorithms see all four through CacheGraph (Dist, PairDist, Links). Page reads
+ * The graph algorithms see all five through CacheGraph (Dist, PairDist, Links). Page reads
  * inside a C++ island run under PG_TRY; an error is kept and re-raised once the island returns.
  *
  * Residency. A full load reads the element facts only (plaintext headers, nothing decrypted);
@@ -1897,7 +1900,7 @@ struct GraphScratch
 	sq8::PreparedQuery pq;
 	float *pq_buf;  /* sq8::ScratchFloats(dims) */
 	uint8_t *codes; /* sq4: one element's unpacked codes (dims bytes) */
-	float *va;     /* decoded or decrypted vectors (dims each) */
+	float *va;      /* decoded or decrypted vectors (dims each) */
 	float *vb;
 	uint32 *links; /* one element's lists, up to kMaxLevel */
 	ElementId staged_id;

@@ -61,7 +61,7 @@ REVOKE ALL ON FUNCTION vault.index_cache_stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION vault.index_cache_stats() TO pg_monitor;
 
 CREATE VIEW vault.index_cache AS SELECT * FROM vault.index_cache_stats();
-COMMENT ON VIEW vault.index_cache IS 'per vault_hnsw index: representation in the shared cache (float32, half for an index on ehalfvec, sq8, pages, none once evicted), resident bytes, elements, vaults, vaults whose sub-graph is loaded, full loads, acquisitions served, evictions';
+COMMENT ON VIEW vault.index_cache IS 'per vault_hnsw index: representation in the shared cache (float32, half for an index on ehalfvec, sq8, sq4, pages, none once evicted), resident bytes, elements, vaults, vaults whose sub-graph is loaded, full loads, acquisitions served, evictions';
 REVOKE ALL ON vault.index_cache FROM PUBLIC;
 GRANT SELECT ON vault.index_cache TO pg_monitor;
 
