@@ -4,7 +4,8 @@
 #   query's first 10 rows have the distances of the exact L1 order of a sequential scan, and at
 #   the default ef_search recall@10 >= 0.95 (Fashion-MNIST, as test 017 for L2); after inserts,
 #   deletes and VACUUM the same holds. Positive control: the rows of the exact L2 order have other
-#   L1 distances, so the comparison can fail. hnsw_verify is ok at the end.
+#   L1 distances, so the comparison can fail. auto in a cache too small for sq8 picks sq4 (in a
+#   smaller one, pages). hnsw_verify is ok at the end.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -78,6 +79,25 @@ DELETE FROM items WHERE id % 7 = 0;
 VACUUM items;
 });
 check_all('after inserts, deletes and VACUUM');
+# auto in a cache too small for float32 and sq8 (about 8 and 3 MB here) but not for sq4 (about
+# 1.7 MB) picks sq4, and searches as exactly.
+$node->append_conf('postgresql.conf',
+	"vector_vault.cache_representation = 'auto'\nvector_vault.cache_size = '2MB'\n");
+$node->restart;
+$node->safe_psql($db, q{SELECT vault.prewarm('items_l1')});
+is($node->safe_psql($db, q{SELECT representation FROM vault.index_cache WHERE index = 'items_l1'::regclass}),
+	'sq4', 'auto in a 2 MB cache holds the index as sq4');
+my $exact = top10('sort');
+is(top10('index', 200), $exact, 'auto, sq4: ef_search 200 gives the exact L1 distances');
+my $r = recall(top10('index', 40), $exact);
+cmp_ok($r, '>=', 0.95, "auto, sq4: recall\@10 at ef_search 40 is >= 0.95 ($r)");
+$node->append_conf('postgresql.conf', "vector_vault.cache_size = '1MB'\n");
+$node->restart;
+$node->safe_psql($db, q{SELECT vault.prewarm('items_l1')});
+is($node->safe_psql($db, q{SELECT representation FROM vault.index_cache WHERE index = 'items_l1'::regclass}),
+	'pages', 'control: in a 1 MB cache not even sq4 fits (pages)');
+is(top10('index', 200), $exact, 'auto, pages: ef_search 200 gives the exact L1 distances');
+
 my ($ok, $report) = VectorVault::hnsw_verify($node, $db, 'items_l1');
 ok($ok, 'hnsw_verify is ok') or diag($report);
 $node->stop;
