@@ -758,7 +758,9 @@ AppNameCheck(char **newval, void **extra, GucSource source)
 		return false;
 	if (*newval == nullptr || !GuardOn() || MyProcPort == nullptr)
 		return true; /* the postmaster, background and parallel workers */
-	if (g_startup.captured && (g_startup.app == nullptr || strcmp(*newval, g_startup.app) != 0))
+	/* PGC_S_TEST only validates (ALTER ROLE ... SET, CREATE FUNCTION ... SET) */
+	if (source != PGC_S_TEST && g_startup.captured &&
+		(g_startup.app == nullptr || strcmp(*newval, g_startup.app) != 0))
 		g_renamed = true;
 	uint64 gpid = CitusGpid(*newval, nullptr);
 	if (gpid == 0)
@@ -1525,6 +1527,9 @@ VV_FUNCTION(vault_citus_as_key)
 	 * key session itself */
 	citus::CitusTransactionId xid = citus::CurrentTransactionId();
 	bool worker = citus::OnWorker();
+	if (!worker && auth::CurrentKey() == nullptr)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+						errmsg("principal tokens are accepted only on Citus workers")));
 	uint64 gpid = worker ? citus::g_startup.gpid : citus::g_api.global_pid();
 	if (xid.number == 0 || gpid == 0 || !IsTransactionBlock() ||
 		(worker && !citus::CertifiedCitusConnection()))

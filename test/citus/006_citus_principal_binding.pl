@@ -28,44 +28,11 @@ use VectorVault;
 my $db = 'postgres';
 my $pw = 'citus-binding-password-01';
 
-# --- a throwaway CA, a server certificate and the coordinator's client certificate -------------
-my $pki = PostgreSQL::Test::Utils::tempdir();
-sub openssl
-{
-	my @cmd = ('openssl', @_);
-	my ($out, $err) = ('', '');
-	IPC::Run::run(\@cmd, '>', \$out, '2>', \$err) or die "openssl @_ failed: $err";
-	return;
-}
-openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=vv-test-ca',
-	'-keyout', "$pki/ca.key", '-out', "$pki/ca.crt");
-for my $c ([ 'server', '127.0.0.1' ], [ 'coord', 'vv-coordinator' ], [ 'other', 'vv-other-client' ])
-{
-	my ($name, $cn) = @$c;
-	openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', "/CN=$cn", '-keyout', "$pki/$name.key",
-		'-out', "$pki/$name.csr");
-	openssl('x509', '-req', '-in', "$pki/$name.csr", '-CA', "$pki/ca.crt", '-CAkey', "$pki/ca.key",
-		'-CAcreateserial', '-days', '2', '-out', "$pki/$name.crt");
-	chmod 0600, "$pki/$name.key";
-}
-
-my ($coord, @workers) = VectorVault::citus_cluster(conf => qq{
-ssl = on
-ssl_cert_file = '$pki/server.crt'
-ssl_key_file = '$pki/server.key'
-ssl_ca_file = '$pki/ca.crt'
-citus.node_conninfo = 'sslmode=verify-ca sslrootcert=$pki/ca.crt sslcert=$pki/coord.crt sslkey=$pki/coord.key'
-log_connections = on
-});
-# Workers: TCP only over TLS with a client certificate of the CA (in a deployment: only the
-# coordinator holds one); the local socket stays for the test's own superuser checks.
-for my $w (@workers)
-{
-	open my $fh, '>', $w->data_dir . '/pg_hba.conf' or die;
-	print $fh "local all all trust\nhostssl all all 127.0.0.1/32 trust clientcert=verify-ca\n";
-	close $fh;
-	$w->reload;
-}
+my ($pki, $tls) = VectorVault::citus_pki();
+# vector_vault.citus_coordinator_cn stays empty here (its default): the guard is off, as it is on
+# every cluster that has not set it, and this is what Citus itself allows.
+my ($coord, @workers) = VectorVault::citus_cluster(conf => $tls);
+VectorVault::citus_workers_require_certificates(@workers);
 
 $coord->safe_psql($db, q{
 CREATE ROLE vv_owner LOGIN;
@@ -91,21 +58,10 @@ is($coord->safe_psql($db, 'SET ROLE app; SELECT count(*) FROM docs'), '10',
 # A direct connection to a worker without a certificate is refused by pg_hba; with the
 # coordinator's certificate it is accepted (which is why only the coordinator may hold it).
 my $wconn = 'host=127.0.0.1 port=' . $workers[0]->port . " dbname=$db user=app";
-my ($rc, $out, $err) = run_psql_conn("$wconn sslmode=require");
+my ($rc, $out, $err) = VectorVault::psql_conn("$wconn sslmode=require", 'SELECT 1');
 isnt($rc, 0, 'a direct worker connection without a client certificate is refused');
-($rc, $out, $err) = run_psql_conn("$wconn sslmode=require sslcert=$pki/coord.crt sslkey=$pki/coord.key");
+($rc, $out, $err) = VectorVault::psql_conn("$wconn sslmode=require sslcert=$pki/coord.crt sslkey=$pki/coord.key", 'SELECT 1');
 is($out, '1', 'positive control: with the coordinator certificate the same connection is accepted');
-
-# Runs psql with a connection string and returns (exit code, stdout, stderr).
-sub run_psql_conn
-{
-	my ($conn) = @_;
-	my ($o, $e) = ('', '');
-	my @cmd = ('psql', '-XAtq', '-d', $conn, '-c', 'SELECT 1');
-	IPC::Run::run(\@cmd, '>', \$o, '2>', \$e);
-	chomp $o;
-	return ($? >> 8, $o, $e);
-}
 
 # A certificate of the same CA with another subject is accepted by pg_hba as well (a worker would
 # have to check the subject); tokens are refused on such a connection, as everywhere.
