@@ -49,12 +49,15 @@
  * vault gone everywhere?" from each reachable node's keyring (vault._citus_held_keys() there and
  * here) and, for an unreachable node, from the vaults dropped since its last push.
  *
- * API-key principals. A worker sees only the role Citus connects as. For a key session's
- * read-only statement the planner hook adds vault._citus_as_key(<token>) to every query level
+ * API-key principals. A worker sees only the role Citus connects as. With
+ * vector_vault.citus_coordinator_cn set, for a key session's read-only statement the planner hook
+ * starts a coordinated transaction and adds vault._citus_as_key(<token>) to every query level
  * that reads a Citus table (core/principal_token.h: MAC'd under a key derived from the master
- * key, bound to key, role, expiry and the presented secret's digest); on the worker it makes the
- * key the transaction's principal before the scan below it returns a row. Writes, COPY and plans
- * made before the current login are refused for key sessions (fail closed, 0A000).
+ * key, bound to key, presented secret's digest, expiry, role, the distributed transaction id and
+ * the session's gpid); on the worker, in a connection the coordinator opened (see GuardOn), it
+ * makes the key the transaction's principal before the scan below it returns a row. Writes, COPY,
+ * plans made before the current login or in another transaction, and every key-session statement
+ * without the setting are refused (fail closed, 0A000).
  */
 #include "vault/citus.h"
 
@@ -1594,6 +1597,17 @@ VV_FUNCTION(vault_citus_as_key)
 				 errmsg("API key %s named by the principal token is not in this node's catalog",
 						claims.key_id),
 				 errhint("Run SELECT vault.citus_sync() on the coordinator.")));
+	/* revoked, expired or rotated past its overlap: refused before any scan (the vault cache
+	 * would refuse the decryption too) */
+	auth::KeyValidity validity = auth::CheckKey(claims.key_id, digest);
+	if (!validity.valid)
+	{
+		SecureZero(digest, sizeof(digest));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("API key %s named by the principal token is not valid: %s", claims.key_id,
+						validity.reason)));
+	}
 	auth::KeyPrincipal *cur = auth::CurrentKey();
 	bool same = cur != nullptr && strcmp(cur->key_id, claims.key_id) == 0 &&
 				ConstantTimeEqual(cur->digest, digest, 32);

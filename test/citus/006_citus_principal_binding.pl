@@ -1,23 +1,28 @@
-# 006_citus_principal_binding.pl — why API-key sessions stay refused on distributed tables
-# (issue 10, "The principal travels"). docs/citus.md proposed a principal token bound to three
-# things a worker can check: (1) the backend's Citus distributed transaction id, (2) the global pid
-# (gpid) in the application_name of the backend's startup packet, and (3) a TLS client certificate
-# that only the coordinator holds. This test builds exactly that deployment (a throwaway CA, a
-# server certificate for every node, the coordinator's client certificate in citus.node_conninfo,
-# workers that accept TCP connections only with a certificate of that CA) and shows that an
-# ordinary role on the coordinator gets all three for a connection that runs its own SQL:
+# 006_citus_principal_binding.pl — what Citus 13.2.2 itself lets an ordinary role do, which is why
+# vector_vault's bound principal tokens need a guard (issue 10, "The principal travels";
+# docs/citus.md, "The bound principal token"). The first review proposed binding a token to
+# (1) the worker backend's Citus distributed transaction id, (2) the global pid (gpid) in the
+# application_name of its startup packet and (3) a TLS client certificate only the coordinator
+# holds. This test builds exactly that deployment (a throwaway CA, a server certificate for every
+# node, the coordinator's client certificate in citus.node_conninfo, workers that accept TCP only
+# with a certificate of that CA) with vector_vault.citus_coordinator_cn left empty (the default:
+# guard off, tokens refused), and shows that an ordinary role on the coordinator gets all three
+# for a worker connection that runs its own SQL:
 #   - SET application_name = 'citus_internal gpid=<victim's gpid>' on the coordinator makes Citus
 #     take the victim's gpid as the session's own (citus_backend_gpid()), and every connection
 #     Citus then opens to a worker carries the victim's gpid in its startup packet (the worker's
 #     "connection authorized" log line);
 #   - those connections present the coordinator's certificate (pg_stat_ssl.client_dn on the
 #     worker), because Citus opens them, not the attacker;
-#   - run_command_on_workers runs the attacker's SQL there, and assign_distributed_transaction_id
-#     (EXECUTE granted to PUBLIC) adopts the victim's open distributed transaction id.
-# So the three checks together would accept the victim's token replayed by another session of the
-# same role; the feature stays off. What is checked as well: tokens stay refused on those very
-# connections (28000), key sessions are refused reads, writes and COPY on distributed tables
-# (0A000, message, hint), and a direct connection to a worker without the certificate is refused.
+#   - run_command_on_workers, or a qual pushed down with a read outside BEGIN, runs the attacker's
+#     SQL there, and assign_distributed_transaction_id (EXECUTE granted to PUBLIC) adopts the
+#     victim's open distributed transaction id.
+# So the three checks alone would accept the victim's token replayed by another session of the
+# same role: these are the positive controls for the guard that 007 tests (with the setting on,
+# the same SET and assign are refused). Also checked: tokens are refused on those very
+# connections (28000), key sessions are refused reads, KNN, writes and COPY on distributed tables
+# without the setting (0A000, message, hint), and a direct connection to a worker without the
+# certificate is refused.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;

@@ -222,7 +222,8 @@ $victim->quit;
 ($rc, $out, $err) = VectorVault::psql_conn($cconn, 'BEGIN', "SELECT $assign",
 	"SELECT count(*) FROM $sname WHERE vault._citus_as_key('$token')", 'COMMIT');
 unlike($out, qr/^8$/m, 'after the revocation the worker refuses the token that it accepted before');
-like($err, qr/ERROR:  [0-9A-Z]{5}: /, '... with an error') or diag($err);
+like($err, qr/28000: API key $key_id named by the principal token is not valid: it was revoked/,
+	'... because the key was revoked (28000)') or diag($err);
 
 unlike(slurp_file($workers[0]->logfile) . slurp_file($workers[1]->logfile), qr/\Q$key\E/,
 	'the API key never reached a worker');
