@@ -52,7 +52,8 @@ TokenMac(const uint8_t key[kPrincipalTokenKeyBytes], const char *key_id, const c
 {
 	size_t need = strlen(kPrefix) + strlen(key_id) + strlen(context) + strlen(dmac_hex) + 32;
 	char *msg = new char[need];
-	int n = snprintf(msg, need, "%s|%s|%s|%" PRIu64 "|%s", kPrefix, key_id, context, expiry, dmac_hex);
+	int n =
+		snprintf(msg, need, "%s|%s|%s|%" PRIu64 "|%s", kPrefix, key_id, context, expiry, dmac_hex);
 	Status s = Hmac(key, kPrincipalTokenKeyBytes, msg, static_cast<size_t>(n), out);
 	delete[] msg;
 	return s;
@@ -69,8 +70,9 @@ DerivePrincipalTokenKey(const uint8_t master[32], uint8_t out[kPrincipalTokenKey
 
 /* Writes the text form. */
 Status
-MakePrincipalToken(const uint8_t key[kPrincipalTokenKeyBytes], const char *key_id, const char *context,
-				   uint64_t expiry, const uint8_t digest[32], char out[kPrincipalTokenMax])
+MakePrincipalToken(const uint8_t key[kPrincipalTokenKeyBytes], const char *key_id,
+				   const char *context, uint64_t expiry, const uint8_t digest[32],
+				   char out[kPrincipalTokenMax])
 {
 	if (strlen(key_id) != 16)
 		return Status::Error(Code::kInvalidInput, "key id must be 16 hex digits");
@@ -95,8 +97,8 @@ MakePrincipalToken(const uint8_t key[kPrincipalTokenKeyBytes], const char *key_i
 
 /* Parses and verifies. */
 Status
-OpenPrincipalToken(const uint8_t key[kPrincipalTokenKeyBytes], const char *token, const char *context,
-				   PrincipalTokenClaims *out)
+OpenPrincipalToken(const uint8_t key[kPrincipalTokenKeyBytes], const char *token,
+				   const char *context, PrincipalTokenClaims *out)
 {
 	Status bad = Status::Error(Code::kCorrupt, "invalid principal token");
 	size_t plen = strlen(kPrefix);

@@ -198,8 +198,8 @@ ClientAuthentication_hook_type g_prev_auth = nullptr;
 /* Application names Citus gives the backends it opens on other nodes. */
 constexpr const char *kCitusBackendPrefixes[] = {"citus_internal gpid=", "citus_rebalancer gpid="};
 /* Every application-name prefix from which Citus takes a backend's gpid (backend_data.c). */
-constexpr const char *kCitusGpidPrefixes[] = {"citus_internal gpid=", "citus_rebalancer gpid=",
-											  "citus_run_command gpid="};
+constexpr const char *kCitusGpidPrefixes[] = {
+	"citus_internal gpid=", "citus_rebalancer gpid=", "citus_run_command gpid="};
 
 /* True when Citus is preloaded and its extension exists in this database. */
 bool
@@ -755,7 +755,7 @@ ClientAuthentication(Port *port, int status) noexcept
 /* application_name's check hook, chained: while tokens are on, a Citus name (from which Citus
  * takes the backend's gpid) only on a certified connection and only with its startup gpid. */
 bool
-AppNameCheck(char **newval, void **extra, GucSource source)
+AppNameCheck(char **newval, void **extra, GucSource source) noexcept
 {
 	if (g_prev_app_check != nullptr && !g_prev_app_check(newval, extra, source))
 		return false;
@@ -768,8 +768,7 @@ AppNameCheck(char **newval, void **extra, GucSource source)
 	uint64 gpid = CitusGpid(*newval, nullptr);
 	if (gpid == 0)
 		return true;
-	if (g_startup.captured && g_startup.node_cert && g_startup.citus_name &&
-		gpid == g_startup.gpid)
+	if (g_startup.captured && g_startup.node_cert && g_startup.citus_name && gpid == g_startup.gpid)
 		return true;
 	GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
 	GUC_check_errmsg("a Citus application name with this gpid is reserved for connections "
@@ -780,7 +779,7 @@ AppNameCheck(char **newval, void **extra, GucSource source)
 
 /* Forgets the resolved OID of assign_distributed_transaction_id when pg_proc changes. */
 void
-ProcChanged(Datum, int, uint32)
+ProcChanged(Datum, int, uint32) noexcept
 {
 	g_assign_resolved = false;
 	g_assign_oid = InvalidOid;
@@ -805,7 +804,7 @@ AssignOid()
 
 /* needs_fmgr_hook: calls of assign_distributed_transaction_id go through FmgrHook. */
 bool
-NeedsFmgr(Oid fn)
+NeedsFmgr(Oid fn) noexcept
 {
 	if (g_prev_needs_fmgr != nullptr && g_prev_needs_fmgr(fn))
 		return true;
@@ -817,10 +816,11 @@ NeedsFmgr(Oid fn)
 
 /* fmgr_hook: only certified Citus connections may adopt a distributed transaction id. */
 void
-FmgrHook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *priv)
+FmgrHook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *priv) noexcept
 {
-	if (event == FHET_START && GuardOn() && OidIsValid(g_assign_oid) &&
-		flinfo->fn_oid == g_assign_oid && !CertifiedCitusConnection())
+	/* AssignOid() resolves again after a pg_proc invalidation (never a stale InvalidOid) */
+	if (event == FHET_START && GuardOn() && !CertifiedCitusConnection() &&
+		flinfo->fn_oid == AssignOid())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("assign_distributed_transaction_id is reserved for connections between "
@@ -1529,13 +1529,14 @@ VV_FUNCTION(vault_citus_as_key)
 	 * that opened its connection; on the coordinator (local execution) the statement runs in the
 	 * key session itself */
 	citus::CitusTransactionId xid = citus::CurrentTransactionId();
-	bool worker = citus::OnWorker();
-	if (!worker && auth::CurrentKey() == nullptr)
+	/* a connection a node opened (a worker's, or the coordinator's to itself) */
+	bool remote = citus::CertifiedCitusConnection();
+	if (!remote && !citus::OnWorker() && auth::CurrentKey() == nullptr)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 						errmsg("principal tokens are accepted only on Citus workers")));
-	uint64 gpid = worker ? citus::g_startup.gpid : citus::g_api.global_pid();
-	if (xid.number == 0 || gpid == 0 || !IsTransactionBlock() ||
-		(worker && !citus::CertifiedCitusConnection()))
+	uint64 gpid = remote ? citus::g_startup.gpid : citus::g_api.global_pid();
+	if (xid.number == 0 || gpid == 0 || (remote && !IsTransactionBlock()) ||
+		(!remote && citus::OnWorker()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("principal tokens are accepted only in a distributed transaction on a "
@@ -1603,15 +1604,14 @@ VV_FUNCTION(vault_citus_as_key)
 	if (!validity.valid)
 	{
 		SecureZero(digest, sizeof(digest));
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("API key %s named by the principal token is not valid: %s", claims.key_id,
-						validity.reason)));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+						errmsg("API key %s named by the principal token is not valid: %s",
+							   claims.key_id, validity.reason)));
 	}
 	auth::KeyPrincipal *cur = auth::CurrentKey();
 	bool same = cur != nullptr && strcmp(cur->key_id, claims.key_id) == 0 &&
 				ConstantTimeEqual(cur->digest, digest, 32);
-	if (!same && !vault::citus::OnWorker())
+	if (!same && !remote)
 	{
 		/* local execution on the coordinator runs in the key session itself; nobody else may
 		 * turn a token into a key login here */

@@ -65,10 +65,14 @@ TEST(PrincipalToken, BoundToTransactionAndSession)
 	ASSERT_TRUE(MakePrincipalToken(k, "00112233aabbccdd", made, 1700000000, digest, token).ok());
 	PrincipalTokenClaims c;
 	EXPECT_TRUE(OpenPrincipalToken(k, token, made, &c).ok());
-	EXPECT_FALSE(OpenPrincipalToken(k, token, "3:app|dx=0.25.818751910305024|gp=10000021950", &c).ok());
-	EXPECT_FALSE(OpenPrincipalToken(k, token, "3:app|dx=0.24.818751910305025|gp=10000021950", &c).ok());
-	EXPECT_FALSE(OpenPrincipalToken(k, token, "3:app|dx=1.24.818751910305024|gp=10000021950", &c).ok());
-	EXPECT_FALSE(OpenPrincipalToken(k, token, "3:app|dx=0.24.818751910305024|gp=10000021951", &c).ok());
+	EXPECT_FALSE(
+		OpenPrincipalToken(k, token, "3:app|dx=0.25.818751910305024|gp=10000021950", &c).ok());
+	EXPECT_FALSE(
+		OpenPrincipalToken(k, token, "3:app|dx=0.24.818751910305025|gp=10000021950", &c).ok());
+	EXPECT_FALSE(
+		OpenPrincipalToken(k, token, "3:app|dx=1.24.818751910305024|gp=10000021950", &c).ok());
+	EXPECT_FALSE(
+		OpenPrincipalToken(k, token, "3:app|dx=0.24.818751910305024|gp=10000021951", &c).ok());
 }
 
 TEST(PrincipalToken, EverySingleCharacterChangeIsRefused)
