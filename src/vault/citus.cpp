@@ -88,6 +88,7 @@ extern "C"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -347,15 +348,45 @@ CertifiedCitusConnection()
 	return g_startup.captured && g_startup.node_cert && g_startup.internal && !g_renamed;
 }
 
-/* Plans made for a key principal: PlannedStmt address -> principal generation and distributed
- * transaction number at planning (a plan from another transaction carries a dead token). */
+/* Plans made for a key principal, by their content's fingerprint -> principal generation and
+ * distributed transaction number at planning. Content, not address: the plan cache copies a plan
+ * after planning (prepared statements, the extended protocol), and a plan from another
+ * transaction carries a dead token. */
 struct PlanEntry
 {
-	uintptr_t plan;
+	uint64 fingerprint;
 	uint64 generation;
 	uint64 xact_number;
 };
 HTAB *g_key_plans = nullptr;
+
+/* A 64-bit hash of the plan's text form (nodeToString; Citus' scans print their plans), without
+ * Citus' execution count. Made only for key sessions' statements on distributed tables. */
+uint64
+PlanFingerprint(PlannedStmt *plan)
+{
+	char *text = nodeToString(plan);
+	/* Citus counts a plan's executions in it (DistributedPlan.numberOfTimesExecuted, bumped when
+	 * its scan starts): leave the count out */
+	constexpr char kCount[] = ":numberOfTimesExecuted ";
+	char *w = text;
+	for (const char *r = text; *r != '\0';)
+	{
+		if (strncmp(r, kCount, sizeof(kCount) - 1) == 0)
+		{
+			r += sizeof(kCount) - 1;
+			while (*r >= '0' && *r <= '9')
+				r++;
+			continue;
+		}
+		*w++ = *r++;
+	}
+	*w = '\0';
+	uint64 h = DatumGetUInt64(
+		hash_bytes_extended(reinterpret_cast<const unsigned char *>(text), strlen(text), 0));
+	pfree(text);
+	return h;
+}
 
 /* Remembers that this plan carries the current key principal's token. */
 void
@@ -367,38 +398,29 @@ NoteKeyPlan(PlannedStmt *plan)
 			hash_destroy(g_key_plans);
 		HASHCTL ctl;
 		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(uintptr_t);
+		ctl.keysize = sizeof(uint64);
 		ctl.entrysize = sizeof(PlanEntry);
 		ctl.hcxt = TopMemoryContext;
 		g_key_plans =
 			hash_create("vector_vault key plans", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	uintptr_t key = reinterpret_cast<uintptr_t>(plan);
+	uint64 key = PlanFingerprint(plan);
 	auto *e = static_cast<PlanEntry *>(hash_search(g_key_plans, &key, HASH_ENTER, nullptr));
 	e->generation = auth::PrincipalGeneration();
 	e->xact_number = CurrentTransactionId().number;
 }
 
-/* Forgets a plan address (planned again without a token). */
-void
-ForgetKeyPlan(PlannedStmt *plan)
-{
-	if (g_key_plans == nullptr)
-		return;
-	uintptr_t key = reinterpret_cast<uintptr_t>(plan);
-	hash_search(g_key_plans, &key, HASH_REMOVE, nullptr);
-}
-
-/* True when the plan was made for the current key principal (and carries its token). */
+/* True when the plan was made for the current key principal in this transaction (and carries
+ * its token). */
 bool
 IsKeyPlan(PlannedStmt *plan)
 {
-	if (g_key_plans == nullptr)
+	if (g_key_plans == nullptr || !KeyTokensOn())
 		return false;
-	uintptr_t key = reinterpret_cast<uintptr_t>(plan);
+	uint64 key = PlanFingerprint(plan);
 	auto *e = static_cast<PlanEntry *>(hash_search(g_key_plans, &key, HASH_FIND, nullptr));
-	return e != nullptr && e->generation == auth::PrincipalGeneration() && KeyTokensOn() &&
-		   e->xact_number != 0 && e->xact_number == CurrentTransactionId().number;
+	return e != nullptr && e->generation == auth::PrincipalGeneration() && e->xact_number != 0 &&
+		   e->xact_number == CurrentTransactionId().number;
 }
 
 /*
@@ -548,8 +570,6 @@ Planner(Query *parse, const char *query_string, int cursor_options, ParamListInf
 	PG_END_TRY();
 	if (injected)
 		NoteKeyPlan(result);
-	else
-		ForgetKeyPlan(result);
 	return result;
 }
 

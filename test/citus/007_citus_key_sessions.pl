@@ -199,6 +199,26 @@ $victim->{stderr} = '';
 	"SELECT count(*) FROM $sname WHERE vault._citus_as_key('$token')", 'COMMIT');
 like($err, qr/principal tokens are accepted only/, '... and without the transaction id it names');
 
+# --- cached plans: a generic plan from another transaction carries a dead token ----------------
+$victim->query_safe("SELECT vault.login('$key')");
+$victim->query_safe(q{SET plan_cache_mode = force_generic_plan;
+PREPARE q(text) AS SELECT count(*) FROM docs WHERE tenant = $1});
+is($victim->query_safe(q{EXECUTE q('t1')}), '8', 'key session: a prepared read runs in the transaction that planned it');
+$victim->{stderr} = '';
+$victim->query(q{EXECUTE q('t1')});
+like($victim->{stderr}, qr/not available to API-key sessions.*force_custom_plan/s,
+	'... its generic plan is refused in a later transaction, with a hint to plan per execution');
+$victim->{stderr} = '';
+$victim->query_safe('SET plan_cache_mode = force_custom_plan');
+is($victim->query_safe(q{EXECUTE q('t1')}), '8', '... and runs again with plan_cache_mode = force_custom_plan');
+$victim->query_safe('DEALLOCATE q; RESET plan_cache_mode; SELECT vault.logout()');
+
+# Roles keep using Citus normally with the guard on: run_command_on_workers, then a distributed
+# read in a transaction block, in one session.
+is($coord->safe_psql($db, q{SET ROLE r1; SELECT count(*) FROM run_command_on_workers('SELECT 1') WHERE success;
+BEGIN; SELECT count(*) FROM docs WHERE tenant = 't1'; COMMIT;}), "2\n8",
+	'a role session runs run_command_on_workers and a distributed transaction with the guard on');
+
 # --- writes and COPY stay refused ----------------------------------------------------------------
 $victim->query_safe("SELECT vault.login('$key')");
 for my $w ([ 'a write', q{INSERT INTO docs VALUES ('t1', 99, 'x', '[1,1,1]')} ], [ 'COPY', q{COPY docs FROM STDIN} ])
