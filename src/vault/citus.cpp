@@ -471,7 +471,8 @@ RangeTableHasCitus(List *rtable)
 	return false;
 }
 
-/* Adds vault._citus_as_key(token) to every query level that reads a Citus table. */
+/* Adds vault._citus_as_key(token) to every query level that reads a Citus table (with a null
+ * token: only finds whether one does). */
 bool
 InjectWalker(Node *node, void *arg)
 {
@@ -483,6 +484,11 @@ InjectWalker(Node *node, void *arg)
 		auto *q = reinterpret_cast<Query *>(node);
 		if (RangeTableHasCitus(q->rtable) && q->jointree != nullptr)
 		{
+			if (ctx->token == nullptr)
+			{
+				ctx->injected = true; /* a dry run: would inject */
+				return true;
+			}
 			Const *c = makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
 								 CStringGetTextDatum(ctx->token), false, false);
 			Node *call = reinterpret_cast<Node *>(makeFuncExpr(
@@ -526,6 +532,10 @@ InjectToken(Query *parse)
 		true);
 	if (!OidIsValid(func))
 		return false;
+	InjectContext probe = {func, nullptr, false};
+	InjectWalker(reinterpret_cast<Node *>(parse), &probe);
+	if (!probe.injected)
+		return false; /* reads no Citus table: no token, no coordinated transaction */
 	uint8_t tk[kPrincipalTokenKeyBytes];
 	TokenKey(tk);
 	char token[kPrincipalTokenMax];
