@@ -85,7 +85,9 @@ extern "C"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_language.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "common/hashfn.h"
@@ -455,7 +457,43 @@ struct InjectContext
 	Oid func;
 	const char *token;
 	bool injected;
+	bool sql_function; /* a FROM item calls a LANGUAGE sql function (the planner may inline it) */
 };
+
+/* The language of a function (InvalidOid when it does not exist). */
+Oid
+FunctionLanguage(Oid func)
+{
+	HeapTuple tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(func));
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	Oid lang = reinterpret_cast<Form_pg_proc>(GETSTRUCT(tup))->prolang;
+	ReleaseSysCache(tup);
+	return lang;
+}
+
+/* True when a range table calls a LANGUAGE sql function in FROM: the planner may inline its
+ * body (tables the walker never saw, so without a token) after the hook ran. */
+bool
+RangeTableHasSqlFunction(List *rtable)
+{
+	ListCell *lc;
+	foreach (lc, rtable)
+	{
+		auto *rte = static_cast<RangeTblEntry *>(lfirst(lc));
+		if (rte->rtekind != RTE_FUNCTION)
+			continue;
+		ListCell *fc;
+		foreach (fc, rte->functions)
+		{
+			Node *expr = static_cast<RangeTblFunction *>(lfirst(fc))->funcexpr;
+			if (expr != nullptr && IsA(expr, FuncExpr) &&
+				FunctionLanguage(reinterpret_cast<FuncExpr *>(expr)->funcid) == SQLlanguageId)
+				return true;
+		}
+	}
+	return false;
+}
 
 /* True when a range table holds a Citus table. */
 bool
@@ -482,12 +520,16 @@ InjectWalker(Node *node, void *arg)
 	if (IsA(node, Query))
 	{
 		auto *q = reinterpret_cast<Query *>(node);
+		if (RangeTableHasSqlFunction(q->rtable))
+			ctx->sql_function = true;
 		if (RangeTableHasCitus(q->rtable) && q->jointree != nullptr)
 		{
 			if (ctx->token == nullptr)
 			{
-				ctx->injected = true; /* a dry run: would inject */
-				return true;
+				ctx->injected = true; /* a dry run: would inject (and walks on for SQL functions) */
+				return query_tree_walker(
+					q, reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)(void)>(InjectWalker)),
+					arg, 0);
 			}
 			Const *c = makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
 								 CStringGetTextDatum(ctx->token), false, false);
@@ -532,10 +574,19 @@ InjectToken(Query *parse)
 		true);
 	if (!OidIsValid(func))
 		return false;
-	InjectContext probe = {func, nullptr, false};
+	InjectContext probe = {func, nullptr, false, false};
 	InjectWalker(reinterpret_cast<Node *>(parse), &probe);
 	if (!probe.injected)
 		return false; /* reads no Citus table: no token, no coordinated transaction */
+	if (probe.sql_function)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a LANGUAGE sql function in FROM is not available to API-key sessions on "
+						"distributed tables"),
+				 errdetail("The planner may inline its query after the key's principal token was "
+						   "added, and its tables would reach the workers without one."),
+				 errhint("Write the function's query into the statement, or make it a PL/pgSQL "
+						 "function.")));
 	uint8_t tk[kPrincipalTokenKeyBytes];
 	TokenKey(tk);
 	char token[kPrincipalTokenMax];
@@ -554,7 +605,7 @@ InjectToken(Query *parse)
 	SecureZero(tk, sizeof(tk));
 	if (!s.ok())
 		pg::ThrowStatus(s, "could not make the principal token", nullptr);
-	InjectContext ctx = {func, token, false};
+	InjectContext ctx = {func, token, false, false};
 	InjectWalker(reinterpret_cast<Node *>(parse), &ctx);
 	return ctx.injected;
 }

@@ -213,6 +213,27 @@ $victim->query_safe('SET plan_cache_mode = force_custom_plan');
 is($victim->query_safe(q{EXECUTE q('t1')}), '8', '... and runs again with plan_cache_mode = force_custom_plan');
 $victim->query_safe('DEALLOCATE q; RESET plan_cache_mode; SELECT vault.logout()');
 
+# A LANGUAGE sql function in FROM may be inlined by the planner after the token was added, so
+# its tables would reach the workers without one: such statements are refused (fail closed).
+$coord->safe_psql($db, q{SET ROLE vv_owner;
+CREATE FUNCTION t2_ids() RETURNS SETOF int LANGUAGE sql STABLE AS $$ SELECT id FROM docs WHERE tenant = 't2' $$;
+CREATE FUNCTION one_row() RETURNS SETOF int LANGUAGE sql STABLE AS $$ SELECT 1 $$;
+GRANT EXECUTE ON FUNCTION t2_ids(), one_row() TO app;});
+$victim->query_safe("SELECT vault.login('$key')");
+$victim->{stderr} = '';
+my $srf = $victim->query(q{SELECT count(*) FROM docs WHERE tenant = 't1' AND id IN (SELECT * FROM t2_ids())});
+ok($victim->{stderr} =~ /ERROR/ && ($srf // '') eq '',
+	'key session: a SQL function in FROM reading a distributed table is refused (Citus refuses it too)')
+  or diag($victim->{stderr});
+$victim->{stderr} = '';
+$srf = $victim->query(q{SELECT count(*) FROM docs, (SELECT * FROM one_row()) o WHERE tenant = 't1'});
+like($victim->{stderr}, qr/LANGUAGE sql function in FROM is not available to API-key sessions/,
+	'key session: any SQL function in FROM with a distributed table is refused by vector_vault');
+$victim->{stderr} = '';
+is($victim->query_safe(q{SELECT count(*) FROM docs WHERE tenant = 't1' AND id IN (SELECT id FROM docs WHERE tenant = 't2')}),
+	'8', 'positive control: the same read with the subquery written out runs (the token reaches both levels)');
+$victim->query_safe('SELECT vault.logout()');
+
 # Roles keep using Citus normally with the guard on: run_command_on_workers, then a distributed
 # read in a transaction block, in one session.
 is($coord->safe_psql($db, q{SET ROLE r1; SELECT count(*) FROM run_command_on_workers('SELECT 1') WHERE success;
