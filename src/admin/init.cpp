@@ -51,6 +51,7 @@ _PG_init(void)
 	index::DefineScanGucs();
 	type::DefineGucs();
 	auth::DefineGucs();
+	vault::citus::DefineGucs();
 	MarkGUCPrefixReserved("vector_vault");
 	keys::RegisterXactCallbacks();
 	keys::RegisterClaimCallbacks();

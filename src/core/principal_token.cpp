@@ -47,12 +47,13 @@ DecodeHex(const char *s, size_t n, uint8_t *out)
 
 /* The MAC over the signed fields. */
 Status
-TokenMac(const uint8_t key[kPrincipalTokenKeyBytes], const char *key_id, const char *role,
+TokenMac(const uint8_t key[kPrincipalTokenKeyBytes], const char *key_id, const char *context,
 		 uint64_t expiry, const char *dmac_hex, uint8_t out[32])
 {
-	size_t need = strlen(kPrefix) + strlen(key_id) + strlen(role) + strlen(dmac_hex) + 32;
+	size_t need = strlen(kPrefix) + strlen(key_id) + strlen(context) + strlen(dmac_hex) + 32;
 	char *msg = new char[need];
-	int n = snprintf(msg, need, "%s|%s|%s|%" PRIu64 "|%s", kPrefix, key_id, role, expiry, dmac_hex);
+	int n =
+		snprintf(msg, need, "%s|%s|%s|%" PRIu64 "|%s", kPrefix, key_id, context, expiry, dmac_hex);
 	Status s = Hmac(key, kPrincipalTokenKeyBytes, msg, static_cast<size_t>(n), out);
 	delete[] msg;
 	return s;
@@ -69,8 +70,9 @@ DerivePrincipalTokenKey(const uint8_t master[32], uint8_t out[kPrincipalTokenKey
 
 /* Writes the text form. */
 Status
-MakePrincipalToken(const uint8_t key[kPrincipalTokenKeyBytes], const char *key_id, const char *role,
-				   uint64_t expiry, const uint8_t digest[32], char out[kPrincipalTokenMax])
+MakePrincipalToken(const uint8_t key[kPrincipalTokenKeyBytes], const char *key_id,
+				   const char *context, uint64_t expiry, const uint8_t digest[32],
+				   char out[kPrincipalTokenMax])
 {
 	if (strlen(key_id) != 16)
 		return Status::Error(Code::kInvalidInput, "key id must be 16 hex digits");
@@ -82,7 +84,7 @@ MakePrincipalToken(const uint8_t key[kPrincipalTokenKeyBytes], const char *key_i
 	EncodeHexLower(dmac, 32, dmac_hex);
 	dmac_hex[64] = '\0';
 	uint8_t mac[32];
-	s = TokenMac(key, key_id, role, expiry, dmac_hex, mac);
+	s = TokenMac(key, key_id, context, expiry, dmac_hex, mac);
 	if (!s.ok())
 		return s;
 	char mac_hex[65];
@@ -95,8 +97,8 @@ MakePrincipalToken(const uint8_t key[kPrincipalTokenKeyBytes], const char *key_i
 
 /* Parses and verifies. */
 Status
-OpenPrincipalToken(const uint8_t key[kPrincipalTokenKeyBytes], const char *token, const char *role,
-				   PrincipalTokenClaims *out)
+OpenPrincipalToken(const uint8_t key[kPrincipalTokenKeyBytes], const char *token,
+				   const char *context, PrincipalTokenClaims *out)
 {
 	Status bad = Status::Error(Code::kCorrupt, "invalid principal token");
 	size_t plen = strlen(kPrefix);
@@ -129,7 +131,7 @@ OpenPrincipalToken(const uint8_t key[kPrincipalTokenKeyBytes], const char *token
 	if (!DecodeHex(dmac_hex, 32, out->digest_mac) || !DecodeHex(p + 66, 32, mac))
 		return bad;
 	uint8_t expect[32];
-	Status s = TokenMac(key, out->key_id, role, expiry, dmac_hex, expect);
+	Status s = TokenMac(key, out->key_id, context, expiry, dmac_hex, expect);
 	if (!s.ok())
 		return s;
 	if (!ConstantTimeEqual(expect, mac, 32))

@@ -12,7 +12,10 @@
  * revocation.
  *
  * Text form: "vvpt1.<key id, 16 hex>.<expiry, unix seconds>.<digest mac, 64 hex>.<mac, 64 hex>",
- * mac = HMAC(token key, "vvpt1|" key id "|" role "|" expiry "|" digest mac hex).
+ * mac = HMAC(token key, "vvpt1|" key id "|" context "|" expiry "|" digest mac hex). The context is
+ * what the token is bound to besides the key, and is not in the text: both sides compute it.
+ * vault/citus.cpp uses the connecting role, the Citus distributed transaction id and the
+ * originating session's global pid (a token is useless outside that transaction and session).
  */
 #pragma once
 #include "core/pure.h"
@@ -31,9 +34,9 @@ constexpr size_t kPrincipalTokenKeyBytes = 32;
 /* Derives the token key from the master key (HMAC-SHA256 with a fixed label). */
 Status DerivePrincipalTokenKey(const uint8_t master[32], uint8_t out[kPrincipalTokenKeyBytes]);
 
-/* Writes a token for (key id, connecting role, expiry, presented secret's digest). */
+/* Writes a token for (key id, binding context, expiry, presented secret's digest). */
 Status MakePrincipalToken(const uint8_t key[kPrincipalTokenKeyBytes], const char *key_id,
-						  const char *role, uint64_t expiry, const uint8_t digest[32],
+						  const char *context, uint64_t expiry, const uint8_t digest[32],
 						  char out[kPrincipalTokenMax]);
 
 /* What a verified token says. */
@@ -44,10 +47,10 @@ struct PrincipalTokenClaims
 	uint8_t digest_mac[32];
 };
 
-/* Parses a token and checks its MAC for this connecting role (constant-time compare); the
+/* Parses a token and checks its MAC for this binding context (constant-time compare); the
  * caller checks the expiry. Code::kCorrupt for anything forged, altered or malformed. */
 Status OpenPrincipalToken(const uint8_t key[kPrincipalTokenKeyBytes], const char *token,
-						  const char *role, PrincipalTokenClaims *out);
+						  const char *context, PrincipalTokenClaims *out);
 
 /* True when digest is the one whose MAC the token carries. */
 bool PrincipalTokenDigestMatches(const uint8_t key[kPrincipalTokenKeyBytes],

@@ -49,12 +49,15 @@
  * vault gone everywhere?" from each reachable node's keyring (vault._citus_held_keys() there and
  * here) and, for an unreachable node, from the vaults dropped since its last push.
  *
- * API-key principals. A worker sees only the role Citus connects as. For a key session's
- * read-only statement the planner hook adds vault._citus_as_key(<token>) to every query level
+ * API-key principals. A worker sees only the role Citus connects as. With
+ * vector_vault.citus_coordinator_cn set, for a key session's read-only statement the planner hook
+ * starts a coordinated transaction and adds vault._citus_as_key(<token>) to every query level
  * that reads a Citus table (core/principal_token.h: MAC'd under a key derived from the master
- * key, bound to key, role, expiry and the presented secret's digest); on the worker it makes the
- * key the transaction's principal before the scan below it returns a row. Writes, COPY and plans
- * made before the current login are refused for key sessions (fail closed, 0A000).
+ * key, bound to key, presented secret's digest, expiry, role, the distributed transaction id and
+ * the session's gpid); on the worker, in a connection the coordinator opened (see GuardOn), it
+ * makes the key the transaction's principal before the scan below it returns a row. Writes, COPY,
+ * plans made before the current login or in another transaction, and every key-session statement
+ * without the setting are refused (fail closed, 0A000).
  */
 #include "vault/citus.h"
 
@@ -82,11 +85,15 @@ extern "C"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_language.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "libpq/auth.h"
 #include "libpq/libpq-be.h"
 #include "miscadmin.h"
@@ -103,6 +110,7 @@ extern "C"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 }
 
@@ -127,8 +135,47 @@ struct CitusApi
 	int32 (*local_group_id)(void);
 	bool (*is_citus_table)(Oid);
 	void (*send_to_workers_as_superuser)(const char *);
+	/* for principal tokens (nullptr: tokens stay off) */
+	void (*use_coordinated_transaction)(void);
+	struct CitusTransactionId *(*current_transaction_id)(void); /* palloc'd copy */
+	uint64 (*global_pid)(void);
 };
 CitusApi g_api;
+
+/* Citus' DistributedTransactionId (distributed/transaction_identifier.h, 13.2). */
+struct CitusTransactionId
+{
+	int initiator;
+	bool originator;
+	uint64 number;
+	TimestampTz stamp;
+};
+
+/* vector_vault.citus_coordinator_cn (PGC_POSTMASTER): the subject CN of the client certificate
+ * the Citus nodes present in citus.node_conninfo; empty (the default) refuses every token. */
+char *g_node_cn = nullptr;
+
+/* What this backend's connection was when it authenticated (ClientAuthentication). */
+struct StartupIdentity
+{
+	bool captured;
+	bool node_cert;  /* TLS with a verified client certificate whose CN is g_node_cn */
+	bool citus_name; /* its application_name had a Citus gpid prefix (Citus' test) */
+	bool internal;   /* ... "citus_internal gpid=" or "citus_rebalancer gpid=" */
+	uint64 gpid;     /* the gpid in that application_name */
+	char *app;       /* the application_name itself (TopMemoryContext) */
+};
+StartupIdentity g_startup;
+/* application_name was ever set to something other than the startup packet's value (Citus does
+ * so for run_command_on_* connections, which run a user's SQL text). Never cleared. */
+bool g_renamed = false;
+GucStringCheckHook g_prev_app_check = nullptr;
+needs_fmgr_hook_type g_prev_needs_fmgr = nullptr;
+fmgr_hook_type g_prev_fmgr = nullptr;
+/* pg_catalog.assign_distributed_transaction_id, once resolved (reset on pg_proc changes). */
+Oid g_assign_oid = InvalidOid;
+bool g_assign_resolved = false;
+bool g_assign_resolving = false;
 
 bool *g_ciphertext_io = nullptr; /* vector_vault.ciphertext_io's variable */
 bool g_applying = false;         /* vault._citus_apply is writing the catalog */
@@ -153,6 +200,9 @@ ClientAuthentication_hook_type g_prev_auth = nullptr;
 
 /* Application names Citus gives the backends it opens on other nodes. */
 constexpr const char *kCitusBackendPrefixes[] = {"citus_internal gpid=", "citus_rebalancer gpid="};
+/* Every application-name prefix from which Citus takes a backend's gpid (backend_data.c). */
+constexpr const char *kCitusGpidPrefixes[] = {
+	"citus_internal gpid=", "citus_rebalancer gpid=", "citus_run_command gpid="};
 
 /* True when Citus is preloaded and its extension exists in this database. */
 bool
@@ -222,25 +272,123 @@ StatementIsDistributed(PlannedStmt *stmt)
 	return false;
 }
 
-/* Seconds a principal token stays valid (a generic cached plan keeps its token). */
-constexpr int kTokenLifetimeSeconds = 600;
+/* Seconds a principal token stays valid (made for one statement of one transaction). */
+constexpr int kTokenLifetimeSeconds = 60;
 
 /*
- * Off: API-key sessions get no access to distributed tables at all (reads too), and workers
- * refuse every principal token. A token is a bearer credential in SQL text; a review found that
- * another session of the same role could read it from citus_stat_activity and replay it through
- * the coordinator (a qual pushed down to the workers, or run_command_on_workers). Binding tokens
- * to the originating Citus distributed transaction is the fix it waits for (issue 10).
+ * Principal tokens (docs/citus.md, "Principals"). A token is visible in SQL text to every session
+ * of the role, so a worker accepts it only in a backend that cannot have been steered by another
+ * session: the backend's connection presented the nodes' client certificate (CN =
+ * vector_vault.citus_coordinator_cn) with the application name "citus_internal gpid=<g>", never
+ * changed its application name since (Citus renames the run_command_on_* connections that carry a
+ * user's SQL text), runs in a transaction block (Citus opens every block with BEGIN and
+ * assign_distributed_transaction_id of the originating transaction), and the token's MAC covers
+ * that distributed transaction id and g. What makes the gpid and the id trustworthy is enforced on
+ * every node by the guard below: only such certified connections may carry a Citus application
+ * name, and only with their startup gpid (Citus otherwise lets any session take another's gpid
+ * with SET application_name), and only they may call assign_distributed_transaction_id
+ * (EXECUTE is granted to PUBLIC; any session could otherwise adopt another's transaction id).
  */
-constexpr bool kKeyPrincipalTravels = false;
+bool
+GuardOn()
+{
+	return g_node_cn != nullptr && g_node_cn[0] != '\0';
+}
 
-/* Plans made for a key principal: PlannedStmt address -> principal generation at planning. */
+/* Tokens are made and accepted: the guard is on and Citus exports what binds them. */
+bool
+KeyTokensOn()
+{
+	return GuardOn() && g_api.use_coordinated_transaction != nullptr &&
+		   g_api.current_transaction_id != nullptr && g_api.global_pid != nullptr;
+}
+
+/* This backend's distributed transaction id (number 0: none assigned). */
+CitusTransactionId
+CurrentTransactionId()
+{
+	CitusTransactionId *p = g_api.current_transaction_id();
+	CitusTransactionId id = *p;
+	pfree(p);
+	return id;
+}
+
+/* What a token's MAC binds besides the key: the role (length-prefixed, so no role name can
+ * imitate the rest), the distributed transaction and the originating session's gpid. */
+char *
+TokenContext(const char *role, const CitusTransactionId &id, uint64 gpid)
+{
+	return psprintf("%zu:%s|dx=%d.%" PRIu64 ".%" PRId64 "|gp=%" PRIu64, strlen(role), role,
+					id.initiator, static_cast<uint64_t>(id.number), static_cast<int64_t>(id.stamp),
+					static_cast<uint64_t>(gpid));
+}
+
+/* The gpid Citus would take from an application name (0: none; backend_data.c's test). */
+uint64
+CitusGpid(const char *name, bool *internal)
+{
+	if (name == nullptr)
+		return 0;
+	for (size_t i = 0; i < lengthof(kCitusGpidPrefixes); i++)
+	{
+		size_t n = strlen(kCitusGpidPrefixes[i]);
+		if (strncmp(name, kCitusGpidPrefixes[i], n) == 0)
+		{
+			if (internal != nullptr)
+				*internal = i < 2;
+			return static_cast<uint64>(strtoull(name + n, nullptr, 10));
+		}
+	}
+	return 0;
+}
+
+/* True when this backend is a connection a Citus node opened (certificate, Citus name) that
+ * never changed its application name. */
+bool
+CertifiedCitusConnection()
+{
+	return g_startup.captured && g_startup.node_cert && g_startup.internal && !g_renamed;
+}
+
+/* Plans made for a key principal, by their content's fingerprint -> principal generation and
+ * distributed transaction number at planning. Content, not address: the plan cache copies a plan
+ * after planning (prepared statements, the extended protocol), and a plan from another
+ * transaction carries a dead token. */
 struct PlanEntry
 {
-	uintptr_t plan;
+	uint64 fingerprint;
 	uint64 generation;
+	uint64 xact_number;
 };
 HTAB *g_key_plans = nullptr;
+
+/* A 64-bit hash of the plan's text form (nodeToString; Citus' scans print their plans), without
+ * Citus' execution count. Made only for key sessions' statements on distributed tables. */
+uint64
+PlanFingerprint(PlannedStmt *plan)
+{
+	char *text = nodeToString(plan);
+	/* Citus counts a plan's executions in it (DistributedPlan.numberOfTimesExecuted, bumped when
+	 * its scan starts): leave the count out */
+	constexpr char kCount[] = ":numberOfTimesExecuted ";
+	char *w = text;
+	for (const char *r = text; *r != '\0';)
+	{
+		if (strncmp(r, kCount, sizeof(kCount) - 1) == 0)
+		{
+			r += sizeof(kCount) - 1;
+			while (*r >= '0' && *r <= '9')
+				r++;
+			continue;
+		}
+		*w++ = *r++;
+	}
+	*w = '\0';
+	uint64 h = DatumGetUInt64(
+		hash_bytes_extended(reinterpret_cast<const unsigned char *>(text), strlen(text), 0));
+	pfree(text);
+	return h;
+}
 
 /* Remembers that this plan carries the current key principal's token. */
 void
@@ -252,36 +400,29 @@ NoteKeyPlan(PlannedStmt *plan)
 			hash_destroy(g_key_plans);
 		HASHCTL ctl;
 		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(uintptr_t);
+		ctl.keysize = sizeof(uint64);
 		ctl.entrysize = sizeof(PlanEntry);
 		ctl.hcxt = TopMemoryContext;
 		g_key_plans =
 			hash_create("vector_vault key plans", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	uintptr_t key = reinterpret_cast<uintptr_t>(plan);
+	uint64 key = PlanFingerprint(plan);
 	auto *e = static_cast<PlanEntry *>(hash_search(g_key_plans, &key, HASH_ENTER, nullptr));
 	e->generation = auth::PrincipalGeneration();
+	e->xact_number = CurrentTransactionId().number;
 }
 
-/* Forgets a plan address (planned again without a token). */
-void
-ForgetKeyPlan(PlannedStmt *plan)
-{
-	if (g_key_plans == nullptr)
-		return;
-	uintptr_t key = reinterpret_cast<uintptr_t>(plan);
-	hash_search(g_key_plans, &key, HASH_REMOVE, nullptr);
-}
-
-/* True when the plan was made for the current key principal (and carries its token). */
+/* True when the plan was made for the current key principal in this transaction (and carries
+ * its token). */
 bool
 IsKeyPlan(PlannedStmt *plan)
 {
-	if (g_key_plans == nullptr)
+	if (g_key_plans == nullptr || !KeyTokensOn())
 		return false;
-	uintptr_t key = reinterpret_cast<uintptr_t>(plan);
+	uint64 key = PlanFingerprint(plan);
 	auto *e = static_cast<PlanEntry *>(hash_search(g_key_plans, &key, HASH_FIND, nullptr));
-	return e != nullptr && e->generation == auth::PrincipalGeneration();
+	return e != nullptr && e->generation == auth::PrincipalGeneration() && e->xact_number != 0 &&
+		   e->xact_number == CurrentTransactionId().number;
 }
 
 /*
@@ -303,8 +444,11 @@ RefuseKeyPrincipal(const char *what, PlannedStmt *plan)
 			 errdetail("The statement would run on the workers with the connection's role, which "
 					   "may hold more rights than API key %s.",
 					   key->key_id),
-			 errhint("Query distributed tables as a role with the vault grants you need "
-					 "(docs/citus.md, \"API keys\").")));
+			 errhint(KeyTokensOn() ? "API-key sessions may only read distributed tables, with a "
+									 "plan made in the same transaction (set plan_cache_mode = "
+									 "force_custom_plan)."
+								   : "Query distributed tables as a role with the vault grants "
+									 "you need (docs/citus.md, \"Principals\").")));
 }
 
 /* Context of InjectWalker. */
@@ -313,7 +457,43 @@ struct InjectContext
 	Oid func;
 	const char *token;
 	bool injected;
+	bool sql_function; /* a FROM item calls a LANGUAGE sql function (the planner may inline it) */
 };
+
+/* The language of a function (InvalidOid when it does not exist). */
+Oid
+FunctionLanguage(Oid func)
+{
+	HeapTuple tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(func));
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	Oid lang = reinterpret_cast<Form_pg_proc>(GETSTRUCT(tup))->prolang;
+	ReleaseSysCache(tup);
+	return lang;
+}
+
+/* True when a range table calls a LANGUAGE sql function in FROM: the planner may inline its
+ * body (tables the walker never saw, so without a token) after the hook ran. */
+bool
+RangeTableHasSqlFunction(List *rtable)
+{
+	ListCell *lc;
+	foreach (lc, rtable)
+	{
+		auto *rte = static_cast<RangeTblEntry *>(lfirst(lc));
+		if (rte->rtekind != RTE_FUNCTION)
+			continue;
+		ListCell *fc;
+		foreach (fc, rte->functions)
+		{
+			Node *expr = static_cast<RangeTblFunction *>(lfirst(fc))->funcexpr;
+			if (expr != nullptr && IsA(expr, FuncExpr) &&
+				FunctionLanguage(reinterpret_cast<FuncExpr *>(expr)->funcid) == SQLlanguageId)
+				return true;
+		}
+	}
+	return false;
+}
 
 /* True when a range table holds a Citus table. */
 bool
@@ -329,7 +509,8 @@ RangeTableHasCitus(List *rtable)
 	return false;
 }
 
-/* Adds vault._citus_as_key(token) to every query level that reads a Citus table. */
+/* Adds vault._citus_as_key(token) to every query level that reads a Citus table (with a null
+ * token: only finds whether one does). */
 bool
 InjectWalker(Node *node, void *arg)
 {
@@ -339,8 +520,17 @@ InjectWalker(Node *node, void *arg)
 	if (IsA(node, Query))
 	{
 		auto *q = reinterpret_cast<Query *>(node);
+		if (RangeTableHasSqlFunction(q->rtable))
+			ctx->sql_function = true;
 		if (RangeTableHasCitus(q->rtable) && q->jointree != nullptr)
 		{
+			if (ctx->token == nullptr)
+			{
+				ctx->injected = true; /* a dry run: would inject (and walks on for SQL functions) */
+				return query_tree_walker(
+					q, reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)(void)>(InjectWalker)),
+					arg, 0);
+			}
 			Const *c = makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
 								 CStringGetTextDatum(ctx->token), false, false);
 			Node *call = reinterpret_cast<Node *>(makeFuncExpr(
@@ -357,13 +547,6 @@ InjectWalker(Node *node, void *arg)
 	}
 	return expression_tree_walker(
 		node, reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)(void)>(InjectWalker)), arg);
-}
-
-/* Whether API-key principals may reach workers (kKeyPrincipalTravels). */
-bool
-KeyPrincipalTravels()
-{
-	return kKeyPrincipalTravels;
 }
 
 /* The token key derived from the master key (caller zeroes it). */
@@ -383,7 +566,7 @@ bool
 InjectToken(Query *parse)
 {
 	auth::KeyPrincipal *key = auth::CurrentKey();
-	if (!kKeyPrincipalTravels || key == nullptr || parse->commandType != CMD_SELECT)
+	if (!KeyTokensOn() || key == nullptr || parse->commandType != CMD_SELECT)
 		return false;
 	Oid argtypes[1] = {TEXTOID};
 	Oid func = LookupFuncName(
@@ -391,16 +574,38 @@ InjectToken(Query *parse)
 		true);
 	if (!OidIsValid(func))
 		return false;
+	InjectContext probe = {func, nullptr, false, false};
+	InjectWalker(reinterpret_cast<Node *>(parse), &probe);
+	if (!probe.injected)
+		return false; /* reads no Citus table: no token, no coordinated transaction */
+	if (probe.sql_function)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a LANGUAGE sql function in FROM is not available to API-key sessions on "
+						"distributed tables"),
+				 errdetail("The planner may inline its query after the key's principal token was "
+						   "added, and its tables would reach the workers without one."),
+				 errhint("Write the function's query into the statement, or make it a PL/pgSQL "
+						 "function.")));
 	uint8_t tk[kPrincipalTokenKeyBytes];
 	TokenKey(tk);
 	char token[kPrincipalTokenMax];
 	uint64_t expiry = static_cast<uint64_t>(time(nullptr)) + kTokenLifetimeSeconds;
-	Status s = MakePrincipalToken(tk, key->key_id, GetUserNameFromId(GetUserId(), false), expiry,
-								  key->digest, token);
+	/* the statement's remote tasks run in transaction blocks that Citus opens with this
+	 * transaction's id (a lone read otherwise runs on the workers without one) */
+	g_api.use_coordinated_transaction();
+	CitusTransactionId xid = CurrentTransactionId();
+	if (xid.number == 0)
+	{
+		SecureZero(tk, sizeof(tk));
+		return false;
+	}
+	char *context = TokenContext(GetUserNameFromId(GetUserId(), false), xid, g_api.global_pid());
+	Status s = MakePrincipalToken(tk, key->key_id, context, expiry, key->digest, token);
 	SecureZero(tk, sizeof(tk));
 	if (!s.ok())
 		pg::ThrowStatus(s, "could not make the principal token", nullptr);
-	InjectContext ctx = {func, token, false};
+	InjectContext ctx = {func, token, false, false};
 	InjectWalker(reinterpret_cast<Node *>(parse), &ctx);
 	return ctx.injected;
 }
@@ -426,8 +631,6 @@ Planner(Query *parse, const char *query_string, int cursor_options, ParamListInf
 	PG_END_TRY();
 	if (injected)
 		NoteKeyPlan(result);
-	else
-		ForgetKeyPlan(result);
 	return result;
 }
 
@@ -582,12 +785,43 @@ Utility(PlannedStmt *pstmt, const char *query_string, bool read_only_tree,
 	PG_END_TRY();
 }
 
+/* Records what this backend's connection is (certificate, Citus name, gpid) and refuses a
+ * Citus application name without the nodes' certificate while tokens are on. */
+void
+CaptureStartup(Port *port)
+{
+	g_startup.captured = true;
+	bool internal = false;
+	g_startup.gpid = CitusGpid(port->application_name, &internal);
+	g_startup.citus_name = g_startup.gpid != 0;
+	g_startup.internal = g_startup.citus_name && internal;
+	if (port->application_name != nullptr)
+		g_startup.app = MemoryContextStrdup(TopMemoryContext, port->application_name);
+#ifdef USE_SSL
+	g_startup.node_cert = GuardOn() && port->ssl_in_use && port->peer_cert_valid &&
+						  port->peer_cn != nullptr && strcmp(port->peer_cn, g_node_cn) == 0;
+#endif
+	if (GuardOn() && g_startup.citus_name && !g_startup.node_cert)
+		ereport(FATAL,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("a Citus application name is reserved for connections between Citus "
+						"nodes"),
+				 errdetail("The connection did not present a client certificate with CN \"%s\" "
+						   "(vector_vault.citus_coordinator_cn).",
+						   g_node_cn),
+				 errhint("Give every node that certificate in citus.node_conninfo (sslcert, "
+						 "sslkey); clients must not use a \"citus_... gpid=\" application "
+						 "name.")));
+}
+
 /* Backends Citus opens on this node read and write envelopes from their start. */
 void
 ClientAuthentication(Port *port, int status) noexcept
 {
 	if (g_prev_auth)
 		g_prev_auth(port, status);
+	if (status == STATUS_OK && port != nullptr)
+		CaptureStartup(port);
 	if (status != STATUS_OK || port == nullptr || port->application_name == nullptr ||
 		g_ciphertext_io == nullptr)
 		return;
@@ -595,6 +829,101 @@ ClientAuthentication(Port *port, int status) noexcept
 		if (strncmp(port->application_name, prefix, strlen(prefix)) == 0)
 		{
 			SetConfigOption("vector_vault.ciphertext_io", "on", PGC_BACKEND, PGC_S_CLIENT);
+			return;
+		}
+}
+
+/* application_name's check hook, chained: while tokens are on, a Citus name (from which Citus
+ * takes the backend's gpid) only on a certified connection and only with its startup gpid. */
+bool
+AppNameCheck(char **newval, void **extra, GucSource source) noexcept
+{
+	if (g_prev_app_check != nullptr && !g_prev_app_check(newval, extra, source))
+		return false;
+	if (*newval == nullptr || !GuardOn() || MyProcPort == nullptr)
+		return true; /* the postmaster, background and parallel workers */
+	/* PGC_S_TEST only validates (ALTER ROLE ... SET, CREATE FUNCTION ... SET) */
+	if (source != PGC_S_TEST && g_startup.captured &&
+		(g_startup.app == nullptr || strcmp(*newval, g_startup.app) != 0))
+		g_renamed = true;
+	uint64 gpid = CitusGpid(*newval, nullptr);
+	if (gpid == 0)
+		return true;
+	if (g_startup.captured && g_startup.node_cert && g_startup.citus_name && gpid == g_startup.gpid)
+		return true;
+	GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+	GUC_check_errmsg("a Citus application name with this gpid is reserved for connections "
+					 "between Citus nodes");
+	GUC_check_errhint("Use an application name that does not start with \"citus_\".");
+	return false;
+}
+
+/* Forgets the resolved OID of assign_distributed_transaction_id when pg_proc changes. */
+void
+ProcChanged(Datum, int, uint32) noexcept
+{
+	g_assign_resolved = false;
+	g_assign_oid = InvalidOid;
+}
+
+/* pg_catalog.assign_distributed_transaction_id(int, bigint, timestamptz), or InvalidOid. */
+Oid
+AssignOid()
+{
+	if (g_assign_resolved || g_assign_resolving || !IsTransactionState())
+		return g_assign_oid;
+	g_assign_resolving = true;
+	Oid args[3] = {INT4OID, INT8OID, TIMESTAMPTZOID};
+	Oid oid = LookupFuncName(list_make2(makeString(pstrdup("pg_catalog")),
+										makeString(pstrdup("assign_distributed_transaction_id"))),
+							 3, args, true);
+	g_assign_resolving = false;
+	g_assign_oid = oid;
+	g_assign_resolved = true;
+	return oid;
+}
+
+/* needs_fmgr_hook: calls of assign_distributed_transaction_id go through FmgrHook. */
+bool
+NeedsFmgr(Oid fn) noexcept
+{
+	if (g_prev_needs_fmgr != nullptr && g_prev_needs_fmgr(fn))
+		return true;
+	if (!GuardOn() || g_api.has_been_loaded == nullptr)
+		return false;
+	Oid assign = AssignOid();
+	return OidIsValid(assign) && fn == assign;
+}
+
+/* fmgr_hook: only certified Citus connections may adopt a distributed transaction id. */
+void
+FmgrHook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *priv) noexcept
+{
+	/* AssignOid() resolves again after a pg_proc invalidation (never a stale InvalidOid) */
+	if (event == FHET_START && GuardOn() && !CertifiedCitusConnection() &&
+		flinfo->fn_oid == AssignOid())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("assign_distributed_transaction_id is reserved for connections between "
+						"Citus nodes"),
+				 errdetail("vector_vault binds API-key principals to the distributed "
+						   "transaction (vector_vault.citus_coordinator_cn is set).")));
+	if (g_prev_fmgr != nullptr)
+		g_prev_fmgr(event, flinfo, priv);
+}
+
+/* Chains AppNameCheck into application_name's check hook. */
+void
+InstallAppNameCheck()
+{
+	struct config_generic **vars = get_guc_variables();
+	int n = GetNumConfigOptions();
+	for (int i = 0; i < n; i++)
+		if (vars[i]->vartype == PGC_STRING && strcmp(vars[i]->name, "application_name") == 0)
+		{
+			auto *var = reinterpret_cast<struct config_string *>(vars[i]);
+			g_prev_app_check = var->check_hook;
+			var->check_hook = AppNameCheck;
 			return;
 		}
 }
@@ -1049,6 +1378,19 @@ ProcessPendingShreds()
 	pg::LeavePrivileged(&scope);
 }
 
+/* Defines vector_vault.citus_coordinator_cn (from _PG_init, before the prefix is reserved). */
+void
+DefineGucs()
+{
+	DefineCustomStringVariable(
+		"vector_vault.citus_coordinator_cn",
+		"Subject CN of the client certificate Citus nodes present to each other; turns on "
+		"API-key sessions on distributed tables.",
+		"Empty (the default): workers refuse every principal token. Set the same value on every "
+		"node, with that certificate in citus.node_conninfo (docs/citus.md, \"Principals\").",
+		&g_node_cn, "", PGC_POSTMASTER, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
+}
+
 /* Installs the hooks and finds Citus. */
 void
 Register()
@@ -1061,6 +1403,11 @@ Register()
 	g_api.is_citus_table = reinterpret_cast<bool (*)(Oid)>(dlsym(RTLD_DEFAULT, "IsCitusTable"));
 	g_api.send_to_workers_as_superuser = reinterpret_cast<void (*)(const char *)>(
 		dlsym(RTLD_DEFAULT, "SendCommandToWorkersWithMetadataViaSuperUser"));
+	g_api.use_coordinated_transaction =
+		reinterpret_cast<void (*)(void)>(dlsym(RTLD_DEFAULT, "UseCoordinatedTransaction"));
+	g_api.current_transaction_id = reinterpret_cast<CitusTransactionId *(*) (void)>(
+		dlsym(RTLD_DEFAULT, "GetCurrentDistributedTransactionId"));
+	g_api.global_pid = reinterpret_cast<uint64 (*)(void)>(dlsym(RTLD_DEFAULT, "GetGlobalPID"));
 	if (g_api.has_been_loaded == nullptr || g_api.local_group_id == nullptr ||
 		g_api.is_citus_table == nullptr || g_api.send_to_workers_as_superuser == nullptr)
 	{
@@ -1078,6 +1425,15 @@ Register()
 	g_prev_auth = ClientAuthentication_hook;
 	ClientAuthentication_hook = ClientAuthentication;
 	CacheRegisterRelcacheCallback(NodesChanged, static_cast<Datum>(0));
+	if (GuardOn())
+	{
+		InstallAppNameCheck();
+		g_prev_needs_fmgr = needs_fmgr_hook;
+		needs_fmgr_hook = NeedsFmgr;
+		g_prev_fmgr = fmgr_hook;
+		fmgr_hook = FmgrHook;
+		CacheRegisterSyscacheCallback(PROCOID, ProcChanged, static_cast<Datum>(0));
+	}
 }
 
 } // namespace vector_vault::vault::citus
@@ -1243,16 +1599,36 @@ VV_FUNCTION(vault_citus_held_keys)
  * session's API key (on a worker; see core/principal_token.h). Returns true or raises. */
 VV_FUNCTION(vault_citus_as_key)
 {
-	if (!vault::citus::KeyPrincipalTravels())
+	namespace citus = vault::citus;
+	if (!citus::KeyTokensOn())
+		ereport(ERROR, (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+						errmsg("principal tokens are not accepted"),
+						errhint("API-key sessions use distributed tables only with "
+								"vector_vault.citus_coordinator_cn set (docs/citus.md).")));
+	char *token = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	/* bound to this backend's distributed transaction and the gpid of the coordinator session
+	 * that opened its connection; on the coordinator (local execution) the statement runs in the
+	 * key session itself */
+	citus::CitusTransactionId xid = citus::CurrentTransactionId();
+	/* a connection a node opened (a worker's, or the coordinator's to itself) */
+	bool remote = citus::CertifiedCitusConnection();
+	if (!remote && !citus::OnWorker() && auth::CurrentKey() == nullptr)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+						errmsg("principal tokens are accepted only on Citus workers")));
+	uint64 gpid = remote ? citus::g_startup.gpid : citus::g_api.global_pid();
+	if (xid.number == 0 || gpid == 0 || (remote && !IsTransactionBlock()) ||
+		(!remote && citus::OnWorker()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("principal tokens are not accepted"),
-				 errhint("API-key sessions cannot use distributed tables yet (docs/citus.md).")));
-	char *token = text_to_cstring(PG_GETARG_TEXT_PP(0));
+				 errmsg("principal tokens are accepted only in a distributed transaction on a "
+						"connection the Citus coordinator opened"),
+				 errhint("Principal tokens are made by the Citus coordinator for its own "
+						 "connections.")));
+	char *context = citus::TokenContext(GetUserNameFromId(GetUserId(), false), xid, gpid);
 	uint8_t tk[kPrincipalTokenKeyBytes];
-	vault::citus::TokenKey(tk);
+	citus::TokenKey(tk);
 	PrincipalTokenClaims claims;
-	Status s = OpenPrincipalToken(tk, token, GetUserNameFromId(GetUserId(), false), &claims);
+	Status s = OpenPrincipalToken(tk, token, context, &claims);
 	if (!s.ok() || claims.expiry < static_cast<uint64_t>(time(nullptr)))
 	{
 		SecureZero(tk, sizeof(tk));
@@ -1303,10 +1679,20 @@ VV_FUNCTION(vault_citus_as_key)
 				 errmsg("API key %s named by the principal token is not in this node's catalog",
 						claims.key_id),
 				 errhint("Run SELECT vault.citus_sync() on the coordinator.")));
+	/* revoked, expired or rotated past its overlap: refused before any scan (the vault cache
+	 * would refuse the decryption too) */
+	auth::KeyValidity validity = auth::CheckKey(claims.key_id, digest);
+	if (!validity.valid)
+	{
+		SecureZero(digest, sizeof(digest));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+						errmsg("API key %s named by the principal token is not valid: %s",
+							   claims.key_id, validity.reason)));
+	}
 	auth::KeyPrincipal *cur = auth::CurrentKey();
 	bool same = cur != nullptr && strcmp(cur->key_id, claims.key_id) == 0 &&
 				ConstantTimeEqual(cur->digest, digest, 32);
-	if (!same && !vault::citus::OnWorker())
+	if (!same && !remote)
 	{
 		/* local execution on the coordinator runs in the key session itself; nobody else may
 		 * turn a token into a key login here */

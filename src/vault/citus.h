@@ -26,6 +26,9 @@
 namespace vector_vault::vault::citus
 {
 
+/* Defines vector_vault.citus_coordinator_cn (from _PG_init, before the prefix is reserved). */
+void DefineGucs();
+
 /* Installs the hooks (from _PG_init, after the GUCs are defined). */
 void Register();
 

@@ -914,4 +914,63 @@ citus.node_conninfo = 'sslmode=prefer'
 	return ($coord, @workers);
 }
 
+# A throwaway CA in a temporary directory with certificates signed by it: server (for every node),
+# coord (CN vv-coordinator: the client certificate the nodes present in citus.node_conninfo) and
+# other (CN vv-other-client). Returns the directory and the postgresql.conf lines that turn on TLS
+# with client certificates and give Citus the coordinator's certificate.
+sub citus_pki
+{
+	my $pki = PostgreSQL::Test::Utils::tempdir();
+	my $openssl = sub {
+		my ($out, $err) = ('', '');
+		IPC::Run::run([ 'openssl', @_ ], '>', \$out, '2>', \$err) or die "openssl @_ failed: $err";
+	};
+	$openssl->('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=vv-test-ca',
+		'-keyout', "$pki/ca.key", '-out', "$pki/ca.crt");
+	for my $c ([ 'server', '127.0.0.1' ], [ 'coord', 'vv-coordinator' ], [ 'other', 'vv-other-client' ])
+	{
+		my ($name, $cn) = @$c;
+		$openssl->('req', '-newkey', 'rsa:2048', '-nodes', '-subj', "/CN=$cn", '-keyout', "$pki/$name.key",
+			'-out', "$pki/$name.csr");
+		$openssl->('x509', '-req', '-in', "$pki/$name.csr", '-CA', "$pki/ca.crt", '-CAkey', "$pki/ca.key",
+			'-CAcreateserial', '-days', '2', '-out', "$pki/$name.crt");
+		chmod 0600, "$pki/$name.key";
+	}
+	my $conf = qq{
+ssl = on
+ssl_cert_file = '$pki/server.crt'
+ssl_key_file = '$pki/server.key'
+ssl_ca_file = '$pki/ca.crt'
+citus.node_conninfo = 'sslmode=verify-ca sslrootcert=$pki/ca.crt sslcert=$pki/coord.crt sslkey=$pki/coord.key'
+log_connections = on
+};
+	return ($pki, $conf);
+}
+
+# Lets the workers accept TCP connections only over TLS with a client certificate of the test CA
+# (the local socket stays trusted for the test's own checks).
+sub citus_workers_require_certificates
+{
+	my (@workers) = @_;
+	for my $w (@workers)
+	{
+		open my $fh, '>', $w->data_dir . '/pg_hba.conf' or die;
+		print $fh "local all all trust\nhostssl all all 127.0.0.1/32 trust clientcert=verify-ca\n";
+		close $fh;
+		$w->reload;
+	}
+	return;
+}
+
+# Runs psql with a connection string and a list of -c commands; returns (exit code, stdout, stderr).
+sub psql_conn
+{
+	my ($conn, @cmds) = @_;
+	my ($o, $e) = ('', '');
+	my @cmd = ('psql', '-XAtq', '-v', 'VERBOSITY=verbose', '-d', $conn, map { ('-c', $_) } @cmds);
+	IPC::Run::run(\@cmd, '>', \$o, '2>', \$e);
+	chomp $o;
+	return ($? >> 8, $o, $e);
+}
+
 1;

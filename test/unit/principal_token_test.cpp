@@ -1,4 +1,5 @@
-/* principal_token_test.cpp — Citus principal tokens: round trip, role binding, tampering. */
+/* principal_token_test.cpp — Citus principal tokens: round trip, role, transaction and session
+ * binding, tampering. */
 #include "core/principal_token.h"
 
 #include <cstring>
@@ -50,6 +51,28 @@ TEST(PrincipalToken, BoundToRoleAndMasterKey)
 	PrincipalTokenClaims c;
 	EXPECT_FALSE(OpenPrincipalToken(k, token, "other", &c).ok());
 	EXPECT_FALSE(OpenPrincipalToken(k2, token, "app", &c).ok());
+}
+
+/* vault/citus.cpp binds tokens to "<len>:<role>|dx=<initiator>.<number>.<stamp>|gp=<gpid>": a
+ * token of one distributed transaction or session does not open in another. */
+TEST(PrincipalToken, BoundToTransactionAndSession)
+{
+	uint8_t k[kPrincipalTokenKeyBytes];
+	TestKey(k);
+	uint8_t digest[32] = {2};
+	char token[kPrincipalTokenMax];
+	const char *made = "3:app|dx=0.24.818751910305024|gp=10000021950";
+	ASSERT_TRUE(MakePrincipalToken(k, "00112233aabbccdd", made, 1700000000, digest, token).ok());
+	PrincipalTokenClaims c;
+	EXPECT_TRUE(OpenPrincipalToken(k, token, made, &c).ok());
+	EXPECT_FALSE(
+		OpenPrincipalToken(k, token, "3:app|dx=0.25.818751910305024|gp=10000021950", &c).ok());
+	EXPECT_FALSE(
+		OpenPrincipalToken(k, token, "3:app|dx=0.24.818751910305025|gp=10000021950", &c).ok());
+	EXPECT_FALSE(
+		OpenPrincipalToken(k, token, "3:app|dx=1.24.818751910305024|gp=10000021950", &c).ok());
+	EXPECT_FALSE(
+		OpenPrincipalToken(k, token, "3:app|dx=0.24.818751910305024|gp=10000021951", &c).ok());
 }
 
 TEST(PrincipalToken, EverySingleCharacterChangeIsRefused)
