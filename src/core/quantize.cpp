@@ -17,6 +17,24 @@
 #include <cstring>
 #include <immintrin.h>
 
+namespace vector_vault
+{
+
+/* The nearest of codes 0..max_code to (v - lo) / step, clamped before the conversion (so the cast
+ * is always defined, NaN included): sq8's and sq4's one rounding rule. */
+inline uint8_t
+NearestCode(float v, float lo, float step, int max_code)
+{
+	float t = (v - lo) / step;
+	if (!(t > 0.0f))
+		t = 0.0f;
+	else if (t > static_cast<float>(max_code))
+		t = static_cast<float>(max_code);
+	return static_cast<uint8_t>(std::nearbyint(t));
+}
+
+} // namespace vector_vault
+
 namespace vector_vault::sq8
 {
 
@@ -104,20 +122,12 @@ ParamsFromRange(const float *mins, const float *maxs, size_t dims, float *lo, fl
 	}
 }
 
-/* Rounds each (v - lo) / step to the nearest code, clamping before the conversion (so the cast
- * is always defined, NaN included). */
+/* Rounds each (v - lo) / step to the nearest code (NearestCode). */
 void
 Encode(const float *v, const float *lo, const float *step, size_t dims, uint8_t *codes)
 {
 	for (size_t i = 0; i < dims; i++)
-	{
-		float t = (v[i] - lo[i]) / step[i];
-		if (!(t > 0.0f))
-			t = 0.0f;
-		else if (t > static_cast<float>(kMaxCode))
-			t = static_cast<float>(kMaxCode);
-		codes[i] = static_cast<uint8_t>(std::nearbyint(t));
-	}
+		codes[i] = NearestCode(v[i], lo[i], step[i], kMaxCode);
 }
 
 /* The affine decode, element by element. */
@@ -574,18 +584,21 @@ Encode(const float *v, const float *lo, const float *step, size_t dims, uint8_t 
 	memset(packed, 0, PackedBytes(dims));
 	for (size_t i = 0; i < dims; i++)
 	{
-		float t = (v[i] - lo[i]) / step[i];
-		if (!(t > 0.0f))
-			t = 0.0f;
-		else if (t > static_cast<float>(kMaxCode))
-			t = static_cast<float>(kMaxCode);
-		uint8_t c = static_cast<uint8_t>(std::nearbyint(t));
+		uint8_t c = NearestCode(v[i], lo[i], step[i], kMaxCode);
 		packed[i / 2] |= static_cast<uint8_t>(i % 2 ? c << 4 : c);
 	}
 }
 
 namespace
 {
+
+/* The portable unpack, from code `from` on. */
+void
+UnpackFrom(const uint8_t *packed, size_t from, size_t dims, uint8_t *codes)
+{
+	for (size_t i = from; i < dims; i++)
+		codes[i] = static_cast<uint8_t>(i % 2 ? packed[i / 2] >> 4 : packed[i / 2] & 0x0F);
+}
 
 /* Sixteen packed bytes to thirty-two codes at a time (AVX2's 128-bit byte interleave). */
 __attribute__((target("avx2"))) void
@@ -601,16 +614,14 @@ UnpackAvx2(const uint8_t *packed, size_t dims, uint8_t *codes)
 		_mm_storeu_si128(reinterpret_cast<__m128i *>(codes + i), _mm_unpacklo_epi8(lo, hi));
 		_mm_storeu_si128(reinterpret_cast<__m128i *>(codes + i + 16), _mm_unpackhi_epi8(lo, hi));
 	}
-	for (; i < dims; i++)
-		codes[i] = static_cast<uint8_t>(i % 2 ? packed[i / 2] >> 4 : packed[i / 2] & 0x0F);
+	UnpackFrom(packed, i, dims, codes);
 }
 
 /* The portable unpack. */
 void
 UnpackScalar(const uint8_t *packed, size_t dims, uint8_t *codes)
 {
-	for (size_t i = 0; i < dims; i++)
-		codes[i] = static_cast<uint8_t>(i % 2 ? packed[i / 2] >> 4 : packed[i / 2] & 0x0F);
+	UnpackFrom(packed, 0, dims, codes);
 }
 
 } // namespace
