@@ -415,9 +415,10 @@ ListOf(const CacheEntry *e, char *arena, SlotHead *h, int layer)
 
 /*
  * Sizes an entry's layout for the given capacities and representation; returns the arena bytes
- * needed. float32 slots hold head, layer-0 list and the vector; sq8 slots the head, the list
- * and one byte per dimension (the quantizer's lo/step arrays follow the tables); pages slots only
- * the head, with no upper-layer pool.
+ * needed. float32, half and sq8 slots hold head, layer-0 list and the vector (4, 2 or 1 bytes per
+ * dimension, from a 64-byte boundary; the quantizer's lo/step arrays follow the tables); sq4
+ * slots the same with half a byte per dimension right after the list; pages slots only the head,
+ * with no upper-layer pool.
  */
 Size
 Layout(CacheEntry *e, Representation repr, uint32 dims, int m, uint32 slots, uint32 upper_words,
@@ -426,33 +427,34 @@ Layout(CacheEntry *e, Representation repr, uint32 dims, int m, uint32 slots, uin
 	e->dims = dims;
 	e->m = m;
 	e->repr = static_cast<uint8>(repr);
+	const Size list_end = sizeof(SlotHead) + sizeof(uint32) * (1 + 2 * m);
+	Size per_dim = 0; /* bytes per dimension of the 64-byte aligned vector area */
 	switch (repr)
 	{
 		case Representation::kFloat32:
-			e->vec_offset =
-				static_cast<uint32>(AlignUp(sizeof(SlotHead) + sizeof(uint32) * (1 + 2 * m)));
-			e->slot_bytes = static_cast<uint32>(e->vec_offset + AlignUp(sizeof(float) * dims));
+			per_dim = sizeof(float);
 			break;
 		case Representation::kHalf:
-			e->vec_offset =
-				static_cast<uint32>(AlignUp(sizeof(SlotHead) + sizeof(uint32) * (1 + 2 * m)));
-			e->slot_bytes = static_cast<uint32>(e->vec_offset + AlignUp(sizeof(uint16) * dims));
+			per_dim = sizeof(uint16);
 			break;
 		case Representation::kSq8:
-			e->vec_offset =
-				static_cast<uint32>(AlignUp(sizeof(SlotHead) + sizeof(uint32) * (1 + 2 * m)));
-			e->slot_bytes = static_cast<uint32>(e->vec_offset + AlignUp(dims));
+			per_dim = 1;
 			break;
 		case Representation::kSq4:
 			/* codes right after the list: a slot is 64-byte aligned as a whole, not its parts */
-			e->vec_offset = static_cast<uint32>(sizeof(SlotHead) + sizeof(uint32) * (1 + 2 * m));
-			e->slot_bytes = static_cast<uint32>(AlignUp(e->vec_offset + sq4::PackedBytes(dims)));
+			e->vec_offset = static_cast<uint32>(list_end);
+			e->slot_bytes = static_cast<uint32>(AlignUp(list_end + sq4::PackedBytes(dims)));
 			break;
 		case Representation::kPages:
 			e->vec_offset = 0;
 			e->slot_bytes = sizeof(SlotHead);
 			upper_words = 0;
 			break;
+	}
+	if (per_dim > 0)
+	{
+		e->vec_offset = static_cast<uint32>(AlignUp(list_end));
+		e->slot_bytes = static_cast<uint32>(e->vec_offset + AlignUp(per_dim * dims));
 	}
 	e->slot_capacity = slots;
 	Size off = AlignUp(static_cast<Size>(slots) * e->slot_bytes);
@@ -2078,8 +2080,7 @@ CacheGraph::Dist(const hnsw::GraphParams &p, const float *q, ElementId id) const
 			return p.dist(q, reinterpret_cast<const float *>(VecArea(e, Slot(e, ref->arena, id))),
 						  p.dims);
 		case Representation::kHalf:
-			if (id == scratch->staged_id && scratch->staged != nullptr)
-				return p.dist(q, scratch->staged, p.dims);
+			/* a staged insert's slot holds its halves already (CacheStageVector): exact */
 			return scratch->half_dist(
 				q, reinterpret_cast<const uint16 *>(VecArea(e, Slot(e, ref->arena, id))), p.dims);
 		case Representation::kSq8:
@@ -2118,7 +2119,7 @@ CacheGraph::PairDist(const hnsw::GraphParams &p, ElementId a, ElementId b) const
 	if (ReprOf(e) == Representation::kFloat32)
 		return p.dist(reinterpret_cast<const float *>(VecArea(e, Slot(e, ref->arena, a))),
 					  reinterpret_cast<const float *>(VecArea(e, Slot(e, ref->arena, b))), p.dims);
-	if (ReprOf(e) == Representation::kHalf && !(b == scratch->staged_id && scratch->staged))
+	if (ReprOf(e) == Representation::kHalf)
 	{
 		CopyVector(a, scratch->va);
 		return scratch->half_dist(
